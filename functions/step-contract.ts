@@ -1,0 +1,58 @@
+/**
+ * The contract between the pipeline definition and the functions: the arguments each step passes, the
+ * outputs each step returns, and the callback message. The pipeline-definition builder and the handlers
+ * both take their names from here.
+ */
+
+/** The Lambda step's `Arguments`; SageMaker passes them as the function's event. */
+export interface SubmitArguments {
+  /** `{"Get": "Execution.PipelineExecutionArn"}` */
+  executionArn: string;
+  /** `s3://bucket/prefix/`: the shards' input. */
+  inputUri: string;
+  /** `s3://bucket/prefix/`: where the shards write. */
+  outputUri: string;
+  /** Whole number 1-10,000; pipeline parameters arrive as strings or numbers. */
+  shardCount: string | number;
+}
+
+/** How the jobs of one execution were submitted. */
+export type JobMode = "array" | "jobs";
+
+/**
+ * The Lambda step's output parameters (all String: a step output value holds at most 1,024 characters,
+ * so it names the jobs, never lists them).
+ */
+export interface SubmitOutputs {
+  /** "array" or "jobs". */
+  jobMode: JobMode;
+  /** array: the array (or single) job's ID; jobs: the common job name prefix, `<prefix>-<execution id>`. */
+  jobRef: string;
+  /** The number of shards, as a decimal string. */
+  shardCount: string;
+}
+
+export const submitOutputNames = [
+  "jobMode",
+  "jobRef",
+  "shardCount",
+] as const satisfies readonly (keyof SubmitOutputs)[];
+
+/**
+ * The Callback step's `Arguments`: the submit step's outputs, passed through. SageMaker resolves them and
+ * puts them under `arguments` in the callback message.
+ */
+export type CallbackArguments = SubmitOutputs;
+
+/** The Callback step's output parameters, sent with SendPipelineExecutionStepSuccess (all String). */
+export const callbackOutputNames = ["status", "succeededShards", "shardCount", "jobRef"] as const;
+export type CallbackOutputs = Record<(typeof callbackOutputNames)[number], string>;
+
+/** The message SageMaker puts on the callback queue (the status key is spelled both ways in AWS docs). */
+export interface CallbackMessage {
+  token: string;
+  pipelineExecutionArn: string;
+  arguments: CallbackArguments;
+  /** "Executing" when the step starts; an extra message says "Stopping" when the execution is stopped. */
+  status: string;
+}
