@@ -56,3 +56,33 @@ export interface CallbackMessage {
   /** "Executing" when the step starts; an extra message says "Stopping" when the execution is stopped. */
   status: string;
 }
+
+/**
+ * Environment variables through which the stack hands its settings to the functions (readable in the
+ * Lambda console, and set the same way by local mode).
+ */
+export const environmentVariables = {
+  /** Job queue ARN. */
+  jobQueue: "BRIDGE_JOB_QUEUE",
+  /** Job definition ARN (with revision). */
+  jobDefinition: "BRIDGE_JOB_DEFINITION",
+  /** Every job name starts with it, then `-<execution id>`. */
+  jobNamePrefix: "BRIDGE_JOB_NAME_PREFIX",
+  /** "array" or "jobs". */
+  submitMode: "BRIDGE_SUBMIT_MODE",
+  /** `s3://bucket/input/`: the only input jobs can read. */
+  inputUriPrefix: "BRIDGE_INPUT_URI_PREFIX",
+  /** `s3://bucket/output/`: the only output jobs can write. */
+  outputUriPrefix: "BRIDGE_OUTPUT_URI_PREFIX",
+  /** Tag key put on every job, whose value is the pipeline execution ARN. */
+  executionTagKey: "BRIDGE_EXECUTION_TAG_KEY",
+  callbackQueueUrl: "BRIDGE_CALLBACK_QUEUE_URL",
+  deadLetterQueueUrl: "BRIDGE_DEAD_LETTER_QUEUE_URL",
+  pollInitialDelaySeconds: "BRIDGE_POLL_INITIAL_DELAY_SECONDS",
+  pollMaxDelaySeconds: "BRIDGE_POLL_MAX_DELAY_SECONDS",
+  maxWaitSeconds: "BRIDGE_MAX_WAIT_SECONDS",
+  maxReceiveCount: "BRIDGE_MAX_RECEIVE_COUNT",
+} as const;
+
+/** The tag every job carries (its value: the pipeline execution ARN); IAM scopes TerminateJob to it. */
+export const defaultExecutionTagKey = "sagemaker-batch-bridge:execution-arn";
