@@ -74,8 +74,6 @@ export const environmentVariables = {
   inputUriPrefix: "BRIDGE_INPUT_URI_PREFIX",
   /** `s3://bucket/output/`: the only output jobs can write. */
   outputUriPrefix: "BRIDGE_OUTPUT_URI_PREFIX",
-  /** Tag key put on every job, whose value is the pipeline execution ARN. */
-  executionTagKey: "BRIDGE_EXECUTION_TAG_KEY",
   callbackQueueUrl: "BRIDGE_CALLBACK_QUEUE_URL",
   deadLetterQueueUrl: "BRIDGE_DEAD_LETTER_QUEUE_URL",
   pollInitialDelaySeconds: "BRIDGE_POLL_INITIAL_DELAY_SECONDS",
@@ -85,4 +83,4 @@ export const environmentVariables = {
 } as const;
 
 /** The tag every job carries (its value: the pipeline execution ARN); IAM scopes TerminateJob to it. */
-export const defaultExecutionTagKey = "sagemaker-batch-bridge:execution-arn";
+export const executionTagKey = "sagemaker-batch-bridge:execution-arn";
