@@ -1,0 +1,261 @@
+import { expect } from "chai";
+import {
+  batchExecutionPolicy,
+  batchJobPolicy,
+  monitorFunctionPolicy,
+  pipelinePolicy,
+  privateEcrRepositoryArn,
+  submitFunctionPolicy,
+  trustPolicy,
+  type RolePolicy,
+} from "../../infra/iam-policies";
+import { executionTagKey } from "../../functions/step-contract";
+import { iamReferenceProblems } from "../support/iam-reference";
+
+const scope = { partition: "aws", region: "eu-west-1", accountId: "123456789012" };
+const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:123456789012:${resource}`;
+const jobs = arn("batch", "job/*");
+const tagged = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
+
+const executionPolicy = batchExecutionPolicy({ jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge") });
+const ecrRepository = arn("ecr", "repository/team/model");
+const executionPolicyWithEcr = batchExecutionPolicy({
+  jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
+  ecrRepositoryArn: ecrRepository,
+});
+const jobPolicy = batchJobPolicy({
+  partition: "aws",
+  bucketName: "data-bucket",
+  inputPrefix: "input/",
+  outputPrefix: "output/",
+});
+const submitPolicy = submitFunctionPolicy({
+  scope,
+  jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
+  jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
+});
+const monitorPolicy = monitorFunctionPolicy({
+  scope,
+  pipelineName: "batch-bridge",
+  callbackQueueArn: arn("sqs", "bridge-callbacks"),
+  deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
+});
+const executionRolePolicy = pipelinePolicy({
+  submitFunctionArn: arn("lambda", "function:bridge-submit"),
+  callbackQueueArn: arn("sqs", "bridge-callbacks"),
+});
+
+const allPolicies: Record<string, RolePolicy> = {
+  executionPolicy,
+  executionPolicyWithEcr,
+  jobPolicy,
+  submitPolicy,
+  monitorPolicy,
+  executionRolePolicy,
+};
+
+describe("IAM policies", () => {
+  it("grants only actions that exist, on resources of the types they act on", async () => {
+    for (const [name, policy] of Object.entries(allPolicies)) {
+      expect(await iamReferenceProblems(policy.Statement), name).to.deep.equal([]);
+    }
+  });
+
+  it("the reference check catches a made-up action, a wrong resource type and a stray wildcard", async () => {
+    const problems = await iamReferenceProblems([
+      { Sid: "A", Action: ["batch:SubmitJobs"], Resource: "*" },
+      { Sid: "B", Action: ["sqs:SendMessage"], Resource: arn("sns", "topic") },
+      { Sid: "C", Action: ["batch:TerminateJob"], Resource: "*" },
+      { Sid: "D", Action: ["batch:DescribeJobs"], Resource: jobs },
+      { Sid: "E", Action: ["sqs:SendMessage"], Resource: "*", Condition: { Null: { "s3:prefix": "x" } } },
+    ]);
+    expect(problems.map((p) => p.split(":")[0])).to.deep.equal([
+      "statement A",
+      "statement B",
+      "statement C",
+      "statement D",
+      "statement E",
+      "statement E",
+    ]);
+  });
+
+  it("lets only the one service assume each role", () => {
+    expect(trustPolicy("lambda.amazonaws.com")).to.deep.equal({
+      Version: "2012-10-17",
+      Statement: [
+        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+      ],
+    });
+  });
+
+  it("Batch execution role: writes the job log group's streams, pulls only from a private ECR repository", () => {
+    expect(executionPolicy.Statement).to.deep.equal([
+      {
+        Sid: "WriteJobLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/batch/bridge:log-stream:*"),
+      },
+    ]);
+    expect(executionPolicyWithEcr.Statement.slice(1)).to.deep.equal([
+      {
+        Sid: "PullJobImage",
+        Effect: "Allow",
+        Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+        Resource: ecrRepository,
+      },
+      { Sid: "LogInToEcr", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
+    ]);
+  });
+
+  it("derives the ECR repository ARN from a private image URI and nothing from public registries", () => {
+    expect(
+      privateEcrRepositoryArn("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/model:1.2", "aws"),
+    ).to.equal(ecrRepository);
+    expect(
+      privateEcrRepositoryArn("210987654321.dkr.ecr.cn-north-1.amazonaws.com.cn/model@sha256:ab", "aws-cn"),
+    ).to.equal("arn:aws-cn:ecr:cn-north-1:210987654321:repository/model");
+    expect(privateEcrRepositoryArn("public.ecr.aws/aws-cli/aws-cli:latest", "aws")).to.equal(undefined);
+    expect(privateEcrRepositoryArn("python:3.12", "aws")).to.equal(undefined);
+  });
+
+  it("Batch job role: reads the input prefix, writes the output prefix, nothing else", () => {
+    expect(jobPolicy.Statement).to.deep.equal([
+      {
+        Sid: "ReadInput",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: "arn:aws:s3:::data-bucket/input/*",
+      },
+      {
+        Sid: "ListInput",
+        Effect: "Allow",
+        Action: ["s3:ListBucket"],
+        Resource: "arn:aws:s3:::data-bucket",
+        Condition: { StringLike: { "s3:prefix": "input/*" } },
+      },
+      {
+        Sid: "WriteOutput",
+        Effect: "Allow",
+        Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+        Resource: "arn:aws:s3:::data-bucket/output/*",
+      },
+    ]);
+  });
+
+  it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs", () => {
+    const requestTag = { Null: { [`aws:RequestTag/${executionTagKey}`]: "false" } };
+    expect(submitPolicy.Statement).to.deep.equal([
+      {
+        Sid: "SubmitTaggedJobs",
+        Effect: "Allow",
+        Action: ["batch:SubmitJob"],
+        Resource: [
+          arn("batch", "job-queue/bridge-jobs"),
+          arn("batch", "job-definition/bridge-job"),
+          arn("batch", "job-definition/bridge-job:*"),
+          jobs,
+        ],
+        Condition: requestTag,
+      },
+      {
+        Sid: "TagJobsOnSubmit",
+        Effect: "Allow",
+        Action: ["batch:TagResource"],
+        Resource: jobs,
+        Condition: { ...requestTag, "ForAllValues:StringEquals": { "aws:TagKeys": [executionTagKey] } },
+      },
+      { Sid: "FindJobsOfExecution", Effect: "Allow", Action: ["batch:ListJobs"], Resource: "*" },
+      {
+        Sid: "CleanUpPartialSubmission",
+        Effect: "Allow",
+        Action: ["batch:TerminateJob"],
+        Resource: jobs,
+        Condition: tagged,
+      },
+      {
+        Sid: "WriteFunctionLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/lambda/bridge-submit:log-stream:*"),
+      },
+    ]);
+  });
+
+  it("monitor role: checks jobs, stops tagged ones, answers this pipeline's steps, consumes its queue", () => {
+    expect(monitorPolicy.Statement).to.deep.equal([
+      {
+        Sid: "CheckJobs",
+        Effect: "Allow",
+        Action: ["batch:DescribeJobs", "batch:ListJobs"],
+        Resource: "*",
+      },
+      {
+        Sid: "StopJobsOfExecution",
+        Effect: "Allow",
+        Action: ["batch:TerminateJob", "batch:CancelJob"],
+        Resource: jobs,
+        Condition: tagged,
+      },
+      {
+        Sid: "AnswerCallbackSteps",
+        Effect: "Allow",
+        Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
+        Resource: arn("sagemaker", "pipeline/batch-bridge/execution/*"),
+      },
+      {
+        Sid: "ConsumeCallbackMessages",
+        Effect: "Allow",
+        Action: [
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+          "sqs:ChangeMessageVisibility",
+        ],
+        Resource: arn("sqs", "bridge-callbacks"),
+      },
+      {
+        Sid: "SetAsideMalformedMessages",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-callbacks-dlq"),
+      },
+      {
+        Sid: "WriteFunctionLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/lambda/bridge-monitor:log-stream:*"),
+      },
+    ]);
+  });
+
+  it("pipeline role: invokes the submit function and sends to the callback queue, nothing else", () => {
+    expect(executionRolePolicy.Statement).to.deep.equal([
+      {
+        Sid: "InvokeSubmitFunction",
+        Effect: "Allow",
+        Action: ["lambda:InvokeFunction"],
+        Resource: arn("lambda", "function:bridge-submit"),
+      },
+      {
+        Sid: "SendCallbackTokens",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-callbacks"),
+      },
+    ]);
+  });
+
+  it("never grants a wildcard action or iam:PassRole", () => {
+    for (const [name, policy] of Object.entries(allPolicies)) {
+      for (const statement of policy.Statement) {
+        for (const action of statement.Action) {
+          expect(action, `${name} ${statement.Sid}`).to.match(/^[a-z0-9-]+:[A-Za-z]+$/);
+          expect(action).to.not.equal("iam:PassRole");
+        }
+      }
+    }
+  });
+});
