@@ -20,7 +20,12 @@ export interface StatementLike {
 /** `arn:${Partition}:batch:${Region}:${Account}:job/${JobId}` -> a regular expression. */
 function templatePattern(template: string): RegExp {
   const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^${template.split(/\$\{[^}]+\}/).map(literal).join(".+")}$`);
+  return new RegExp(
+    `^${template
+      .split(/\$\{[^}]+\}/)
+      .map(literal)
+      .join(".+")}$`,
+  );
 }
 
 const asList = (value: string | string[]) => (Array.isArray(value) ? value : [value]);
