@@ -1,0 +1,62 @@
+/**
+ * The functions as Lambda runs them: read the settings, create the SDK clients and the logger once per
+ * container, and return the handler. The stack's `callbackFactory` calls these, so they are serialized by
+ * value with everything they use from functions/ (no state created at import time, no Pulumi imports);
+ * packages from node_modules are `require`d at run time.
+ */
+import { Logger } from "@aws-lambda-powertools/logger";
+import { BatchClient } from "@aws-sdk/client-batch";
+import { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { makeMonitorHandler } from "./monitor";
+import { monitorSettingsFromEnvironment, submitSettingsFromEnvironment } from "./settings";
+import type { SubmitOutputs } from "./step-contract";
+import { makeSubmitHandler, type InvocationContext } from "./submit";
+
+/** SDK attempts per call; adaptive retry also slows the client down while AWS throttles it. */
+const sdkMaxAttempts = 5;
+
+/** The submit function's handler, configured from `env` (the function's environment). */
+export function submitHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
+  const settings = submitSettingsFromEnvironment(env);
+  return makeSubmitHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    settings,
+    logger: new Logger({ serviceName: "sagemaker-batch-bridge-submit" }),
+  });
+}
+
+/** The monitor function's handler, configured from `env` (the function's environment). */
+export function monitorHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: SQSEvent) => Promise<SQSBatchResponse> {
+  const settings = monitorSettingsFromEnvironment(env);
+  return makeMonitorHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
+    settings,
+    logger: new Logger({ serviceName: "sagemaker-batch-bridge-monitor" }),
+  });
+}
+
+/**
+ * Client settings from the standard AWS variables of `env`: the region, and the endpoint
+ * (`AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`) that local mode points at its servers.
+ */
+export function clientConfig(
+  env: NodeJS.ProcessEnv,
+  service: "BATCH" | "SAGEMAKER" | "SQS",
+): { region?: string; endpoint?: string; retryMode: "adaptive"; maxAttempts: number } {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+  const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;
+  return {
+    ...(region ? { region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    retryMode: "adaptive",
+    maxAttempts: sdkMaxAttempts,
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * The functions' settings, read from the environment variables the stack sets (`environmentVariables` in
+ * step-contract.ts) and checked once, when the function starts: a misconfigured function fails at its
+ * first invocation with an error naming the variable, not halfway through a pipeline run.
+ */
+import type { PollSchedule } from "./poll-schedule";
+import { environmentVariables, type JobMode } from "./step-contract";
+
+/** What the submit function needs to submit an execution's jobs. */
+export interface SubmitSettings {
+  /** Job queue ARN or name. */
+  jobQueue: string;
+  /** Job definition ARN (with revision) or name. */
+  jobDefinition: string;
+  /** Every job name starts with `<jobNamePrefix>-<execution id>`. */
+  jobNamePrefix: string;
+  submitMode: JobMode;
+  /** `s3://bucket/prefix/`: step input URIs must lie inside it (the only input jobs can read). */
+  inputUriPrefix: string;
+  /** `s3://bucket/prefix/`: step output URIs must lie inside it (the only output jobs can write). */
+  outputUriPrefix: string;
+}
+
+/** What the monitor function needs to check jobs and answer callback steps. */
+export interface MonitorSettings {
+  jobQueue: string;
+  jobNamePrefix: string;
+  /** The queue the callback messages come from (for ChangeMessageVisibility). */
+  callbackQueueUrl: string;
+  /** Where malformed callback messages go. */
+  deadLetterQueueUrl: string;
+  pollSchedule: PollSchedule;
+  /** The callback queue's redrive maxReceiveCount. */
+  maxReceiveCount: number;
+}
+
+type Environment = Record<string, string | undefined>;
+
+/** Reads and checks the submit function's settings; throws an error naming every bad variable. */
+export function submitSettingsFromEnvironment(env: Environment): SubmitSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: SubmitSettings = {
+    jobQueue: read.text("jobQueue"),
+    jobDefinition: read.text("jobDefinition"),
+    jobNamePrefix: read.jobNamePrefix(),
+    submitMode: read.submitMode(),
+    inputUriPrefix: read.s3Prefix("inputUriPrefix"),
+    outputUriPrefix: read.s3Prefix("outputUriPrefix"),
+  };
+  throwIfProblems(problems);
+  return settings;
+}
+
+/** Reads and checks the monitor function's settings; throws an error naming every bad variable. */
+export function monitorSettingsFromEnvironment(env: Environment): MonitorSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  // SQS caps a visibility timeout at 12 hours and maxReceiveCount at 1,000.
+  const initialDelaySeconds = read.wholeNumber("pollInitialDelaySeconds", 1, 43200);
+  const maxDelaySeconds = read.wholeNumber("pollMaxDelaySeconds", 1, 43200);
+  const settings: MonitorSettings = {
+    jobQueue: read.text("jobQueue"),
+    jobNamePrefix: read.jobNamePrefix(),
+    callbackQueueUrl: read.queueUrl("callbackQueueUrl"),
+    deadLetterQueueUrl: read.queueUrl("deadLetterQueueUrl"),
+    pollSchedule: {
+      initialDelaySeconds,
+      maxDelaySeconds,
+      maxWaitSeconds: read.wholeNumber("maxWaitSeconds", 1, 14 * 24 * 3600),
+    },
+    maxReceiveCount: read.wholeNumber("maxReceiveCount", 2, 1000),
+  };
+  if (maxDelaySeconds < initialDelaySeconds) {
+    problems.push(
+      `${environmentVariables.pollMaxDelaySeconds} must be at least ` +
+        `${environmentVariables.pollInitialDelaySeconds} (${initialDelaySeconds}), got ${maxDelaySeconds}.`,
+    );
+  }
+  throwIfProblems(problems);
+  return settings;
+}
+
+type SettingName = keyof typeof environmentVariables;
+
+function settingReader(env: Environment, problems: string[]) {
+  const raw = (name: SettingName): string | undefined => {
+    const value = env[environmentVariables[name]]?.trim();
+    if (value === undefined || value === "") {
+      problems.push(`${environmentVariables[name]} must be set.`);
+      return undefined;
+    }
+    return value;
+  };
+  const invalid = (name: SettingName, allowed: string, value: string) =>
+    problems.push(`${environmentVariables[name]} must be ${allowed}, got ${JSON.stringify(value)}.`);
+
+  return {
+    text(name: SettingName): string {
+      return raw(name) ?? "";
+    },
+    jobNamePrefix(): string {
+      const value = raw("jobNamePrefix");
+      if (value === undefined) return "";
+      // Job names are <prefix>-<execution id>-<5-digit shard> and Batch allows 128 characters.
+      if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(value)) {
+        invalid("jobNamePrefix", "1-64 letters, digits, hyphens and underscores", value);
+      }
+      return value;
+    },
+    submitMode(): JobMode {
+      const value = raw("submitMode");
+      if (value === undefined) return "array";
+      if (value !== "array" && value !== "jobs") {
+        invalid("submitMode", '"array" or "jobs"', value);
+        return "array";
+      }
+      return value;
+    },
+    s3Prefix(name: SettingName): string {
+      const value = raw(name);
+      if (value === undefined) return "";
+      if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/(\S*\/)?$/.test(value)) {
+        invalid(name, 'an S3 URI prefix ending in "/", e.g. "s3://bucket/input/"', value);
+      }
+      return value;
+    },
+    queueUrl(name: SettingName): string {
+      const value = raw(name);
+      if (value === undefined) return "";
+      if (!/^https?:\/\/\S+\/\S+$/.test(value)) {
+        invalid(name, "an SQS queue URL, e.g. https://sqs.us-east-1.amazonaws.com/123456789012/queue", value);
+      }
+      return value;
+    },
+    wholeNumber(name: SettingName, min: number, max: number): number {
+      const value = raw(name);
+      if (value === undefined) return min;
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || n < min || n > max) {
+        invalid(name, `a whole number from ${min} to ${max}`, value);
+        return min;
+      }
+      return n;
+    },
+  };
+}
+
+function throwIfProblems(problems: string[]): void {
+  if (problems.length > 0) {
+    throw new Error(`Invalid function settings: ${problems.join(" ")}`);
+  }
+}

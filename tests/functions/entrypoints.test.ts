@@ -1,0 +1,163 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { monitorHandlerFromEnvironment, submitHandlerFromEnvironment } from "../../functions/entrypoints";
+import { environmentVariables, executionTagKey } from "../../functions/step-contract";
+import { startFakeAwsServer, type FakeAwsServer } from "./fake-aws-server";
+
+const executionArn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge/execution/abcdef123456";
+
+/** The environment the stack gives both functions, with every AWS endpoint pointed at `server`. */
+function functionEnvironment(server: FakeAwsServer): Record<string, string> {
+  return {
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL: server.url,
+    POWERTOOLS_LOG_LEVEL: "SILENT",
+    [environmentVariables.jobQueue]: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+    [environmentVariables.jobDefinition]:
+      "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:1",
+    [environmentVariables.jobNamePrefix]: "batch-bridge",
+    [environmentVariables.submitMode]: "array",
+    [environmentVariables.inputUriPrefix]: "s3://data-bucket/input/",
+    [environmentVariables.outputUriPrefix]: "s3://data-bucket/output/",
+    [environmentVariables.callbackQueueUrl]: `${server.url}/123456789012/callbacks`,
+    [environmentVariables.deadLetterQueueUrl]: `${server.url}/123456789012/callbacks-dlq`,
+    [environmentVariables.pollInitialDelaySeconds]: "10",
+    [environmentVariables.pollMaxDelaySeconds]: "1800",
+    [environmentVariables.maxWaitSeconds]: "604800",
+    [environmentVariables.maxReceiveCount]: "369",
+  };
+}
+
+/**
+ * Serializes `factory` as the stack's CallbackFunction does, writes the module under .local/ and loads
+ * it as Lambda would, with `env` added to the process environment (until `restoreEnvironment`): returns
+ * the module's handler.
+ */
+async function loadSerializedHandler<H>(factory: () => H, env: Record<string, string>): Promise<H> {
+  const serialized = await pulumi.runtime.serializeFunction(factory, { isFactoryFunction: true });
+  const directory = path.join(__dirname, "..", "..", ".local", "serialized");
+  fs.mkdirSync(directory, { recursive: true });
+  const file = path.join(directory, `handler-${process.pid}-${Date.now()}.js`);
+  fs.writeFileSync(file, serialized.text);
+  Object.assign(process.env, env);
+  try {
+    return require(file)[serialized.exportName] as H;
+  } finally {
+    fs.rmSync(file);
+  }
+}
+
+const savedEnvironment = { ...process.env };
+function restoreEnvironment(): void {
+  for (const key of Object.keys(process.env)) {
+    if (!(key in savedEnvironment)) delete process.env[key];
+  }
+  Object.assign(process.env, savedEnvironment);
+}
+
+describe("serialized function entry points", () => {
+  let server: FakeAwsServer;
+  afterEach(async () => {
+    restoreEnvironment();
+    await server?.close();
+  });
+
+  it("the submit closure serializes and, loaded as Lambda loads it, submits an array job", async () => {
+    server = await startFakeAwsServer({
+      "batch:ListJobs": () => ({ jobSummaryList: [] }),
+      "batch:SubmitJob": (body) => ({ jobName: body.jobName, jobId: "job-1234", jobArn: "arn:job-1234" }),
+    });
+    const handler = await loadSerializedHandler(
+      () => submitHandlerFromEnvironment(process.env),
+      functionEnvironment(server),
+    );
+
+    const outputs = await handler({
+      executionArn,
+      inputUri: "s3://data-bucket/input/run-1",
+      outputUri: "s3://data-bucket/output/run-1",
+      shardCount: "3",
+    });
+
+    expect(outputs).to.deep.equal({ jobMode: "array", jobRef: "job-1234", shardCount: "3" });
+    const submitted = server.requests.find((r) => r.operation === "batch:SubmitJob");
+    expect(submitted?.body).to.include({ jobName: "batch-bridge-abcdef123456", propagateTags: true });
+    expect(submitted?.body.tags).to.deep.equal({ [executionTagKey]: executionArn });
+  });
+
+  it("the monitor closure serializes and, loaded as Lambda loads it, answers a finished step", async () => {
+    server = await startFakeAwsServer({
+      "batch:DescribeJobs": () => ({
+        jobs: [
+          {
+            jobId: "job-1234",
+            jobName: "batch-bridge-abcdef123456",
+            status: "SUCCEEDED",
+            arrayProperties: { size: 3, statusSummary: { SUCCEEDED: 3 } },
+            tags: { [executionTagKey]: executionArn },
+          },
+        ],
+      }),
+      "SageMaker.SendPipelineExecutionStepSuccess": () => ({ PipelineExecutionArn: executionArn }),
+    });
+    const handler = await loadSerializedHandler(
+      () => monitorHandlerFromEnvironment(process.env),
+      functionEnvironment(server),
+    );
+
+    const response = await handler({
+      Records: [
+        {
+          messageId: "m-1",
+          receiptHandle: "r-1",
+          body: JSON.stringify({
+            token: "tok-123456",
+            pipelineExecutionArn: executionArn,
+            arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
+            status: "Executing",
+          }),
+          attributes: {
+            ApproximateReceiveCount: "1",
+            SentTimestamp: String(Date.now()),
+            SenderId: "sagemaker",
+            ApproximateFirstReceiveTimestamp: String(Date.now()),
+          },
+          messageAttributes: {},
+          md5OfBody: "",
+          eventSource: "aws:sqs",
+          eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
+          awsRegion: "eu-west-1",
+        },
+      ],
+    });
+
+    expect(response).to.deep.equal({ batchItemFailures: [] });
+    const answer = server.requests.find((r) => r.operation === "SageMaker.SendPipelineExecutionStepSuccess");
+    expect(answer?.body).to.deep.include({
+      CallbackToken: "tok-123456",
+      OutputParameters: [
+        { Name: "status", Value: "SUCCEEDED" },
+        { Name: "succeededShards", Value: "3" },
+        { Name: "shardCount", Value: "3" },
+        { Name: "jobRef", Value: "job-1234" },
+      ],
+    });
+  });
+
+  it("a function that reads no settings fails at load with the variable named", async () => {
+    server = await startFakeAwsServer({});
+    const env = functionEnvironment(server);
+    delete env[environmentVariables.jobQueue];
+    let error: Error | undefined;
+    try {
+      await loadSerializedHandler(() => submitHandlerFromEnvironment(process.env), env);
+    } catch (e) {
+      error = e as Error;
+    }
+    expect(error?.message).to.contain(`${environmentVariables.jobQueue} must be set`);
+  });
+});

@@ -1,0 +1,94 @@
+import { expect } from "chai";
+import { monitorSettingsFromEnvironment, submitSettingsFromEnvironment } from "../../functions/settings";
+import { environmentVariables as v } from "../../functions/step-contract";
+
+const submitEnvironment = {
+  [v.jobQueue]: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+  [v.jobDefinition]: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:3",
+  [v.jobNamePrefix]: "batch-bridge",
+  [v.submitMode]: "jobs",
+  [v.inputUriPrefix]: "s3://data-bucket/input/",
+  [v.outputUriPrefix]: "s3://data-bucket/output/",
+};
+
+const monitorEnvironment = {
+  [v.jobQueue]: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+  [v.jobNamePrefix]: "batch-bridge",
+  [v.callbackQueueUrl]: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks",
+  [v.deadLetterQueueUrl]: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks-dlq",
+  [v.pollInitialDelaySeconds]: "10",
+  [v.pollMaxDelaySeconds]: "1800",
+  [v.maxWaitSeconds]: "604800",
+  [v.maxReceiveCount]: "369",
+};
+
+function errorOf(read: () => unknown): string {
+  try {
+    read();
+  } catch (error) {
+    return (error as Error).message;
+  }
+  return "no error";
+}
+
+describe("function settings", () => {
+  it("reads the submit settings the stack sets", () => {
+    expect(submitSettingsFromEnvironment(submitEnvironment)).to.deep.equal({
+      jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+      jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:3",
+      jobNamePrefix: "batch-bridge",
+      submitMode: "jobs",
+      inputUriPrefix: "s3://data-bucket/input/",
+      outputUriPrefix: "s3://data-bucket/output/",
+    });
+  });
+
+  it("reads the monitor settings, with the poll schedule as numbers", () => {
+    expect(monitorSettingsFromEnvironment(monitorEnvironment)).to.deep.equal({
+      jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+      jobNamePrefix: "batch-bridge",
+      callbackQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks",
+      deadLetterQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks-dlq",
+      pollSchedule: { initialDelaySeconds: 10, maxDelaySeconds: 1800, maxWaitSeconds: 604800 },
+      maxReceiveCount: 369,
+    });
+  });
+
+  it("names every missing variable", () => {
+    const message = errorOf(() => submitSettingsFromEnvironment({}));
+    for (const name of [v.jobQueue, v.jobDefinition, v.jobNamePrefix, v.submitMode, v.inputUriPrefix]) {
+      expect(message).to.contain(`${name} must be set`);
+    }
+  });
+
+  it("names a bad value and what is allowed", () => {
+    expect(
+      errorOf(() => submitSettingsFromEnvironment({ ...submitEnvironment, [v.submitMode]: "batch" })),
+    ).to.contain(`${v.submitMode} must be "array" or "jobs", got "batch"`);
+    expect(
+      errorOf(() =>
+        submitSettingsFromEnvironment({ ...submitEnvironment, [v.inputUriPrefix]: "s3://data-bucket/in" }),
+      ),
+    ).to.contain(`${v.inputUriPrefix} must be an S3 URI prefix ending in "/"`);
+    expect(
+      errorOf(() => submitSettingsFromEnvironment({ ...submitEnvironment, [v.jobNamePrefix]: "has space" })),
+    ).to.contain(`${v.jobNamePrefix} must be 1-64 letters, digits, hyphens and underscores`);
+    expect(
+      errorOf(() => monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.maxReceiveCount]: "1001" })),
+    ).to.contain(`${v.maxReceiveCount} must be a whole number from 2 to 1000, got "1001"`);
+    expect(
+      errorOf(() =>
+        monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.callbackQueueUrl]: "callbacks" }),
+      ),
+    ).to.contain(`${v.callbackQueueUrl} must be an SQS queue URL`);
+  });
+
+  it("rejects a poll schedule whose longest delay is shorter than its first", () => {
+    const message = errorOf(() =>
+      monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.pollMaxDelaySeconds]: "5" }),
+    );
+    expect(message).to.contain(
+      `${v.pollMaxDelaySeconds} must be at least ${v.pollInitialDelaySeconds} (10), got 5`,
+    );
+  });
+});
