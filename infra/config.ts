@@ -329,7 +329,8 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
   // Fargate sizes.
   const memoryRange = fargateMemoryByVcpu[String(c.vcpu)];
   if (!memoryRange) {
-    fail("vcpu", `must be one of ${Object.keys(fargateMemoryByVcpu).join(", ")} (Fargate), got ${c.vcpu}.`);
+    const allowed = Object.keys(fargateMemoryByVcpu).sort((a, b) => Number(a) - Number(b));
+    fail("vcpu", `must be one of ${allowed.join(", ")} (Fargate), got ${c.vcpu}.`);
   } else if (
     c.memoryMiB < memoryRange.min ||
     c.memoryMiB > memoryRange.max ||
@@ -354,6 +355,13 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
   if (c.subnetIds.length > 16) fail("subnetIds", `must list at most 16 subnets, got ${c.subnetIds.length}.`);
   if (c.subnetIds.length === 0 && c.securityGroupIds.length > 0) {
     fail("securityGroupIds", "can only be set together with subnetIds.");
+  }
+  if (c.subnetIds.length === 0 && !c.assignPublicIp) {
+    fail(
+      "assignPublicIp",
+      "must be true when subnetIds is empty: the default VPC's subnets have no NAT, so jobs without a " +
+        "public IP cannot pull their image or reach S3.",
+    );
   }
   if (c.subnetIds.length > 0 && c.securityGroupIds.length === 0 && c.vpcId === "") {
     fail(

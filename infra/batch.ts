@@ -1,0 +1,161 @@
+/**
+ * AWS Batch on Fargate: the jobs' log group, their two roles, a managed compute environment, a job queue and
+ * the job definition the submit function uses.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { BridgeConfig } from "./config";
+import {
+  batchExecutionPolicy,
+  batchJobPolicy,
+  privateEcrRepositoryArn,
+  servicePrincipals,
+  type AwsScope,
+} from "./iam-policies";
+import { createServiceRole } from "./iam";
+import type { JobNetwork } from "./network";
+
+export interface BatchResources {
+  jobLogGroup: aws.cloudwatch.LogGroup;
+  computeEnvironment: aws.batch.ComputeEnvironment;
+  jobQueue: aws.batch.JobQueue;
+  jobDefinition: aws.batch.JobDefinition;
+}
+
+export interface BatchArgs {
+  config: BridgeConfig;
+  scope: pulumi.Output<AwsScope>;
+  network: JobNetwork;
+  bucketName: pulumi.Output<string>;
+}
+
+/**
+ * Retry what the infrastructure broke, exit on everything else. Batch allows 5 entries and RETRIES a
+ * failure that matches none, hence the final catch-all EXIT.
+ */
+export const jobRetryConditions = [
+  { onStatusReason: "Host EC2*", action: "RETRY" },
+  { onReason: "CannotPullContainerError*", action: "RETRY" },
+  { onReason: "ResourceInitializationError*", action: "RETRY" },
+  { onStatusReason: "Timeout waiting for network interface*", action: "RETRY" },
+  { onReason: "*", action: "EXIT" },
+];
+
+/** The Batch resources that run the jobs. */
+export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resource): BatchResources {
+  const { config, scope } = args;
+  const opts = { parent };
+
+  const jobLogGroup = new aws.cloudwatch.LogGroup(
+    `${name}-jobs`,
+    { name: `/aws/batch/${config.jobDefinitionName}`, retentionInDays: config.logRetentionDays },
+    opts,
+  );
+
+  const executionRole = createServiceRole(
+    `${name}-batch-execution`,
+    {
+      service: servicePrincipals.ecsTasks,
+      description: "Starts the bridge's Batch jobs: pulls the image, writes the job logs.",
+      policy: pulumi.all([scope, jobLogGroup.arn]).apply(([s, jobLogGroupArn]) =>
+        batchExecutionPolicy({
+          jobLogGroupArn,
+          ecrRepositoryArn: privateEcrRepositoryArn(config.containerImage, s.partition),
+        }),
+      ),
+    },
+    parent,
+  );
+  const jobRole = createServiceRole(
+    `${name}-batch-job`,
+    {
+      service: servicePrincipals.ecsTasks,
+      description: "The bridge's Batch jobs: read the input prefix, write the output prefix.",
+      policy: pulumi.all([scope, args.bucketName]).apply(([s, bucketName]) =>
+        batchJobPolicy({
+          partition: s.partition,
+          bucketName,
+          inputPrefix: config.inputPrefix,
+          outputPrefix: config.outputPrefix,
+        }),
+      ),
+    },
+    parent,
+  );
+
+  // No serviceRole: Batch uses its service-linked role. Fargate takes no instance settings.
+  const computeEnvironment = new aws.batch.ComputeEnvironment(
+    `${name}-fargate`,
+    {
+      name: config.computeEnvironmentName,
+      type: "MANAGED",
+      state: "ENABLED",
+      computeResources: {
+        type: config.capacityType,
+        maxVcpus: config.maxVcpus,
+        subnets: args.network.subnetIds,
+        securityGroupIds: args.network.securityGroupIds,
+      },
+    },
+    opts,
+  );
+
+  const jobQueue = new aws.batch.JobQueue(
+    `${name}-jobs`,
+    {
+      name: config.jobQueueName,
+      state: "ENABLED",
+      priority: 1,
+      computeEnvironmentOrders: [{ order: 1, computeEnvironment: computeEnvironment.arn }],
+    },
+    opts,
+  );
+
+  const jobDefinition = new aws.batch.JobDefinition(
+    `${name}-job`,
+    {
+      name: config.jobDefinitionName,
+      type: "container",
+      platformCapabilities: ["FARGATE"],
+      containerProperties: pulumi
+        .all([scope, executionRole.role.arn, jobRole.role.arn, jobLogGroup.name])
+        .apply(([s, executionRoleArn, jobRoleArn, logGroupName]) =>
+          JSON.stringify({
+            image: config.containerImage,
+            command: config.containerCommand,
+            resourceRequirements: [
+              { type: "VCPU", value: String(config.vcpu) },
+              { type: "MEMORY", value: String(config.memoryMiB) },
+            ],
+            executionRoleArn,
+            jobRoleArn,
+            logConfiguration: {
+              logDriver: "awslogs",
+              options: {
+                "awslogs-group": logGroupName,
+                "awslogs-region": s.region,
+                "awslogs-stream-prefix": "job",
+              },
+            },
+            networkConfiguration: { assignPublicIp: config.assignPublicIp ? "ENABLED" : "DISABLED" },
+            fargatePlatformConfiguration: { platformVersion: "LATEST" },
+          }),
+        ),
+      // Defaults for the Ref:: placeholders of the command; each submission passes its own.
+      parameters: args.bucketName.apply((bucket) => ({
+        inputUri: `s3://${bucket}/${config.inputPrefix}`,
+        outputUri: `s3://${bucket}/${config.outputPrefix}`,
+        shardIndex: "0",
+        shardCount: "1",
+      })),
+      timeout: { attemptDurationSeconds: config.jobTimeoutSeconds },
+      retryStrategy: { attempts: config.jobAttempts, evaluateOnExits: jobRetryConditions },
+      // Jobs carry the tags given at submission (the execution tag) onto their ECS tasks.
+      propagateTags: true,
+    },
+    // The roles must hold their permissions before the first job starts.
+    { parent, dependsOn: [executionRole.policy, jobRole.policy] },
+  );
+
+  return { jobLogGroup, computeEnvironment, jobQueue, jobDefinition };
+}

@@ -1,0 +1,89 @@
+/**
+ * BatchBridge: everything that runs AWS Batch (Fargate) jobs as a step of a SageMaker pipeline.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { createBatch } from "./batch";
+import type { BridgeConfig } from "./config";
+import { createFunctions } from "./functions";
+import type { AwsScope } from "./iam-policies";
+import { createJobNetwork } from "./network";
+import { createPipeline } from "./pipeline";
+import { createCallbackQueues } from "./queue";
+import { createDataBucket } from "./storage";
+
+export interface BatchBridgeArgs {
+  /** The validated stack configuration (`loadConfig()` in config.ts). */
+  config: BridgeConfig;
+}
+
+/**
+ * A SageMaker pipeline whose Lambda step submits AWS Batch jobs and whose Callback step waits, through an SQS
+ * queue and a monitor function, until they have finished.
+ */
+export class BatchBridge extends pulumi.ComponentResource {
+  readonly pipelineName: pulumi.Output<string>;
+  readonly pipelineArn: pulumi.Output<string>;
+  readonly callbackQueueUrl: pulumi.Output<string>;
+  readonly deadLetterQueueUrl: pulumi.Output<string>;
+  readonly jobQueueArn: pulumi.Output<string>;
+  readonly jobDefinitionArn: pulumi.Output<string>;
+  readonly submitFunctionName: pulumi.Output<string>;
+  readonly monitorFunctionName: pulumi.Output<string>;
+  readonly dataBucketName: pulumi.Output<string>;
+  /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
+  readonly startExecutionCommand: pulumi.Output<string>;
+
+  constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
+    const { config } = args;
+    const invokeOpts = { parent: this };
+    const scope: pulumi.Output<AwsScope> = pulumi
+      .all([
+        aws.getPartitionOutput({}, invokeOpts).partition,
+        aws.getRegionOutput({}, invokeOpts).region,
+        aws.getCallerIdentityOutput({}, invokeOpts).accountId,
+      ])
+      .apply(([partition, region, accountId]) => ({ partition, region, accountId }));
+
+    const network = createJobNetwork(name, config, this);
+    const { bucketName } = createDataBucket(name, config, this);
+    const batch = createBatch(name, { config, scope, network, bucketName }, this);
+    const queues = createCallbackQueues(name, config, this);
+    const functions = createFunctions(name, { config, scope, batch, queues, bucketName }, this);
+    const pipeline = createPipeline(
+      name,
+      { config, submitFunction: functions.submitFunction, callbackQueue: queues.callbackQueue, bucketName },
+      this,
+    );
+
+    this.pipelineName = pipeline.pipelineName;
+    this.pipelineArn = pipeline.arn;
+    this.callbackQueueUrl = queues.callbackQueue.url;
+    this.deadLetterQueueUrl = queues.deadLetterQueue.url;
+    this.jobQueueArn = batch.jobQueue.arn;
+    this.jobDefinitionArn = batch.jobDefinition.arn;
+    this.submitFunctionName = functions.submitFunction.name;
+    this.monitorFunctionName = functions.monitorFunction.name;
+    this.dataBucketName = bucketName;
+    this.startExecutionCommand = pulumi
+      .all([pipeline.pipelineName, scope])
+      .apply(
+        ([pipelineName, s]) =>
+          `aws sagemaker start-pipeline-execution --region ${s.region} --pipeline-name ${pipelineName}`,
+      );
+
+    this.registerOutputs({
+      pipelineName: this.pipelineName,
+      pipelineArn: this.pipelineArn,
+      callbackQueueUrl: this.callbackQueueUrl,
+      deadLetterQueueUrl: this.deadLetterQueueUrl,
+      jobQueueArn: this.jobQueueArn,
+      jobDefinitionArn: this.jobDefinitionArn,
+      submitFunctionName: this.submitFunctionName,
+      monitorFunctionName: this.monitorFunctionName,
+      dataBucketName: this.dataBucketName,
+      startExecutionCommand: this.startExecutionCommand,
+    });
+  }
+}

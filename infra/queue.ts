@@ -1,0 +1,47 @@
+/**
+ * The callback queue the Callback step sends its token to, and its dead-letter queue.
+ */
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { messageRetentionSeconds, type BridgeConfig } from "./config";
+
+export interface CallbackQueues {
+  callbackQueue: aws.sqs.Queue;
+  deadLetterQueue: aws.sqs.Queue;
+}
+
+/** The callback queue and its dead-letter queue, both encrypted and keeping messages 14 days. */
+export function createCallbackQueues(
+  name: string,
+  config: BridgeConfig,
+  parent: pulumi.Resource,
+): CallbackQueues {
+  // A dead letter's retention counts from its first enqueue: keep it the longest SQS allows.
+  const deadLetterQueue = new aws.sqs.Queue(
+    `${name}-callbacks-dlq`,
+    {
+      name: `${config.callbackQueueName}-dlq`,
+      messageRetentionSeconds,
+      sqsManagedSseEnabled: true,
+    },
+    { parent },
+  );
+  const callbackQueue = new aws.sqs.Queue(
+    `${name}-callbacks`,
+    {
+      name: config.callbackQueueName,
+      visibilityTimeoutSeconds: config.callbackVisibilityTimeoutSeconds,
+      messageRetentionSeconds,
+      sqsManagedSseEnabled: true,
+      redrivePolicy: deadLetterQueue.arn.apply((deadLetterTargetArn) =>
+        JSON.stringify({
+          deadLetterTargetArn,
+          // Every poll of a running job is a receive: the count covers the longest wait (poll-schedule.ts).
+          maxReceiveCount: config.callbackMaxReceiveCount,
+        }),
+      ),
+    },
+    { parent },
+  );
+  return { callbackQueue, deadLetterQueue };
+}
