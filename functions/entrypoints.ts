@@ -25,7 +25,7 @@ export function submitHandlerFromEnvironment(
   return makeSubmitHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
     settings,
-    logger: new Logger({ serviceName: "sagemaker-batch-bridge-submit" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-submit" }),
   });
 }
 
@@ -39,7 +39,7 @@ export function monitorHandlerFromEnvironment(
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
     settings,
-    logger: new Logger({ serviceName: "sagemaker-batch-bridge-monitor" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-monitor" }),
   });
 }
 
