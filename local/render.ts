@@ -47,6 +47,8 @@ export interface RenderedResource {
   /** The parent's logical name; undefined for top-level resources. */
   parent?: string;
   parentUrn?: string;
+  /** The mocked physical ID (empty for components). */
+  id: string;
   /** False for component resources. */
   custom: boolean;
   /** Inputs with every Output resolved; assets and archives as `{asset: ...}` / `{archive: [...]}`. */
@@ -143,10 +145,11 @@ export async function renderStack(options: RenderOptions = {}): Promise<Rendered
 
   const records = new Map<string, Omit<RenderedResource, "parent" | "parentUrn" | "urn">>();
   const parents = new Map<string, { urn: string; parentUrn?: string }>();
-  const mocks = new AwsMocks(region, (args, state) => {
+  const mocks = new AwsMocks(region, (args, id, state) => {
     records.set(resourceKey(args.type, args.name), {
       type: args.type,
       name: args.name,
+      id,
       custom: args.custom !== false,
       inputs: args.inputs,
       state,
@@ -233,7 +236,7 @@ export function resourcesOfType(rendered: RenderedStack, type: string): Rendered
 
 // ---------------------------------------------------------------------------------------------------------
 
-type Recorder = (args: pulumi.runtime.MockResourceArgs, state: Record<string, unknown>) => void;
+type Recorder = (args: pulumi.runtime.MockResourceArgs, id: string, state: Record<string, unknown>) => void;
 
 /** Answers resource registrations and provider calls with values shaped like AWS's. */
 class AwsMocks implements pulumi.runtime.Mocks {
@@ -280,7 +283,7 @@ class AwsMocks implements pulumi.runtime.Mocks {
 
   newResource(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
     const { id, state } = this.mockedState(args);
-    this.record(args, state);
+    this.record(args, id, state);
     return { id, state };
   }
 

@@ -1,0 +1,125 @@
+import { expect } from "chai";
+import * as fs from "fs";
+import * as path from "path";
+import { parse as parseYaml } from "yaml";
+import { configKeys, parseConfig, projectName } from "../../infra/config";
+import { renderStack, repoRoot } from "../../local/render";
+
+interface DeclaredKey {
+  type: string;
+  default: unknown;
+  description: string;
+  items?: { type: string };
+}
+
+const pulumiYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")) as {
+  name: string;
+  config: Record<string, DeclaredKey>;
+};
+
+/** How each config.ts type is declared in Pulumi.yaml: it has no float type, so numbers are strings. */
+const yamlType: Record<string, string> = {
+  string: "string",
+  integer: "integer",
+  number: "string",
+  boolean: "boolean",
+  array: "array",
+};
+
+/** Runs the program with the dev stack and these values over it; resolves to the error it fails with. */
+async function renderError(overrides: Record<string, string>): Promise<string> {
+  try {
+    await renderStack({ stack: "dev", config: overrides });
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`the stack rendered with ${JSON.stringify(overrides)}`);
+}
+
+describe("stack configuration", () => {
+  it("Pulumi.yaml names the project as config.ts does", () => {
+    expect(pulumiYaml.name).to.equal(projectName);
+  });
+
+  it("Pulumi.yaml declares exactly the keys of config.ts, with the same type, default and description", () => {
+    expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(Object.keys(configKeys).sort());
+    for (const [key, spec] of Object.entries(configKeys)) {
+      const declared = pulumiYaml.config[key];
+      expect(declared.type, `${key} type`).to.equal(yamlType[spec.type]);
+      if (spec.type === "array") expect(declared.items, `${key} items`).to.deep.equal({ type: "string" });
+      const expectedDefault = spec.type === "number" ? String(spec.default) : spec.default;
+      expect(declared.default, `${key} default`).to.deep.equal(expectedDefault);
+      expect(declared.description, `${key} description`).to.equal(spec.description);
+    }
+  });
+
+  it("the defaults a user reads in Pulumi.yaml are the values the program applies", () => {
+    const fromYaml = Object.fromEntries(
+      Object.entries(pulumiYaml.config).map(([key, declared]) => [
+        key,
+        typeof declared.default === "string" ? declared.default : JSON.stringify(declared.default),
+      ]),
+    );
+    const applied = parseConfig(fromYaml) as unknown as Record<string, unknown>;
+    const defaults = parseConfig({}) as unknown as Record<string, unknown>;
+    expect(applied).to.deep.equal(defaults);
+    for (const [key, spec] of Object.entries(configKeys)) {
+      expect(defaults[key], key).to.deep.equal(spec.default);
+    }
+  });
+
+  it("Pulumi.dev.yaml holds only keys of this project and valid values", () => {
+    const devYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
+      config: Record<string, unknown>;
+    };
+    const own = Object.entries(devYaml.config)
+      .filter(([key]) => key.startsWith(`${projectName}:`))
+      .map(([key, value]) => [key.slice(projectName.length + 1), value]);
+    expect(() => parseConfig(Object.fromEntries(own))).to.not.throw();
+  });
+
+  it("rejects a vCPU and memory pair Fargate does not offer, naming both allowed ranges", async () => {
+    const message = await renderError({ vcpu: "0.5", memoryMiB: "8192" });
+    expect(message).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 1024-4096 in steps of 1024 for vcpu 0.5 (Fargate), got 8192.",
+    );
+    expect(await renderError({ vcpu: "3" })).to.include(
+      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+    );
+  });
+
+  it("rejects a visibility timeout shorter than the monitor's timeout", async () => {
+    const message = await renderError({
+      callbackVisibilityTimeoutSeconds: "120",
+      monitorTimeoutSeconds: "300",
+    });
+    expect(message).to.include(
+      "sagemaker-batch-bridge:callbackVisibilityTimeoutSeconds must be at least monitorTimeoutSeconds (300)",
+    );
+  });
+
+  it("rejects pipeline names with capitals or underscores", async () => {
+    for (const pipelineName of ["Batch-Bridge", "batch_bridge"]) {
+      expect(await renderError({ pipelineName })).to.include(
+        `sagemaker-batch-bridge:pipelineName must be 1-256 lowercase letters, digits and hyphens`,
+      );
+    }
+  });
+
+  it("rejects an unknown capacity type", async () => {
+    expect(await renderError({ capacityType: "EC2" })).to.include(
+      'sagemaker-batch-bridge:capacityType must be FARGATE or FARGATE_SPOT, got "EC2".',
+    );
+  });
+
+  it("rejects a private network setting on the default VPC, whose subnets have no NAT", async () => {
+    expect(await renderError({ assignPublicIp: "false" })).to.include(
+      "sagemaker-batch-bridge:assignPublicIp must be true when subnetIds is empty",
+    );
+  });
+
+  it("lists every problem at once", async () => {
+    const message = await renderError({ capacityType: "EC2", pipelineName: "Bad_Name", jobAttempts: "11" });
+    expect(message.match(/^ {2}- /gm)).to.have.length(3);
+  });
+});

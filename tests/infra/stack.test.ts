@@ -1,0 +1,599 @@
+import { expect } from "chai";
+import { parseConfig } from "../../infra/config";
+import { jobRetryConditions } from "../../infra/batch";
+import { executionTagKey } from "../../functions/step-contract";
+import { loadHandler, renderStack, type RenderedResource, type RenderedStack } from "../../local/render";
+import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
+
+const account = "123456789012";
+const region = "us-east-1";
+const arn = (service: string, resource: string) => `arn:aws:${service}:${region}:${account}:${resource}`;
+
+/** The one resource of a type and name; fails the test when there is not exactly one. */
+function resource(stack: RenderedStack, type: string, name?: string): RenderedResource {
+  const found = stack.resources.filter((r) => r.type === type && (name === undefined || r.name === name));
+  expect(found, `${type} ${name ?? ""}`).to.have.length(1);
+  return found[0];
+}
+
+function ofType(stack: RenderedStack, type: string): RenderedResource[] {
+  return stack.resources.filter((r) => r.type === type);
+}
+
+const types = {
+  role: "aws:iam/role:Role",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+  logGroup: "aws:cloudwatch/logGroup:LogGroup",
+  queue: "aws:sqs/queue:Queue",
+  computeEnvironment: "aws:batch/computeEnvironment:ComputeEnvironment",
+  jobQueue: "aws:batch/jobQueue:JobQueue",
+  jobDefinition: "aws:batch/jobDefinition:JobDefinition",
+  function: "aws:lambda/function:Function",
+  eventSourceMapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  pipeline: "aws:sagemaker/pipeline:Pipeline",
+  bucket: "aws:s3/bucket:Bucket",
+  securityGroup: "aws:ec2/securityGroup:SecurityGroup",
+  defaultVpc: "awsx:ec2:DefaultVpc",
+};
+
+interface Statement extends StatementLike {
+  Sid: string;
+  Effect: string;
+}
+
+/** The statements of the inline policy of the role with this logical name. */
+function statementsOf(stack: RenderedStack, roleName: string): Statement[] {
+  const policy = resource(stack, types.rolePolicy, roleName);
+  expect(policy.inputs.role).to.equal(resource(stack, types.role, roleName).state.name);
+  return JSON.parse(policy.inputs.policy as string).Statement;
+}
+
+function trustedService(stack: RenderedStack, roleName: string): string {
+  const trust = JSON.parse(resource(stack, types.role, roleName).inputs.assumeRolePolicy as string);
+  expect(trust.Statement).to.have.length(1);
+  expect(trust.Statement[0].Action).to.equal("sts:AssumeRole");
+  return trust.Statement[0].Principal.Service;
+}
+
+describe("the stack under the mock engine", () => {
+  let dev: RenderedStack;
+  const devConfig = parseConfig({
+    pipelineName: "batch-bridge-dev",
+    jobNamePrefix: "bridge-dev",
+    callbackQueueName: "batch-bridge-dev-callbacks",
+    jobQueueName: "batch-bridge-dev-jobs",
+    jobDefinitionName: "batch-bridge-dev-job",
+    computeEnvironmentName: "batch-bridge-dev-fargate",
+    capacityType: "FARGATE_SPOT",
+    vcpu: "0.5",
+    memoryMiB: "1024",
+    maxVcpus: "64",
+    jobTimeoutSeconds: "1800",
+    defaultShardCount: "8",
+    logRetentionDays: "14",
+  });
+
+  before(async () => {
+    dev = await renderStack({ stack: "dev" });
+  });
+
+  describe("outputs", () => {
+    it("exports what an operator needs, with the names and ARNs AWS will show", () => {
+      const bucket = resource(dev, types.bucket).state.bucket;
+      expect(dev.outputs).to.deep.equal({
+        pipelineName: "batch-bridge-dev",
+        pipelineArn: arn("sagemaker", "pipeline/batch-bridge-dev"),
+        callbackQueueUrl: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-callbacks`,
+        deadLetterQueueUrl: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-callbacks-dlq`,
+        jobQueueArn: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        jobDefinitionArn: arn("batch", "job-definition/batch-bridge-dev-job:1"),
+        submitFunctionName: resource(dev, types.function, "batch-bridge-submit").state.name,
+        monitorFunctionName: resource(dev, types.function, "batch-bridge-monitor").state.name,
+        dataBucketName: bucket,
+        startExecutionCommand:
+          "aws sagemaker start-pipeline-execution --region us-east-1 --pipeline-name batch-bridge-dev",
+      });
+    });
+
+    it("puts every resource under the BatchBridge component", () => {
+      const roots = dev.resources.filter((r) => r.parent === undefined);
+      expect(roots.map((r) => r.type)).to.deep.equal(["sagemaker-batch-bridge:index:BatchBridge"]);
+    });
+  });
+
+  describe("IAM", () => {
+    const jobs = arn("batch", "job/*");
+    const tagged = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
+    const logStreams = (group: string) => arn("logs", `log-group:${group}:log-stream:*`);
+
+    it("attaches no managed policy to any role", () => {
+      expect(ofType(dev, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.deep.equal([]);
+      for (const role of ofType(dev, types.role)) {
+        expect(role.inputs.managedPolicyArns ?? [], role.name).to.deep.equal([]);
+      }
+      expect(ofType(dev, types.role)).to.have.length(5);
+    });
+
+    it("grants only actions that exist, on resources of the types they act on", async () => {
+      for (const policy of ofType(dev, types.rolePolicy)) {
+        const statements = JSON.parse(policy.inputs.policy as string).Statement;
+        expect(await iamReferenceProblems(statements), policy.name).to.deep.equal([]);
+      }
+    });
+
+    it("Batch execution role: trusted by ECS tasks, writes the job log group only (public image)", () => {
+      expect(trustedService(dev, "batch-bridge-batch-execution")).to.equal("ecs-tasks.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-batch-execution")).to.deep.equal([
+        {
+          Sid: "WriteJobLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: logStreams("/aws/batch/batch-bridge-dev-job"),
+        },
+      ]);
+    });
+
+    it("Batch job role: reads the input prefix and writes the output prefix of the data bucket", () => {
+      const bucket = `arn:aws:s3:::${dev.outputs.dataBucketName}`;
+      expect(trustedService(dev, "batch-bridge-batch-job")).to.equal("ecs-tasks.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-batch-job")).to.deep.equal([
+        { Sid: "ReadInput", Effect: "Allow", Action: ["s3:GetObject"], Resource: `${bucket}/input/*` },
+        {
+          Sid: "ListInput",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: bucket,
+          Condition: { StringLike: { "s3:prefix": "input/*" } },
+        },
+        {
+          Sid: "WriteOutput",
+          Effect: "Allow",
+          Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
+          Resource: `${bucket}/output/*`,
+        },
+      ]);
+    });
+
+    it("submit role: submits tagged jobs on the stack's queue and definition, stops only tagged jobs", () => {
+      const requestTag = { Null: { [`aws:RequestTag/${executionTagKey}`]: "false" } };
+      expect(trustedService(dev, "batch-bridge-submit")).to.equal("lambda.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-submit")).to.deep.equal([
+        {
+          Sid: "SubmitTaggedJobs",
+          Effect: "Allow",
+          Action: ["batch:SubmitJob"],
+          Resource: [
+            arn("batch", "job-queue/batch-bridge-dev-jobs"),
+            arn("batch", "job-definition/batch-bridge-dev-job"),
+            arn("batch", "job-definition/batch-bridge-dev-job:*"),
+            jobs,
+          ],
+          Condition: requestTag,
+        },
+        {
+          Sid: "TagJobsOnSubmit",
+          Effect: "Allow",
+          Action: ["batch:TagResource"],
+          Resource: jobs,
+          Condition: { ...requestTag, "ForAllValues:StringEquals": { "aws:TagKeys": [executionTagKey] } },
+        },
+        { Sid: "FindJobsOfExecution", Effect: "Allow", Action: ["batch:ListJobs"], Resource: "*" },
+        {
+          Sid: "CleanUpPartialSubmission",
+          Effect: "Allow",
+          Action: ["batch:TerminateJob"],
+          Resource: jobs,
+          Condition: tagged,
+        },
+        {
+          Sid: "WriteFunctionLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: logStreams("/aws/lambda/batch-bridge-dev-submit"),
+        },
+      ]);
+    });
+
+    it("monitor role: checks jobs, stops tagged ones, answers this pipeline, consumes the callback queue", () => {
+      expect(trustedService(dev, "batch-bridge-monitor")).to.equal("lambda.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-monitor")).to.deep.equal([
+        {
+          Sid: "CheckJobs",
+          Effect: "Allow",
+          Action: ["batch:DescribeJobs", "batch:ListJobs"],
+          Resource: "*",
+        },
+        {
+          Sid: "StopJobsOfExecution",
+          Effect: "Allow",
+          Action: ["batch:TerminateJob", "batch:CancelJob"],
+          Resource: jobs,
+          Condition: tagged,
+        },
+        {
+          Sid: "AnswerCallbackSteps",
+          Effect: "Allow",
+          Action: [
+            "sagemaker:SendPipelineExecutionStepSuccess",
+            "sagemaker:SendPipelineExecutionStepFailure",
+          ],
+          Resource: arn("sagemaker", "pipeline/batch-bridge-dev/execution/*"),
+        },
+        {
+          Sid: "ConsumeCallbackMessages",
+          Effect: "Allow",
+          Action: [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+          ],
+          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
+        },
+        {
+          Sid: "SetAsideMalformedMessages",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-callbacks-dlq"),
+        },
+        {
+          Sid: "WriteFunctionLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: logStreams("/aws/lambda/batch-bridge-dev-monitor"),
+        },
+      ]);
+    });
+
+    it("pipeline role: trusted by SageMaker, invokes the submit function and sends to the callback queue", () => {
+      expect(trustedService(dev, "batch-bridge-pipeline")).to.equal("sagemaker.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-pipeline")).to.deep.equal([
+        {
+          Sid: "InvokeSubmitFunction",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: resource(dev, types.function, "batch-bridge-submit").state.arn,
+        },
+        {
+          Sid: "SendCallbackTokens",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
+        },
+      ]);
+    });
+  });
+
+  describe("Batch", () => {
+    it("runs a managed Fargate compute environment in the default VPC's subnets behind an egress-only group", () => {
+      const vpc = resource(dev, types.defaultVpc).state;
+      const group = resource(dev, types.securityGroup);
+      expect(group.inputs.vpcId).to.equal(vpc.vpcId);
+      expect(group.inputs.ingress ?? []).to.deep.equal([]);
+      expect(group.inputs.egress).to.have.length(1);
+      const environment = resource(dev, types.computeEnvironment).inputs;
+      expect(environment).to.deep.include({
+        name: "batch-bridge-dev-fargate",
+        type: "MANAGED",
+        state: "ENABLED",
+      });
+      expect(environment.serviceRole).to.equal(undefined);
+      expect(environment.computeResources).to.deep.equal({
+        type: "FARGATE_SPOT",
+        maxVcpus: 64,
+        subnets: vpc.publicSubnetIds,
+        securityGroupIds: [group.id],
+      });
+    });
+
+    it("queues jobs on that compute environment", () => {
+      expect(resource(dev, types.jobQueue).inputs).to.deep.include({
+        name: "batch-bridge-dev-jobs",
+        state: "ENABLED",
+        priority: 1,
+        computeEnvironmentOrders: [
+          { order: 1, computeEnvironment: arn("batch", "compute-environment/batch-bridge-dev-fargate") },
+        ],
+      });
+    });
+
+    it("defines the job: image, command, size, roles, logs, network, timeout, retries, tags", () => {
+      const definition = resource(dev, types.jobDefinition).inputs;
+      const bucket = dev.outputs.dataBucketName;
+      expect(definition).to.deep.include({
+        name: "batch-bridge-dev-job",
+        type: "container",
+        platformCapabilities: ["FARGATE"],
+        propagateTags: true,
+        timeout: { attemptDurationSeconds: 1800 },
+        parameters: {
+          inputUri: `s3://${bucket}/input/`,
+          outputUri: `s3://${bucket}/output/`,
+          shardIndex: "0",
+          shardCount: "1",
+        },
+      });
+      expect(JSON.parse(definition.containerProperties as string)).to.deep.equal({
+        image: "public.ecr.aws/aws-cli/aws-cli:latest",
+        command: ["s3", "cp", "Ref::inputUri", "Ref::outputUri"],
+        resourceRequirements: [
+          { type: "VCPU", value: "0.5" },
+          { type: "MEMORY", value: "1024" },
+        ],
+        executionRoleArn: resource(dev, types.role, "batch-bridge-batch-execution").state.arn,
+        jobRoleArn: resource(dev, types.role, "batch-bridge-batch-job").state.arn,
+        logConfiguration: {
+          logDriver: "awslogs",
+          options: {
+            "awslogs-group": "/aws/batch/batch-bridge-dev-job",
+            "awslogs-region": region,
+            "awslogs-stream-prefix": "job",
+          },
+        },
+        networkConfiguration: { assignPublicIp: "ENABLED" },
+        fargatePlatformConfiguration: { platformVersion: "LATEST" },
+      });
+    });
+
+    it("retries infrastructure failures and exits on everything else, within Batch's 5 conditions", () => {
+      const retry = resource(dev, types.jobDefinition).inputs.retryStrategy as {
+        attempts: number;
+        evaluateOnExits: { action: string; onReason?: string; onStatusReason?: string }[];
+      };
+      expect(retry.attempts).to.equal(3);
+      expect(retry.evaluateOnExits).to.deep.equal(jobRetryConditions);
+      expect(retry.evaluateOnExits.length).to.be.at.most(5);
+      expect(retry.evaluateOnExits.at(-1)).to.deep.equal({ onReason: "*", action: "EXIT" });
+      expect(retry.evaluateOnExits.slice(0, -1).every((c) => c.action === "RETRY")).to.equal(true);
+      // Batch accepts letters, digits, periods, colons and white space, and one trailing asterisk.
+      for (const condition of retry.evaluateOnExits) {
+        for (const pattern of [condition.onReason, condition.onStatusReason].filter(Boolean)) {
+          expect(pattern).to.match(/^[A-Za-z0-9.: \t]*\*?$/);
+        }
+      }
+    });
+
+    it("keeps every log group for the configured retention", () => {
+      const groups = ofType(dev, types.logGroup).map((g) => g.inputs);
+      expect(groups.map((g) => g.name).sort()).to.deep.equal([
+        "/aws/batch/batch-bridge-dev-job",
+        "/aws/lambda/batch-bridge-dev-monitor",
+        "/aws/lambda/batch-bridge-dev-submit",
+      ]);
+      expect(groups.every((g) => g.retentionInDays === 14)).to.equal(true);
+    });
+  });
+
+  describe("data bucket", () => {
+    it("is encrypted, closed to the public and reachable over TLS only", () => {
+      const bucket = resource(dev, types.bucket);
+      expect(bucket.inputs.forceDestroy ?? false).to.equal(false);
+      const encryption = resource(
+        dev,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+      );
+      expect(encryption.inputs).to.deep.include({
+        bucket: bucket.id,
+        rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+      });
+      expect(resource(dev, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs).to.deep.include({
+        blockPublicAcls: true,
+        blockPublicPolicy: true,
+        ignorePublicAcls: true,
+        restrictPublicBuckets: true,
+      });
+      const policy = JSON.parse(resource(dev, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy as string);
+      expect(policy.Statement).to.deep.equal([
+        {
+          Sid: "DenyInsecureTransport",
+          Effect: "Deny",
+          Principal: "*",
+          Action: "s3:*",
+          Resource: [bucket.state.arn, `${bucket.state.arn}/*`],
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        },
+      ]);
+    });
+  });
+
+  describe("callback queues", () => {
+    it("keeps callback messages 14 days, encrypted, and moves them to the DLQ only after the longest wait", () => {
+      const callbacks = resource(dev, types.queue, "batch-bridge-callbacks").inputs;
+      expect(callbacks).to.deep.include({
+        name: "batch-bridge-dev-callbacks",
+        visibilityTimeoutSeconds: 1800,
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      });
+      expect(JSON.parse(callbacks.redrivePolicy as string)).to.deep.equal({
+        deadLetterTargetArn: arn("sqs", "batch-bridge-dev-callbacks-dlq"),
+        maxReceiveCount: devConfig.callbackMaxReceiveCount,
+      });
+      expect(devConfig.callbackMaxReceiveCount).to.be.within(2, 1000);
+      expect(resource(dev, types.queue, "batch-bridge-callbacks-dlq").inputs).to.deep.include({
+        name: "batch-bridge-dev-callbacks-dlq",
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      });
+    });
+  });
+
+  describe("functions", () => {
+    it("run on Node.js 22 with their own role, explicit timeout and memory, and JSON logs to their group", () => {
+      for (const [name, timeout] of [
+        ["batch-bridge-submit", 300],
+        ["batch-bridge-monitor", 300],
+      ] as const) {
+        const fn = resource(dev, types.function, name).inputs;
+        expect(fn).to.deep.include({
+          runtime: "nodejs22.x",
+          handler: "__index.handler",
+          role: resource(dev, types.role, name).state.arn,
+          timeout,
+          memorySize: 512,
+        });
+        expect(fn.loggingConfig).to.deep.equal({
+          logFormat: "JSON",
+          logGroup: `/aws/lambda/batch-bridge-dev-${name.split("-").pop()}`,
+        });
+      }
+    });
+
+    it("hand the submit function its settings as environment variables", () => {
+      const bucket = dev.outputs.dataBucketName;
+      expect(dev.functions.find((f) => f.name === "batch-bridge-submit")?.environment).to.deep.equal({
+        BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        BRIDGE_JOB_DEFINITION: arn("batch", "job-definition/batch-bridge-dev-job:1"),
+        BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
+        BRIDGE_SUBMIT_MODE: "array",
+        BRIDGE_INPUT_URI_PREFIX: `s3://${bucket}/input/`,
+        BRIDGE_OUTPUT_URI_PREFIX: `s3://${bucket}/output/`,
+        POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-submit",
+      });
+    });
+
+    it("hand the monitor its poll schedule, queues and receive limit as environment variables", () => {
+      expect(dev.functions.find((f) => f.name === "batch-bridge-monitor")?.environment).to.deep.equal({
+        BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
+        BRIDGE_CALLBACK_QUEUE_URL: dev.outputs.callbackQueueUrl,
+        BRIDGE_DEAD_LETTER_QUEUE_URL: dev.outputs.deadLetterQueueUrl,
+        BRIDGE_POLL_INITIAL_DELAY_SECONDS: "10",
+        BRIDGE_POLL_MAX_DELAY_SECONDS: "1800",
+        BRIDGE_MAX_WAIT_SECONDS: String(7 * 24 * 3600),
+        BRIDGE_MAX_RECEIVE_COUNT: String(devConfig.callbackMaxReceiveCount),
+        POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-monitor",
+      });
+    });
+
+    it("upload no AWS SDK package (the runtime has it) and stay small", () => {
+      expect(dev.functions.map((f) => f.name).sort()).to.deep.equal([
+        "batch-bridge-monitor",
+        "batch-bridge-submit",
+      ]);
+      for (const fn of dev.functions) {
+        expect(fn.files).to.include("__index.js");
+        expect(
+          fn.files.filter((f) => /node_modules\/@(aws-sdk|smithy)\//.test(f)),
+          fn.name,
+        ).to.deep.equal([]);
+        expect(fn.files.some((f) => f.startsWith("node_modules/@aws-lambda-powertools/logger/"))).to.equal(
+          true,
+        );
+        expect(fn.archiveBytes, fn.name).to.be.below(1024 * 1024);
+      }
+    });
+
+    it("serialize closures that load into a handler with the environment the stack sets", () => {
+      for (const fn of dev.functions) {
+        expect(fn.indexJs).to.match(/exports\.handler = __f0\(\);\s*$/);
+        expect(typeof loadHandler(fn, { AWS_REGION: region }), fn.name).to.equal("function");
+      }
+    });
+
+    it("subscribe the monitor to the callback queue, reporting failures per message, with capped concurrency", () => {
+      const mapping = resource(dev, types.eventSourceMapping).inputs;
+      expect(mapping).to.deep.include({
+        eventSourceArn: arn("sqs", "batch-bridge-dev-callbacks"),
+        functionName: dev.outputs.monitorFunctionName,
+        batchSize: 10,
+        enabled: true,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        scalingConfig: { maximumConcurrency: 5 },
+      });
+    });
+  });
+
+  describe("pipeline", () => {
+    it("runs with its own role a definition that calls the submit function and waits on the callback queue", () => {
+      const pipeline = resource(dev, types.pipeline).inputs;
+      expect(pipeline).to.deep.include({
+        pipelineName: "batch-bridge-dev",
+        roleArn: resource(dev, types.role, "batch-bridge-pipeline").state.arn,
+      });
+      const definition = JSON.parse(pipeline.pipelineDefinition as string);
+      const bucket = dev.outputs.dataBucketName;
+      expect(definition.Parameters).to.deep.equal([
+        { DefaultValue: `s3://${bucket}/input/`, Name: "InputUri", Type: "String" },
+        { DefaultValue: `s3://${bucket}/output/`, Name: "OutputUri", Type: "String" },
+        { DefaultValue: 8, Name: "ShardCount", Type: "Integer" },
+      ]);
+      expect(definition.Steps.map((s: { Type: string }) => s.Type)).to.deep.equal(["Lambda", "Callback"]);
+      expect(definition.Steps[0].FunctionArn).to.equal(
+        resource(dev, types.function, "batch-bridge-submit").state.arn,
+      );
+      expect(definition.Steps[1].SqsQueueUrl).to.equal(dev.outputs.callbackQueueUrl);
+    });
+  });
+
+  describe("with its own network, an existing bucket, a private image and one job per shard", () => {
+    let custom: RenderedStack;
+    const image = "210987654321.dkr.ecr.us-east-1.amazonaws.com/team/model:2.1";
+
+    before(async () => {
+      custom = await renderStack({
+        stack: "dev",
+        config: {
+          subnetIds: ["subnet-0aaa", "subnet-0bbb"],
+          securityGroupIds: ["sg-0ccc"],
+          assignPublicIp: false,
+          dataBucketName: "team-ml-data",
+          containerImage: image,
+          submitMode: "jobs",
+        },
+      });
+    });
+
+    it("creates no VPC lookup, security group or bucket, and runs in the given subnets without public IP", () => {
+      expect(ofType(custom, types.defaultVpc)).to.deep.equal([]);
+      expect(ofType(custom, types.securityGroup)).to.deep.equal([]);
+      expect(custom.resources.filter((r) => r.type.startsWith("aws:s3/"))).to.deep.equal([]);
+      expect(resource(custom, types.computeEnvironment).inputs.computeResources as object).to.deep.include({
+        subnets: ["subnet-0aaa", "subnet-0bbb"],
+        securityGroupIds: ["sg-0ccc"],
+      });
+      const container = JSON.parse(
+        resource(custom, types.jobDefinition).inputs.containerProperties as string,
+      );
+      expect(container.networkConfiguration).to.deep.equal({ assignPublicIp: "DISABLED" });
+      expect(container.image).to.equal(image);
+    });
+
+    it("lets the execution role pull from the image's ECR repository only", () => {
+      expect(statementsOf(custom, "batch-bridge-batch-execution").slice(1)).to.deep.equal([
+        {
+          Sid: "PullJobImage",
+          Effect: "Allow",
+          Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+          Resource: "arn:aws:ecr:us-east-1:210987654321:repository/team/model",
+        },
+        { Sid: "LogInToEcr", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
+      ]);
+    });
+
+    it("scopes the job role and the functions to the named bucket and submits one job per shard", () => {
+      const read = statementsOf(custom, "batch-bridge-batch-job")[0];
+      expect(read.Resource).to.equal("arn:aws:s3:::team-ml-data/input/*");
+      expect(custom.outputs.dataBucketName).to.equal("team-ml-data");
+      const submit = custom.functions.find((f) => f.name === "batch-bridge-submit");
+      expect(submit?.environment).to.deep.include({
+        BRIDGE_SUBMIT_MODE: "jobs",
+        BRIDGE_INPUT_URI_PREFIX: "s3://team-ml-data/input/",
+      });
+    });
+  });
+
+  it("creates the security group in the configured VPC when only subnets are given", async () => {
+    const stack = await renderStack({
+      stack: "dev",
+      config: { subnetIds: ["subnet-0aaa"], vpcId: "vpc-0ddd", dataBucketName: "team-ml-data" },
+    });
+    expect(ofType(stack, types.defaultVpc)).to.deep.equal([]);
+    const group = resource(stack, types.securityGroup);
+    expect(group.inputs.vpcId).to.equal("vpc-0ddd");
+    expect(resource(stack, types.computeEnvironment).inputs.computeResources as object).to.deep.include({
+      subnets: ["subnet-0aaa"],
+      securityGroupIds: [group.id],
+    });
+  });
+});
