@@ -6,6 +6,7 @@ import { failureReasonLimit, truncate } from "./answer";
 import type { ExecutionJobs, FailedShard } from "./job-status";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
 import type { CallbackOutputs } from "./step-contract";
+import { terminationReasons } from "./terminate";
 
 /** How long the step has waited so far. */
 export interface WaitState {
@@ -20,8 +21,11 @@ export interface WaitState {
 
 export type Decision =
   | { decision: "succeed"; outputs: CallbackOutputs }
-  /** Every failure also terminates the execution's unfinished jobs. */
-  | { decision: "fail"; reason: string }
+  /**
+   * Every failure also terminates the execution's unfinished jobs; `terminationReason` is what Batch shows
+   * as their status reason.
+   */
+  | { decision: "fail"; reason: string; terminationReason: string }
   | { decision: "wait"; nextCheckSeconds: number };
 
 /** A visibility timeout ends at most 12 h after the receive; keep room for the monitor's own run (<= 900 s). */
@@ -29,8 +33,20 @@ const longestVisibilitySeconds = 43200 - 900;
 
 /** Decides from the jobs' summary and how long the step has waited. */
 export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
-  if (jobs.failed > 0) return { decision: "fail", reason: failedReason(jobs) };
-  if (jobs.notFoundCount > 0) return { decision: "fail", reason: notFoundReason(jobs) };
+  if (jobs.failed > 0) {
+    return {
+      decision: "fail",
+      reason: failedReason(jobs),
+      terminationReason: terminationReasons.shardFailed,
+    };
+  }
+  if (jobs.notFoundCount > 0) {
+    return {
+      decision: "fail",
+      reason: notFoundReason(jobs),
+      terminationReason: terminationReasons.jobsNotFound,
+    };
+  }
   if (jobs.unfinished === 0 && jobs.succeeded >= jobs.shardCount) {
     return {
       decision: "succeed",
@@ -45,7 +61,11 @@ export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
   // Answer before SQS gives up on the message: the DLQ after maxReceiveCount receives, or the wait limit
   // (which the stack keeps within the message retention).
   if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || wait.receiveCount >= wait.maxReceiveCount - 1) {
-    return { decision: "fail", reason: timedOutReason(jobs, wait) };
+    return {
+      decision: "fail",
+      reason: timedOutReason(jobs, wait),
+      terminationReason: terminationReasons.waitEnded,
+    };
   }
   return {
     decision: "wait",

@@ -140,9 +140,7 @@ async function findArrayJob(batch: BatchClient, ref: ExecutionJobsRef, clock: Cl
     clock,
   );
   const job = described.jobs?.find((j) => j.jobId === ref.jobRef);
-  // A job of another execution is as good as missing: it must never be answered for or terminated.
-  const tag = job?.tags?.[executionTagKey];
-  if (!job || (tag !== undefined && tag !== ref.executionArn)) {
+  if (!job || !belongsToExecution(job, ref.executionArn)) {
     summary.notFound = [ref.jobRef];
     summary.notFoundCount = ref.shardCount;
     summary.counts = { NOT_FOUND: ref.shardCount };
@@ -182,6 +180,16 @@ async function failedChildren(batch: BatchClient, arrayJobId: string, clock: Clo
   return (page.jobSummaryList ?? [])
     .map((child) => failedShard(child, child.arrayProperties?.index))
     .sort((a, b) => (a.shardIndex ?? 0) - (b.shardIndex ?? 0));
+}
+
+/**
+ * A job of another execution is as good as missing: it must never be answered for or terminated. Ours
+ * carry the execution ARN as a tag and end their name with the execution id.
+ */
+function belongsToExecution(job: JobDetail, executionArn: string): boolean {
+  const tag = job.tags?.[executionTagKey];
+  const executionId = executionArn.slice(executionArn.lastIndexOf("/") + 1);
+  return (tag === undefined || tag === executionArn) && (job.jobName ?? "").endsWith(`-${executionId}`);
 }
 
 function countSingleJob(summary: ExecutionJobs, job: JobDetail): void {

@@ -11,12 +11,17 @@ import { answerStep, type StepAnswer } from "./answer";
 import { describeError, isTransientError } from "./aws-errors";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
 import { systemClock, type Clock, type Log } from "./clock";
-import { mapWithConcurrency } from "./concurrency";
+import { createRateLimiter, mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { findExecutionJobs, type ExecutionJobs } from "./job-status";
 import { nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
-import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
+import {
+  describeTerminationFailures,
+  terminatesPerSecond,
+  terminateUnfinishedJobs,
+  terminationReasons,
+} from "./terminate";
 
 /** Callback messages handled at once within one batch. */
 export const recordConcurrency = 4;
@@ -38,6 +43,8 @@ type RecordOutcome = "done" | "retry";
 export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Promise<SQSBatchResponse> {
   const clock = deps.clock ?? systemClock();
   const { settings, logger } = deps;
+  // One TerminateJob pace for all the records this container handles at once.
+  const terminateSlot = createRateLimiter(terminatesPerSecond, clock);
 
   const answer = async (token: string, stepAnswer: StepAnswer, context: Record<string, unknown>) => {
     const result = await answerStep(deps.sagemaker, token, stepAnswer, clock);
@@ -99,7 +106,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
   /** Terminates the unfinished jobs; throws transient errors (retry before answering), logs the others. */
   const terminate = async (jobs: ExecutionJobs, reason: string, context: Record<string, unknown>) => {
     if (jobs.unfinishedJobIds.length === 0) return 0;
-    const result = await terminateUnfinishedJobs(deps.batch, jobs, reason, clock);
+    const result = await terminateUnfinishedJobs(deps.batch, jobs, reason, clock, terminateSlot);
     if (result.failures.length > 0) {
       logger.error("could not terminate jobs", {
         ...context,
@@ -127,7 +134,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       logger.info("decision", { ...context, counts: jobs.counts, decision, ...details });
 
     if (message.status === "stopping") {
-      const terminated = await terminate(jobs, "Pipeline execution stopped", context);
+      const terminated = await terminate(jobs, terminationReasons.stopped, context);
       const reason = stoppedReason(terminated);
       await answer(message.token, { outcome: "failure", reason }, context);
       logDecision("stopped", { reason, terminated });
@@ -146,11 +153,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
         logDecision("succeeded", { outputs: decision.outputs });
         return "done";
       case "fail": {
-        const terminated = await terminate(
-          jobs,
-          "Step failed: another shard failed or the wait ended",
-          context,
-        );
+        const terminated = await terminate(jobs, decision.terminationReason, context);
         await answer(message.token, { outcome: "failure", reason: decision.reason }, context);
         logDecision("failed", { reason: decision.reason, terminated });
         return "done";

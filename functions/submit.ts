@@ -11,7 +11,7 @@ import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import { executionTagKey, type SubmitOutputs } from "./step-contract";
 import { validateSubmitArguments, type ValidSubmitArguments } from "./submit-arguments";
-import { terminateJobs, terminatesPerSecond } from "./terminate";
+import { terminateJobs, terminatesPerSecond, terminationReasons } from "./terminate";
 
 /** SubmitJob calls per second in jobs mode: under the fixed 50/s account quota, leaving room for others. */
 export const submitsPerSecond = 40;
@@ -228,6 +228,6 @@ async function terminateExecutionJobs(
       error: describeError(error),
     });
   }
-  const result = await terminateJobs(deps.batch, [...ids], "Job submission for the step failed", clock);
+  const result = await terminateJobs(deps.batch, [...ids], terminationReasons.submissionFailed, clock);
   return { terminated: result.terminated, failed: result.failures.length };
 }

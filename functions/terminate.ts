@@ -14,6 +14,15 @@ export const terminateConcurrency = 8;
 /** TerminateJob calls per second, below the account's Batch API rate (SubmitJob's quota is 50/s). */
 export const terminatesPerSecond = 40;
 
+/** The status reason of jobs the functions terminate, as the Batch console shows it. */
+export const terminationReasons = {
+  shardFailed: "sagemaker-batch-bridge: another shard of the step failed",
+  jobsNotFound: "sagemaker-batch-bridge: jobs of the step were not found",
+  waitEnded: "sagemaker-batch-bridge: the step waited maxWaitSeconds",
+  stopped: "sagemaker-batch-bridge: pipeline execution stopped",
+  submissionFailed: "sagemaker-batch-bridge: job submission for the step failed",
+} as const;
+
 /** What a clean-up did. */
 export interface TerminationResult {
   /** Jobs (in array mode: children) that were still unfinished and are now terminated. */
@@ -22,14 +31,17 @@ export interface TerminationResult {
   failures: { jobId: string; error: unknown }[];
 }
 
-/** Terminates the given jobs (bounded concurrency and rate); never throws, reports failures instead. */
+/**
+ * Terminates the given jobs (bounded concurrency; `acquire` paces the calls, by default at
+ * `terminatesPerSecond`); never throws, reports failures instead.
+ */
 export async function terminateJobs(
   batch: BatchClient,
   jobIds: readonly string[],
   reason: string,
   clock: Clock,
+  acquire: () => Promise<void> = createRateLimiter(terminatesPerSecond, clock),
 ): Promise<TerminationResult> {
-  const acquire = createRateLimiter(terminatesPerSecond, clock);
   const result: TerminationResult = { terminated: 0, failures: [] };
   await mapWithConcurrency(jobIds, terminateConcurrency, async (jobId) => {
     try {
@@ -52,8 +64,9 @@ export async function terminateUnfinishedJobs(
   jobs: ExecutionJobs,
   reason: string,
   clock: Clock,
+  acquire?: () => Promise<void>,
 ): Promise<TerminationResult> {
-  const result = await terminateJobs(batch, jobs.unfinishedJobIds, reason, clock);
+  const result = await terminateJobs(batch, jobs.unfinishedJobIds, reason, clock, acquire);
   const transient = result.failures.find((f) => isTransientError(f.error));
   if (transient) throw transient.error;
   // Terminating the array parent stops all of its unfinished children.

@@ -89,7 +89,7 @@ describe("serialized function entry points", () => {
     expect(submitted?.body.tags).to.deep.equal({ [executionTagKey]: executionArn });
   });
 
-  it("the monitor closure serializes and, loaded as Lambda loads it, answers a finished step", async () => {
+  it("the monitor closure serializes and, loaded as Lambda loads it, answers steps and dead-letters", async () => {
     server = await startFakeAwsServer({
       "batch:DescribeJobs": () => ({
         jobs: [
@@ -103,35 +103,42 @@ describe("serialized function entry points", () => {
         ],
       }),
       "SageMaker.SendPipelineExecutionStepSuccess": () => ({ PipelineExecutionArn: executionArn }),
+      "AmazonSQS.SendMessage": () => ({ MessageId: "dead-letter-1" }),
     });
     const handler = await loadSerializedHandler(
       () => monitorHandlerFromEnvironment(process.env),
       functionEnvironment(server),
     );
 
+    const record = (messageId: string, body: string) => ({
+      messageId,
+      receiptHandle: `receipt-${messageId}`,
+      body,
+      attributes: {
+        ApproximateReceiveCount: "1",
+        SentTimestamp: String(Date.now()),
+        SenderId: "sagemaker",
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+      },
+      messageAttributes: {},
+      md5OfBody: "",
+      eventSource: "aws:sqs",
+      eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
+      awsRegion: "eu-west-1",
+    });
+
     const response = await handler({
       Records: [
-        {
-          messageId: "m-1",
-          receiptHandle: "r-1",
-          body: JSON.stringify({
+        record(
+          "m-1",
+          JSON.stringify({
             token: "tok-123456",
             pipelineExecutionArn: executionArn,
             arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
             status: "Executing",
           }),
-          attributes: {
-            ApproximateReceiveCount: "1",
-            SentTimestamp: String(Date.now()),
-            SenderId: "sagemaker",
-            ApproximateFirstReceiveTimestamp: String(Date.now()),
-          },
-          messageAttributes: {},
-          md5OfBody: "",
-          eventSource: "aws:sqs",
-          eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
-          awsRegion: "eu-west-1",
-        },
+        ),
+        record("m-2", "not a callback message"),
       ],
     });
 
@@ -145,6 +152,11 @@ describe("serialized function entry points", () => {
         { Name: "shardCount", Value: "3" },
         { Name: "jobRef", Value: "job-1234" },
       ],
+    });
+    const deadLetter = server.requests.find((r) => r.operation === "AmazonSQS.SendMessage");
+    expect(deadLetter?.body).to.deep.include({
+      QueueUrl: `${server.url}/123456789012/callbacks-dlq`,
+      MessageBody: "not a callback message",
     });
   });
 

@@ -104,6 +104,10 @@ function monitorFixture() {
     failures: () =>
       sagemakerMock.commandCalls(SendPipelineExecutionStepFailureCommand).map((c) => c.args[0].input),
     terminated: () => batchMock.commandCalls(TerminateJobCommand).map((c) => c.args[0].input.jobId),
+    /** The status reasons the terminated jobs show in Batch. */
+    terminationReasons: () => [
+      ...new Set(batchMock.commandCalls(TerminateJobCommand).map((c) => c.args[0].input.reason)),
+    ],
     delays: () =>
       sqsMock.commandCalls(ChangeMessageVisibilityCommand).map((c) => ({
         receiptHandle: c.args[0].input.ReceiptHandle,
@@ -265,6 +269,9 @@ describe("monitor function", () => {
           "shard 3 (exit code 1: Essential container in task exited)",
       );
       expect(f.terminated()).to.deep.equal(["array-job-1"]);
+      expect(f.terminationReasons()).to.deep.equal([
+        "sagemaker-batch-bridge: another shard of the step failed",
+      ]);
     });
 
     it("keeps the reason within 256 characters however many shards failed, and stops the rest", async () => {
@@ -342,6 +349,20 @@ describe("monitor function", () => {
               tags: { [executionTagKey]: executionArn.replace(/execution\/\w+/, "execution/zzzzzzzzzzzz") },
             },
           ),
+        ],
+      });
+
+      await f.run(sqsRecord());
+
+      expect(f.failures()[0].FailureReason).to.contain("was not found");
+      expect(f.terminated()).to.deep.equal([]);
+    });
+
+    it("treats an untagged job named for another execution as not found", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [
+          arrayJob("RUNNING", { RUNNING: 4 }, { tags: undefined, jobName: "batch-bridge-zzzzzzzzzzzz" }),
         ],
       });
 
@@ -455,6 +476,7 @@ describe("monitor function", () => {
 
       expect(response.batchItemFailures).to.deep.equal([]);
       expect(f.terminated()).to.deep.equal(["array-job-1"]);
+      expect(f.terminationReasons()).to.deep.equal(["sagemaker-batch-bridge: pipeline execution stopped"]);
       expect(f.failures()[0].FailureReason).to.equal("Pipeline execution stopped; terminated 3 job(s).");
     });
 
@@ -603,6 +625,9 @@ describe("monitor function", () => {
 
       expect(response.batchItemFailures).to.deep.equal([]);
       expect(f.terminated()).to.deep.equal(["array-job-1"]);
+      expect(f.terminationReasons()).to.deep.equal([
+        "sagemaker-batch-bridge: the step waited maxWaitSeconds",
+      ]);
       expect(f.failures()[0].FailureReason).to.match(/^Jobs did not finish within 7 days/);
       expect(f.failures()[0].FailureReason).to.contain("4 RUNNABLE");
     });

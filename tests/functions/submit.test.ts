@@ -299,6 +299,9 @@ describe("submit function", () => {
         .map((call) => `id-${call.args[0].input.jobName}`);
       expect(submittedIds.length).to.be.within(6, 19);
       expect(terminated().sort()).to.deep.equal(submittedIds.sort());
+      expect(batchMock.commandCalls(TerminateJobCommand)[0].args[0].input.reason).to.equal(
+        "sagemaker-batch-bridge: job submission for the step failed",
+      );
       expect(error.message).to.contain(`Submitted ${submittedIds.length} of 20 jobs, then submission failed`);
       expect(error.message).to.contain("Job definition is INACTIVE");
       expect(error.message).to.contain(`terminated ${submittedIds.length} job(s) of this execution`);
