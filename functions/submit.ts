@@ -159,7 +159,10 @@ export function arrayJobInput(
       inputUri: args.inputUri,
       outputUri: args.outputUri,
       shardCount: String(args.shardCount),
-      ...(single ? { shardIndex: "0" } : {}),
+      // Children share their parameters, so Ref::shardIndex cannot carry a child's index. Overriding the job
+      // definition's default ("0") with the variable's name means a command run through a shell gets the
+      // index, and any other command fails on a non-number instead of every child processing shard 0.
+      shardIndex: single ? "0" : "$AWS_BATCH_JOB_ARRAY_INDEX",
     },
     containerOverrides: { environment },
   };

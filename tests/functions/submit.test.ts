@@ -141,6 +141,7 @@ describe("submit function", () => {
             inputUri: "s3://data-bucket/input/run-1",
             outputUri: "s3://data-bucket/output/run-1",
             shardCount: "4",
+            shardIndex: "$AWS_BATCH_JOB_ARRAY_INDEX",
           },
           containerOverrides: { environment: [{ name: "BRIDGE_SHARD_COUNT", value: "4" }] },
         },
