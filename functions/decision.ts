@@ -78,8 +78,12 @@ export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
 
 /** "2 of 100 shards failed: shard 7 (exit code 1: Essential container in task exited), shard 9 (...)". */
 export function failedReason(jobs: ExecutionJobs): string {
-  const head = `${jobs.failed} of ${jobs.shardCount} shard${jobs.shardCount === 1 ? "" : "s"} failed: `;
-  return listWithin(head, jobs.failedShards.map(describeFailedShard), jobs.failed, failureReasonLimit);
+  const head = `${jobs.failed} of ${jobs.shardCount} shard${jobs.shardCount === 1 ? "" : "s"} failed`;
+  if (jobs.failedShards.length === 0) {
+    // Batch has not listed the failed children yet.
+    return truncate(`${head}; see Batch job ${jobs.jobRef} for the reasons.`, failureReasonLimit);
+  }
+  return listWithin(`${head}: `, jobs.failedShards.map(describeFailedShard), jobs.failed, failureReasonLimit);
 }
 
 /** "Jobs not found for 3 of 10 shards: shard 2, shard 5, shard 8 ..." */

@@ -296,6 +296,43 @@ describe("monitor function", () => {
       expect(f.terminated().sort()).to.deep.equal(running.sort());
     });
 
+    it("says where to look when Batch has not listed the failed children yet", async () => {
+      const f = monitorFixture();
+      f.batchMock
+        .on(DescribeJobsCommand)
+        .resolves({ jobs: [arrayJob("FAILED", { FAILED: 1, SUCCEEDED: 3 })] });
+      f.batchMock.on(ListJobsCommand).resolves({ jobSummaryList: [] });
+
+      await f.run(sqsRecord());
+
+      expect(f.failures()[0].FailureReason).to.equal(
+        "1 of 4 shards failed; see Batch job array-job-1 for the reasons.",
+      );
+    });
+
+    it("shortens a very long status reason to fit", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [
+          arrayJob(
+            "FAILED",
+            {},
+            { arrayProperties: undefined, statusReason: `CannotPullContainerError: ${"x".repeat(2000)}` },
+          ),
+        ],
+      });
+
+      await f.run(
+        sqsRecord({
+          body: callbackMessage({ arguments: { jobMode: "array", jobRef: "array-job-1", shardCount: "1" } }),
+        }),
+      );
+
+      const reason = f.failures()[0].FailureReason!;
+      expect(reason.length).to.be.at.most(256);
+      expect(reason).to.match(/^1 of 1 shard failed: shard 0 \(CannotPullContainerError: x+\.\.\.\)$/);
+    });
+
     it("names a failed single job by its container's exit code", async () => {
       const f = monitorFixture();
       f.batchMock.on(DescribeJobsCommand).resolves({
