@@ -150,23 +150,30 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     { parent, dependsOn: [monitorRole.policy] },
   );
 
-  // onEvent takes only batchSize and the batching window; the mapping's other settings are set here.
-  const reportBatchItemFailures: pulumi.ResourceTransformation = (resource) =>
-    resource.type === "aws:lambda/eventSourceMapping:EventSourceMapping"
-      ? {
+  // onEvent takes only batchSize and the batching window: the mapping's other settings are set here. Its
+  // permission for SQS is narrowed from lambda:* (the mapping polls with the function's role anyway).
+  const subscriptionSettings: pulumi.ResourceTransformation = (resource) => {
+    switch (resource.type) {
+      case "aws:lambda/eventSourceMapping:EventSourceMapping":
+        return {
           props: {
             ...resource.props,
             functionResponseTypes: ["ReportBatchItemFailures"],
             scalingConfig: { maximumConcurrency: config.monitorMaxConcurrency },
           },
           opts: resource.opts,
-        }
-      : undefined;
+        };
+      case "aws:lambda/permission:Permission":
+        return { props: { ...resource.props, action: "lambda:InvokeFunction" }, opts: resource.opts };
+      default:
+        return undefined;
+    }
+  };
   const monitorSubscription = callbackQueue.onEvent(
     `${name}-monitor`,
     monitorFunction,
     { batchSize: config.monitorBatchSize },
-    { transformations: [reportBatchItemFailures] },
+    { transformations: [subscriptionSettings] },
   );
 
   return { submitFunction, monitorFunction, monitorSubscription };

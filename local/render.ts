@@ -293,7 +293,7 @@ class AwsMocks implements pulumi.runtime.Mocks {
 
   private mockedState(args: pulumi.runtime.MockResourceArgs): { id: string; state: Record<string, unknown> } {
     const inputs = args.inputs as Record<string, unknown>;
-    const named = (typeof inputs.name === "string" && inputs.name) || autoName(args.name);
+    const named = (typeof inputs.name === "string" && inputs.name) || autoName(args.type, args.name);
     const withState = (id: string, computed: Record<string, unknown>) => ({
       id,
       state: { ...inputs, ...computed },
@@ -349,7 +349,7 @@ class AwsMocks implements pulumi.runtime.Mocks {
         return withState(`${arnPrefix}:1`, { name: named, arn: `${arnPrefix}:1`, arnPrefix, revision: 1 });
       }
       case "aws:s3/bucket:Bucket": {
-        const bucket = (typeof inputs.bucket === "string" && inputs.bucket) || autoName(args.name);
+        const bucket = (typeof inputs.bucket === "string" && inputs.bucket) || autoName(args.type, args.name);
         return withState(bucket, {
           bucket,
           arn: `arn:${this.partition}:s3:::${bucket}`,
@@ -380,9 +380,9 @@ class AwsMocks implements pulumi.runtime.Mocks {
   }
 }
 
-/** Pulumi's auto-naming: the logical name and 7 hex characters (here derived from the name, so stable). */
-function autoName(name: string): string {
-  return `${name}-${hex(name, 7)}`;
+/** Pulumi's auto-naming: the logical name and 7 random hex characters (here derived, so renders agree). */
+function autoName(type: string, name: string): string {
+  return `${name}-${hex(`${type}::${name}`, 7)}`;
 }
 
 function hex(seed: string, length: number): string {
@@ -488,29 +488,47 @@ async function archiveEntries(archive: pulumi.asset.Archive): Promise<ArchiveEnt
   return entries;
 }
 
-/** The function's archive, zipped in memory as Pulumi would upload it. */
+interface ZippedArchive {
+  indexJs: string;
+  files: string[];
+  archiveBytes: number;
+}
+
+/** Archives already zipped in this process, by content: the same closure and packages zip the same. */
+const zippedArchives = new Map<string, ZippedArchive>();
+
+/** The archive zipped in memory (deflate), as Pulumi would upload it. */
+async function zipArchive(code: unknown, root: string): Promise<ZippedArchive> {
+  const entries = pulumi.asset.Archive.isInstance(code) ? await archiveEntries(code) : [];
+  const key = createHash("sha256")
+    .update(JSON.stringify([root, entries]))
+    .digest("hex");
+  const cached = zippedArchives.get(key);
+  if (cached) return cached;
+  const zip = new JSZip();
+  for (const entry of entries) {
+    if (entry.text !== undefined) zip.file(entry.name, entry.text);
+    else if (entry.file !== undefined) addPath(zip, entry.name, path.resolve(root, entry.file));
+  }
+  const zipped = {
+    indexJs: entries.find((e) => e.name === "__index.js")?.text ?? "",
+    files: Object.values(zip.files)
+      .filter((f) => !f.dir)
+      .map((f) => f.name)
+      .sort(),
+    archiveBytes: (await zip.generateAsync({ type: "uint8array", compression: "DEFLATE" })).byteLength,
+  };
+  zippedArchives.set(key, zipped);
+  return zipped;
+}
+
+/** A function's settings and archive. */
 async function renderFunction(
   resource: RenderedResource,
   code: unknown,
   root: string,
 ): Promise<RenderedFunction> {
-  const zip = new JSZip();
-  let indexJs = "";
-  if (pulumi.asset.Archive.isInstance(code)) {
-    for (const entry of await archiveEntries(code)) {
-      if (entry.text !== undefined) {
-        zip.file(entry.name, entry.text);
-        if (entry.name === "__index.js") indexJs = entry.text;
-      } else if (entry.file !== undefined) {
-        addPath(zip, entry.name, path.resolve(root, entry.file));
-      }
-    }
-  }
-  const files = Object.values(zip.files)
-    .filter((f) => !f.dir)
-    .map((f) => f.name)
-    .sort();
-  const archive = await zip.generateAsync({ type: "uint8array", compression: "DEFLATE" });
+  const { indexJs, files, archiveBytes } = await zipArchive(code, root);
   const inputs = resource.inputs as {
     name?: string;
     runtime?: string;
@@ -524,7 +542,7 @@ async function renderFunction(
     handler: String(inputs.handler),
     environment: inputs.environment?.variables ?? {},
     files,
-    archiveBytes: archive.byteLength,
+    archiveBytes,
     indexJs,
   };
 }

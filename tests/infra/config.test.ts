@@ -26,6 +26,16 @@ const yamlType: Record<string, string> = {
   array: "array",
 };
 
+/** The message parseConfig rejects these raw values (as `pulumi config` stores them) with. */
+function configError(raw: Record<string, string>): string {
+  try {
+    parseConfig(raw);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error(`parseConfig accepted ${JSON.stringify(raw)}`);
+}
+
 /** Runs the program with the dev stack and these values over it; resolves to the error it fails with. */
 async function renderError(overrides: Record<string, string>): Promise<string> {
   try {
@@ -78,48 +88,54 @@ describe("stack configuration", () => {
     expect(() => parseConfig(Object.fromEntries(own))).to.not.throw();
   });
 
-  it("rejects a vCPU and memory pair Fargate does not offer, naming both allowed ranges", async () => {
+  it("fails the program before it creates anything, with the message naming the key", async () => {
     const message = await renderError({ vcpu: "0.5", memoryMiB: "8192" });
-    expect(message).to.include(
-      "sagemaker-batch-bridge:memoryMiB must be 1024-4096 in steps of 1024 for vcpu 0.5 (Fargate), got 8192.",
-    );
-    expect(await renderError({ vcpu: "3" })).to.include(
-      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+    expect(message).to.equal(
+      "Invalid stack configuration:\n" +
+        "  - sagemaker-batch-bridge:memoryMiB must be 1024-4096 in steps of 1024 for vcpu 0.5 (Fargate), got 8192.",
     );
   });
 
-  it("rejects a visibility timeout shorter than the monitor's timeout", async () => {
-    const message = await renderError({
-      callbackVisibilityTimeoutSeconds: "120",
-      monitorTimeoutSeconds: "300",
-    });
-    expect(message).to.include(
+  it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer", () => {
+    expect(configError({ vcpu: "3" })).to.include(
+      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+    );
+    expect(configError({ vcpu: "4", memoryMiB: "4096" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 8192-30720 in steps of 1024 for vcpu 4 (Fargate), got 4096.",
+    );
+  });
+
+  it("rejects a visibility timeout shorter than the monitor's timeout", () => {
+    expect(configError({ callbackVisibilityTimeoutSeconds: "120", monitorTimeoutSeconds: "300" })).to.include(
       "sagemaker-batch-bridge:callbackVisibilityTimeoutSeconds must be at least monitorTimeoutSeconds (300)",
     );
   });
 
-  it("rejects pipeline names with capitals or underscores", async () => {
+  it("rejects pipeline names with capitals or underscores", () => {
     for (const pipelineName of ["Batch-Bridge", "batch_bridge"]) {
-      expect(await renderError({ pipelineName })).to.include(
+      expect(configError({ pipelineName })).to.include(
         `sagemaker-batch-bridge:pipelineName must be 1-256 lowercase letters, digits and hyphens`,
       );
     }
   });
 
-  it("rejects an unknown capacity type", async () => {
-    expect(await renderError({ capacityType: "EC2" })).to.include(
+  it("rejects an unknown capacity type", () => {
+    expect(configError({ capacityType: "EC2" })).to.include(
       'sagemaker-batch-bridge:capacityType must be FARGATE or FARGATE_SPOT, got "EC2".',
     );
   });
 
-  it("rejects a private network setting on the default VPC, whose subnets have no NAT", async () => {
-    expect(await renderError({ assignPublicIp: "false" })).to.include(
+  it("rejects jobs without a public IP on the default VPC, whose subnets have no NAT", () => {
+    expect(configError({ assignPublicIp: "false" })).to.include(
       "sagemaker-batch-bridge:assignPublicIp must be true when subnetIds is empty",
     );
+    expect(() =>
+      parseConfig({ assignPublicIp: "false", subnetIds: '["subnet-1"]', vpcId: "vpc-1" }),
+    ).to.not.throw();
   });
 
-  it("lists every problem at once", async () => {
-    const message = await renderError({ capacityType: "EC2", pipelineName: "Bad_Name", jobAttempts: "11" });
+  it("lists every problem at once", () => {
+    const message = configError({ capacityType: "EC2", pipelineName: "Bad_Name", jobAttempts: "11" });
     expect(message.match(/^ {2}- /gm)).to.have.length(3);
   });
 });

@@ -3,6 +3,7 @@ import { parseConfig } from "../../infra/config";
 import { jobRetryConditions } from "../../infra/batch";
 import { executionTagKey } from "../../functions/step-contract";
 import { loadHandler, renderStack, type RenderedResource, type RenderedStack } from "../../local/render";
+import { renderedDevStack } from "../support/dev-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
 
 const account = "123456789012";
@@ -74,7 +75,7 @@ describe("the stack under the mock engine", () => {
   });
 
   before(async () => {
-    dev = await renderStack({ stack: "dev" });
+    dev = await renderedDevStack();
   });
 
   describe("outputs", () => {
@@ -500,6 +501,11 @@ describe("the stack under the mock engine", () => {
         enabled: true,
         functionResponseTypes: ["ReportBatchItemFailures"],
         scalingConfig: { maximumConcurrency: 5 },
+      });
+      expect(resource(dev, "aws:lambda/permission:Permission").inputs).to.deep.include({
+        action: "lambda:InvokeFunction",
+        principal: "sqs.amazonaws.com",
+        sourceArn: arn("sqs", "batch-bridge-dev-callbacks"),
       });
     });
   });

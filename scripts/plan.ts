@@ -1,0 +1,272 @@
+/**
+ * `npm run plan [-- --stack dev] [-- --json]`: what `pulumi up` would create for a stack, worked out under
+ * the mock engine with the stack's config and no AWS credentials. Prints a tree of the resources with their
+ * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
+ */
+import { renderStack, type RenderedResource, type RenderedStack } from "../local/render";
+
+const usage = "Usage: npm run plan [-- --stack <name>] [-- --json]";
+
+export interface PlanOptions {
+  stack: string;
+  json: boolean;
+}
+
+/** A command-line mistake: reported with the usage line, exit code 2. */
+export class UsageError extends Error {}
+
+/** Reads `--stack <name>` (or `--stack=<name>`, default "dev") and `--json`. */
+export function parsePlanArgs(argv: string[]): PlanOptions {
+  const options: PlanOptions = { stack: "dev", json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--json") {
+      options.json = true;
+    } else if (arg === "--stack" || arg.startsWith("--stack=")) {
+      const value = arg === "--stack" ? argv[++i] : arg.slice("--stack=".length);
+      if (!value || value.startsWith("-"))
+        throw new UsageError("--stack needs a stack name, e.g. --stack dev.");
+      options.stack = value;
+    } else {
+      throw new UsageError(`Unknown argument "${arg}".`);
+    }
+  }
+  return options;
+}
+
+export interface PlanOutput {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** Runs the plan; resolves to the process exit code. */
+export async function plan(argv: string[], output: PlanOutput): Promise<number> {
+  let options: PlanOptions;
+  try {
+    options = parsePlanArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\n${usage}`);
+    return 2;
+  }
+  let rendered: RenderedStack;
+  // Anything the program or its libraries print goes to stderr: stdout carries only the plan.
+  const log = console.log;
+  console.log = console.error;
+  try {
+    rendered = await renderStack({ stack: options.stack });
+  } catch (error) {
+    output.err(`Cannot plan stack "${options.stack}": ${(error as Error).message}`);
+    return 1;
+  } finally {
+    console.log = log;
+  }
+  output.out(options.json ? JSON.stringify(planDocument(rendered), null, 2) : readablePlan(rendered));
+  return 0;
+}
+
+/** The --json document. */
+export function planDocument(rendered: RenderedStack) {
+  return {
+    stack: rendered.stack,
+    config: rendered.config,
+    resources: rendered.resources.map((r) => ({
+      type: r.type,
+      name: r.name,
+      parent: r.parent ?? null,
+      inputs: r.inputs,
+    })),
+    outputs: rendered.outputs,
+    functions: rendered.functions.map((f) => ({
+      name: f.name,
+      runtime: f.runtime,
+      handler: f.handler,
+      files: f.files,
+      archiveBytes: f.archiveBytes,
+    })),
+  };
+}
+
+/** The plan as a person reads it. */
+export function readablePlan(rendered: RenderedStack): string {
+  const lines: string[] = [];
+  const region = rendered.config["aws:region"] ?? "us-east-1";
+  lines.push(
+    `Plan for stack "${rendered.stack}" in ${region} (mock engine: account 123456789012, nothing is created)`,
+    "",
+    `Resources (${rendered.resources.length})`,
+  );
+  const children = new Map<string | undefined, RenderedResource[]>();
+  for (const resource of rendered.resources) {
+    const siblings = children.get(resource.parentUrn) ?? [];
+    siblings.push(resource);
+    children.set(resource.parentUrn, siblings);
+  }
+  const walk = (parentUrn: string | undefined, depth: number) => {
+    const siblings = [...(children.get(parentUrn) ?? [])].sort(
+      (a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name),
+    );
+    for (const resource of siblings) {
+      const indent = "  ".repeat(depth + 1);
+      lines.push(`${indent}${shortType(resource.type)} ${resource.name}`);
+      for (const setting of keySettings(resource)) lines.push(`${indent}    ${setting}`);
+      walk(resource.urn, depth + 1);
+    }
+  };
+  walk(undefined, 0);
+
+  lines.push("", "IAM roles and their policies");
+  for (const role of rendered.resources.filter((r) => r.type === "aws:iam/role:Role")) {
+    const trust = parseJson(role.inputs.assumeRolePolicy) as {
+      Statement?: { Principal?: { Service?: string } }[];
+    };
+    const principal = trust?.Statement?.map((s) => s.Principal?.Service).join(", ");
+    lines.push(`  ${role.state.name} (${role.name}), assumed by ${principal}`);
+    const policies = rendered.resources.filter(
+      (r) => r.type === "aws:iam/rolePolicy:RolePolicy" && r.inputs.role === role.state.name,
+    );
+    for (const policy of policies) {
+      const document = parseJson(policy.inputs.policy) as { Statement: Record<string, unknown>[] };
+      for (const statement of document.Statement) lines.push(...statementLines(statement));
+    }
+  }
+
+  const pipeline = rendered.resources.find((r) => r.type === "aws:sagemaker/pipeline:Pipeline");
+  if (pipeline) {
+    lines.push("", `Pipeline definition of ${pipeline.inputs.pipelineName}`);
+    const definition = JSON.stringify(parseJson(pipeline.inputs.pipelineDefinition), null, 2);
+    lines.push(...definition.split("\n").map((line) => `  ${line}`));
+  }
+
+  lines.push("", "Function archives (what Pulumi uploads)");
+  for (const fn of rendered.functions) {
+    const packages = new Set(
+      fn.files
+        .filter((f) => f.startsWith("node_modules/"))
+        .map((f) => packageOf(f.slice("node_modules/".length))),
+    );
+    lines.push(
+      `  ${fn.name}: ${fn.runtime}, handler ${fn.handler}, ${fn.files.length} files, ` +
+        `${(fn.archiveBytes / 1024).toFixed(0)} KiB zipped`,
+      `    packages: ${[...packages].sort().join(", ") || "(none)"}`,
+    );
+  }
+
+  lines.push("", "Outputs");
+  for (const [key, value] of Object.entries(rendered.outputs)) {
+    lines.push(`  ${key}: ${typeof value === "string" ? value : JSON.stringify(value)}`);
+  }
+  return lines.join("\n");
+}
+
+/** `aws:sqs/queue:Queue` -> `aws:sqs:Queue`. */
+function shortType(type: string): string {
+  return type.replace(/^([^:]+):([^/:]+)\/[^:]+:(.+)$/, "$1:$2:$3");
+}
+
+function packageOf(modulePath: string): string {
+  const parts = modulePath.split("/");
+  return parts[0].startsWith("@") ? `${parts[0]}/${parts[1]}` : parts[0];
+}
+
+function parseJson(value: unknown): unknown {
+  return typeof value === "string" ? JSON.parse(value) : value;
+}
+
+function list(value: unknown): string {
+  return Array.isArray(value) ? value.join(", ") : String(value);
+}
+
+function statementLines(statement: Record<string, unknown>): string[] {
+  const lines = [`    ${statement.Sid}: ${statement.Effect} ${list(statement.Action)}`];
+  for (const resource of ([] as unknown[]).concat(statement.Resource)) lines.push(`        on ${resource}`);
+  const conditions = (statement.Condition ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [operator, byKey] of Object.entries(conditions)) {
+    for (const [key, value] of Object.entries(byKey)) {
+      lines.push(`        when ${operator} ${key} = ${list(value)}`);
+    }
+  }
+  return lines;
+}
+
+/** The settings a reviewer looks at first, per resource type. */
+function keySettings(resource: RenderedResource): string[] {
+  const inputs = resource.inputs as Record<string, unknown>;
+  const pick = (...keys: string[]) =>
+    keys.filter((k) => inputs[k] !== undefined).map((k) => `${k}: ${JSON.stringify(inputs[k])}`);
+  switch (resource.type) {
+    case "aws:batch/computeEnvironment:ComputeEnvironment":
+      return [
+        ...pick("name", "type", "state"),
+        `computeResources: ${JSON.stringify(inputs.computeResources)}`,
+      ];
+    case "aws:batch/jobQueue:JobQueue":
+      return pick("name", "state", "priority", "computeEnvironmentOrders");
+    case "aws:batch/jobDefinition:JobDefinition": {
+      const container = parseJson(inputs.containerProperties) as Record<string, unknown>;
+      return [
+        ...pick("name", "type", "platformCapabilities", "propagateTags", "timeout", "parameters"),
+        `retryStrategy: ${JSON.stringify(inputs.retryStrategy)}`,
+        ...Object.entries(container).map(([k, v]) => `container.${k}: ${JSON.stringify(v)}`),
+      ];
+    }
+    case "aws:sqs/queue:Queue":
+      return pick(
+        "name",
+        "visibilityTimeoutSeconds",
+        "messageRetentionSeconds",
+        "sqsManagedSseEnabled",
+        "redrivePolicy",
+      );
+    case "aws:lambda/function:Function": {
+      const variables =
+        (inputs.environment as { variables?: Record<string, string> } | undefined)?.variables ?? {};
+      return [
+        `name: ${JSON.stringify(resource.state.name)}`,
+        ...pick("runtime", "handler", "timeout", "memorySize", "role", "loggingConfig"),
+        ...Object.entries(variables).map(([k, v]) => `env ${k}=${v}`),
+      ];
+    }
+    case "aws:lambda/eventSourceMapping:EventSourceMapping":
+      return pick("eventSourceArn", "functionName", "batchSize", "functionResponseTypes", "scalingConfig");
+    case "aws:lambda/permission:Permission":
+      return pick("action", "principal", "sourceArn");
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return pick("name", "retentionInDays");
+    case "aws:iam/role:Role":
+      return [`name: ${JSON.stringify(resource.state.name)}`, ...pick("description")];
+    case "aws:iam/rolePolicy:RolePolicy":
+      return pick("role");
+    case "aws:ec2/securityGroup:SecurityGroup":
+      return [...pick("vpcId", "egress"), `ingress: ${JSON.stringify(inputs.ingress ?? [])}`];
+    case "aws:s3/bucket:Bucket":
+      return [`bucket: ${JSON.stringify(resource.state.bucket)}`];
+    case "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+      return pick("rules");
+    case "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
+      return pick("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets");
+    case "aws:s3/bucketPolicy:BucketPolicy":
+      return [`policy: ${JSON.stringify(parseJson(inputs.policy))}`];
+    case "aws:sagemaker/pipeline:Pipeline":
+      return pick("pipelineName", "roleArn");
+    case "awsx:ec2:DefaultVpc":
+      return ["the account's default VPC (looked up, not created)"];
+    default:
+      return [];
+  }
+}
+
+if (require.main === module) {
+  plan(process.argv.slice(2), {
+    out: (text) => process.stdout.write(`${text}\n`),
+    err: (text) => process.stderr.write(`${text}\n`),
+  }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

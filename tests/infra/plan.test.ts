@@ -1,0 +1,94 @@
+import { expect } from "chai";
+import { execFile } from "child_process";
+import * as path from "path";
+import { promisify } from "util";
+import { repoRoot } from "../../local/render";
+import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";
+import { renderedDevStack } from "../support/dev-stack";
+
+/** Runs the plan in-process and collects what it prints. */
+async function runPlan(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await plan(argv, {
+    out: (text) => (out += `${text}\n`),
+    err: (text) => (err += `${text}\n`),
+  });
+  return { code, out, err };
+}
+
+describe("npm run plan", () => {
+  // Started first so that the separate process runs while the other tests render in this one.
+  let jsonRun: Promise<{ stdout: string }>;
+  before(() => {
+    jsonRun = promisify(execFile)(
+      process.execPath,
+      ["-r", "ts-node/register/transpile-only", path.join("scripts", "plan.ts"), "--json"],
+      { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 },
+    );
+  });
+
+  it("reads --stack (default dev) and --json", () => {
+    expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", json: false });
+    expect(parsePlanArgs(["--stack", "prod", "--json"])).to.deep.equal({ stack: "prod", json: true });
+    expect(parsePlanArgs(["--stack=staging"])).to.deep.equal({ stack: "staging", json: false });
+  });
+
+  it("refuses an unknown flag or a --stack without a name, with the usage, exit code 2", async () => {
+    for (const argv of [["--jsn"], ["--stack"], ["--stack", "--json"]]) {
+      const result = await runPlan(argv);
+      expect(result.code, argv.join(" ")).to.equal(2);
+      expect(result.out).to.equal("");
+      expect(result.err).to.include("Usage: npm run plan [-- --stack <name>] [-- --json]");
+    }
+    expect((await runPlan(["--jsn"])).err).to.include('Unknown argument "--jsn".');
+  });
+
+  it("names the missing stack file and the stacks there are, exit code 1", async () => {
+    const result = await runPlan(["--stack", "nosuch"]);
+    expect(result.code).to.equal(1);
+    expect(result.out).to.equal("");
+    expect(result.err).to.include('Cannot plan stack "nosuch": No stack file Pulumi.nosuch.yaml');
+    expect(result.err).to.include("one of: dev");
+  });
+
+  it("prints the resource tree, every role's statements and the pipeline definition", async () => {
+    const out = readablePlan(await renderedDevStack());
+    expect(out).to.match(/^Plan for stack "dev" in us-east-1/);
+    expect(out).to.match(
+      /\n {2}sagemaker-batch-bridge:index:BatchBridge batch-bridge\n {4}aws:batch:ComputeEnvironment/,
+    );
+    expect(out).to.match(
+      /\n {6}aws:sqs:QueueEventSubscription batch-bridge-monitor\n {8}aws:lambda:EventSourceMapping/,
+    );
+    expect(out).to.include("    SubmitTaggedJobs: Allow batch:SubmitJob\n");
+    expect(out).to.include('"Name": "WaitForBatchJobs"');
+    expect(out).to.include("startExecutionCommand: aws sagemaker start-pipeline-execution");
+  });
+
+  it("--json prints exactly one JSON document on stdout, as a separate process", async () => {
+    const { stdout } = await jsonRun;
+    const document = JSON.parse(stdout);
+    expect(Object.keys(document)).to.deep.equal(["stack", "config", "resources", "outputs", "functions"]);
+    expect(document.stack).to.equal("dev");
+    expect(document.config).to.include({
+      "aws:region": "us-east-1",
+      "sagemaker-batch-bridge:pipelineName": "batch-bridge-dev",
+      "sagemaker-batch-bridge:submitMode": "array",
+    });
+    for (const resource of document.resources) {
+      expect(Object.keys(resource)).to.deep.equal(["type", "name", "parent", "inputs"]);
+    }
+    const queue = document.resources.find((r: { name: string }) => r.name === "batch-bridge-callbacks");
+    expect(queue).to.deep.include({ type: "aws:sqs/queue:Queue", parent: "batch-bridge" });
+    expect(queue.inputs.visibilityTimeoutSeconds).to.equal(1800);
+    expect(document.outputs.pipelineName).to.equal("batch-bridge-dev");
+    expect(document.functions).to.have.length(2);
+    for (const fn of document.functions) {
+      expect(Object.keys(fn)).to.deep.equal(["name", "runtime", "handler", "files", "archiveBytes"]);
+      expect(fn).to.deep.include({ runtime: "nodejs22.x", handler: "__index.handler" });
+      expect(fn.files).to.include("__index.js");
+      expect(fn.archiveBytes).to.be.above(1000);
+    }
+  });
+});
