@@ -80,6 +80,8 @@ export const environmentVariables = {
   pollMaxDelaySeconds: "BRIDGE_POLL_MAX_DELAY_SECONDS",
   maxWaitSeconds: "BRIDGE_MAX_WAIT_SECONDS",
   maxReceiveCount: "BRIDGE_MAX_RECEIVE_COUNT",
+  /** DynamoDB table of waiting steps (execution, callback token, jobs); unset: completion by polling only. */
+  statusTable: "BRIDGE_STATUS_TABLE",
 } as const;
 
 /** The tag every job carries (its value: the pipeline execution ARN); IAM scopes TerminateJob to it. */
