@@ -1,0 +1,203 @@
+import { expect } from "chai";
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  type Message,
+} from "@aws-sdk/client-sqs";
+import { SimClock } from "../../local/clock";
+import { startSqs, type SqsServer } from "../../local/sqs";
+import { localClientConfig } from "./aws-config";
+
+const start = Date.UTC(2030, 0, 1);
+
+interface Queues {
+  clock: SimClock;
+  server: SqsServer;
+  sqs: SQSClient;
+  queueUrl: string;
+  deadLetterUrl: string;
+}
+
+/** A callback queue with a dead-letter queue after `maxReceiveCount` receives, as the stack declares them. */
+async function startQueues(speed: number, maxReceiveCount = 5): Promise<Queues> {
+  const clock = new SimClock({ speed, startMs: start });
+  const server = await startSqs({ clock });
+  const sqs = new SQSClient(localClientConfig(server.endpoint));
+  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: "callbacks-dlq" }));
+  const dlqArn = (
+    await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ["QueueArn"] }))
+  ).Attributes?.QueueArn;
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: "callbacks",
+      Attributes: {
+        VisibilityTimeout: "900",
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
+      },
+    }),
+  );
+  return { clock, server, sqs, queueUrl: queue.QueueUrl!, deadLetterUrl: dlq.QueueUrl! };
+}
+
+async function receive(q: Queues, queueUrl = q.queueUrl): Promise<Message[]> {
+  const answer = await q.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      MessageSystemAttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+    }),
+  );
+  return answer.Messages ?? [];
+}
+
+async function count(q: Queues, queueUrl: string): Promise<number> {
+  const { Attributes } = await q.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    }),
+  );
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible)
+  );
+}
+
+describe("local SQS", () => {
+  let q: Queues | undefined;
+  afterEach(async () => {
+    q?.sqs.destroy();
+    await q?.server.stop();
+    q?.clock.stop();
+    q = undefined;
+  });
+
+  it("delivers a message with its receive count and simulated sent time, up to MaxNumberOfMessages", async () => {
+    q = await startQueues(0);
+    q.clock.advance(5_000);
+    for (const body of ["a", "b", "c"])
+      await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: body }));
+    const answer = await q.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: q.queueUrl,
+        MaxNumberOfMessages: 2,
+        MessageSystemAttributeNames: ["All"],
+      }),
+    );
+    // A short poll answers at once, even while time is frozen.
+    expect(answer.Messages).to.have.length(2);
+    for (const message of answer.Messages ?? []) {
+      expect(message.Attributes?.ApproximateReceiveCount).to.equal("1");
+      expect(message.Attributes?.SentTimestamp).to.equal(String(start + 5_000));
+    }
+    expect(q.server.calls()).to.include({ SendMessage: 3, ReceiveMessage: 1 });
+  }).timeout(5_000);
+
+  it("hides a message for its visibility timeout in simulated time: 1,800 s pass in about half a second", async () => {
+    q = await startQueues(3_600);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));
+    const [first] = await receive(q);
+    await q.sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: q.queueUrl,
+        ReceiptHandle: first.ReceiptHandle,
+        VisibilityTimeout: 1800,
+      }),
+    );
+    const hiddenFrom = q.clock.now();
+    const wallStart = performance.now();
+    expect(await receive(q)).to.have.length(0);
+    let again: Message[] = [];
+    while (again.length === 0) {
+      await q.clock.sleep(10_000);
+      again = await receive(q);
+    }
+    // Each wall millisecond of polling is 3.6 simulated seconds: the message is seen soon after it is back.
+    expect(q.clock.now() - hiddenFrom).to.be.within(1_800_000, 1_800_000 + 120_000);
+    expect(performance.now() - wallStart).to.be.within(400, 1_500);
+    // ChangeMessageVisibility is not a receive: this is the second receive.
+    expect(again[0].Attributes?.ApproximateReceiveCount).to.equal("2");
+  });
+
+  it("brings back a message hidden for 1 s before one hidden for 10 s, in simulated and in wall time", async () => {
+    q = await startQueues(100);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "ten" }));
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "one" }));
+    const received = await receive(q);
+    const t0 = q.clock.now();
+    const w0 = performance.now();
+    for (const message of received) {
+      await q.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: q.queueUrl,
+          ReceiptHandle: message.ReceiptHandle,
+          VisibilityTimeout: message.Body === "one" ? 1 : 10,
+        }),
+      );
+    }
+    const back: { body: string; sim: number; wall: number }[] = [];
+    while (back.length < 2) {
+      for (const message of await receive(q)) {
+        back.push({ body: message.Body!, sim: q.clock.now() - t0, wall: performance.now() - w0 });
+      }
+      await q.clock.sleep(100);
+    }
+    expect(back.map((b) => b.body)).to.deep.equal(["one", "ten"]);
+    expect(back[0].sim).to.be.within(1_000, 5_000);
+    expect(back[1].sim).to.be.at.least(10_000);
+    expect(back[1].wall).to.be.greaterThan(back[0].wall + 50);
+  });
+
+  it("moves a message to the dead-letter queue after maxReceiveCount receives", async () => {
+    q = await startQueues(0, 3);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "not a callback message" }));
+    const counts: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const [message] = await receive(q);
+      counts.push(message.Attributes!.ApproximateReceiveCount!);
+      q.clock.advance(900_000);
+    }
+    expect(counts).to.deep.equal(["1", "2", "3"]);
+    expect(await receive(q)).to.have.length(0);
+    const dead = await receive(q, q.deadLetterUrl);
+    expect(dead.map((m) => m.Body)).to.deep.equal(["not a callback message"]);
+    expect(await count(q, q.queueUrl)).to.equal(0);
+  });
+
+  it("keeps counting receives only, so ChangeMessageVisibility does not hasten the dead-letter queue", async () => {
+    q = await startQueues(0, 2);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));
+    const [first] = await receive(q);
+    for (const seconds of [30, 60, 0]) {
+      await q.sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: q.queueUrl,
+          ReceiptHandle: first.ReceiptHandle,
+          VisibilityTimeout: seconds,
+        }),
+      );
+    }
+    q.clock.advance(1);
+    const [second] = await receive(q);
+    expect(second.Attributes?.ApproximateReceiveCount).to.equal("2");
+    expect(await receive(q, q.deadLetterUrl)).to.have.length(0);
+  });
+
+  it("deletes a message for good", async () => {
+    q = await startQueues(0);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));
+    const [message] = await receive(q);
+    await q.sqs.send(
+      new DeleteMessageCommand({ QueueUrl: q.queueUrl, ReceiptHandle: message.ReceiptHandle }),
+    );
+    q.clock.advance(3_600_000);
+    expect(await receive(q)).to.have.length(0);
+    expect(await count(q, q.queueUrl)).to.equal(0);
+    expect(q.server.calls()).to.include({ DeleteMessage: 1, GetQueueAttributes: 2 });
+  });
+});
