@@ -1,0 +1,21 @@
+/**
+ * DynamoDB on loopback: `dynalite`, a DynamoDB-compatible server from npm, in this process and in memory.
+ * It has no TransactWriteItems and no TTL (expired items are never deleted), so what runs against it must
+ * rely on conditional writes only. Tables become ACTIVE at once.
+ */
+import dynalite from "dynalite";
+import { listen, type RunningServer } from "./http";
+
+export interface DynamoDbServerOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+}
+
+/** Starts dynalite on 127.0.0.1 and a free port. */
+export async function startDynamoDb(options: DynamoDbServerOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? "127.0.0.1";
+  // Table state changes are wall-clock delays in dynalite; zero keeps them out of simulated scenarios.
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const { endpoint, stop } = await listen(server, host);
+  return { endpoint, stop };
+}
