@@ -4,7 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
-import type { BridgeConfig } from "./config";
+import { parseConfig, type BridgeConfig } from "./config";
 import { createFunctions } from "./functions";
 import type { AwsScope } from "./iam-policies";
 import { createJobNetwork } from "./network";
@@ -35,8 +35,12 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly startExecutionCommand: pulumi.Output<string>;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
+    // Checked again here, so that a config built by hand fails with the messages loadConfig gives; the
+    // redrive receive count is derived from the other keys, not given.
+    const config = parseConfig(
+      Object.fromEntries(Object.entries(args.config).filter(([key]) => key !== "callbackMaxReceiveCount")),
+    );
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
-    const { config } = args;
     const invokeOpts = { parent: this };
     const scope: pulumi.Output<AwsScope> = pulumi
       .all([

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
+import { BatchBridge } from "../../infra/bridge";
 import { configKeys, parseConfig, projectName } from "../../infra/config";
 import { renderStack, repoRoot } from "../../local/render";
 
@@ -132,6 +133,13 @@ describe("stack configuration", () => {
     expect(() =>
       parseConfig({ assignPublicIp: "false", subnetIds: '["subnet-1"]', vpcId: "vpc-1" }),
     ).to.not.throw();
+  });
+
+  it("BatchBridge rejects a config built by hand with the same messages", () => {
+    const config = { ...parseConfig({}), vcpu: 3, callbackMaxReceiveCount: 5 };
+    expect(() => new BatchBridge("bridge", { config })).to.throw(
+      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+    );
   });
 
   it("lists every problem at once", () => {
