@@ -105,8 +105,8 @@ export function stackConfig(
   const stackFile = path.join(root, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(stackFile)) {
     throw new Error(
-      `No stack file Pulumi.${stack}.yaml in ${root}: create the stack with "pulumi stack init ${stack}" ` +
-        `or pass --stack with one of: ${stackNames(root).join(", ") || "(none)"}.`,
+      `No stack file Pulumi.${stack}.yaml in ${root} (Pulumi writes it on the stack's first ` +
+        `"pulumi config set"); stacks with a file: ${stackNames(root).join(", ") || "(none)"}.`,
     );
   }
   const config: Record<string, string> = {};

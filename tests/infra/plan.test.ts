@@ -49,7 +49,7 @@ describe("npm run plan", () => {
     expect(result.code).to.equal(1);
     expect(result.out).to.equal("");
     expect(result.err).to.include('Cannot plan stack "nosuch": No stack file Pulumi.nosuch.yaml');
-    expect(result.err).to.include("one of: dev");
+    expect(result.err).to.include("stacks with a file: dev.");
   });
 
   it("prints the resource tree, every role's statements and the pipeline definition", async () => {
