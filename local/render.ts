@@ -14,6 +14,7 @@ import JSZip from "jszip";
 import { createRequire } from "module";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
+import type { PipelineDefinition } from "../infra/pipeline-definition";
 
 /** The repository root: where Pulumi.yaml, index.ts and node_modules are. */
 export const repoRoot = path.resolve(__dirname, "..");
@@ -232,6 +233,15 @@ export function loadHandler(
 /** The resources of one type, in registration order. */
 export function resourcesOfType(rendered: RenderedStack, type: string): RenderedResource[] {
   return rendered.resources.filter((r) => r.type === type);
+}
+
+/** The pipeline definition the stack gives SageMaker, parsed. Throws if the stack has no pipeline. */
+export function pipelineDefinitionOf(rendered: RenderedStack): PipelineDefinition {
+  const pipeline = rendered.resources.find((r) => r.type === "aws:sagemaker/pipeline:Pipeline");
+  if (typeof pipeline?.inputs.pipelineDefinition !== "string") {
+    throw new Error(`The ${rendered.stack} stack has no SageMaker pipeline definition.`);
+  }
+  return JSON.parse(pipeline.inputs.pipelineDefinition) as PipelineDefinition;
 }
 
 // ---------------------------------------------------------------------------------------------------------
