@@ -33,7 +33,15 @@ export interface BatchArgs {
  * Retry what the infrastructure broke, exit on everything else. Batch allows 5 entries and RETRIES a
  * failure that matches none, hence the final catch-all EXIT.
  */
-export const jobRetryConditions = [
+export interface RetryCondition {
+  action: "RETRY" | "EXIT";
+  /** Glob on the job's statusReason. */
+  onStatusReason?: string;
+  /** Glob on the container's reason. */
+  onReason?: string;
+}
+
+export const jobRetryConditions: RetryCondition[] = [
   { onStatusReason: "Host EC2*", action: "RETRY" },
   { onReason: "CannotPullContainerError*", action: "RETRY" },
   { onReason: "ResourceInitializationError*", action: "RETRY" },
