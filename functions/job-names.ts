@@ -46,12 +46,10 @@ export function joinUri(prefix: string, file: string): string {
   return `${prefix.replace(/\/+$/, "")}/${file}`;
 }
 
-/** Shard `shardIndex`'s input object in jobs mode. */
-export function shardInputUri(inputUri: string, shardIndex: number): string {
-  return joinUri(inputUri, `file_${shardNumber(shardIndex)}.json`);
-}
-
-/** Shard `shardIndex`'s output object in jobs mode. */
-export function shardOutputUri(outputUri: string, shardIndex: number): string {
-  return joinUri(outputUri, `output_${shardNumber(shardIndex)}.json`);
+/**
+ * Shard `shardIndex`'s folder under `uri` in jobs mode, `<uri>/shard-<i, 5 digits>/`: a prefix, like the
+ * whole input of array mode, so one container command (`s3 cp --recursive`) serves both modes.
+ */
+export function shardUri(uri: string, shardIndex: number): string {
+  return `${joinUri(uri, `shard-${shardNumber(shardIndex)}`)}/`;
 }

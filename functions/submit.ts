@@ -6,7 +6,7 @@ import { SubmitJobCommand, type BatchClient, type SubmitJobCommandInput } from "
 import { describeError, retryThrottled } from "./aws-errors";
 import { systemClock, type Clock, type Log } from "./clock";
 import { createRateLimiter, mapWithConcurrency } from "./concurrency";
-import { executionJobName, shardInputUri, shardJobName, shardOutputUri } from "./job-names";
+import { executionJobName, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import { executionTagKey, type SubmitOutputs } from "./step-contract";
@@ -179,8 +179,8 @@ export function shardJobInput(
     jobName: shardJobName(baseName, shard),
     ...taggedJob(settings, args),
     parameters: {
-      inputUri: shardInputUri(args.inputUri, shard),
-      outputUri: shardOutputUri(args.outputUri, shard),
+      inputUri: shardUri(args.inputUri, shard),
+      outputUri: shardUri(args.outputUri, shard),
       shardIndex: String(shard),
       shardCount: String(args.shardCount),
     },

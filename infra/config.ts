@@ -71,7 +71,7 @@ export const configKeys = {
   },
   containerCommand: {
     type: "array",
-    default: ["s3", "cp", "Ref::inputUri", "Ref::outputUri"],
+    default: ["s3", "cp", "--recursive", "Ref::inputUri", "Ref::outputUri"],
     description:
       "Container command; Ref::inputUri, Ref::outputUri, Ref::shardIndex and Ref::shardCount are filled in per job.",
   },
@@ -322,7 +322,7 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
   if (!Array.isArray(c.containerCommand) || !c.containerCommand.every((s) => typeof s === "string")) {
     fail(
       "containerCommand",
-      `must be a JSON array of strings, e.g. ["s3","cp","Ref::inputUri","Ref::outputUri"].`,
+      `must be a JSON array of strings, e.g. ["s3","cp","--recursive","Ref::inputUri","Ref::outputUri"].`,
     );
   }
 

@@ -232,8 +232,8 @@ describe("submit function", () => {
         tags: { [executionTagKey]: executionArn },
         propagateTags: true,
         parameters: {
-          inputUri: "s3://data-bucket/input/run-1/file_00002.json",
-          outputUri: "s3://data-bucket/output/run-1/output_00002.json",
+          inputUri: "s3://data-bucket/input/run-1/shard-00002/",
+          outputUri: "s3://data-bucket/output/run-1/shard-00002/",
           shardIndex: "2",
           shardCount: "3",
         },

@@ -322,7 +322,7 @@ describe("the stack under the mock engine", () => {
       });
       expect(JSON.parse(definition.containerProperties as string)).to.deep.equal({
         image: "public.ecr.aws/aws-cli/aws-cli:latest",
-        command: ["s3", "cp", "Ref::inputUri", "Ref::outputUri"],
+        command: ["s3", "cp", "--recursive", "Ref::inputUri", "Ref::outputUri"],
         resourceRequirements: [
           { type: "VCPU", value: "0.5" },
           { type: "MEMORY", value: "1024" },
