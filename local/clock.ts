@@ -216,6 +216,15 @@ export class SimClock {
     return Math.floor(target);
   }
 
+  /**
+   * Fires, right now, every timer already due (zero delays included) instead of on the next turn: a server
+   * calls it before answering so that what was due before a request is visible to it.
+   */
+  fireDueTimers(): void {
+    if (this.firing) return;
+    this.fireDue();
+  }
+
   /** Wall ms that `simMs` of simulated time take while time flows (Infinity when frozen). */
   wallMsFor(simMs: number): number {
     return this.speed === 0 ? Infinity : simMs / this.speed;
@@ -332,8 +341,7 @@ export class SimClock {
 
   /** Fires every timer due by now (wall-driven). */
   private fireDue(): void {
-    this.wallTimer = undefined;
-    this.wallTimerDue = undefined;
+    this.disarm();
     if (this.firing) return;
     this.firing = true;
     try {

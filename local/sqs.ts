@@ -4,8 +4,8 @@
  * Simulated time: the emulator reads the time through the global `setTimeout`, `setInterval`, their
  * `clear*` and `Date.now()` (visibility timeouts, delays, retention, the receive wait, timestamps), and has
  * no option to change them. Rather than replace those globals for the whole process, we load the
- * emulator's single bundled file ourselves with those six names bound, as function parameters, to the
- * clock's versions: only the emulator sees simulated time, and each server gets its own instance and clock.
+ * emulator's single bundled file ourselves with those names bound, as function parameters, to the clock's
+ * versions: only the emulator sees simulated time, and each server gets its own instance and clock.
  *
  * What the adapter fixes (checked against @aws-sdk/client-sqs 3.1169, which speaks AWS JSON 1.0):
  * - The emulator counted ChangeMessageVisibility as a receive (ApproximateReceiveCount + 1), so a redrive
@@ -25,7 +25,7 @@ import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { compileFunction } from "node:vm";
 import type * as LocalAwsSqs from "local-aws-sqs";
-import type { SimClock } from "./clock";
+import type { ClockGlobals, SimClock, SimTimer } from "./clock";
 import { CallCounter, listenOnLoopback, readBody, sendJson, type RunningServer } from "./http";
 
 export interface SqsServerOptions {
@@ -68,7 +68,7 @@ const jsonContentType = "application/x-amz-json-1.0";
 export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "123456789012";
-  const emulator = loadEmulator(options.clock);
+  const { emulator, cancelTimers } = loadEmulator(options.clock);
   const { service, requestHandler } = emulator.createRequestHandler({
     port: 0,
     hostname: "127.0.0.1",
@@ -87,6 +87,8 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
           : (new URLSearchParams(body.toString("utf8")).get("Action") ?? "");
         calls.add(operation || "Unknown");
         const forwarded = json && operation === "ReceiveMessage" ? withAttributeNames(body) : body;
+        // A message sent just before must be receivable now, not once its zero-delay timer has run.
+        options.clock.fireDueTimers();
         await requestHandler(replayRequest(request, forwarded), response);
       } catch (error) {
         if (!response.headersSent) {
@@ -100,7 +102,11 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
 
   return {
     endpoint: listening.endpoint,
-    stop: listening.stop,
+    stop: async () => {
+      await listening.stop();
+      // Retention and visibility timers must not outlive the server on a clock that goes on.
+      cancelTimers();
+    },
     region,
     accountId,
     calls: () => calls.toJSON(),
@@ -109,8 +115,11 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
 
 let emulatorSource: { filename: string; text: string } | undefined;
 
-/** Loads a fresh instance of the emulator whose timers and `Date` are the clock's. */
-function loadEmulator(clock: SimClock): typeof LocalAwsSqs {
+/**
+ * Loads a fresh instance of the emulator whose timers and `Date` are the clock's, and a function that
+ * cancels every timer it still has pending.
+ */
+function loadEmulator(clock: SimClock): { emulator: typeof LocalAwsSqs; cancelTimers: () => void } {
   if (!emulatorSource) {
     const filename = require.resolve("local-aws-sqs");
     let text = readFileSync(filename, "utf8");
@@ -134,7 +143,29 @@ function loadEmulator(clock: SimClock): typeof LocalAwsSqs {
     { filename },
   );
   const module = { exports: {} as typeof LocalAwsSqs };
-  const globals = clock.globals();
+  const pending = new Set<SimTimer>();
+  const forget = (timer: SimTimer | undefined | null): void => {
+    if (timer) pending.delete(timer);
+    clock.clearTimeout(timer);
+  };
+  const globals: ClockGlobals = {
+    ...clock.globals(),
+    setTimeout: (callback, delayMs, ...args) => {
+      const timer = clock.setTimeout(() => {
+        pending.delete(timer);
+        callback(...args);
+      }, delayMs);
+      pending.add(timer);
+      return timer;
+    },
+    setInterval: (callback, delayMs, ...args) => {
+      const timer = clock.setInterval(callback, delayMs, ...args);
+      pending.add(timer);
+      return timer;
+    },
+    clearTimeout: forget,
+    clearInterval: forget,
+  };
   wrapper(
     module.exports,
     createRequire(filename),
@@ -143,7 +174,13 @@ function loadEmulator(clock: SimClock): typeof LocalAwsSqs {
     filename.replace(/[\\/][^\\/]*$/, ""),
     ...timeNames.map((name) => globals[name]),
   );
-  return module.exports;
+  return {
+    emulator: module.exports,
+    cancelTimers: () => {
+      for (const timer of pending) clock.clearTimeout(timer);
+      pending.clear();
+    },
+  };
 }
 
 /** ReceiveMessage with `MessageSystemAttributeNames` also sent as `AttributeNames`, which the emulator reads. */

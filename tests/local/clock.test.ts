@@ -88,6 +88,16 @@ describe("SimClock", () => {
     expect(firedAt).to.equal(start);
   });
 
+  it("fires what is already due on request, so a server answers with it", () => {
+    const c = clock(0);
+    const fired: string[] = [];
+    c.setTimeout(() => fired.push("due"), 0);
+    c.setTimeout(() => fired.push("later"), 1);
+    c.fireDueTimers();
+    expect(fired).to.deep.equal(["due"]);
+    expect(c.now()).to.equal(start);
+  });
+
   it("does not fire a cleared timer", () => {
     const c = clock(0);
     let fired = false;

@@ -188,6 +188,15 @@ describe("local SQS", () => {
     expect(await receive(q, q.deadLetterUrl)).to.have.length(0);
   });
 
+  it("leaves no timers on a shared clock once stopped", async () => {
+    q = await startQueues(0);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));
+    await receive(q);
+    expect(q.clock.pendingTimers()).to.be.greaterThan(0);
+    await q.server.stop();
+    expect(q.clock.pendingTimers()).to.equal(0);
+  });
+
   it("deletes a message for good", async () => {
     q = await startQueues(0);
     await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));
