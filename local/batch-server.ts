@@ -37,6 +37,16 @@ import {
 } from "./http";
 import { seededRandom } from "./random";
 
+export type {
+  AttemptFailure,
+  BatchJobStateChangeEvent,
+  BatchScenario,
+  JobDefinitionSettings,
+  JobSnapshot,
+  JobStatus,
+  ScenarioJob,
+} from "./batch-jobs";
+
 /** Requests per simulated second and burst of the SubmitJob + DescribeJobs quota. */
 export interface BatchQuota {
   requestsPerSecond: number;
