@@ -31,8 +31,14 @@ export type Decision =
 /** A visibility timeout ends at most 12 h after the receive; keep room for the monitor's own run (<= 900 s). */
 const longestVisibilitySeconds = 43200 - 900;
 
-/** Decides from the jobs' summary and how long the step has waited. */
-export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
+/** A decision that answers the step: succeed, or fail (and terminate what still runs). */
+export type Outcome = Extract<Decision, { decision: "succeed" | "fail" }>;
+
+/**
+ * Decides from the jobs' summary alone: an answer once a shard failed, a job is missing, or every shard
+ * succeeded; undefined while shards are still running.
+ */
+export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
   if (jobs.failed > 0) {
     return {
       decision: "fail",
@@ -58,6 +64,13 @@ export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
       },
     };
   }
+  return undefined;
+}
+
+/** Decides from the jobs' summary and how long the step has waited. */
+export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
+  const outcome = decideOutcome(jobs);
+  if (outcome) return outcome;
   // Answer before SQS gives up on the message: the DLQ after maxReceiveCount receives, or the wait limit
   // (which the stack keeps within the message retention).
   if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || wait.receiveCount >= wait.maxReceiveCount - 1) {

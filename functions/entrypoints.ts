@@ -6,11 +6,17 @@
  */
 import { Logger } from "@aws-lambda-powertools/logger";
 import { BatchClient } from "@aws-sdk/client-batch";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { makeJobEventHandler, type JobEventDecision } from "./job-event";
 import { makeMonitorHandler } from "./monitor";
-import { monitorSettingsFromEnvironment, submitSettingsFromEnvironment } from "./settings";
+import {
+  jobEventSettingsFromEnvironment,
+  monitorSettingsFromEnvironment,
+  submitSettingsFromEnvironment,
+} from "./settings";
 import type { SubmitOutputs } from "./step-contract";
 import { makeSubmitHandler, type InvocationContext } from "./submit";
 
@@ -38,8 +44,29 @@ export function monitorHandlerFromEnvironment(
     batch: new BatchClient(clientConfig(env, "BATCH")),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
+    ...(settings.statusTable !== undefined
+      ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")) }
+      : {}),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-monitor" }),
+  });
+}
+
+/**
+ * The job-event function's handler (the target of the rule `jobStateChangePattern` describes), configured
+ * from `env` (the function's environment).
+ */
+export function jobEventHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: unknown) => Promise<{ decision: JobEventDecision }> {
+  const settings = jobEventSettingsFromEnvironment(env);
+  return makeJobEventHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
+    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
+    settings,
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-job-event" }),
   });
 }
 
@@ -49,7 +76,7 @@ export function monitorHandlerFromEnvironment(
  */
 export function clientConfig(
   env: NodeJS.ProcessEnv,
-  service: "BATCH" | "SAGEMAKER" | "SQS",
+  service: "BATCH" | "SAGEMAKER" | "SQS" | "DYNAMODB",
 ): { region?: string; endpoint?: string; retryMode: "adaptive"; maxAttempts: number } {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;

@@ -53,3 +53,28 @@ export function joinUri(prefix: string, file: string): string {
 export function shardUri(uri: string, shardIndex: number): string {
   return `${joinUri(uri, `shard-${shardNumber(shardIndex)}`)}/`;
 }
+
+/** What a job's name says: the execution's job name, and in jobs mode the shard. */
+export interface NamedJob {
+  /** `<prefix>-<execution id>`: the status table's key. */
+  executionJobName: string;
+  executionId: string;
+  /** jobs mode: the shard index from the name's 5-digit suffix. */
+  shardIndex?: number;
+}
+
+/**
+ * Reads a job name of this stack: `<prefix>-<execution id>` (array or single job; array children carry
+ * their parent's name) or `<prefix>-<execution id>-<5-digit shard>` (jobs mode). Undefined for any
+ * other name. Execution ids hold no hyphens, so the two forms cannot be confused.
+ */
+export function parseJobName(jobNamePrefix: string, jobName: string): NamedJob | undefined {
+  if (!jobName.startsWith(`${jobNamePrefix}-`)) return undefined;
+  const match = /^([A-Za-z0-9]{1,56})(?:-(\d{5}))?$/.exec(jobName.slice(jobNamePrefix.length + 1));
+  if (!match) return undefined;
+  return {
+    executionJobName: executionJobName(jobNamePrefix, match[1]),
+    executionId: match[1],
+    ...(match[2] !== undefined ? { shardIndex: Number(match[2]) } : {}),
+  };
+}

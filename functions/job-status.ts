@@ -40,6 +40,22 @@ export interface FailedShard {
   containerReason?: string;
 }
 
+/**
+ * A job that Batch reported finished in a state-change event. Batch's listings may not show it yet, so
+ * what an event said counts over a listing that still calls the job unfinished.
+ */
+export interface ObservedJob extends FailedShard {
+  status: "SUCCEEDED" | "FAILED";
+}
+
+/** What state-change events told about an execution's jobs. */
+export interface JobObservations {
+  /** jobs mode: shards whose job SUCCEEDED. */
+  succeededShards?: ReadonlySet<number>;
+  /** The latest finished job an event reported (array mode: the parent, a single job, or a failed child). */
+  finishedJob?: ObservedJob;
+}
+
 /** An execution's jobs, counted by state. */
 export interface ExecutionJobs extends ExecutionJobsRef {
   /** Shards by Batch state, plus NOT_FOUND for shards without a job. */
@@ -57,16 +73,30 @@ export interface ExecutionJobs extends ExecutionJobsRef {
   unfinishedJobIds: string[];
 }
 
-/** Looks the execution's jobs up in Batch. Throttling is retried; other errors are thrown. */
+/**
+ * Looks the execution's jobs up in Batch, counting what `observations` report over what Batch lists.
+ * Throttling is retried; other errors are thrown. In jobs mode, once events reported every shard
+ * SUCCEEDED, Batch is not asked at all.
+ */
 export async function findExecutionJobs(
   batch: BatchClient,
   ref: ExecutionJobsRef,
   jobQueue: string,
   clock: Clock,
+  observations: JobObservations = {},
 ): Promise<ExecutionJobs> {
-  return ref.jobMode === "array"
-    ? findArrayJob(batch, ref, clock)
-    : countShardJobs(ref, await listJobsByName(batch, jobQueue, ref.jobRef, clock));
+  if (ref.jobMode === "array") return findArrayJob(batch, ref, clock, observations.finishedJob);
+  if (countBelow(observations.succeededShards, ref.shardCount) === ref.shardCount) {
+    return countShardJobs(ref, [], observations);
+  }
+  return countShardJobs(ref, await listJobsByName(batch, jobQueue, ref.jobRef, clock), observations);
+}
+
+/** How many of `shards` are below `shardCount`. */
+export function countBelow(shards: ReadonlySet<number> | undefined, shardCount: number): number {
+  let count = 0;
+  for (const shard of shards ?? []) if (shard >= 0 && shard < shardCount) count += 1;
+  return count;
 }
 
 /**
@@ -133,13 +163,21 @@ function emptySummary(ref: ExecutionJobsRef): ExecutionJobs {
   };
 }
 
-async function findArrayJob(batch: BatchClient, ref: ExecutionJobsRef, clock: Clock): Promise<ExecutionJobs> {
+async function findArrayJob(
+  batch: BatchClient,
+  ref: ExecutionJobsRef,
+  clock: Clock,
+  observed: ObservedJob | undefined,
+): Promise<ExecutionJobs> {
   const summary = emptySummary(ref);
   const described = await retryThrottled(
     () => batch.send(new DescribeJobsCommand({ jobs: [ref.jobRef] })),
     clock,
   );
-  const job = described.jobs?.find((j) => j.jobId === ref.jobRef);
+  let job = described.jobs?.find((j) => j.jobId === ref.jobRef);
+  if (job && observed && observed.jobId === job.jobId && isUnfinished(job.status)) {
+    job = withObservedStatus(job, observed);
+  }
   if (!job || !belongsToExecution(job, ref.executionArn)) {
     summary.notFound = [ref.jobRef];
     summary.notFoundCount = ref.shardCount;
@@ -163,9 +201,38 @@ async function findArrayJob(batch: BatchClient, ref: ExecutionJobsRef, clock: Cl
   else if (Object.keys(byStatus).length > 0) summary.counts = { ...byStatus };
   // Right after submission the summary is still empty: every child is where the parent is.
   else summary.counts = { [job.status ?? "SUBMITTED"]: size };
+  // A child's FAILED event can come before the parent's summary counts it.
+  const failedChild =
+    observed?.status === "FAILED" && observed.jobId.startsWith(`${job.jobId}:`) ? observed : undefined;
+  if (failedChild && summary.failed === 0 && isUnfinished(job.status)) countObservedFailure(summary);
   if (isUnfinished(job.status)) summary.unfinishedJobIds = [job.jobId!];
   if (summary.failed > 0) summary.failedShards = await failedChildren(batch, job.jobId!, clock);
+  if (summary.failedShards.length === 0 && failedChild) summary.failedShards = [failedChild];
   return summary;
+}
+
+/** Moves one unfinished child to FAILED in an array job's summary. */
+function countObservedFailure(summary: ExecutionJobs): void {
+  summary.failed = 1;
+  summary.unfinished = Math.max(0, summary.unfinished - 1);
+  const from = [...unfinishedStatuses].reverse().find((status) => (summary.counts[status] ?? 0) > 0);
+  if (from) summary.counts[from] -= 1;
+  if (from && summary.counts[from] === 0) delete summary.counts[from];
+  summary.counts.FAILED = (summary.counts.FAILED ?? 0) + 1;
+}
+
+/** The job as the event reported it finished. */
+function withObservedStatus(job: JobDetail, observed: ObservedJob): JobDetail {
+  return {
+    ...job,
+    status: observed.status,
+    statusReason: observed.statusReason ?? job.statusReason,
+    container: {
+      ...job.container,
+      exitCode: observed.exitCode ?? job.container?.exitCode,
+      reason: observed.containerReason ?? job.container?.reason,
+    },
+  };
 }
 
 /** The first page of an array job's failed children (ListJobs by arrayJobId and status). */
@@ -198,30 +265,28 @@ function countSingleJob(summary: ExecutionJobs, job: JobDetail): void {
   if (status === "SUCCEEDED") summary.succeeded = 1;
   else if (status === "FAILED") {
     summary.failed = 1;
-    const lastAttempt = job.attempts?.[job.attempts.length - 1];
-    summary.failedShards = [
-      {
-        shardIndex: 0,
-        jobId: job.jobId ?? summary.jobRef,
-        statusReason: job.statusReason,
-        exitCode: job.container?.exitCode ?? lastAttempt?.container?.exitCode,
-        containerReason: job.container?.reason ?? lastAttempt?.container?.reason,
-      },
-    ];
+    summary.failedShards = [{ ...failedJobDetails(job, 0), jobId: job.jobId ?? summary.jobRef }];
   } else {
     summary.unfinished = 1;
     summary.unfinishedJobIds = [job.jobId ?? summary.jobRef];
   }
 }
 
-/** Counts jobs-mode shards from the listed jobs; an expected shard name without a job is not found. */
-export function countShardJobs(ref: ExecutionJobsRef, listed: readonly JobSummary[]): ExecutionJobs {
+/**
+ * Counts jobs-mode shards from the listed jobs and what events observed; an expected shard name without a
+ * job is not found.
+ */
+export function countShardJobs(
+  ref: ExecutionJobsRef,
+  listed: readonly JobSummary[],
+  observations: JobObservations = {},
+): ExecutionJobs {
   const summary = emptySummary(ref);
   const latest = latestJobByName(
     listed.filter((j) => shardIndexFromJobName(ref.jobRef, j.jobName ?? "") !== undefined),
   );
   for (let shard = 0; shard < ref.shardCount; shard++) {
-    const job = latest.get(shardJobName(ref.jobRef, shard));
+    const job = observedShardJob(shard, latest.get(shardJobName(ref.jobRef, shard)), observations);
     const status = job?.status ?? "NOT_FOUND";
     summary.counts[status] = (summary.counts[status] ?? 0) + 1;
     if (!job) {
@@ -239,6 +304,47 @@ export function countShardJobs(ref: ExecutionJobsRef, listed: readonly JobSummar
     }
   }
   return summary;
+}
+
+/** A shard's listed job, with what events reported about it when the listing still shows it unfinished. */
+function observedShardJob(
+  shard: number,
+  listed: JobSummary | undefined,
+  observations: JobObservations,
+): JobSummary | undefined {
+  if (listed && !isUnfinished(listed.status)) return listed;
+  const observed = observations.finishedJob;
+  if (observed && (listed ? observed.jobId === listed.jobId : observed.shardIndex === shard)) {
+    return {
+      ...listed,
+      jobId: observed.jobId,
+      jobName: listed?.jobName,
+      status: observed.status,
+      statusReason: observed.statusReason,
+      container: { exitCode: observed.exitCode, reason: observed.containerReason },
+    };
+  }
+  if (observations.succeededShards?.has(shard)) {
+    return {
+      ...listed,
+      jobId: listed?.jobId ?? `shard ${shard}`,
+      jobName: listed?.jobName,
+      status: "SUCCEEDED",
+    };
+  }
+  return listed;
+}
+
+/** What a finished job's details say about why it failed (a job as DescribeJobs or an event shows it). */
+export function failedJobDetails(job: JobDetail, shardIndex: number | undefined): FailedShard {
+  const lastAttempt = job.attempts?.[job.attempts.length - 1];
+  return {
+    shardIndex,
+    jobId: job.jobId ?? "",
+    statusReason: job.statusReason,
+    exitCode: job.container?.exitCode ?? lastAttempt?.container?.exitCode,
+    containerReason: job.container?.reason ?? lastAttempt?.container?.reason,
+  };
 }
 
 function failedShard(job: JobSummary, shardIndex: number | undefined): FailedShard {

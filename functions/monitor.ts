@@ -2,26 +2,29 @@
  * The monitor function: consumes the callback queue (one message per waiting Callback step, SQS batches
  * with ReportBatchItemFailures), checks the step's jobs and answers SageMaker, or has the message come
  * back when the next check is due.
+ *
+ * With the status table it also records each waiting step there, so the job-event function can answer it
+ * as soon as Batch reports the jobs finished; the monitor's own checks then only cover lost events, and
+ * both answer through the step's one claim.
  */
 import type { BatchClient } from "@aws-sdk/client-batch";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
-import { answerStep, type StepAnswer } from "./answer";
+import type { StepAnswer } from "./answer";
 import { describeError, isTransientError } from "./aws-errors";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
 import { systemClock, type Clock, type Log } from "./clock";
 import { createRateLimiter, mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
-import { findExecutionJobs, type ExecutionJobs } from "./job-status";
+import { executionJobName, parseExecutionArn } from "./job-names";
+import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
 import { nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
-import {
-  describeTerminationFailures,
-  terminatesPerSecond,
-  terminateUnfinishedJobs,
-  terminationReasons,
-} from "./terminate";
+import { makeStepSettler, outcomeResolution, type SettleResult, type StepToSettle } from "./settlement";
+import { isBeingAnswered, readStepAndShards, recordWait, type StatusTable } from "./status-table";
+import { terminatesPerSecond, terminationReasons } from "./terminate";
 
 /** Callback messages handled at once within one batch. */
 export const recordConcurrency = 4;
@@ -31,6 +34,8 @@ export interface MonitorDeps {
   batch: BatchClient;
   sagemaker: SageMakerClient;
   sqs: SQSClient;
+  /** Needed when `settings.statusTable` is set. */
+  dynamodb?: DynamoDBClient;
   settings: MonitorSettings;
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
@@ -43,16 +48,26 @@ type RecordOutcome = "done" | "retry";
 export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Promise<SQSBatchResponse> {
   const clock = deps.clock ?? systemClock();
   const { settings, logger } = deps;
+  if (settings.statusTable !== undefined && !deps.dynamodb) {
+    throw new Error("The monitor needs a DynamoDB client when the status table is set.");
+  }
+  const statusTable: StatusTable | undefined =
+    settings.statusTable !== undefined
+      ? { dynamodb: deps.dynamodb!, tableName: settings.statusTable }
+      : undefined;
   // One TerminateJob pace for all the records this container handles at once.
   const terminateSlot = createRateLimiter(terminatesPerSecond, clock);
+  const settler = makeStepSettler({
+    ...deps,
+    clock,
+    terminateSlot,
+    statusTable,
+    callbackQueueUrl: settings.callbackQueueUrl,
+    claimant: "monitor",
+  });
 
   const answer = async (token: string, stepAnswer: StepAnswer, context: Record<string, unknown>) => {
-    const result = await answerStep(deps.sagemaker, token, stepAnswer, clock);
-    if (!result.delivered) {
-      // Already answered (duplicate delivery, or the Stopping and Executing messages of one step) or
-      // unknown: nothing more can be done with this token.
-      logger.warn("answer refused", { ...context, decision: "answer refused", refusal: result.refusal });
-    }
+    await settler.answer(token, stepAnswer, context);
   };
 
   /** The message comes back after `seconds` (best effort: otherwise after the queue's visibility timeout). */
@@ -103,18 +118,63 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     return "done";
   };
 
-  /** Terminates the unfinished jobs; throws transient errors (retry before answering), logs the others. */
-  const terminate = async (jobs: ExecutionJobs, reason: string, context: Record<string, unknown>) => {
-    if (jobs.unfinishedJobIds.length === 0) return 0;
-    const result = await terminateUnfinishedJobs(deps.batch, jobs, reason, clock, terminateSlot);
-    if (result.failures.length > 0) {
-      logger.error("could not terminate jobs", {
-        ...context,
-        failed: result.failures.length,
-        error: describeTerminationFailures(result),
-      });
+  const stepOf = (
+    record: SQSRecord,
+    message: ValidCallbackMessage,
+    context: Record<string, unknown>,
+  ): StepToSettle => ({
+    token: message.token,
+    executionJobName: executionJobName(
+      settings.jobNamePrefix,
+      parseExecutionArn(message.executionArn)!.executionId,
+    ),
+    heldReceiptHandle: record.receiptHandle,
+    context,
+  });
+
+  /**
+   * The last-resort failure when the jobs cannot be checked: through the claim when the table works, else
+   * straight to SageMaker (the same request token keeps it to one answer).
+   */
+  const answerUnchecked = async (
+    record: SQSRecord,
+    message: ValidCallbackMessage,
+    reason: string,
+    context: Record<string, unknown>,
+  ) => {
+    const failure: StepAnswer = { outcome: "failure", reason };
+    if (statusTable) {
+      try {
+        const result = await settler.settle(stepOf(record, message, context), async () => ({
+          answer: () => failure,
+        }));
+        if (result.settled || result.because === "answered") return;
+      } catch (error) {
+        logger.warn("could not claim the step; answering directly", {
+          ...context,
+          claimError: describeError(error),
+        });
+      }
     }
-    return result.terminated;
+    await answer(message.token, failure, context);
+  };
+
+  /** Logs why a step this monitor decided about was not answered by it, and what becomes of the message. */
+  const notSettled = async (
+    record: SQSRecord,
+    result: Extract<SettleResult, { settled: false }>,
+    receiveCount: number,
+    context: Record<string, unknown>,
+  ): Promise<RecordOutcome> => {
+    if (result.because === "answering") {
+      // Another claimant is answering: look again later in case it died before it could.
+      const nextCheckSeconds = nextCheckDelaySeconds(settings.pollSchedule, receiveCount);
+      await checkAgainIn(record, nextCheckSeconds, context);
+      logger.info("decision", { ...context, decision: "being answered", nextCheckSeconds });
+      return "retry";
+    }
+    logger.info("decision", { ...context, decision: `already ${result.because}` });
+    return "done";
   };
 
   const handleStep = async (record: SQSRecord, message: ValidCallbackMessage): Promise<RecordOutcome> => {
@@ -129,40 +189,81 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       status: message.status,
       receiveCount,
     };
-    const jobs = await findExecutionJobs(deps.batch, message, settings.jobQueue, clock);
+    const step = stepOf(record, message, context);
+
+    let observations: JobObservations = {};
+    if (statusTable) {
+      // Record first, then check: a job that ends after the record is answered by its event, one that
+      // ended before it is seen by the check below.
+      const waiting = await recordWait(
+        statusTable,
+        {
+          executionJobName: step.executionJobName,
+          token: message.token,
+          ref: message,
+          ...(message.status === "executing" ? { receiptHandle: record.receiptHandle } : {}),
+        },
+        clock.now(),
+      );
+      if (waiting.stepState === "answered") {
+        return notSettled(record, { settled: false, because: "answered" }, receiveCount, context);
+      }
+      if (isBeingAnswered(waiting, clock.now())) {
+        return notSettled(record, { settled: false, because: "answering" }, receiveCount, context);
+      }
+      observations = {
+        finishedJob: waiting.finishedJob,
+        ...(message.jobMode === "jobs"
+          ? {
+              succeededShards: (
+                await readStepAndShards(statusTable, step.executionJobName, message.shardCount, clock)
+              ).succeededShards,
+            }
+          : {}),
+      };
+    }
+
+    let jobs: ExecutionJobs | undefined;
+    const lookUp = async () => {
+      jobs = await findExecutionJobs(deps.batch, message, settings.jobQueue, clock, observations);
+      return jobs;
+    };
     const logDecision = (decision: string, details: Record<string, unknown>) =>
-      logger.info("decision", { ...context, counts: jobs.counts, decision, ...details });
+      logger.info("decision", { ...context, counts: jobs?.counts, decision, ...details });
 
     if (message.status === "stopping") {
-      const terminated = await terminate(jobs, terminationReasons.stopped, context);
-      const reason = stoppedReason(terminated);
-      await answer(message.token, { outcome: "failure", reason }, context);
-      logDecision("stopped", { reason, terminated });
+      const result = await settler.settle(step, async () => {
+        const found = await lookUp();
+        return {
+          terminate: { jobs: found, reason: terminationReasons.stopped },
+          answer: (terminated) => ({ outcome: "failure", reason: stoppedReason(terminated) }),
+        };
+      });
+      if (!result.settled) return notSettled(record, result, receiveCount, context);
+      logDecision("stopped", {
+        reason: result.answer.outcome === "failure" ? result.answer.reason : undefined,
+        terminated: result.terminated,
+      });
       return "done";
     }
 
-    const decision = decide(jobs, {
+    const found = await lookUp();
+    const decision = decide(found, {
       ageSeconds,
       receiveCount,
       schedule: settings.pollSchedule,
       maxReceiveCount: settings.maxReceiveCount,
     });
-    switch (decision.decision) {
-      case "succeed":
-        await answer(message.token, { outcome: "success", outputs: decision.outputs }, context);
-        logDecision("succeeded", { outputs: decision.outputs });
-        return "done";
-      case "fail": {
-        const terminated = await terminate(jobs, decision.terminationReason, context);
-        await answer(message.token, { outcome: "failure", reason: decision.reason }, context);
-        logDecision("failed", { reason: decision.reason, terminated });
-        return "done";
-      }
-      case "wait":
-        await checkAgainIn(record, decision.nextCheckSeconds, context);
-        logDecision("wait", { nextCheckSeconds: decision.nextCheckSeconds });
-        return "retry";
+    if (decision.decision === "wait") {
+      await checkAgainIn(record, decision.nextCheckSeconds, context);
+      logDecision("wait", { nextCheckSeconds: decision.nextCheckSeconds });
+      return "retry";
     }
+    const result = await settler.settle(step, async () => outcomeResolution(decision, found));
+    if (!result.settled) return notSettled(record, result, receiveCount, context);
+    if (decision.decision === "succeed") logDecision("succeeded", { outputs: decision.outputs });
+    else logDecision("failed", { reason: decision.reason, terminated: result.terminated });
+    return "done";
   };
 
   const handleRecord = async (record: SQSRecord): Promise<RecordOutcome> => {
@@ -181,7 +282,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       if (parsed.valid && receiveCount >= settings.maxReceiveCount - 1) {
         const reason = `Could not check the jobs after ${receiveCount} attempts: ${describeError(error)}`;
         try {
-          await answer(parsed.message.token, { outcome: "failure", reason }, context);
+          await answerUnchecked(record, parsed.message, reason, context);
           logger.error("decision", { ...context, decision: "failed", reason });
           return "done";
         } catch (answerError) {

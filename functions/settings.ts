@@ -32,6 +32,19 @@ export interface MonitorSettings {
   pollSchedule: PollSchedule;
   /** The callback queue's redrive maxReceiveCount. */
   maxReceiveCount: number;
+  /** The status table (steps answered from Batch's events); undefined: completion by polling only. */
+  statusTable?: string;
+}
+
+/** What the job-event function needs to answer steps from Batch's job state-change events. */
+export interface JobEventSettings {
+  /** Events of other job queues are ignored. */
+  jobQueue: string;
+  /** Events of jobs not named `<jobNamePrefix>-<execution id>...` are ignored. */
+  jobNamePrefix: string;
+  statusTable: string;
+  /** The queue the callback messages come from (to delete a message once its step is answered). */
+  callbackQueueUrl: string;
 }
 
 type Environment = Record<string, string | undefined>;
@@ -70,6 +83,7 @@ export function monitorSettingsFromEnvironment(env: Environment): MonitorSetting
       maxWaitSeconds: read.wholeNumber("maxWaitSeconds", 1, 14 * 24 * 3600),
     },
     maxReceiveCount: read.wholeNumber("maxReceiveCount", 2, 1000),
+    ...(read.isSet("statusTable") ? { statusTable: read.tableName("statusTable") } : {}),
   };
   if (maxDelaySeconds < initialDelaySeconds) {
     problems.push(
@@ -77,6 +91,20 @@ export function monitorSettingsFromEnvironment(env: Environment): MonitorSetting
         `${environmentVariables.pollInitialDelaySeconds} (${initialDelaySeconds}), got ${maxDelaySeconds}.`,
     );
   }
+  throwIfProblems(problems);
+  return settings;
+}
+
+/** Reads and checks the job-event function's settings; throws an error naming every bad variable. */
+export function jobEventSettingsFromEnvironment(env: Environment): JobEventSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: JobEventSettings = {
+    jobQueue: read.text("jobQueue"),
+    jobNamePrefix: read.jobNamePrefix(),
+    statusTable: read.tableName("statusTable"),
+    callbackQueueUrl: read.queueUrl("callbackQueueUrl"),
+  };
   throwIfProblems(problems);
   return settings;
 }
@@ -96,6 +124,9 @@ function settingReader(env: Environment, problems: string[]) {
     problems.push(`${environmentVariables[name]} must be ${allowed}, got ${JSON.stringify(value)}.`);
 
   return {
+    isSet(name: SettingName): boolean {
+      return (env[environmentVariables[name]]?.trim() ?? "") !== "";
+    },
     text(name: SettingName): string {
       return raw(name) ?? "";
     },
@@ -122,6 +153,15 @@ function settingReader(env: Environment, problems: string[]) {
       if (value === undefined) return "";
       if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\/(\S*\/)?$/.test(value)) {
         invalid(name, 'an S3 URI prefix ending in "/", e.g. "s3://bucket/input/"', value);
+      }
+      return value;
+    },
+    tableName(name: SettingName): string {
+      const value = raw(name);
+      if (value === undefined) return "";
+      // DynamoDB table names: 3-255 characters of letters, digits, "_", "-" and ".".
+      if (!/^[A-Za-z0-9_.-]{3,255}$/.test(value)) {
+        invalid(name, 'a DynamoDB table name (3-255 letters, digits, "_", "-", ".")', value);
       }
       return value;
     },

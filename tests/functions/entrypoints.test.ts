@@ -2,8 +2,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { monitorHandlerFromEnvironment, submitHandlerFromEnvironment } from "../../functions/entrypoints";
+import {
+  jobEventHandlerFromEnvironment,
+  monitorHandlerFromEnvironment,
+  submitHandlerFromEnvironment,
+} from "../../functions/entrypoints";
 import { environmentVariables, executionTagKey } from "../../functions/step-contract";
+import { StatusTableServer } from "./completion-fixture";
 import { startFakeAwsServer, type FakeAwsServer } from "./fake-aws-server";
 
 const executionArn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge/execution/abcdef123456";
@@ -158,6 +163,83 @@ describe("serialized function entry points", () => {
       QueueUrl: `${server.url}/123456789012/callbacks-dlq`,
       MessageBody: "not a callback message",
     });
+  });
+
+  it("the job-event closure serializes and, loaded as Lambda loads it, answers a step from an event", async () => {
+    const tables = await StatusTableServer.start();
+    try {
+      const tableName = await tables.createTable();
+      const job = {
+        jobId: "job-1234",
+        jobName: "batch-bridge-abcdef123456",
+        jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+        status: "SUCCEEDED",
+        arrayProperties: { size: 3, statusSummary: { SUCCEEDED: 3 } },
+        tags: { [executionTagKey]: executionArn },
+      };
+      const running = {
+        ...job,
+        status: "PENDING",
+        arrayProperties: { size: 3, statusSummary: { RUNNING: 3 } },
+      };
+      let current: Record<string, unknown> = running;
+      server = await startFakeAwsServer({
+        "batch:DescribeJobs": () => ({ jobs: [current] }),
+        "SageMaker.SendPipelineExecutionStepSuccess": () => ({ PipelineExecutionArn: executionArn }),
+        "AmazonSQS.ChangeMessageVisibility": () => ({}),
+        "AmazonSQS.DeleteMessage": () => ({}),
+      });
+      const env = {
+        ...functionEnvironment(server),
+        [environmentVariables.statusTable]: tableName,
+        AWS_ENDPOINT_URL_DYNAMODB: tables.endpoint,
+      };
+      const monitor = await loadSerializedHandler(() => monitorHandlerFromEnvironment(process.env), env);
+      const onEvent = await loadSerializedHandler(() => jobEventHandlerFromEnvironment(process.env), env);
+
+      // The step waits while the job runs, then Batch's event says the array job succeeded.
+      const waiting = await monitor({
+        Records: [
+          {
+            messageId: "m-1",
+            receiptHandle: "receipt-m-1",
+            body: JSON.stringify({
+              token: "tok-123456",
+              pipelineExecutionArn: executionArn,
+              arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
+              status: "Executing",
+            }),
+            attributes: {
+              ApproximateReceiveCount: "1",
+              SentTimestamp: String(Date.now()),
+              SenderId: "sagemaker",
+              ApproximateFirstReceiveTimestamp: String(Date.now()),
+            },
+            messageAttributes: {},
+            md5OfBody: "",
+            eventSource: "aws:sqs",
+            eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
+            awsRegion: "eu-west-1",
+          },
+        ],
+      });
+      current = job;
+      const result = await onEvent({
+        version: "0",
+        source: "aws.batch",
+        "detail-type": "Batch Job State Change",
+        detail: job,
+      });
+
+      expect(waiting.batchItemFailures).to.deep.equal([{ itemIdentifier: "m-1" }]);
+      expect(result).to.deep.equal({ decision: "succeeded" });
+      const answers = server.requests.filter((r) => r.operation.startsWith("SageMaker."));
+      expect(answers.map((r) => r.body.CallbackToken)).to.deep.equal(["tok-123456"]);
+      const deleted = server.requests.filter((r) => r.operation === "AmazonSQS.DeleteMessage");
+      expect(deleted.map((r) => r.body.ReceiptHandle)).to.deep.equal(["receipt-m-1"]);
+    } finally {
+      await tables.stop();
+    }
   });
 
   it("a function that reads no settings fails at load with the variable named", async () => {

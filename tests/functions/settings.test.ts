@@ -1,5 +1,9 @@
 import { expect } from "chai";
-import { monitorSettingsFromEnvironment, submitSettingsFromEnvironment } from "../../functions/settings";
+import {
+  jobEventSettingsFromEnvironment,
+  monitorSettingsFromEnvironment,
+  submitSettingsFromEnvironment,
+} from "../../functions/settings";
 import { environmentVariables as v } from "../../functions/step-contract";
 
 const submitEnvironment = {
@@ -52,6 +56,42 @@ describe("function settings", () => {
       pollSchedule: { initialDelaySeconds: 10, maxDelaySeconds: 1800, maxWaitSeconds: 604800 },
       maxReceiveCount: 369,
     });
+  });
+
+  it("reads the status table when it is set, and leaves the monitor to polling when it is not", () => {
+    expect(monitorSettingsFromEnvironment(monitorEnvironment)).to.not.have.property("statusTable");
+    expect(
+      monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.statusTable]: " " }),
+    ).to.not.have.property("statusTable");
+    expect(
+      monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.statusTable]: "batch-bridge-status" })
+        .statusTable,
+    ).to.equal("batch-bridge-status");
+    expect(
+      errorOf(() => monitorSettingsFromEnvironment({ ...monitorEnvironment, [v.statusTable]: "a/b" })),
+    ).to.contain(
+      `${v.statusTable} must be a DynamoDB table name (3-255 letters, digits, "_", "-", "."), got "a/b"`,
+    );
+  });
+
+  it("reads the job-event settings, and names each one missing", () => {
+    expect(
+      jobEventSettingsFromEnvironment({
+        [v.jobQueue]: monitorEnvironment[v.jobQueue],
+        [v.jobNamePrefix]: "batch-bridge",
+        [v.statusTable]: "batch-bridge-status",
+        [v.callbackQueueUrl]: monitorEnvironment[v.callbackQueueUrl],
+      }),
+    ).to.deep.equal({
+      jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+      jobNamePrefix: "batch-bridge",
+      statusTable: "batch-bridge-status",
+      callbackQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks",
+    });
+    const message = errorOf(() => jobEventSettingsFromEnvironment({}));
+    for (const name of [v.jobQueue, v.jobNamePrefix, v.statusTable, v.callbackQueueUrl]) {
+      expect(message).to.contain(`${name} must be set`);
+    }
   });
 
   it("names every missing variable", () => {

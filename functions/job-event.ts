@@ -1,0 +1,208 @@
+/**
+ * The job-event function: takes Batch's job state-change events (one EventBridge event per invocation)
+ * and answers a waiting Callback step as soon as its last job succeeded or its first job failed, with the
+ * monitor's reasons, clean-up and outputs. What it learns before the step's callback message arrives is
+ * recorded in the status table, where the monitor's first check finds it.
+ *
+ * Errors that may pass (throttling, 5xx, network) are thrown, so Lambda's asynchronous invocation retries
+ * the event; events that are not Batch job state changes are logged and dropped.
+ */
+import type { BatchClient } from "@aws-sdk/client-batch";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { describeError } from "./aws-errors";
+import { systemClock, type Clock, type Log } from "./clock";
+import { createRateLimiter } from "./concurrency";
+import { decideOutcome } from "./decision";
+import { parseJobStateChange, type JobStateChange } from "./job-state-change";
+import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
+import type { JobEventSettings } from "./settings";
+import { makeStepSettler, outcomeResolution } from "./settlement";
+import {
+  isBeingAnswered,
+  jobsRefOf,
+  readStep,
+  readStepAndShards,
+  recordFinishedJob,
+  recordShardSucceeded,
+  shardBucket,
+  shardsPerBucket,
+  type StatusTable,
+  type StepRecord,
+} from "./status-table";
+import { terminatesPerSecond } from "./terminate";
+
+/** The job-event handler's collaborators. */
+export interface JobEventDeps {
+  batch: BatchClient;
+  sagemaker: SageMakerClient;
+  sqs: SQSClient;
+  dynamodb: DynamoDBClient;
+  settings: JobEventSettings;
+  logger: Log;
+  /** Defaults to the system clock; tests pass a fake one. */
+  clock?: Clock;
+}
+
+/** What became of one event (also the `decision` of its log line). */
+export type JobEventDecision =
+  /** Not a Batch job state-change event. */
+  | "dropped"
+  /** Another queue, another stack's job, a state that is not final, an array child's success. */
+  | "ignored"
+  /** Written to the status table; nothing to answer yet (or no callback message yet). */
+  | "recorded"
+  | "succeeded"
+  | "failed"
+  /** The step was answered before, or another claimant is answering it. */
+  | "already answered"
+  | "being answered"
+  /** Batch's view, with the event, does not settle the step (a stale event): the monitor checks on. */
+  | "undecided";
+
+/** Builds the job-event function's handler. */
+export function makeJobEventHandler(
+  deps: JobEventDeps,
+): (event: unknown) => Promise<{ decision: JobEventDecision }> {
+  const clock = deps.clock ?? systemClock();
+  const { settings, logger } = deps;
+  const statusTable: StatusTable = { dynamodb: deps.dynamodb, tableName: settings.statusTable };
+  const settler = makeStepSettler({
+    ...deps,
+    clock,
+    terminateSlot: createRateLimiter(terminatesPerSecond, clock),
+    statusTable,
+    callbackQueueUrl: settings.callbackQueueUrl,
+    claimant: "job-event",
+  });
+
+  /** Answers the step if the event (with what the table and Batch say) settles it. */
+  const answerStep = async (
+    change: JobStateChange,
+    step: StepRecord | undefined,
+    observations: JobObservations,
+    context: Record<string, unknown>,
+  ): Promise<{ decision: JobEventDecision; details?: Record<string, unknown> }> => {
+    const ref = step ? jobsRefOf(step) : undefined;
+    if (!step?.callbackToken || !ref) {
+      // The monitor checks Batch right after it records the callback message.
+      return { decision: "recorded", details: { waitingFor: "the callback message" } };
+    }
+    const forThisStep =
+      change.shardIndex !== undefined
+        ? ref.jobMode === "jobs"
+        : ref.jobMode === "array" && ref.jobRef === change.arrayJobId;
+    if (!forThisStep) return { decision: "ignored", details: { reason: "not the jobs the step waits for" } };
+    if (step.stepState === "answered") return { decision: "already answered" };
+    if (isBeingAnswered(step, clock.now())) return { decision: "being answered" };
+
+    let jobs: ExecutionJobs | undefined;
+    const result = await settler.settle(
+      {
+        token: step.callbackToken,
+        executionJobName: change.executionJobName,
+        context: { ...context, ...ref },
+      },
+      async () => {
+        jobs = await findExecutionJobs(deps.batch, ref, settings.jobQueue, clock, observations);
+        const outcome = decideOutcome(jobs);
+        return outcome ? outcomeResolution(outcome, jobs) : undefined;
+      },
+    );
+    const counts = jobs?.counts;
+    if (!result.settled) {
+      const decision =
+        result.because === "answering"
+          ? "being answered"
+          : result.because === "undecided"
+            ? "undecided"
+            : "already answered";
+      return { decision, details: { counts } };
+    }
+    if (result.answer.outcome === "success") {
+      return { decision: "succeeded", details: { counts, outputs: result.answer.outputs } };
+    }
+    return {
+      decision: "failed",
+      details: { counts, reason: result.answer.reason, terminated: result.terminated },
+    };
+  };
+
+  /** jobs mode: a shard succeeded. The step is answered once every shard's set is full. */
+  const shardSucceeded = async (
+    change: JobStateChange,
+    shardIndex: number,
+    context: Record<string, unknown>,
+  ) => {
+    const bucketShards = await recordShardSucceeded(
+      statusTable,
+      change.executionJobName,
+      shardIndex,
+      clock.now(),
+    );
+    const submittedCount =
+      change.shardCount ?? (await readStep(statusTable, change.executionJobName))?.shardCount;
+    if (submittedCount === undefined) {
+      return { decision: "recorded" as const, details: { waitingFor: "the shard count" } };
+    }
+    let shardCount = submittedCount;
+    const { bucket, capacity } = shardBucket(shardIndex, shardCount);
+    const inBucket = [...bucketShards].filter(
+      (s) => s < submittedCount && Math.floor(s / shardsPerBucket) === bucket,
+    );
+    if (inBucket.length < capacity) return { decision: "recorded" as const };
+
+    // This set is full: see whether every set is.
+    let read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
+    const stepShardCount = read.step?.shardCount;
+    if (stepShardCount !== undefined && stepShardCount !== shardCount) {
+      // The callback message's shard count is the one the step waits for.
+      shardCount = stepShardCount;
+      read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
+    }
+    const succeeded = countBelow(read.succeededShards, shardCount);
+    if (succeeded < shardCount) return { decision: "recorded" as const, details: { succeeded, shardCount } };
+    return answerStep(change, read.step, { succeededShards: read.succeededShards }, context);
+  };
+
+  return async (event) => {
+    const parsed = parseJobStateChange(event, settings);
+    if (parsed.kind === "malformed") {
+      logger.warn("malformed event", { decision: "dropped", reason: parsed.reason });
+      return { decision: "dropped" };
+    }
+    if (parsed.kind === "ignored") {
+      logger.info("event", {
+        jobId: parsed.jobId,
+        jobName: parsed.jobName,
+        decision: "ignored",
+        reason: parsed.reason,
+      });
+      return { decision: "ignored" };
+    }
+    const change = parsed.change;
+    const context = {
+      executionJobName: change.executionJobName,
+      jobId: change.job.jobId,
+      jobStatus: change.status,
+      ...(change.shardIndex !== undefined ? { shardIndex: change.shardIndex } : {}),
+    };
+    try {
+      const outcome =
+        change.shardIndex !== undefined && change.status === "SUCCEEDED"
+          ? await shardSucceeded(change, change.shardIndex, context)
+          : await answerStep(
+              change,
+              await recordFinishedJob(statusTable, change.executionJobName, change.job, clock.now()),
+              { finishedJob: change.job },
+              context,
+            );
+      logger.info("event", { ...context, decision: outcome.decision, ...outcome.details });
+      return { decision: outcome.decision };
+    } catch (error) {
+      logger.error("event failed; it will be retried", { ...context, error: describeError(error) });
+      throw error;
+    }
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * Settles a Callback step: terminates what must stop, answers SageMaker, and (with the status table)
+ * does both only after winning the step's one claim, then marks the step answered and deletes its
+ * callback message. The monitor and the job-event function both answer through here, so a step gets the
+ * same reasons, clean-up and outputs whichever of them sees the end first, and only one of them acts.
+ */
+import type { BatchClient } from "@aws-sdk/client-batch";
+import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
+import { DeleteMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { answerStep, type StepAnswer } from "./answer";
+import { describeError } from "./aws-errors";
+import type { Clock, Log } from "./clock";
+import type { Outcome } from "./decision";
+import type { ExecutionJobs } from "./job-status";
+import { claimStep, markAnswered, releaseClaim, type StatusTable, type StepRecord } from "./status-table";
+import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
+
+/** What settling needs. */
+export interface SettlementDeps {
+  batch: BatchClient;
+  sagemaker: SageMakerClient;
+  sqs: SQSClient;
+  logger: Log;
+  clock: Clock;
+  /** Paces TerminateJob calls across everything this container settles at once. */
+  terminateSlot: () => Promise<void>;
+  /** With a table, answers go through its claim; without, straight to SageMaker (polling only). */
+  statusTable?: StatusTable;
+  /** Where callback messages are deleted once their step is answered. */
+  callbackQueueUrl: string;
+  /** Who claims: "monitor" or "job-event". */
+  claimant: string;
+}
+
+/** The step to settle. */
+export interface StepToSettle {
+  token: string;
+  /** The status table key (`<jobNamePrefix>-<execution id>`). */
+  executionJobName: string;
+  /** A callback message the caller deletes itself, not to be deleted here as well. */
+  heldReceiptHandle?: string;
+  /** Log attributes naming the step (never the token). */
+  context: Record<string, unknown>;
+}
+
+/** What to do once the step is ours. */
+export interface Resolution {
+  terminate?: { jobs: ExecutionJobs; reason: string };
+  /** The answer, given how many jobs were terminated. */
+  answer: (terminated: number) => StepAnswer;
+}
+
+export type SettleResult =
+  | { settled: true; answer: StepAnswer; terminated: number; refusal?: string }
+  /**
+   * Not answered here: another caller holds the claim ("answering"), the step is already "answered", its
+   * wait was replaced by a newer token ("replaced"), or `resolve` found nothing to answer ("undecided").
+   */
+  | { settled: false; because: "answered" | "answering" | "replaced" | "undecided"; step?: StepRecord };
+
+/** The resolution that carries out an answering decision, as the monitor has always done it. */
+export function outcomeResolution(outcome: Outcome, jobs: ExecutionJobs): Resolution {
+  if (outcome.decision === "succeed") {
+    return { answer: () => ({ outcome: "success", outputs: outcome.outputs }) };
+  }
+  return {
+    terminate: { jobs, reason: outcome.terminationReason },
+    answer: () => ({ outcome: "failure", reason: outcome.reason }),
+  };
+}
+
+/** Builds the settling functions for one container. */
+export function makeStepSettler(deps: SettlementDeps) {
+  const { logger, clock, statusTable } = deps;
+
+  /** Answers SageMaker; a refusal is final and logged. Transient errors are thrown. */
+  const answer = async (token: string, stepAnswer: StepAnswer, context: Record<string, unknown>) => {
+    const result = await answerStep(deps.sagemaker, token, stepAnswer, clock);
+    if (!result.delivered) {
+      // Already answered (duplicate delivery, or the Stopping and Executing messages of one step) or
+      // unknown: nothing more can be done with this token.
+      logger.warn("answer refused", { ...context, decision: "answer refused", refusal: result.refusal });
+      return result.refusal;
+    }
+    return undefined;
+  };
+
+  /** Terminates the unfinished jobs; throws transient errors (retry before answering), logs the others. */
+  const terminate = async (jobs: ExecutionJobs, reason: string, context: Record<string, unknown>) => {
+    if (jobs.unfinishedJobIds.length === 0) return 0;
+    const result = await terminateUnfinishedJobs(deps.batch, jobs, reason, clock, deps.terminateSlot);
+    if (result.failures.length > 0) {
+      logger.error("could not terminate jobs", {
+        ...context,
+        failed: result.failures.length,
+        error: describeTerminationFailures(result),
+      });
+    }
+    return result.terminated;
+  };
+
+  const carryOut = async (step: StepToSettle, resolution: Resolution) => {
+    const terminated = resolution.terminate
+      ? await terminate(resolution.terminate.jobs, resolution.terminate.reason, step.context)
+      : 0;
+    const stepAnswer = resolution.answer(terminated);
+    const refusal = await answer(step.token, stepAnswer, step.context);
+    return { settled: true as const, answer: stepAnswer, terminated, ...(refusal ? { refusal } : {}) };
+  };
+
+  /** Deletes the step's callback message by its last recorded receipt handle (a stale one does no harm). */
+  const deleteCallbackMessage = async (step: StepToSettle, record: StepRecord) => {
+    if (!record.receiptHandle || record.receiptHandle === step.heldReceiptHandle) return;
+    try {
+      await deps.sqs.send(
+        new DeleteMessageCommand({ QueueUrl: deps.callbackQueueUrl, ReceiptHandle: record.receiptHandle }),
+      );
+    } catch (error) {
+      // The monitor deletes the message when it next sees the step answered.
+      logger.warn("could not delete the callback message", { ...step.context, error: describeError(error) });
+    }
+  };
+
+  /**
+   * Settles the step if `resolve` (called once the step is ours) says how. With the status table only the
+   * claim's winner resolves and acts; if anything fails before SageMaker took the answer the claim is
+   * given back and the error rethrown, so a retry can settle the step.
+   */
+  const settle = async (
+    step: StepToSettle,
+    resolve: () => Promise<Resolution | undefined>,
+  ): Promise<SettleResult> => {
+    if (!statusTable) {
+      const resolution = await resolve();
+      return resolution ? carryOut(step, resolution) : { settled: false, because: "undecided" };
+    }
+    const claim = await claimStep(statusTable, step.executionJobName, step.token, deps.claimant, clock.now());
+    if (!claim.claimed) {
+      const current = claim.step;
+      const because =
+        current?.callbackToken !== step.token
+          ? "replaced"
+          : current.stepState === "answered"
+            ? "answered"
+            : "answering";
+      return { settled: false, because, step: current };
+    }
+    const release = async () => {
+      try {
+        await releaseClaim(statusTable, step.executionJobName, claim.claimId);
+      } catch (error) {
+        // The lease runs out instead.
+        logger.warn("could not release the claim", { ...step.context, error: describeError(error) });
+      }
+    };
+    let result: Extract<SettleResult, { settled: true }>;
+    try {
+      const resolution = await resolve();
+      if (!resolution) {
+        await release();
+        return { settled: false, because: "undecided", step: claim.step };
+      }
+      result = await carryOut(step, resolution);
+    } catch (error) {
+      await release();
+      throw error;
+    }
+    try {
+      const marked = await markAnswered(
+        statusTable,
+        step.executionJobName,
+        claim.claimId,
+        result.refusal ? "refused" : result.answer.outcome,
+        clock.now(),
+      );
+      if (!marked) logger.warn("the claim ran out before the step was marked answered", step.context);
+    } catch (error) {
+      // SageMaker has the answer; a later claimant answers again with the same request token.
+      logger.error("could not mark the step answered", { ...step.context, error: describeError(error) });
+    }
+    await deleteCallbackMessage(step, claim.step);
+    return result;
+  };
+
+  return { settle, answer };
+}

@@ -1,0 +1,443 @@
+/**
+ * The status table: one item per pipeline execution, keyed by the execution's job name
+ * (`<jobNamePrefix>-<execution id>`, what a Batch event's `detail.jobName` reveals), where the monitor
+ * records a waiting Callback step and the job-event function records what Batch's events say. Either side
+ * may write first, so every write is an UpdateItem upsert that leaves the other side's attributes alone.
+ *
+ * A step is answered through one claim: a conditional update from `waiting` to `answering` (or from an
+ * `answering` claim older than the lease, whose claimant died). Only the claimant terminates, answers and
+ * marks the step `answered`.
+ *
+ * jobs mode counts succeeded shards in number sets of at most `shardsPerBucket` shards, each in its own
+ * item (`<execution job name>#shards-<n>`): adding a shard twice changes nothing, and every write stays
+ * small however many shards there are (a single set of 10,000 shards would make each write cost ~30 write
+ * units and cap the item at ~30 writes a second).
+ */
+import { randomUUID } from "node:crypto";
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+} from "@aws-sdk/client-dynamodb";
+import type { Clock } from "./clock";
+import type { ExecutionJobsRef, ObservedJob } from "./job-status";
+import type { JobMode } from "./step-contract";
+
+/** The table's partition key (String): the execution's job name, or a shard bucket's key. */
+export const statusTableKey = "executionJobName";
+/** The TTL attribute (Number, epoch seconds). */
+export const statusTableTtlAttribute = "expiresAt";
+
+/**
+ * How long an item outlives its last write: the longest wait (maxWaitSeconds is at most 14 days, the SQS
+ * retention limit) and a week more, as long as Batch keeps finished jobs describable.
+ */
+export const itemRetentionSeconds = 21 * 24 * 3600;
+/**
+ * A claim older than this belongs to a claimant that died: a Lambda invocation runs at most 900 s, and a
+ * minute more covers clock differences between hosts.
+ */
+export const claimLeaseMilliseconds = 960_000;
+/** Shards per succeeded-shard set: 10,000 shards fill 50 sets, read back in one BatchGetItem (<= 100 keys). */
+export const shardsPerBucket = 200;
+
+/** The table as the functions use it. */
+export interface StatusTable {
+  dynamodb: DynamoDBClient;
+  tableName: string;
+}
+
+export type StepState = "waiting" | "answering" | "answered";
+
+/** An execution's item. Attributes a side has not written yet are undefined. */
+export interface StepRecord {
+  executionJobName: string;
+  executionArn?: string;
+  callbackToken?: string;
+  jobMode?: JobMode;
+  jobRef?: string;
+  shardCount?: number;
+  /** The callback message's latest receipt handle, to delete it once the step is answered. */
+  receiptHandle?: string;
+  stepState?: StepState;
+  claimId?: string;
+  /** "monitor" or "job-event". */
+  claimedBy?: string;
+  /** Epoch milliseconds. */
+  claimedAt?: number;
+  answeredAt?: number;
+  /** "success", "failure", or "refused" (SageMaker refused the answer for good). */
+  answer?: string;
+  /** The latest finished job an event reported, except jobs-mode successes (those are in the shard sets). */
+  finishedJob?: ObservedJob;
+  expiresAt?: number;
+}
+
+/** The step's arguments as a ref to its jobs, once the callback message has been recorded. */
+export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
+  const { executionArn, jobMode, jobRef, shardCount } = record;
+  if (!executionArn || !jobMode || !jobRef || !shardCount) return undefined;
+  return { executionArn, jobMode, jobRef, shardCount };
+}
+
+/** True while a claimant may still be answering (its lease has not run out). */
+export function isBeingAnswered(record: StepRecord, now: number): boolean {
+  return record.stepState === "answering" && (record.claimedAt ?? 0) >= now - claimLeaseMilliseconds;
+}
+
+/** The CreateTable input for a table of this shape (local mode and tests; the stack declares its own). */
+export function statusTableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: "PAY_PER_REQUEST",
+    AttributeDefinitions: [{ AttributeName: statusTableKey, AttributeType: "S" }],
+    KeySchema: [{ AttributeName: statusTableKey, KeyType: "HASH" }],
+  };
+}
+
+/** The wait being recorded: the callback message's token and arguments. */
+export interface WaitToRecord {
+  executionJobName: string;
+  token: string;
+  ref: ExecutionJobsRef;
+  /** The Executing message's receipt handle (left out for a Stopping message). */
+  receiptHandle?: string;
+}
+
+/**
+ * Records a waiting step and returns the item. The same token again only refreshes the receipt handle; a
+ * new token (a retried step of the same execution) starts a new wait.
+ */
+export async function recordWait(table: StatusTable, wait: WaitToRecord, now: number): Promise<StepRecord> {
+  const handle: Record<string, AttributeValue> =
+    wait.receiptHandle !== undefined ? { ":receiptHandle": { S: wait.receiptHandle } } : {};
+  // Two writers of the same new token can each find the other's write: a few rounds settle it.
+  for (let round = 0; round < 3; round++) {
+    const sameToken = await conditionalUpdate(table, wait.executionJobName, {
+      UpdateExpression:
+        "SET #expiresAt = :expiresAt" +
+        (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : ""),
+      ConditionExpression: "#callbackToken = :token",
+      values: { ":token": { S: wait.token }, ":expiresAt": expiresAt(now), ...handle },
+    });
+    if (sameToken) return sameToken;
+    // A first wait keeps what events recorded; a new token (the step retried) also drops the finished job
+    // the earlier attempt's events reported, which belongs to jobs the new wait no longer counts.
+    for (const replacing of [false, true]) {
+      const newWait = await conditionalUpdate(table, wait.executionJobName, {
+        UpdateExpression:
+          "SET #callbackToken = :token, #executionArn = :executionArn, #jobMode = :jobMode, " +
+          "#jobRef = :jobRef, #shardCount = :shardCount, #stepState = :waiting, #expiresAt = :expiresAt" +
+          (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : "") +
+          " REMOVE #claimId, #claimedBy, #claimedAt, #answeredAt, #answer" +
+          (wait.receiptHandle !== undefined ? "" : ", #receiptHandle") +
+          (replacing ? ", #finishedJob" : ""),
+        ConditionExpression: replacing ? "#callbackToken <> :token" : "attribute_not_exists(#callbackToken)",
+        values: {
+          ":token": { S: wait.token },
+          ":executionArn": { S: wait.ref.executionArn },
+          ":jobMode": { S: wait.ref.jobMode },
+          ":jobRef": { S: wait.ref.jobRef },
+          ":shardCount": { N: String(wait.ref.shardCount) },
+          ":waiting": { S: "waiting" },
+          ":expiresAt": expiresAt(now),
+          ...handle,
+        },
+      });
+      if (newWait) return newWait;
+    }
+  }
+  throw new Error(
+    `Could not record the wait of ${wait.executionJobName}: concurrent writers kept conflicting.`,
+  );
+}
+
+/** Records the latest finished job an event reported, and returns the item. */
+export async function recordFinishedJob(
+  table: StatusTable,
+  executionJobName: string,
+  job: ObservedJob,
+  now: number,
+): Promise<StepRecord> {
+  const output = await table.dynamodb.send(
+    new UpdateItemCommand({
+      TableName: table.tableName,
+      Key: key(executionJobName),
+      UpdateExpression: "SET #finishedJob = :finishedJob, #expiresAt = :expiresAt",
+      ExpressionAttributeNames: names("#finishedJob", "#expiresAt"),
+      ExpressionAttributeValues: {
+        ":finishedJob": { M: observedJobItem(job) },
+        ":expiresAt": expiresAt(now),
+      },
+      ReturnValues: "ALL_NEW",
+    }),
+  );
+  return stepRecord(output.Attributes ?? {}, executionJobName);
+}
+
+/** The shard bucket holding `shardIndex`, and the shards it covers of `shardCount`. */
+export function shardBucket(shardIndex: number, shardCount: number): { bucket: number; capacity: number } {
+  const bucket = Math.floor(shardIndex / shardsPerBucket);
+  return { bucket, capacity: Math.max(0, Math.min(shardsPerBucket, shardCount - bucket * shardsPerBucket)) };
+}
+
+/** Adds a succeeded shard to its set; returns the set's shards (at most `shardsPerBucket`). */
+export async function recordShardSucceeded(
+  table: StatusTable,
+  executionJobName: string,
+  shardIndex: number,
+  now: number,
+): Promise<Set<number>> {
+  const { bucket } = shardBucket(shardIndex, shardIndex + 1);
+  const output = await table.dynamodb.send(
+    new UpdateItemCommand({
+      TableName: table.tableName,
+      Key: key(bucketKey(executionJobName, bucket)),
+      UpdateExpression: "ADD #succeededShards :shard SET #expiresAt = :expiresAt",
+      ExpressionAttributeNames: names("#succeededShards", "#expiresAt"),
+      ExpressionAttributeValues: { ":shard": { NS: [String(shardIndex)] }, ":expiresAt": expiresAt(now) },
+      ReturnValues: "UPDATED_NEW",
+    }),
+  );
+  return new Set((output.Attributes?.succeededShards?.NS ?? []).map(Number));
+}
+
+/** Reads the execution's item (strongly consistent), or undefined if nothing was recorded. */
+export async function readStep(
+  table: StatusTable,
+  executionJobName: string,
+): Promise<StepRecord | undefined> {
+  const output = await table.dynamodb.send(
+    new GetItemCommand({ TableName: table.tableName, Key: key(executionJobName), ConsistentRead: true }),
+  );
+  return output.Item ? stepRecord(output.Item, executionJobName) : undefined;
+}
+
+/**
+ * Reads the execution's item and every succeeded-shard set of `shardCount` shards in one strongly
+ * consistent BatchGetItem (at most 51 keys); keys DynamoDB leaves unprocessed are asked again.
+ */
+export async function readStepAndShards(
+  table: StatusTable,
+  executionJobName: string,
+  shardCount: number,
+  clock: Clock,
+): Promise<{ step?: StepRecord; succeededShards: Set<number> }> {
+  const buckets = Math.ceil(shardCount / shardsPerBucket);
+  let keys: Record<string, AttributeValue>[] = [
+    key(executionJobName),
+    ...Array.from({ length: buckets }, (_, b) => key(bucketKey(executionJobName, b))),
+  ];
+  const items: Record<string, AttributeValue>[] = [];
+  for (let attempt = 0; keys.length > 0; attempt++) {
+    if (attempt >= 8) throw new Error(`DynamoDB left ${keys.length} keys of ${executionJobName} unread.`);
+    if (attempt > 0) await clock.sleep(50 * 2 ** attempt);
+    const output = await table.dynamodb.send(
+      new BatchGetItemCommand({ RequestItems: { [table.tableName]: { Keys: keys, ConsistentRead: true } } }),
+    );
+    items.push(...(output.Responses?.[table.tableName] ?? []));
+    keys = output.UnprocessedKeys?.[table.tableName]?.Keys ?? [];
+  }
+  let step: StepRecord | undefined;
+  const succeededShards = new Set<number>();
+  for (const item of items) {
+    if (item[statusTableKey]?.S === executionJobName) step = stepRecord(item, executionJobName);
+    for (const shard of item.succeededShards?.NS ?? []) succeededShards.add(Number(shard));
+  }
+  return { step, succeededShards };
+}
+
+/** The result of a claim: the item, and whether this caller now holds the claim. */
+export type ClaimResult =
+  { claimed: true; claimId: string; step: StepRecord } | { claimed: false; step?: StepRecord };
+
+/**
+ * Claims the step of `token` for answering: only one caller at a time gets it, and only while the step
+ * waits (or its claimant's lease ran out).
+ */
+export async function claimStep(
+  table: StatusTable,
+  executionJobName: string,
+  token: string,
+  claimedBy: string,
+  now: number,
+): Promise<ClaimResult> {
+  const claimId = `${claimedBy}:${randomUUID()}`;
+  const step = await conditionalUpdate(table, executionJobName, {
+    UpdateExpression:
+      "SET #stepState = :answering, #claimId = :claimId, #claimedBy = :claimedBy, #claimedAt = :now",
+    ConditionExpression:
+      "#callbackToken = :token AND (#stepState = :waiting OR " +
+      "(#stepState = :answering AND #claimedAt < :leaseStart))",
+    values: {
+      ":token": { S: token },
+      ":answering": { S: "answering" },
+      ":waiting": { S: "waiting" },
+      ":claimId": { S: claimId },
+      ":claimedBy": { S: claimedBy },
+      ":now": { N: String(now) },
+      ":leaseStart": { N: String(now - claimLeaseMilliseconds) },
+    },
+  });
+  if (step) return { claimed: true, claimId, step };
+  return { claimed: false, step: await readStep(table, executionJobName) };
+}
+
+/** Gives a claim back (nothing to answer yet, or answering failed before SageMaker took the answer). */
+export async function releaseClaim(
+  table: StatusTable,
+  executionJobName: string,
+  claimId: string,
+): Promise<boolean> {
+  const step = await conditionalUpdate(table, executionJobName, {
+    UpdateExpression: "SET #stepState = :waiting REMOVE #claimId, #claimedBy, #claimedAt",
+    ConditionExpression: "#claimId = :claimId AND #stepState = :answering",
+    values: { ":claimId": { S: claimId }, ":waiting": { S: "waiting" }, ":answering": { S: "answering" } },
+  });
+  return step !== undefined;
+}
+
+/** Marks the claimed step answered; false if the claim was no longer this caller's. */
+export async function markAnswered(
+  table: StatusTable,
+  executionJobName: string,
+  claimId: string,
+  answer: "success" | "failure" | "refused",
+  now: number,
+): Promise<boolean> {
+  const step = await conditionalUpdate(table, executionJobName, {
+    UpdateExpression: "SET #stepState = :answered, #answeredAt = :now, #answer = :answer",
+    ConditionExpression: "#claimId = :claimId",
+    values: {
+      ":claimId": { S: claimId },
+      ":answered": { S: "answered" },
+      ":now": { N: String(now) },
+      ":answer": { S: answer },
+    },
+  });
+  return step !== undefined;
+}
+
+/** Every attribute name the expressions use, as `#name`. */
+const attributeNames = [
+  "executionArn",
+  "callbackToken",
+  "jobMode",
+  "jobRef",
+  "shardCount",
+  "receiptHandle",
+  "stepState",
+  "claimId",
+  "claimedBy",
+  "claimedAt",
+  "answeredAt",
+  "answer",
+  "finishedJob",
+  "succeededShards",
+  "expiresAt",
+] as const;
+
+/** ExpressionAttributeNames for the `#names` an expression uses (DynamoDB rejects unused ones). */
+function names(...placeholders: string[]): Record<string, string> {
+  return Object.fromEntries(placeholders.map((p) => [p, p.slice(1)]));
+}
+
+function namesIn(...expressions: string[]): Record<string, string> {
+  const text = expressions.join(" ");
+  return names(...attributeNames.map((n) => `#${n}`).filter((p) => new RegExp(`${p}\\b`).test(text)));
+}
+
+/** An UpdateItem returning the new item, or undefined when its condition does not hold. */
+async function conditionalUpdate(
+  table: StatusTable,
+  executionJobName: string,
+  update: { UpdateExpression: string; ConditionExpression: string; values: Record<string, AttributeValue> },
+): Promise<StepRecord | undefined> {
+  try {
+    const output = await table.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table.tableName,
+        Key: key(executionJobName),
+        UpdateExpression: update.UpdateExpression,
+        ConditionExpression: update.ConditionExpression,
+        ExpressionAttributeNames: namesIn(update.UpdateExpression, update.ConditionExpression),
+        ExpressionAttributeValues: update.values,
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+    return stepRecord(output.Attributes ?? {}, executionJobName);
+  } catch (error) {
+    if (
+      error instanceof ConditionalCheckFailedException ||
+      (error as { name?: string })?.name === "ConditionalCheckFailedException"
+    ) {
+      return undefined;
+    }
+    throw error;
+  }
+}
+
+function key(executionJobName: string): Record<string, AttributeValue> {
+  return { [statusTableKey]: { S: executionJobName } };
+}
+
+/** Job names hold letters, digits, "-" and "_", so "#" never clashes with an execution's own key. */
+function bucketKey(executionJobName: string, bucket: number): string {
+  return `${executionJobName}#shards-${bucket}`;
+}
+
+function expiresAt(now: number): AttributeValue {
+  return { N: String(Math.floor(now / 1000) + itemRetentionSeconds) };
+}
+
+function observedJobItem(job: ObservedJob): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = { jobId: { S: job.jobId }, status: { S: job.status } };
+  if (job.shardIndex !== undefined) item.shardIndex = { N: String(job.shardIndex) };
+  if (job.exitCode !== undefined) item.exitCode = { N: String(job.exitCode) };
+  // DynamoDB refuses empty strings in keys only, but an empty reason says nothing: leave it out.
+  if (job.statusReason) item.statusReason = { S: job.statusReason };
+  if (job.containerReason) item.containerReason = { S: job.containerReason };
+  return item;
+}
+
+function stepRecord(item: Record<string, AttributeValue>, executionJobName: string): StepRecord {
+  const text = (name: string) => item[name]?.S;
+  const number = (name: string) => (item[name]?.N !== undefined ? Number(item[name].N) : undefined);
+  const jobMode = text("jobMode");
+  const stepState = text("stepState");
+  const finished = item.finishedJob?.M;
+  return {
+    executionJobName,
+    executionArn: text("executionArn"),
+    callbackToken: text("callbackToken"),
+    jobMode: jobMode === "array" || jobMode === "jobs" ? jobMode : undefined,
+    jobRef: text("jobRef"),
+    shardCount: number("shardCount"),
+    receiptHandle: text("receiptHandle"),
+    stepState:
+      stepState === "waiting" || stepState === "answering" || stepState === "answered"
+        ? stepState
+        : undefined,
+    claimId: text("claimId"),
+    claimedBy: text("claimedBy"),
+    claimedAt: number("claimedAt"),
+    answeredAt: number("answeredAt"),
+    answer: text("answer"),
+    finishedJob:
+      finished?.jobId?.S && (finished.status?.S === "SUCCEEDED" || finished.status?.S === "FAILED")
+        ? {
+            jobId: finished.jobId.S,
+            status: finished.status.S,
+            shardIndex: finished.shardIndex?.N !== undefined ? Number(finished.shardIndex.N) : undefined,
+            exitCode: finished.exitCode?.N !== undefined ? Number(finished.exitCode.N) : undefined,
+            statusReason: finished.statusReason?.S,
+            containerReason: finished.containerReason?.S,
+          }
+        : undefined,
+    expiresAt: number("expiresAt"),
+  };
+}
