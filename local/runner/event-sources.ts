@@ -1,0 +1,236 @@
+/**
+ * What Lambda does for a function subscribed to a queue (an event source mapping) and for one that is the
+ * target of an EventBridge rule, so that the runner can do it for the functions it loads.
+ *
+ * SQS (Lambda developer guide, "Using Lambda with Amazon SQS"): receive up to `batchSize` messages (which
+ * hides them for the queue's visibility timeout and counts a receive), invoke the function with them, then
+ * delete what succeeded. A thrown error deletes nothing: the whole batch comes back once its visibility
+ * ends. With `ReportBatchItemFailures` the function returns `{batchItemFailures: [{itemIdentifier}]}` and
+ * every other message is deleted; a response naming a message that was not in the batch fails the whole
+ * batch. At most `maximumConcurrency` batches are in flight.
+ *
+ * EventBridge to Lambda is an asynchronous invocation: a failed one is retried twice, after about one and
+ * two minutes (Lambda's defaults), then dropped.
+ */
+import {
+  DeleteMessageBatchCommand,
+  ReceiveMessageCommand,
+  type Message,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import type { SQSEvent, SQSRecord } from "aws-lambda";
+import type { SimClock } from "../clock";
+import type { EventMatcher } from "./event-pattern";
+import type { LambdaService } from "./lambda";
+
+/** SQS returns at most 10 messages per receive and deletes at most 10 per DeleteMessageBatch. */
+const sqsBatchLimit = 10;
+/** Lambda retries a failed asynchronous invocation (at most twice) after about these delays (seconds). */
+export const asyncRetryDelaysSeconds = [60, 120];
+
+/** A function subscribed to a queue, as the design declares it. */
+export interface QueueSubscription {
+  queueUrl: string;
+  queueArn: string;
+  functionArn: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+  /** Most batches in flight at once (unset: not limited here). */
+  maximumConcurrency?: number;
+}
+
+/** Starts work the runner must wait for (and whose unexpected errors end the run). */
+export type Track = (work: Promise<unknown>) => void;
+
+/** Polls one queue for one function, as Lambda's event source mapping does. */
+export class QueueEventSource {
+  private batchesInFlight = 0;
+
+  constructor(
+    readonly subscription: QueueSubscription,
+    private readonly deps: {
+      sqs: SQSClient;
+      lambda: LambdaService;
+      region: string;
+      /** Hand every batch to two concurrent invocations (a message delivered twice). */
+      duplicateDeliveries: boolean;
+      track: Track;
+    },
+  ) {}
+
+  /** Batches being handled now. */
+  get inFlight(): number {
+    return this.batchesInFlight;
+  }
+
+  /**
+   * Receives one batch if there is room for one and starts its invocation(s). Resolves to true when it
+   * received messages (so that the caller polls again), false when the queue had none.
+   */
+  async poll(): Promise<boolean> {
+    const { subscription, deps } = this;
+    if (
+      subscription.maximumConcurrency !== undefined &&
+      this.batchesInFlight >= subscription.maximumConcurrency
+    ) {
+      return false;
+    }
+    const { Messages = [] } = await deps.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: subscription.queueUrl,
+        MaxNumberOfMessages: Math.min(subscription.batchSize, sqsBatchLimit),
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ["All"],
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    if (Messages.length === 0) return false;
+    const event: SQSEvent = { Records: Messages.map((message) => this.record(message)) };
+    for (let copy = 0; copy < (deps.duplicateDeliveries ? 2 : 1); copy++) deps.track(this.deliver(event));
+    return true;
+  }
+
+  private async deliver(event: SQSEvent): Promise<void> {
+    this.batchesInFlight += 1;
+    try {
+      const result = await this.deps.lambda.invoke(this.subscription.functionArn, event);
+      if (!result.ok) return;
+      const failed = this.subscription.reportBatchItemFailures
+        ? failedRecords(result.value, event.Records)
+        : new Set<string>();
+      if (failed === "all") return;
+      await this.delete(event.Records.filter((record) => !failed.has(record.messageId)));
+    } finally {
+      this.batchesInFlight -= 1;
+    }
+  }
+
+  private async delete(records: SQSRecord[]): Promise<void> {
+    for (let start = 0; start < records.length; start += sqsBatchLimit) {
+      const entries = records
+        .slice(start, start + sqsBatchLimit)
+        .map((record, i) => ({ Id: String(i), ReceiptHandle: record.receiptHandle }));
+      // A message delivered twice may already be gone: SQS reports that per entry, not as an error.
+      await this.deps.sqs.send(
+        new DeleteMessageBatchCommand({ QueueUrl: this.subscription.queueUrl, Entries: entries }),
+      );
+    }
+  }
+
+  /** A received message as Lambda puts it in the event. */
+  private record(message: Message): SQSRecord {
+    const attributes = (message.Attributes ?? {}) as Record<string, string>;
+    return {
+      messageId: message.MessageId ?? "",
+      receiptHandle: message.ReceiptHandle ?? "",
+      body: message.Body ?? "",
+      attributes: {
+        ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? "1",
+        SentTimestamp: attributes.SentTimestamp ?? "",
+        SenderId: attributes.SenderId ?? "",
+        ApproximateFirstReceiveTimestamp: attributes.ApproximateFirstReceiveTimestamp ?? "",
+      },
+      messageAttributes: Object.fromEntries(
+        Object.entries(message.MessageAttributes ?? {}).map(([name, value]) => [
+          name,
+          {
+            stringValue: value.StringValue,
+            binaryValue: value.BinaryValue && Buffer.from(value.BinaryValue).toString("base64"),
+            stringListValues: [],
+            binaryListValues: [],
+            dataType: value.DataType ?? "String",
+          },
+        ]),
+      ),
+      md5OfBody: message.MD5OfBody ?? "",
+      eventSource: "aws:sqs",
+      eventSourceARN: this.subscription.queueArn,
+      awsRegion: this.deps.region,
+    };
+  }
+}
+
+/**
+ * The messages a ReportBatchItemFailures response names, or "all" when the response is not one Lambda
+ * accepts (an identifier that is empty or not in the batch).
+ */
+export function failedRecords(response: unknown, records: readonly SQSRecord[]): Set<string> | "all" {
+  if (response === undefined || response === null) return new Set();
+  const failures = (response as { batchItemFailures?: unknown }).batchItemFailures;
+  if (failures === undefined || failures === null) return new Set();
+  if (!Array.isArray(failures)) return "all";
+  const ids = new Set(records.map((record) => record.messageId));
+  const failed = new Set<string>();
+  for (const failure of failures) {
+    const id = (failure as { itemIdentifier?: unknown } | null)?.itemIdentifier;
+    if (typeof id !== "string" || !ids.has(id)) return "all";
+    failed.add(id);
+  }
+  return failed;
+}
+
+/** An EventBridge rule with a Lambda target, as the design declares it. */
+export interface EventRuleTarget {
+  ruleName: string;
+  matches: EventMatcher;
+  functionArn: string;
+  /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
+  retryAttempts: number;
+}
+
+/** Delivers events to the rules' targets after a delay, retrying failed invocations as Lambda does. */
+export class EventDelivery {
+  private pending = 0;
+  private matched = 0;
+  private delivered = 0;
+
+  constructor(
+    private readonly rules: readonly EventRuleTarget[],
+    private readonly deps: {
+      clock: SimClock;
+      lambda: LambdaService;
+      delayMs: number;
+      /** Deliver every event twice (EventBridge delivers at least once). */
+      duplicateDeliveries: boolean;
+      track: Track;
+    },
+  ) {}
+
+  /** Deliveries scheduled and not yet handed over (retries included). */
+  get scheduled(): number {
+    return this.pending;
+  }
+
+  /** Events that matched a rule, and deliveries made (duplicates and retries included). */
+  counts(): { matched: number; delivered: number } {
+    return { matched: this.matched, delivered: this.delivered };
+  }
+
+  /** Routes one event: each rule it matches gets it after the delay. */
+  publish(event: unknown): void {
+    for (const rule of this.rules) {
+      if (!rule.matches(event)) continue;
+      this.matched += 1;
+      for (let copy = 0; copy < (this.deps.duplicateDeliveries ? 2 : 1); copy++) {
+        this.schedule(rule, event, this.deps.delayMs, 0);
+      }
+    }
+  }
+
+  private schedule(rule: EventRuleTarget, event: unknown, delayMs: number, retry: number): void {
+    this.pending += 1;
+    this.deps.clock.setTimeout(() => {
+      this.pending -= 1;
+      this.deps.track(this.invoke(rule, event, retry));
+    }, delayMs);
+  }
+
+  private async invoke(rule: EventRuleTarget, event: unknown, retry: number): Promise<void> {
+    this.delivered += 1;
+    // Each delivery is its own copy of the event, as each invocation gets its own.
+    const result = await this.deps.lambda.invoke(rule.functionArn, structuredClone(event));
+    if (!result.ok && retry < Math.min(rule.retryAttempts, asyncRetryDelaysSeconds.length)) {
+      this.schedule(rule, event, asyncRetryDelaysSeconds[retry] * 1000, retry + 1);
+    }
+  }
+}

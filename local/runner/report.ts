@@ -1,0 +1,129 @@
+/** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
+import type { JobStatus } from "../batch-server";
+import type { Progress, Summary } from "./run";
+import { formatDuration } from "./scenario";
+
+const jobStateOrder: readonly JobStatus[] = [
+  "SUBMITTED",
+  "PENDING",
+  "RUNNABLE",
+  "STARTING",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+];
+
+/** `4 RUNNING, 2 SUCCEEDED`, or `none yet`. */
+export function jobsByState(jobs: Record<JobStatus, number>): string {
+  const parts = jobStateOrder.filter((state) => jobs[state] > 0).map((state) => `${jobs[state]} ${state}`);
+  return parts.length > 0 ? parts.join(", ") : "none yet";
+}
+
+/** `+01:02:05`: simulated hours, minutes and seconds since the start. */
+export function elapsed(seconds: number): string {
+  const whole = Math.floor(seconds);
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `+${two(Math.floor(whole / 3600))}:${two(Math.floor((whole % 3600) / 60))}:${two(whole % 60)}`;
+}
+
+/** One progress line: time, the step and its state, the jobs by state. */
+export function progressLine(progress: Progress): string {
+  const step = `${progress.step ?? "(starting)"} ${progress.stepState}`;
+  return `${elapsed(progress.simulatedSeconds)}  ${step.padEnd(28)}  jobs: ${jobsByState(progress.jobs)}`;
+}
+
+/**
+ * Prints a progress line when something a person would notice changed: the step's state, or the jobs by
+ * state (at most every `minWallMs` when only counts moved, so that thousands of submissions stay readable).
+ */
+export class ProgressPrinter {
+  private last = "";
+  private lastStates = "";
+  private lastWallMs = 0;
+
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly minWallMs = 250,
+  ) {}
+
+  update(progress: Progress): void {
+    const key = `${progress.step} ${progress.stepState} ${jobsByState(progress.jobs)}`;
+    if (key === this.last) return;
+    const states = `${progress.step} ${progress.stepState} ${jobStateOrder.filter((s) => progress.jobs[s] > 0).join()}`;
+    const now = performance.now();
+    if (states === this.lastStates && now - this.lastWallMs < this.minWallMs) return;
+    this.last = key;
+    this.lastStates = states;
+    this.lastWallMs = now;
+    this.write(progressLine(progress));
+  }
+}
+
+/** `Batch DescribeJobs 6, SubmitJob 1` lines, one per service. */
+function callLines(apiCalls: Summary["apiCalls"]): string[] {
+  return Object.entries(apiCalls)
+    .filter(([, operations]) => Object.keys(operations).length > 0)
+    .map(
+      ([service, operations]) =>
+        `  ${service.padEnd(17)}${Object.entries(operations)
+          .map(([operation, count]) => `${operation} ${count}`)
+          .join(", ")}`,
+    );
+}
+
+function total(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((sum, n) => sum + n, 0);
+}
+
+/** The summary as a person reads it. */
+export function formatSummary(summary: Summary): string {
+  const lines: string[] = [];
+  const row = (label: string, value: string) => lines.push(`${label.padEnd(19)}${value}`);
+  row(
+    "Outcome",
+    `${summary.outcome}${summary.expected ? " (as expected)" : ` (expected: ${summary.expectedOutcome})`}`,
+  );
+  if (summary.failureReason) row("Failure reason", summary.failureReason);
+  for (const problem of summary.unexpected) row("Not as expected", problem);
+  row(
+    "Shards",
+    `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
+      `${formatDuration(summary.jobDurationSeconds)} jobs`,
+  );
+  row(
+    "Resume latency",
+    summary.resumeLatencySeconds === null
+      ? "none (the step was not answered after its jobs)"
+      : `${formatDuration(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
+  );
+  row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the step's answer`);
+  row("Wall time", `${summary.wallSeconds.toFixed(1)} s`);
+  const invocations = Object.entries(summary.lambdaInvocations)
+    .map(([name, count]) => {
+      const errors = summary.lambdaErrors[name];
+      return `${name} ${count}${errors ? ` (${errors} failed)` : ""}`;
+    })
+    .join(", ");
+  row("Lambda invocations", `${total(summary.lambdaInvocations)}: ${invocations || "none"}`);
+  const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
+  row("AWS API calls", `${callCount} by operation:`);
+  lines.push(...callLines(summary.apiCalls));
+  const throttled = total(summary.throttledBatchCalls);
+  if (throttled > 0) {
+    row(
+      "Throttled (429)",
+      Object.entries(summary.throttledBatchCalls)
+        .map(([operation, count]) => `${operation} ${count}`)
+        .join(", "),
+    );
+  }
+  if (summary.events.delivered > 0) {
+    row("Batch events", `${summary.events.matched} matched the rule, ${summary.events.delivered} delivered`);
+  }
+  row("Jobs left running", String(summary.jobsLeftRunning));
+  row("Dead letters", String(summary.deadLetterMessages));
+  for (const [key, { value, why }] of Object.entries(summary.configOverrides)) {
+    row("Stack config", `${key} = ${JSON.stringify(value)} for this run (${why})`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,714 @@
+/**
+ * Local mode's runner: one pipeline execution of a design, on this machine, through the same code that
+ * would run in AWS, in simulated time.
+ *
+ * It starts SQS, Batch, SageMaker (and DynamoDB when the design has a table) on 127.0.0.1 on one frozen
+ * simulated clock, creates the design's queues, tables and Batch resources, and plays SageMaker: it
+ * resolves the pipeline definition's parameters and references, runs the Lambda step by invoking the
+ * submit function, then the Callback step (a token, the callback message on the queue). It plays Lambda
+ * too: it polls the queues for the functions subscribed to them and delivers Batch's state-change events
+ * to the targets of matching rules. When everything started has come to rest, it steps the clock to the
+ * next timer. The run ends when the execution has ended and what it set off has finished.
+ */
+import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
+import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { randomUUID } from "node:crypto";
+import {
+  startBatchServer,
+  type BatchScenario,
+  type BatchServer,
+  type JobStatus,
+  type ScenarioJob,
+} from "../batch-server";
+import { SimClock } from "../clock";
+import { startDynamoDb } from "../dynamodb";
+import type { RunningServer } from "../http";
+import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker-server";
+import { startSageMakerServer } from "../sagemaker-server";
+import { startSqs, type SqsServer } from "../sqs";
+import { prepareDesign, type PreparedDesign } from "./designs";
+import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
+import { LambdaService } from "./lambda";
+import {
+  lambdaStepOutputs,
+  resolveArguments,
+  resolveParameters,
+  type ExecutionScope,
+  type ParameterValue,
+} from "./pipeline-interpreter";
+import { resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
+import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
+
+/** Simulated time at which every execution starts (fixed, so that runs repeat exactly). */
+export const simulationStartMs = Date.UTC(2030, 0, 1);
+/** SageMaker gives up on a Lambda step after 10 minutes. */
+const lambdaStepLimitSeconds = 600;
+/**
+ * After the execution ends, the run waits at most this long for the messages it left to be handled: a
+ * message can be hidden for at most 12 hours (ChangeMessageVisibility's limit), and a minute more.
+ */
+const drainLimitSeconds = 12 * 3600 + 60;
+
+/** How an execution ended. */
+export type Outcome = "succeeded" | "failed" | "stopped" | "no answer";
+
+/** What the runner reports while it runs (all times simulated). */
+export interface Progress {
+  /** Since the execution started. */
+  simulatedSeconds: number;
+  executionStatus: PipelineExecutionStatus;
+  /** The step running now (the last one once the execution has ended). */
+  step: string | undefined;
+  /** `running` (Lambda step), `waiting` (Callback step), `answered`, `failed`, `not started`. */
+  stepState: string;
+  /** Jobs (array children and separate jobs) by state. */
+  jobs: Record<JobStatus, number>;
+  lambdaInvocations: number;
+}
+
+export interface RunOptions {
+  onProgress?: (progress: Progress) => void;
+}
+
+/** The result of one execution (the `--json` object). Everything is simulated except `wallSeconds`. */
+export interface Summary {
+  design: ResolvedScenario["design"];
+  stack: string;
+  mode: "array" | "jobs";
+  shards: number;
+  jobDurationSeconds: number;
+  seed: number;
+  outcome: Outcome;
+  /** The outcome the scenario expects: succeeded, or the injected failure or stop. */
+  expectedOutcome: Outcome;
+  /** True when the execution ended as the scenario expects, reported correctly, with no job left running. */
+  expected: boolean;
+  /** What differed from the expectation (empty when `expected`). */
+  unexpected: string[];
+  failureReason: string | null;
+  /** The Callback step's output parameters on success. */
+  stepOutputs: Record<string, string> | null;
+  /** From the moment the outcome was decided in Batch (see `resumeLatencyFrom`) to the step's answer. */
+  resumeLatencySeconds: number | null;
+  resumeLatencyFrom: "last job ended" | "first shard failed" | "stop requested" | null;
+  /** From the start of the execution to the end of the run. */
+  simulatedSeconds: number;
+  /** From the execution's start to the step's answer (or the end, without one). */
+  executionSeconds: number;
+  wallSeconds: number;
+  lambdaInvocations: Record<string, number>;
+  lambdaErrors: Record<string, number>;
+  /** Calls received by the local servers, by service and operation (setup and the runner's checks excluded). */
+  apiCalls: Record<string, Record<string, number>>;
+  batchApiCalls: number;
+  /** SageMaker calls refused, by operation and error (e.g. a second, different answer: ConflictException). */
+  refusedSageMakerCalls: Record<string, Record<string, number>>;
+  /** Batch calls answered 429 (quota and injected), by operation. */
+  throttledBatchCalls: Record<string, number>;
+  /** Jobs (array children and separate jobs) not finished when the run ended. */
+  jobsLeftRunning: number;
+  jobsByState: Record<JobStatus, number>;
+  deadLetterMessages: number;
+  /** Batch state-change events that matched a rule, and deliveries made (duplicates and retries included). */
+  events: { matched: number; delivered: number };
+  /** Stack config this run set over the stack file, with why. */
+  configOverrides: Record<string, { value: unknown; why: string }>;
+}
+
+/** Runs one execution of `input` and reports it. Deterministic for a seed; one run at a time per process. */
+export async function runExecution(input: Scenario = {}, options: RunOptions = {}): Promise<Summary> {
+  const scenario = resolveScenario(input);
+  const wallStart = performance.now();
+  const design = await prepareDesign(scenario);
+  const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
+  const cleanup: (() => Promise<void> | void)[] = [() => clock.stop()];
+  try {
+    const identity = { clock, region: design.region, accountId: design.accountId };
+    const sqsServer = await startSqs(identity);
+    cleanup.unshift(() => sqsServer.stop());
+    const batchServer = await startBatchServer({
+      ...identity,
+      seed: scenario.seed,
+      throttleRate: scenario.throttleRate,
+      scenario: batchScenario(scenario, design),
+    });
+    cleanup.unshift(() => batchServer.stop());
+    const sageMakerServer = await startSageMakerServer({
+      ...identity,
+      seed: scenario.seed,
+      pipelines: [design.pipelineName],
+    });
+    cleanup.unshift(() => sageMakerServer.stop());
+    let dynamoDb: RunningServer | undefined;
+    if (design.tables.length > 0) {
+      dynamoDb = await startDynamoDb();
+      cleanup.unshift(() => dynamoDb!.stop());
+    }
+    const endpoints: Record<string, string> = {
+      SQS: sqsServer.endpoint,
+      BATCH: batchServer.endpoint,
+      SAGEMAKER: sageMakerServer.endpoint,
+      ...(dynamoDb ? { DYNAMODB: dynamoDb.endpoint } : {}),
+    };
+    const env = localAwsEnvironment(endpoints, design.region);
+    const credentials = { accessKeyId: "local", secretAccessKey: "local" };
+    const client = { region: design.region, credentials };
+    const sqs = new SQSClient({ ...client, endpoint: sqsServer.endpoint });
+    const sagemaker = new SageMakerClient({ ...client, endpoint: sageMakerServer.endpoint });
+    cleanup.unshift(() => {
+      sqs.destroy();
+      sagemaker.destroy();
+    });
+
+    // Dead-letter queues first: a redrive policy must name an existing queue.
+    for (const queue of [...design.queues].sort(
+      (a, b) => Number(!!a.attributes.RedrivePolicy) - Number(!!b.attributes.RedrivePolicy),
+    )) {
+      await sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: queue.attributes }));
+    }
+    if (dynamoDb) {
+      const dynamodb = new DynamoDBClient({ ...client, endpoint: dynamoDb.endpoint });
+      for (const table of design.tables) await dynamodb.send(new CreateTableCommand(table));
+      dynamodb.destroy();
+    }
+    const setupCalls = sqsServer.calls();
+
+    const dynamoDbCalls = new Map<string, number>();
+    const activity = new HttpActivity((request) => {
+      if (dynamoDb && `http://${String(request.getHeader("host"))}` === dynamoDb.endpoint) {
+        const operation = String(request.getHeader("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
+        dynamoDbCalls.set(operation, (dynamoDbCalls.get(operation) ?? 0) + 1);
+      }
+    });
+    const restore = installSimulatedProcess(clock, scenario.seed, env);
+    let run: ExecutionRun;
+    try {
+      run = new ExecutionRun(scenario, design, {
+        clock,
+        activity,
+        sqs,
+        sagemaker,
+        sqsServer,
+        batchServer,
+        sageMakerServer,
+        env,
+        onProgress: options.onProgress,
+      });
+      await run.run();
+    } finally {
+      restore();
+      activity.close();
+    }
+    const apiCalls: Record<string, Record<string, number>> = {
+      Batch: batchServer.calls(),
+      SageMaker: sageMakerServer.calls(),
+      SQS: subtract(subtract(sqsServer.calls(), setupCalls), run.bookkeepingCalls),
+      ...(dynamoDb ? { DynamoDB: Object.fromEntries([...dynamoDbCalls.entries()].sort()) } : {}),
+    };
+    const deadLetterMessages = await countMessages(sqs, design, design.deadLetterQueueNames);
+    return run.summary(apiCalls, deadLetterMessages, (performance.now() - wallStart) / 1000);
+  } finally {
+    for (const stop of cleanup) await stop();
+  }
+}
+
+/** The local Batch account for a scenario: the design's queue and definition, durations and failures. */
+function batchScenario(scenario: ResolvedScenario, design: PreparedDesign): BatchScenario {
+  const failing = new Set(scenario.failShards);
+  const durationMs = scenario.jobDurationSeconds * 1000;
+  return {
+    jobQueues: design.batch.jobQueues,
+    jobDefinitions: design.batch.jobDefinitions,
+    maxConcurrentJobs: scenario.maxConcurrentJobs,
+    // A failing shard fails halfway, so that the others are still running when it does.
+    jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
+    attemptFailure: (job) => {
+      const shard = shardOf(job);
+      return shard !== undefined && failing.has(shard)
+        ? { exitCode: 1, reason: `${injectedFailure} of shard ${shard}` }
+        : undefined;
+    },
+  };
+}
+
+/** The container reason of an injected failure, which a correct failure report passes on. */
+export const injectedFailure = "injected failure";
+
+/** Which shard a job runs: the array index, the shard variable, the shardIndex parameter or the name's number. */
+export function shardOf(job: ScenarioJob): number | undefined {
+  if (job.arrayIndex !== undefined) return job.arrayIndex;
+  for (const candidate of [
+    job.environment.BRIDGE_SHARD_INDEX,
+    job.parameters.shardIndex,
+    /(\d+)$/.exec(job.jobName)?.[1],
+  ]) {
+    if (candidate !== undefined && /^\d+$/.test(candidate)) return Number(candidate);
+  }
+  return undefined;
+}
+
+interface RunDeps {
+  clock: SimClock;
+  activity: HttpActivity;
+  sqs: SQSClient;
+  sagemaker: SageMakerClient;
+  sqsServer: SqsServer;
+  batchServer: BatchServer;
+  sageMakerServer: SageMakerServer;
+  env: Record<string, string>;
+  onProgress?: (progress: Progress) => void;
+}
+
+/** One execution in progress: SageMaker's part, Lambda's part, and the clock. */
+class ExecutionRun {
+  readonly bookkeepingCalls: Record<string, number> = {};
+  private readonly lambda: LambdaService;
+  private readonly sources: QueueEventSource[];
+  private readonly events: EventDelivery;
+  private readonly startedAt: number;
+  private executionArn = "";
+  private step: string | undefined;
+  private stepState = "not started";
+  private callback: { token: string; arguments: unknown; queueUrl: string } | undefined;
+  private stopRequestedAt: number | undefined;
+  private stopSent = false;
+  private answer: StepAnswer | undefined;
+  private ended: { outcome: Outcome; reason: string | null; at: number } | undefined;
+  private firstFailureAt: number | undefined;
+  private works = 0;
+  private internalError: unknown;
+  private drainDeadline = 0;
+
+  constructor(
+    private readonly scenario: ResolvedScenario,
+    private readonly design: PreparedDesign,
+    private readonly deps: RunDeps,
+  ) {
+    const { clock } = deps;
+    this.startedAt = clock.now();
+    const functionEnv = Object.fromEntries(Object.entries(deps.env).filter(([, value]) => value !== ""));
+    this.lambda = new LambdaService(clock, design.functions(functionEnv));
+    const track: Track = (work) => this.track(work);
+    this.sources = design.subscriptions.map(
+      (subscription) =>
+        new QueueEventSource(subscription, {
+          sqs: deps.sqs,
+          lambda: this.lambda,
+          region: design.region,
+          duplicateDeliveries: scenario.duplicateDeliveries,
+          track,
+        }),
+    );
+    this.events = new EventDelivery(design.rules, {
+      clock,
+      lambda: this.lambda,
+      delayMs: scenario.eventDelaySeconds * 1000,
+      duplicateDeliveries: scenario.duplicateDeliveries,
+      track,
+    });
+    if (design.rules.length > 0 || scenario.failShards.length > 0) {
+      deps.batchServer.onStateChange((event) => {
+        const detail = event.detail;
+        if (detail.status === "FAILED" && detail.container?.reason?.startsWith(injectedFailure)) {
+          this.firstFailureAt ??= Date.parse(event.time);
+        }
+        this.events.publish(event);
+      });
+    }
+  }
+
+  /** Runs the execution and what it sets off until both have ended (or the scenario's limits). */
+  async run(): Promise<void> {
+    const { clock, activity, sageMakerServer } = this.deps;
+    const parameters: Record<string, ParameterValue> = {
+      ...this.scenario.parameters,
+      ShardCount: this.scenario.shards,
+    };
+    const definitionParameters = resolveParameters(this.design.definition, parameters);
+    const execution = sageMakerServer.startExecution({
+      pipelineName: this.design.pipelineName,
+      parameters: Object.entries(definitionParameters).map(([Name, Value]) => ({
+        Name,
+        Value: String(Value),
+      })),
+    });
+    this.executionArn = execution.executionArn;
+    sageMakerServer.onStopRequested((stopping) => {
+      if (stopping.executionArn === this.executionArn) this.onStopRequested();
+    });
+    if (this.scenario.stopAfterSeconds !== undefined) {
+      clock.setTimeout(() => this.track(this.stopExecution()), this.scenario.stopAfterSeconds * 1000);
+    }
+    const scope: ExecutionScope = {
+      executionArn: execution.executionArn,
+      executionId: execution.executionArn.slice(execution.executionArn.lastIndexOf("/") + 1),
+      pipelineName: this.design.pipelineName,
+      parameters: definitionParameters,
+      stepOutputs: {},
+    };
+    void this.runPipeline(scope).catch((error: unknown) => {
+      this.internalError ??= error;
+    });
+
+    for (;;) {
+      await settle(activity, clock);
+      if (this.internalError !== undefined) throw this.internalError;
+      this.reportProgress();
+      if (this.callback !== undefined && (await this.pollQueues())) continue;
+      const deadline = this.ended ? this.drainDeadline : this.giveUpAt();
+      if (this.ended && (await this.drained())) break;
+      if (clock.now() >= deadline) {
+        if (!this.ended) this.giveUp();
+        if (clock.now() >= this.drainDeadline) break;
+        continue;
+      }
+      if (clock.advanceToNextTimer(deadline) === undefined) clock.advanceTo(deadline);
+    }
+    this.reportProgress();
+  }
+
+  /** SageMaker's part: the steps in order. */
+  private async runPipeline(scope: ExecutionScope): Promise<void> {
+    const { sageMakerServer } = this.deps;
+    for (const step of this.design.definition.Steps) {
+      if (this.stopRequestedAt !== undefined) {
+        // A stopped execution starts no further step.
+        sageMakerServer.setExecutionStatus(this.executionArn, "Stopped");
+        this.end("stopped", "Pipeline execution stopped before the step started.");
+        return;
+      }
+      this.step = step.Name;
+      if (step.Type === "Lambda") {
+        this.stepState = "running";
+        this.reportProgress();
+        const reason = await this.runLambdaStep(step, scope);
+        if (reason !== undefined) {
+          this.stepState = "failed";
+          sageMakerServer.setExecutionStatus(this.executionArn, "Failed", reason);
+          this.end("failed", reason);
+          return;
+        }
+      } else if (step.Type === "Callback") {
+        this.stepState = "waiting";
+        this.reportProgress();
+        const answer = await this.runCallbackStep(step, scope);
+        this.stepState = "answered";
+        const status = sageMakerServer.execution(this.executionArn)?.status;
+        if (status === "Stopped") {
+          this.end("stopped", answer.failureReason ?? "Pipeline execution stopped.");
+          return;
+        }
+        if (answer.outcome === "failure") {
+          this.end("failed", answer.failureReason ?? "");
+          return;
+        }
+        scope.stepOutputs[step.Name] = Object.fromEntries(
+          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
+        );
+      } else {
+        throw new Error(
+          `Local mode runs Lambda and Callback steps; step ${(step as { Name: string }).Name} is ` +
+            `${(step as { Type: string }).Type}.`,
+        );
+      }
+    }
+    sageMakerServer.setExecutionStatus(this.executionArn, "Succeeded");
+    this.end("succeeded", null);
+  }
+
+  /** Invokes the step's function; resolves to why the step failed, or undefined. */
+  private async runLambdaStep(
+    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Lambda" }>,
+    scope: ExecutionScope,
+  ): Promise<string | undefined> {
+    const args = resolveArguments(step.Arguments, scope, step.Name);
+    if (!this.lambda.find(step.FunctionArn)) return `Function ${step.FunctionArn} not found.`;
+    const startedAt = this.deps.clock.now();
+    const result = await this.lambda.invoke(step.FunctionArn, args);
+    if ((this.deps.clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
+      return `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
+    }
+    if (!result.ok) return `Step ${step.Name} failed: ${result.message}`;
+    const outputs = lambdaStepOutputs(step, result.value);
+    if (!outputs.ok) return outputs.reason;
+    scope.stepOutputs[step.Name] = outputs.outputs;
+    return undefined;
+  }
+
+  /** Mints the token, sends the callback message as SageMaker does, and waits for the answer. */
+  private async runCallbackStep(
+    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Callback" }>,
+    scope: ExecutionScope,
+  ): Promise<StepAnswer> {
+    const args = resolveArguments(step.Arguments, scope, step.Name);
+    const { token, answer } = this.deps.sageMakerServer.startCallbackStep(this.executionArn, step.Name);
+    this.callback = { token, arguments: args, queueUrl: step.SqsQueueUrl };
+    const message = (status: string, messageArguments: unknown = args) =>
+      JSON.stringify({ token, pipelineExecutionArn: this.executionArn, arguments: messageArguments, status });
+    if (this.scenario.malformedMessage === "without-token") {
+      await this.sendToCallbackQueue("This is not a callback message.");
+    }
+    await this.sendToCallbackQueue(
+      message("Executing", this.scenario.malformedMessage === "with-token" ? {} : args),
+    );
+    if (this.stopRequestedAt !== undefined) await this.sendStopping();
+    const accepted = await answer;
+    this.answer = accepted;
+    return accepted;
+  }
+
+  private async sendToCallbackQueue(body: string): Promise<void> {
+    const copies = this.scenario.duplicateDeliveries ? 2 : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      await this.deps.sqs.send(
+        new SendMessageCommand({ QueueUrl: this.callback!.queueUrl, MessageBody: body }),
+      );
+    }
+  }
+
+  /** The user stops the execution (StopPipelineExecution), unless it has ended. */
+  private async stopExecution(): Promise<void> {
+    if (this.ended) return;
+    await this.deps.sagemaker.send(
+      new StopPipelineExecutionCommand({
+        PipelineExecutionArn: this.executionArn,
+        ClientRequestToken: randomUUID(),
+      }),
+    );
+  }
+
+  /** SageMaker's reaction to a stop: the extra `Stopping` message once the Callback step has started. */
+  private onStopRequested(): void {
+    this.stopRequestedAt ??= this.deps.clock.now();
+    if (this.callback && !this.answer) this.track(this.sendStopping());
+  }
+
+  private async sendStopping(): Promise<void> {
+    if (this.stopSent) return;
+    this.stopSent = true;
+    const { token, arguments: args } = this.callback!;
+    await this.sendToCallbackQueue(
+      JSON.stringify({ token, pipelineExecutionArn: this.executionArn, arguments: args, status: "Stopping" }),
+    );
+  }
+
+  /** Lambda's part: one receive per subscribed queue; true when any received messages. */
+  private async pollQueues(): Promise<boolean> {
+    let received = false;
+    for (const source of this.sources) {
+      if (await source.poll()) received = true;
+    }
+    return received;
+  }
+
+  /** When the run gives up waiting for an answer: after the jobs' end plus a bound, or at the time limit. */
+  private giveUpAt(): number {
+    const { batchServer } = this.deps;
+    const limit = this.startedAt + this.scenario.timeLimitSeconds * 1000;
+    const jobs = Object.values(batchServer.countsByState()).reduce((sum, n) => sum + n, 0);
+    const lastStop = batchServer.lastStoppedAt();
+    if (!this.callback || jobs === 0 || batchServer.jobsLeftRunning() > 0 || lastStop === undefined)
+      return limit;
+    return Math.min(limit, lastStop + this.scenario.noAnswerAfterSeconds * 1000);
+  }
+
+  private giveUp(): void {
+    const { clock, batchServer } = this.deps;
+    const lastStop = batchServer.lastStoppedAt();
+    const afterJobs = batchServer.jobsLeftRunning() === 0 && lastStop !== undefined && this.callback;
+    const reason = afterJobs
+      ? `The step was not answered within ${this.scenario.noAnswerAfterSeconds} s of the last job's end.`
+      : `The execution did not end within the ${this.scenario.timeLimitSeconds} s time limit.`;
+    this.stepState = "no answer";
+    this.end("no answer", reason);
+    // Nothing more will happen that the summary needs.
+    this.drainDeadline = clock.now();
+  }
+
+  private end(outcome: Outcome, reason: string | null): void {
+    if (this.ended) return;
+    const now = this.deps.clock.now();
+    this.ended = { outcome, reason, at: now };
+    this.drainDeadline = now + drainLimitSeconds * 1000;
+  }
+
+  /** True once nothing the execution set off is still going: invocations, events, messages on the queues. */
+  private async drained(): Promise<boolean> {
+    if (this.works > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
+    if (this.ended?.outcome === "no answer") return true;
+    return (
+      (await countMessages(this.deps.sqs, this.design, this.callbackQueueNames(), this.bookkeepingCalls)) ===
+      0
+    );
+  }
+
+  private callbackQueueNames(): string[] {
+    const urls = new Set(this.design.subscriptions.map((s) => s.queueUrl));
+    return this.design.queues.filter((q) => urls.has(q.url)).map((q) => q.name);
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.works += 1;
+    work.then(
+      () => {
+        this.works -= 1;
+      },
+      (error: unknown) => {
+        this.works -= 1;
+        this.internalError ??= error;
+      },
+    );
+  }
+
+  private reportProgress(): void {
+    const onProgress = this.deps.onProgress;
+    if (!onProgress) return;
+    const { clock, batchServer, sageMakerServer } = this.deps;
+    onProgress({
+      simulatedSeconds: (clock.now() - this.startedAt) / 1000,
+      executionStatus: sageMakerServer.execution(this.executionArn)?.status ?? "Executing",
+      step: this.step,
+      stepState: this.stepState,
+      jobs: batchServer.countsByState(),
+      lambdaInvocations: sum(this.lambda.invocations()),
+    });
+  }
+
+  /** The summary, from what the servers and the run recorded. */
+  summary(
+    apiCalls: Record<string, Record<string, number>>,
+    deadLetterMessages: number,
+    wallSeconds: number,
+  ): Summary {
+    const { clock, batchServer } = this.deps;
+    const { scenario, design } = this;
+    const ended = this.ended ?? {
+      outcome: "no answer" as const,
+      reason: "The run ended without an answer.",
+      at: clock.now(),
+    };
+    const expectedOutcome: Outcome =
+      scenario.malformedMessage === "with-token"
+        ? "failed"
+        : this.stopRequestedAt !== undefined
+          ? "stopped"
+          : scenario.failShards.length > 0
+            ? "failed"
+            : "succeeded";
+    const jobsLeftRunning = batchServer.jobsLeftRunning();
+    const unexpected: string[] = [];
+    if (ended.outcome !== expectedOutcome)
+      unexpected.push(`expected the execution to be ${expectedOutcome}, it is ${ended.outcome}`);
+    if (expectedOutcome === "failed" && scenario.failShards.length > 0) {
+      const named = scenario.failShards.some((shard) =>
+        ended.reason?.includes(`${injectedFailure} of shard ${shard}`),
+      );
+      if (!named) unexpected.push("the failure reason does not pass on the failed shard's reason");
+    }
+    if (scenario.malformedMessage !== undefined && deadLetterMessages === 0) {
+      unexpected.push("the malformed message did not reach a dead-letter queue");
+    }
+    // A malformed message with a token cannot say which jobs are its own: they run on.
+    if (jobsLeftRunning > 0 && scenario.malformedMessage !== "with-token") {
+      unexpected.push(`${jobsLeftRunning} job(s) left running`);
+    }
+
+    const answeredAt = this.answer?.answeredAt;
+    let resumeLatencyFrom: Summary["resumeLatencyFrom"] = null;
+    let decidedAt: number | undefined;
+    if (answeredAt !== undefined) {
+      if (ended.outcome === "stopped" && this.stopRequestedAt !== undefined) {
+        [resumeLatencyFrom, decidedAt] = ["stop requested", this.stopRequestedAt];
+      } else if (ended.outcome === "failed" && this.firstFailureAt !== undefined) {
+        [resumeLatencyFrom, decidedAt] = ["first shard failed", this.firstFailureAt];
+      } else if (ended.outcome === "succeeded") {
+        [resumeLatencyFrom, decidedAt] = ["last job ended", batchServer.lastStoppedAt()];
+      }
+    }
+    const batchApiCalls = sum(apiCalls.Batch ?? {});
+    return {
+      design: scenario.design,
+      stack: scenario.stack,
+      mode: design.mode,
+      shards: scenario.shards,
+      jobDurationSeconds: scenario.jobDurationSeconds,
+      seed: scenario.seed,
+      outcome: ended.outcome,
+      expectedOutcome,
+      expected: unexpected.length === 0,
+      unexpected,
+      failureReason: ended.reason,
+      stepOutputs:
+        ended.outcome === "succeeded" && this.answer
+          ? Object.fromEntries((this.answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]))
+          : null,
+      resumeLatencySeconds:
+        answeredAt !== undefined && decidedAt !== undefined
+          ? Math.max(0, answeredAt - decidedAt) / 1000
+          : null,
+      resumeLatencyFrom: decidedAt !== undefined ? resumeLatencyFrom : null,
+      simulatedSeconds: (clock.now() - this.startedAt) / 1000,
+      executionSeconds: ((answeredAt ?? ended.at) - this.startedAt) / 1000,
+      wallSeconds,
+      lambdaInvocations: this.lambda.invocations(),
+      lambdaErrors: this.lambda.errors(),
+      apiCalls,
+      batchApiCalls,
+      throttledBatchCalls: batchServer.throttledCalls(),
+      refusedSageMakerCalls: this.deps.sageMakerServer.rejectedCalls(),
+      jobsLeftRunning,
+      jobsByState: batchServer.countsByState(),
+      deadLetterMessages,
+      events: this.events.counts(),
+      configOverrides: design.configOverrides,
+    };
+  }
+}
+
+/** Messages in the named queues, visible or not (GetQueueAttributes, counted in `bookkeeping`). */
+async function countMessages(
+  sqs: SQSClient,
+  design: PreparedDesign,
+  names: readonly string[],
+  bookkeeping: Record<string, number> = {},
+): Promise<number> {
+  let total = 0;
+  for (const name of names) {
+    const queue = design.queues.find((q) => q.name === name)!;
+    bookkeeping.GetQueueAttributes = (bookkeeping.GetQueueAttributes ?? 0) + 1;
+    const { Attributes = {} } = await sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queue.url,
+        AttributeNames: [
+          "ApproximateNumberOfMessages",
+          "ApproximateNumberOfMessagesNotVisible",
+          "ApproximateNumberOfMessagesDelayed",
+        ],
+      }),
+    );
+    total +=
+      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
+      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
+      Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0);
+  }
+  return total;
+}
+
+function subtract(counts: Record<string, number>, minus: Record<string, number>): Record<string, number> {
+  const result: Record<string, number> = {};
+  for (const [key, value] of Object.entries(counts)) {
+    const left = value - (minus[key] ?? 0);
+    if (left > 0) result[key] = left;
+  }
+  return result;
+}
+
+function sum(counts: Record<string, number>): number {
+  return Object.values(counts).reduce((total, n) => total + n, 0);
+}

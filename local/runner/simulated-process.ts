@@ -1,0 +1,233 @@
+/**
+ * The process as the functions see it during a local execution, and how the runner knows that everything
+ * started so far has come to rest.
+ *
+ * Simulated time for everything in the execution: while it runs, the global timers, `Date` and
+ * `Math.random` are the simulation's. The functions' own code reads them (their clocks, rate limiters and
+ * jittered back-off), and so does the AWS SDK (its retry back-off and adaptive rate limiter): a throttled
+ * call backs off in simulated time, during which Batch's quota refills, exactly as it would in AWS. The
+ * local servers already run on the same clock. Everything is restored when the execution ends; two
+ * executions must not run at once in one process.
+ *
+ * Rest: time is frozen and moves only when the runner steps it to the next timer, which it does once no
+ * HTTP request to a local server is in flight, no file-system request is pending, no timer is due and the
+ * event loop has turned a few times without anything new starting. A function waiting on a timer (a
+ * back-off, a rate limiter) is then waiting on simulated time, and stepping the clock wakes it. So every
+ * simulated figure is exact and a run gives the same figures for the same seed.
+ */
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import type { ClientRequest, ServerResponse } from "node:http";
+import * as os from "node:os";
+import * as path from "node:path";
+import { SimTimer, type SimClock } from "../clock";
+import { seededRandom } from "../random";
+
+/** Turns of the event loop with nothing new before the runner calls the process at rest. */
+const quietTurns = 3;
+
+/** The process-wide state a run replaces, to put back afterwards. */
+interface SavedGlobals {
+  setTimeout: typeof globalThis.setTimeout;
+  clearTimeout: typeof globalThis.clearTimeout;
+  setInterval: typeof globalThis.setInterval;
+  clearInterval: typeof globalThis.clearInterval;
+  Date: DateConstructor;
+  random: () => number;
+  env: Record<string, string | undefined>;
+}
+
+let active = false;
+
+/**
+ * Environment for a run: the local servers' endpoints, dummy credentials, and AWS configuration files that
+ * do not exist, so that neither the functions nor the SDK read the user's AWS profile.
+ */
+export function localAwsEnvironment(
+  endpoints: Record<string, string>,
+  region: string,
+): Record<string, string> {
+  const missing = path.join(os.tmpdir(), "sagemaker-batch-bridge-local-mode-has-no-aws-config");
+  return {
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_SESSION_TOKEN: "",
+    AWS_PROFILE: "",
+    AWS_CONFIG_FILE: missing,
+    AWS_SHARED_CREDENTIALS_FILE: missing,
+    AWS_EC2_METADATA_DISABLED: "true",
+    ...Object.fromEntries(
+      Object.entries(endpoints).map(([service, endpoint]) => [`AWS_ENDPOINT_URL_${service}`, endpoint]),
+    ),
+  };
+}
+
+/**
+ * Makes the global timers, `Date` and `Math.random` the simulation's and sets `env` in `process.env`.
+ * Returns the function that restores all of it.
+ */
+export function installSimulatedProcess(
+  clock: SimClock,
+  seed: number,
+  env: Record<string, string>,
+): () => void {
+  if (active) throw new Error("A local execution is already running in this process; run one at a time.");
+  active = true;
+  const globals = clock.globals();
+  const saved: SavedGlobals = {
+    setTimeout: globalThis.setTimeout,
+    clearTimeout: globalThis.clearTimeout,
+    setInterval: globalThis.setInterval,
+    clearInterval: globalThis.clearInterval,
+    Date: globalThis.Date,
+    random: Math.random,
+    env: Object.fromEntries(Object.keys(env).map((key) => [key, process.env[key]])),
+  };
+  // Handles of real timers created before the run can still be cleared with the simulated functions.
+  const clearEither = (timer: unknown): void => {
+    if (timer instanceof SimTimer) globals.clearTimeout(timer);
+    else saved.clearTimeout(timer as NodeJS.Timeout);
+  };
+  Object.assign(globalThis, {
+    setTimeout: (callback: () => void, delayMs?: number, ...args: unknown[]) =>
+      globals.setTimeout(callback, nodeDelay(delayMs), ...args),
+    setInterval: (callback: () => void, delayMs?: number, ...args: unknown[]) =>
+      globals.setInterval(callback, nodeDelay(delayMs), ...args),
+    clearTimeout: clearEither,
+    clearInterval: clearEither,
+    Date: globals.Date,
+  });
+  Math.random = seededRandom(seed);
+  subscribe("http.server.request.start", stampSimulatedDate);
+  for (const [key, value] of Object.entries(env)) {
+    if (value === "") delete process.env[key];
+    else process.env[key] = value;
+  }
+  return () => {
+    Object.assign(globalThis, {
+      setTimeout: saved.setTimeout,
+      clearTimeout: saved.clearTimeout,
+      setInterval: saved.setInterval,
+      clearInterval: saved.clearInterval,
+      Date: saved.Date,
+    });
+    Math.random = saved.random;
+    unsubscribe("http.server.request.start", stampSimulatedDate);
+    for (const [key, value] of Object.entries(saved.env)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+    active = false;
+  };
+}
+
+/**
+ * Answers of the local servers carry the simulated time in their `Date` header. Node would send the wall
+ * time, and the SDK, seeing a clock hours or years off, would correct for the skew and retry every error
+ * of that call as a clock-skew error.
+ */
+function stampSimulatedDate(message: unknown): void {
+  const { response } = message as { response: ServerResponse };
+  response.setHeader("date", new Date().toUTCString());
+}
+
+/**
+ * A delay as Node's timers take it: anything below 1 ms (or not a number) waits 1 ms, fractions round up.
+ * The simulated clock would fire a zero delay without moving time, and code that sleeps a computed fraction
+ * of a millisecond in a loop (the SDK's adaptive rate limiter does) would then never see time pass.
+ */
+function nodeDelay(delayMs: number | undefined): number {
+  const delay = Number(delayMs);
+  return delay >= 1 && delay <= 2 ** 31 - 1 ? Math.ceil(delay) : 1;
+}
+
+/** HTTP requests made in this process, counted from their start until their response has been read. */
+export class HttpActivity {
+  private inFlight = 0;
+  private changes = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly onStart = (message: unknown): void => {
+    const request = (message as { request: ClientRequest }).request;
+    this.observe(request);
+    this.inFlight += 1;
+    this.changes += 1;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.inFlight -= 1;
+      this.changes += 1;
+      if (this.inFlight === 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    };
+    // A request emits `close` once its response has ended, or after an error.
+    request.once("close", finish);
+  };
+
+  /** `observe` sees every request as it starts (e.g. to count calls by operation). */
+  constructor(private readonly observe: (request: ClientRequest) => void = () => undefined) {
+    subscribe("http.client.request.start", this.onStart);
+  }
+
+  /** Stops counting. */
+  close(): void {
+    unsubscribe("http.client.request.start", this.onStart);
+  }
+
+  /** Requests started and not yet finished. */
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Grows whenever a request starts or finishes. */
+  get version(): number {
+    return this.changes;
+  }
+
+  /** Resolves once no request is in flight. */
+  whenIdle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+/** Resolves after the event loop's current turn (I/O callbacks included). */
+export function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** True while the file system still has to answer a request (the SDK reads its config files lazily). */
+function fileSystemBusy(): boolean {
+  return process.getActiveResourcesInfo().some((type) => type.startsWith("FSReq"));
+}
+
+/**
+ * Resolves once the process is at rest: no request in flight, no file-system request pending, no timer of
+ * `clock` due now, and `quietTurns` turns of the event loop in a row without a request starting or ending.
+ */
+export async function settle(activity: HttpActivity, clock: SimClock): Promise<void> {
+  let quiet = 0;
+  let seen = activity.version;
+  while (quiet < quietTurns) {
+    if (activity.requestsInFlight > 0) {
+      await activity.whenIdle();
+      quiet = 0;
+    }
+    const next = clock.nextTimerAt();
+    if (next !== undefined && next <= clock.now()) {
+      clock.fireDueTimers();
+      quiet = 0;
+    }
+    await nextTurn();
+    if (activity.version !== seen || activity.requestsInFlight > 0 || fileSystemBusy()) {
+      seen = activity.version;
+      quiet = 0;
+    } else {
+      quiet += 1;
+    }
+  }
+}

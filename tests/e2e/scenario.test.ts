@@ -1,0 +1,76 @@
+import { expect } from "chai";
+import { failedRecords } from "../../local/runner/event-sources";
+import { formatDuration, parseDuration, resolveScenario, ScenarioError } from "../../local/runner/scenario";
+
+describe("local execution scenarios", () => {
+  it("reads durations with units, combined units and plain seconds", () => {
+    expect(parseDuration("90s")).to.equal(90);
+    expect(parseDuration("30m")).to.equal(1800);
+    expect(parseDuration("2h")).to.equal(7200);
+    expect(parseDuration("1h30m")).to.equal(5400);
+    expect(parseDuration("1.5h")).to.equal(5400);
+    expect(parseDuration("500ms")).to.equal(0.5);
+    expect(parseDuration("45")).to.equal(45);
+    for (const bad of ["", "2 hours", "h", "10x", "-5s"]) {
+      expect(() => parseDuration(bad), bad).to.throw(
+        /is not a duration: use a number with a unit, e\.g\. 90s/,
+      );
+    }
+    expect([90, 5400, 7200, 0.5, 0].map(formatDuration)).to.deep.equal([
+      "1m30s",
+      "1h30m",
+      "2h",
+      "0.5s",
+      "0s",
+    ]);
+  });
+
+  it("applies the defaults: the dev stack, 4 shards of 2-minute jobs, seed 1, a 1 s event delay", () => {
+    expect(resolveScenario()).to.deep.include({
+      design: "bridge",
+      stack: "dev",
+      shards: 4,
+      jobDurationSeconds: 120,
+      failShards: [],
+      throttleRate: 0,
+      duplicateDeliveries: false,
+      seed: 1,
+      eventDelaySeconds: 1,
+    });
+  });
+
+  it("lists every bad field with what it accepts", () => {
+    let error: ScenarioError | undefined;
+    try {
+      resolveScenario({
+        shards: 10_001,
+        failShards: [4],
+        throttleRate: 2,
+        mode: "batch" as never,
+        speed: 3,
+      } as never);
+    } catch (e) {
+      error = e as ScenarioError;
+    }
+    expect(error).to.be.instanceOf(ScenarioError);
+    expect(error!.problems).to.have.members([
+      "speed is not a scenario field (fields: design, stack, config, shards, parameters, mode, jobDurationSeconds, failShards, stopAfterSeconds, throttleRate, duplicateDeliveries, seed, eventDelaySeconds, malformedMessage, noAnswerAfterSeconds, timeLimitSeconds, maxConcurrentJobs, functionLogs).",
+      "shards must be a whole number from 1 to 10000, got 10001.",
+      "failShards: 4 is not a shard of this execution (0 to 3).",
+      "throttleRate must be a fraction from 0 to 1, got 2.",
+      'mode must be one of array, jobs, got "batch".',
+    ]);
+  });
+
+  it("reads a ReportBatchItemFailures response as Lambda does: named records fail, a bad response fails all", () => {
+    const records = ["m-1", "m-2", "m-3"].map((messageId) => ({ messageId }) as never);
+    expect([
+      ...(failedRecords({ batchItemFailures: [{ itemIdentifier: "m-2" }] }, records) as Set<string>),
+    ]).to.deep.equal(["m-2"]);
+    expect(failedRecords(undefined, records)).to.deep.equal(new Set());
+    expect(failedRecords({ batchItemFailures: [] }, records)).to.deep.equal(new Set());
+    expect(failedRecords({ batchItemFailures: [{ itemIdentifier: "m-9" }] }, records)).to.equal("all");
+    expect(failedRecords({ batchItemFailures: [{ itemIdentifier: "" }] }, records)).to.equal("all");
+    expect(failedRecords({ batchItemFailures: "m-1" }, records)).to.equal("all");
+  });
+});
