@@ -1,0 +1,159 @@
+import { expect } from "chai";
+import { runExecution, type Summary } from "../../local/runner/run";
+
+const total = (counts: Record<string, number> = {}): number =>
+  Object.values(counts).reduce((sum, n) => sum + n, 0);
+
+/** The summary without wall time, which is all that may differ between two runs of one seed. */
+function simulatedFigures(summary: Summary): Omit<Summary, "wallSeconds"> {
+  const { wallSeconds: _wallSeconds, ...rest } = summary;
+  return rest;
+}
+
+describe("one pipeline execution of the dev stack on local servers", function () {
+  // The first run renders the stack under the mock engine; later runs reuse the render.
+  this.timeout(120_000);
+
+  it("succeeds in array mode and answers the step within 2 s of the last job, nothing left running", async () => {
+    const summary = await runExecution({ shards: 4, jobDurationSeconds: 120 });
+    expect(summary).to.deep.include({
+      outcome: "succeeded",
+      expected: true,
+      failureReason: null,
+      mode: "array",
+      jobsLeftRunning: 0,
+      deadLetterMessages: 0,
+    });
+    expect(summary.stepOutputs).to.deep.include({
+      status: "SUCCEEDED",
+      succeededShards: "4",
+      shardCount: "4",
+    });
+    expect(summary.jobsByState.SUCCEEDED).to.equal(4);
+    expect(summary.resumeLatencyFrom).to.equal("last job ended");
+    expect(summary.resumeLatencySeconds).to.be.at.most(2);
+    // The jobs run 32 s of queueing and starting, then 120 s.
+    expect(summary.executionSeconds).to.be.within(152, 154);
+    expect(summary.apiCalls.Batch.SubmitJob).to.equal(1);
+    expect(summary.lambdaInvocations["batch-bridge-submit"]).to.equal(1);
+  });
+
+  it("delivers Batch's state-change events after the configured delay", async () => {
+    const summary = await runExecution({ shards: 2, eventDelaySeconds: 5 });
+    expect(summary.outcome).to.equal("succeeded");
+    expect(summary.events.delivered).to.be.at.least(1);
+    expect(summary.resumeLatencySeconds).to.be.within(5, 6);
+  });
+
+  it("succeeds in jobs mode with one job per shard", async () => {
+    const summary = await runExecution({ shards: 6, mode: "jobs" });
+    expect(summary).to.deep.include({
+      outcome: "succeeded",
+      expected: true,
+      mode: "jobs",
+      jobsLeftRunning: 0,
+    });
+    expect(summary.apiCalls.Batch.SubmitJob).to.equal(6);
+    expect(summary.jobsByState.SUCCEEDED).to.equal(6);
+    expect(summary.configOverrides).to.deep.equal({ submitMode: { value: "jobs", why: "--mode" } });
+  });
+
+  it("reports a failed shard with its reason and terminates the other shards' jobs", async () => {
+    const summary = await runExecution({ shards: 6, failShards: [2], jobDurationSeconds: 600 });
+    expect(summary).to.deep.include({ outcome: "failed", expected: true, jobsLeftRunning: 0 });
+    expect(summary.failureReason).to.match(
+      /^1 of 6 shards failed: shard 2 \(exit code 1: injected failure of shard 2\)/,
+    );
+    // Shard 2 fails halfway; the five others were still running and are stopped, not left to finish.
+    expect(summary.jobsByState).to.include({ FAILED: 6, SUCCEEDED: 0 });
+    expect(summary.resumeLatencyFrom).to.equal("first shard failed");
+    expect(summary.resumeLatencySeconds).to.be.at.most(2);
+  });
+
+  it("stops mid-run: the Stopping message is answered and no job is left running", async () => {
+    const summary = await runExecution({ shards: 4, jobDurationSeconds: 1800, stopAfterSeconds: 300 });
+    expect(summary).to.deep.include({ outcome: "stopped", expected: true, jobsLeftRunning: 0 });
+    expect(summary.failureReason).to.match(/stopped; terminated 4 job\(s\)/);
+    expect(summary.apiCalls.SageMaker.StopPipelineExecution).to.equal(1);
+    expect(summary.executionSeconds).to.be.within(300, 302);
+    expect(summary.jobsByState.FAILED).to.equal(4);
+  });
+
+  it("rides out Batch throttling: every job is submitted once and the step still succeeds", async () => {
+    const summary = await runExecution({ shards: 20, mode: "jobs", throttleRate: 0.3 });
+    expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    expect(total(summary.throttledBatchCalls)).to.be.at.least(3);
+    expect(summary.jobsByState.SUCCEEDED).to.equal(20);
+    expect(summary.apiCalls.Batch.SubmitJob).to.equal(20 + (summary.throttledBatchCalls.SubmitJob ?? 0));
+  });
+
+  it("answers the step exactly once when every message and every event is delivered twice", async () => {
+    const summary = await runExecution({ shards: 4, duplicateDeliveries: true });
+    expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    // A second, different answer would have been refused with ConflictException; repeats are idempotent.
+    expect(summary.refusedSageMakerCalls).to.deep.equal({});
+    expect(summary.events.delivered).to.equal(2 * summary.events.matched);
+    expect(summary.lambdaInvocations["batch-bridge-monitor"]).to.be.at.least(2);
+  });
+
+  it("runs 10,000 shards as one array job in a few seconds", async () => {
+    const summary = await runExecution({ shards: 10_000, jobDurationSeconds: 120 });
+    expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    expect(summary.jobsByState.SUCCEEDED).to.equal(10_000);
+    expect(summary.stepOutputs?.succeededShards).to.equal("10000");
+    expect(summary.batchApiCalls).to.be.below(20);
+    expect(summary.wallSeconds).to.be.below(15);
+  });
+
+  it("moves a malformed callback message to the dead-letter queue, failing its step when it carries a token", async () => {
+    const withToken = await runExecution({ shards: 2, malformedMessage: "with-token" });
+    expect(withToken).to.deep.include({ outcome: "failed", expected: true, deadLetterMessages: 1 });
+    expect(withToken.failureReason).to.match(/^Invalid callback message: arguments\.jobMode must be/);
+
+    const withoutToken = await runExecution({ shards: 2, malformedMessage: "without-token" });
+    expect(withoutToken).to.deep.include({ outcome: "succeeded", expected: true, deadLetterMessages: 1 });
+  });
+
+  it("repeats a run exactly for the same seed, throttling and failures included", async () => {
+    const scenario = { shards: 8, mode: "jobs" as const, throttleRate: 0.2, failShards: [5], seed: 7 };
+    const first = await runExecution(scenario);
+    const second = await runExecution(scenario);
+    expect(total(first.throttledBatchCalls)).to.be.above(0);
+    expect(simulatedFigures(second)).to.deep.equal(simulatedFigures(first));
+  });
+});
+
+describe("the reference design's policy on the same local servers", function () {
+  this.timeout(120_000);
+
+  it("resumes only when the message comes back, up to one 900 s visibility timeout after the last job", async () => {
+    const summary = await runExecution({ design: "reference", shards: 10, jobDurationSeconds: 120 });
+    expect(summary).to.deep.include({
+      outcome: "succeeded",
+      expected: true,
+      jobsLeftRunning: 0,
+      mode: "jobs",
+    });
+    // Jobs end at 152 s; the monitor threw at 0 s and sees them done when the message returns at 900 s.
+    expect(summary.resumeLatencySeconds).to.equal(748);
+    expect(summary.lambdaErrors["reference-monitor"]).to.equal(1);
+    expect(summary.apiCalls.Batch.SubmitJob).to.equal(10);
+  });
+
+  it("fails its Lambda step beyond 1,024 characters of job IDs and leaves the jobs running", async () => {
+    const summary = await runExecution({ design: "reference", shards: 100 });
+    expect(summary).to.deep.include({ outcome: "failed", expected: false, jobsLeftRunning: 100 });
+    expect(summary.failureReason).to.match(
+      /Output jobIds of SubmitBatchJobs is \d+ characters long; .* at most 1024/,
+    );
+    expect(summary.unexpected).to.include("100 job(s) left running");
+  });
+
+  it("ends as 'no answer' when the step is still waiting a bound after the last job", async () => {
+    const summary = await runExecution({ design: "reference", shards: 2, noAnswerAfterSeconds: 300 });
+    expect(summary).to.deep.include({ outcome: "no answer", expected: false, resumeLatencySeconds: null });
+    expect(summary.failureReason).to.equal("The step was not answered within 300 s of the last job's end.");
+    // The jobs ended at 152 s: the run gave up at 452 s, before the message came back at 900 s.
+    expect(summary.executionSeconds).to.equal(452);
+  });
+});
