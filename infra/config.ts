@@ -155,12 +155,31 @@ export const configKeys = {
   callbackVisibilityTimeoutSeconds: {
     type: "integer",
     default: 1800,
-    description: "Callback queue visibility timeout: the longest gap between two checks of running jobs.",
+    description:
+      "Callback queue visibility timeout: without completionEvents, the longest gap between two checks of running jobs.",
   },
   pollInitialDelaySeconds: {
     type: "integer",
     default: 10,
-    description: "Delay before the second check of running jobs; it doubles up to the visibility timeout.",
+    description:
+      "Without completionEvents: delay before the second check of running jobs; it doubles up to the visibility timeout.",
+  },
+  completionEvents: {
+    type: "boolean",
+    default: true,
+    description:
+      "Answer a step from Batch job state-change events within seconds of its last job; polling then only backs them up.",
+  },
+  statusTableName: {
+    type: "string",
+    default: "batch-bridge-executions",
+    description: "DynamoDB table of waiting steps (callback token, jobs) used by completionEvents.",
+  },
+  safetyNetCheckSeconds: {
+    type: "integer",
+    default: 21600,
+    description:
+      "With completionEvents: the interval of the monitor's backup checks for lost events (monitorTimeoutSeconds to 43200).",
   },
   maxWaitSeconds: {
     type: "integer",
@@ -175,12 +194,12 @@ export const configKeys = {
   monitorTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description: "Monitor function timeout (at most 900, and at most the visibility timeout).",
+    description: "Monitor and job-event function timeout (at most 900, and at most the visibility timeout).",
   },
   functionMemoryMiB: {
     type: "integer",
     default: 512,
-    description: "Memory of the submit and monitor functions (128-10240 MiB).",
+    description: "Memory of each of the bridge's functions (128-10240 MiB).",
   },
   monitorBatchSize: {
     type: "integer",
@@ -232,6 +251,9 @@ export interface BridgeConfig {
   callbackQueueName: string;
   callbackVisibilityTimeoutSeconds: number;
   pollInitialDelaySeconds: number;
+  completionEvents: boolean;
+  statusTableName: string;
+  safetyNetCheckSeconds: number;
   maxWaitSeconds: number;
   submitTimeoutSeconds: number;
   monitorTimeoutSeconds: number;
@@ -239,6 +261,11 @@ export interface BridgeConfig {
   monitorBatchSize: number;
   monitorMaxConcurrency: number;
   logRetentionDays: number;
+  /**
+   * Derived: when the monitor checks running jobs again. Polling alone: from pollInitialDelaySeconds doubling
+   * to the visibility timeout; with completionEvents: every safetyNetCheckSeconds.
+   */
+  pollSchedule: PollSchedule;
   /** Derived: the callback queue's redrive maxReceiveCount (see `poll-schedule.ts`). */
   callbackMaxReceiveCount: number;
 }
@@ -289,7 +316,7 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
       values[key] = typed;
     }
   }
-  const c = values as Omit<BridgeConfig, "callbackMaxReceiveCount">;
+  const c = values as Omit<BridgeConfig, "pollSchedule" | "callbackMaxReceiveCount">;
   const fail = (key: ConfigKey, message: string) => problems.push(`${projectName}:${key} ${message}`);
 
   // Names, with the patterns and lengths the services accept.
@@ -437,15 +464,43 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
         `got ${c.maxWaitSeconds}.`,
     );
   }
-  const schedule: PollSchedule = {
-    initialDelaySeconds: c.pollInitialDelaySeconds,
-    maxDelaySeconds: c.callbackVisibilityTimeoutSeconds,
-    maxWaitSeconds: c.maxWaitSeconds,
-  };
-  const receives = checkPollSchedule(schedule);
-  if (receives.maxReceiveCount > maxReceiveCountLimit) {
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(c.statusTableName)) {
     fail(
-      "callbackVisibilityTimeoutSeconds",
+      "statusTableName",
+      `must be 3-255 letters, digits, underscores, hyphens and dots, got "${c.statusTableName}".`,
+    );
+  }
+  // ChangeMessageVisibility accepts at most 12 hours.
+  checkRange(fail, "safetyNetCheckSeconds", c.safetyNetCheckSeconds, 1, 43200);
+  if (c.safetyNetCheckSeconds >= 1 && c.safetyNetCheckSeconds < c.monitorTimeoutSeconds) {
+    fail(
+      "safetyNetCheckSeconds",
+      `must be at least monitorTimeoutSeconds (${c.monitorTimeoutSeconds}): the backup checks only cover ` +
+        `lost events, and checking more often than one monitor run lasts is polling, ` +
+        `got ${c.safetyNetCheckSeconds}.`,
+    );
+  }
+  const schedule: PollSchedule = c.completionEvents
+    ? {
+        initialDelaySeconds: c.safetyNetCheckSeconds,
+        maxDelaySeconds: c.safetyNetCheckSeconds,
+        maxWaitSeconds: c.maxWaitSeconds,
+      }
+    : {
+        initialDelaySeconds: c.pollInitialDelaySeconds,
+        maxDelaySeconds: c.callbackVisibilityTimeoutSeconds,
+        maxWaitSeconds: c.maxWaitSeconds,
+      };
+  // Receives can only be counted on a schedule of whole delays of at least 1 s and a wait SQS can hold (a
+  // zero delay never ends the wait); anything else has been reported above.
+  const countable =
+    [schedule.initialDelaySeconds, schedule.maxDelaySeconds, schedule.maxWaitSeconds].every(
+      (n) => Number.isInteger(n) && n >= 1,
+    ) && schedule.maxWaitSeconds <= messageRetentionSeconds;
+  const receives = countable ? checkPollSchedule(schedule) : undefined;
+  if (receives && receives.maxReceiveCount > maxReceiveCountLimit) {
+    fail(
+      c.completionEvents ? "safetyNetCheckSeconds" : "callbackVisibilityTimeoutSeconds",
       `is too short for maxWaitSeconds (${c.maxWaitSeconds} s): waiting that long takes ` +
         `${receives.checks} checks and SQS moves a message to the dead-letter queue after at most ` +
         `${maxReceiveCountLimit} receives; raise it to at least ${receives.minimumMaxDelaySeconds} s or ` +
@@ -453,8 +508,8 @@ export function parseConfig(raw: Record<string, unknown>): BridgeConfig {
     );
   }
 
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { ...c, callbackMaxReceiveCount: receives.maxReceiveCount };
+  if (problems.length > 0 || !receives) throw new ConfigError(problems);
+  return { ...c, pollSchedule: schedule, callbackMaxReceiveCount: receives.maxReceiveCount };
 }
 
 function checkRange(

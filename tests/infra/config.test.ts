@@ -4,6 +4,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
 import { configKeys, parseConfig, projectName } from "../../infra/config";
+import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
 import { renderStack, repoRoot } from "../../local/render";
 
 interface DeclaredKey {
@@ -140,6 +141,81 @@ describe("stack configuration", () => {
     expect(() => new BatchBridge("bridge", { config })).to.throw(
       "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
     );
+  });
+
+  describe("completion events", () => {
+    it("are on by default: the monitor checks every safetyNetCheckSeconds and the receive count follows", () => {
+      const config = parseConfig({});
+      expect(config.completionEvents).to.equal(true);
+      expect(config.pollSchedule).to.deep.equal({
+        initialDelaySeconds: 21600,
+        maxDelaySeconds: 21600,
+        maxWaitSeconds: 604800,
+      });
+      // 28 six-hour checks cover the 7-day wait, plus the first check and the error margin.
+      expect(config.callbackMaxReceiveCount).to.equal(28 + 1 + receiveCountMargin);
+      const hourly = parseConfig({ safetyNetCheckSeconds: "3600" });
+      expect(hourly.pollSchedule.initialDelaySeconds).to.equal(3600);
+      expect(hourly.callbackMaxReceiveCount).to.equal(checksToWait(hourly.pollSchedule) + receiveCountMargin);
+      expect(hourly.callbackMaxReceiveCount).to.equal(168 + 1 + receiveCountMargin);
+    });
+
+    it("off: the monitor polls from pollInitialDelaySeconds doubling to the visibility timeout", () => {
+      const config = parseConfig({ completionEvents: "false", safetyNetCheckSeconds: "3600" });
+      expect(config.completionEvents).to.equal(false);
+      expect(config.pollSchedule).to.deep.equal({
+        initialDelaySeconds: 10,
+        maxDelaySeconds: 1800,
+        maxWaitSeconds: 604800,
+      });
+      expect(config.callbackMaxReceiveCount).to.equal(364);
+    });
+
+    it("completionEvents takes true or false", () => {
+      expect(configError({ completionEvents: "yes" })).to.include(
+        'sagemaker-batch-bridge:completionEvents must be true or false, got "yes".',
+      );
+    });
+
+    it("rejects a safety-net interval outside 1-43200 s or shorter than one monitor run", () => {
+      expect(configError({ safetyNetCheckSeconds: "43201" })).to.include(
+        "sagemaker-batch-bridge:safetyNetCheckSeconds must be a whole number from 1 to 43200, got 43201.",
+      );
+      expect(configError({ safetyNetCheckSeconds: "0" })).to.include(
+        "sagemaker-batch-bridge:safetyNetCheckSeconds must be a whole number from 1 to 43200, got 0.",
+      );
+      expect(configError({ safetyNetCheckSeconds: "600", monitorTimeoutSeconds: "900" })).to.include(
+        "sagemaker-batch-bridge:safetyNetCheckSeconds must be at least monitorTimeoutSeconds (900): ",
+      );
+      expect(() =>
+        parseConfig({ safetyNetCheckSeconds: "900", monitorTimeoutSeconds: "900" }),
+      ).to.not.throw();
+    });
+
+    it("rejects a safety-net interval too short for maxWaitSeconds within 1,000 receives, naming one that fits", () => {
+      const message = configError({ safetyNetCheckSeconds: "300" });
+      const minimum = /raise it to at least (\d+) s or lower maxWaitSeconds/.exec(message);
+      expect(message).to.include(
+        "sagemaker-batch-bridge:safetyNetCheckSeconds is too short for maxWaitSeconds (604800 s): " +
+          `waiting that long takes ${604800 / 300 + 1} checks`,
+      );
+      expect(minimum, message).to.not.equal(null);
+      const fits = parseConfig({ safetyNetCheckSeconds: minimum![1] });
+      expect(fits.callbackMaxReceiveCount).to.be.at.most(1000);
+      // Polling alone does not use the safety-net interval, so it does not limit it.
+      expect(() => parseConfig({ safetyNetCheckSeconds: "300", completionEvents: "false" })).to.not.throw();
+    });
+
+    it("takes a DynamoDB table name: 3-255 letters, digits, underscores, hyphens and dots", () => {
+      expect(parseConfig({ statusTableName: "team.bridge_steps-1" }).statusTableName).to.equal(
+        "team.bridge_steps-1",
+      );
+      for (const statusTableName of ["ab", "bridge steps", "bridge/steps", "x".repeat(256)]) {
+        expect(configError({ statusTableName }), statusTableName).to.include(
+          "sagemaker-batch-bridge:statusTableName must be 3-255 letters, digits, underscores, hyphens and dots",
+        );
+      }
+    });
   });
 
   it("lists every problem at once", () => {
