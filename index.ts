@@ -18,3 +18,6 @@ export const submitFunctionName = bridge.submitFunctionName;
 export const monitorFunctionName = bridge.monitorFunctionName;
 export const dataBucketName = bridge.dataBucketName;
 export const startExecutionCommand = bridge.startExecutionCommand;
+// Only with completionEvents: statusTableName, eventFunctionName (an export left undefined would make
+// Pulumi warn on every update).
+Object.assign(module.exports, bridge.completionEvents);

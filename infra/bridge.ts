@@ -4,13 +4,21 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
-import { parseConfig, type BridgeConfig } from "./config";
+import { configKeys, parseConfig, type BridgeConfig } from "./config";
 import { createFunctions } from "./functions";
 import type { AwsScope } from "./iam-policies";
+import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline } from "./pipeline";
 import { createCallbackQueues } from "./queue";
+import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
+
+/** What completionEvents adds to the stack's outputs. */
+export interface CompletionEventOutputs {
+  statusTableName: pulumi.Output<string>;
+  eventFunctionName: pulumi.Output<string>;
+}
 
 export interface BatchBridgeArgs {
   /** The validated stack configuration (`loadConfig()` in config.ts). */
@@ -19,7 +27,9 @@ export interface BatchBridgeArgs {
 
 /**
  * A SageMaker pipeline whose Lambda step submits AWS Batch jobs and whose Callback step waits, through an SQS
- * queue and a monitor function, until they have finished.
+ * queue and a monitor function, until they have finished. With completionEvents, Batch's job state-change
+ * events answer the step within seconds through a job-event function and a status table, and the monitor's
+ * checks become a slow safety net.
  */
 export class BatchBridge extends pulumi.ComponentResource {
   readonly pipelineName: pulumi.Output<string>;
@@ -33,12 +43,14 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly dataBucketName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
   readonly startExecutionCommand: pulumi.Output<string>;
+  /** The status table and the job-event function; undefined when completionEvents is off. */
+  readonly completionEvents?: CompletionEventOutputs;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     // Checked again here, so that a config built by hand fails with the messages loadConfig gives; the
-    // redrive receive count is derived from the other keys, not given.
+    // derived values (poll schedule, redrive receive count) come from the other keys, not given.
     const config = parseConfig(
-      Object.fromEntries(Object.entries(args.config).filter(([key]) => key !== "callbackMaxReceiveCount")),
+      Object.fromEntries(Object.entries(args.config).filter(([key]) => key in configKeys)),
     );
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
     const invokeOpts = { parent: this };
@@ -54,7 +66,19 @@ export class BatchBridge extends pulumi.ComponentResource {
     const { bucketName } = createDataBucket(name, config, this);
     const batch = createBatch(name, { config, scope, network, bucketName }, this);
     const queues = createCallbackQueues(name, config, this);
-    const functions = createFunctions(name, { config, scope, batch, queues, bucketName }, this);
+    const statusTable = config.completionEvents ? createStatusTable(name, config, this) : undefined;
+    const functions = createFunctions(name, { config, scope, batch, queues, bucketName, statusTable }, this);
+    if (statusTable && functions.jobEventFunction) {
+      routeJobEvents(
+        name,
+        { config, jobQueueArn: batch.jobQueue.arn, jobEventFunction: functions.jobEventFunction },
+        this,
+      );
+      this.completionEvents = {
+        statusTableName: statusTable.name,
+        eventFunctionName: functions.jobEventFunction.name,
+      };
+    }
     const pipeline = createPipeline(
       name,
       { config, submitFunction: functions.submitFunction, callbackQueue: queues.callbackQueue, bucketName },
@@ -88,6 +112,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       monitorFunctionName: this.monitorFunctionName,
       dataBucketName: this.dataBucketName,
       startExecutionCommand: this.startExecutionCommand,
+      ...this.completionEvents,
     });
   }
 }

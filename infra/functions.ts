@@ -1,21 +1,28 @@
 /**
- * The submit and monitor functions: CallbackFunctions whose closures only call into functions/, each with
- * its own role and log group, settings passed as environment variables, and the monitor subscribed to the
- * callback queue.
+ * The bridge's functions: CallbackFunctions whose closures only call into functions/, each with its own
+ * role and log group and its settings passed as environment variables. The submit function runs the
+ * Lambda step, the monitor consumes the callback queue, and with completionEvents the job-event function
+ * takes Batch's job state-change events (job-events.ts routes them to it).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
-import { monitorHandlerFromEnvironment, submitHandlerFromEnvironment } from "../functions/entrypoints";
+import {
+  jobEventHandlerFromEnvironment,
+  monitorHandlerFromEnvironment,
+  submitHandlerFromEnvironment,
+} from "../functions/entrypoints";
 import { environmentVariables } from "../functions/step-contract";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
 import {
+  jobEventFunctionPolicy,
   monitorFunctionPolicy,
   servicePrincipals,
   submitFunctionPolicy,
   type AwsScope,
+  type RolePolicy,
 } from "./iam-policies";
 import { createServiceRole } from "./iam";
 import type { CallbackQueues } from "./queue";
@@ -24,6 +31,8 @@ export interface BridgeFunctions {
   submitFunction: aws.lambda.CallbackFunction<unknown, unknown>;
   monitorFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
   monitorSubscription: aws.sqs.QueueEventSubscription;
+  /** With completionEvents only. */
+  jobEventFunction?: aws.lambda.CallbackFunction<unknown, unknown>;
 }
 
 export interface FunctionsArgs {
@@ -32,6 +41,8 @@ export interface FunctionsArgs {
   batch: BatchResources;
   queues: CallbackQueues;
   bucketName: pulumi.Output<string>;
+  /** With completionEvents: the monitor records waits in it, and the job-event function is added. */
+  statusTable?: aws.dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -47,107 +58,137 @@ export function runtimeProvidedPackages(root = projectRoot): string[] {
   });
 }
 
-/** Both functions, their roles and log groups, and the monitor's subscription to the callback queue. */
-export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
-  const { config, scope, batch, queues } = args;
-  const { callbackQueue, deadLetterQueue } = queues;
-  const codePathOptions = { extraExcludePackages: runtimeProvidedPackages() };
-  const logGroup = (suffix: string) =>
-    new aws.cloudwatch.LogGroup(
-      `${name}-${suffix}`,
-      { name: `/aws/lambda/${config.pipelineName}-${suffix}`, retentionInDays: config.logRetentionDays },
-      { parent },
-    );
+/** What sets one function apart from the others. */
+interface BridgeFunctionSpec<E, R> {
+  /**
+   * `submit`, `monitor` or `job-event`: names the function's resources, its log group
+   * (`/aws/lambda/<pipelineName>-<part>`) and its Powertools service.
+   */
+  part: string;
+  description: string;
+  roleDescription: string;
+  /** The role's policy, given the ARN of the function's log group. */
+  policy: (logGroupArn: pulumi.Output<string>) => pulumi.Input<RolePolicy>;
+  timeoutSeconds: number;
+  /** Settings (`environmentVariables`); POWERTOOLS_SERVICE_NAME is added. */
+  environment: Record<string, pulumi.Input<string>>;
+  /** Builds the handler in Lambda: reads process.env and calls into functions/entrypoints.ts. */
+  callbackFactory: () => aws.lambda.Callback<E, R>;
+}
 
-  const submitLogGroup = logGroup("submit");
-  const submitRole = createServiceRole(
-    `${name}-submit`,
+/** A function with its own log group and least-privilege role, on Node.js 22, logging JSON. */
+function createBridgeFunction<E, R>(
+  name: string,
+  spec: BridgeFunctionSpec<E, R>,
+  config: BridgeConfig,
+  parent: pulumi.Resource,
+): aws.lambda.CallbackFunction<E, R> {
+  const logicalName = `${name}-${spec.part}`;
+  const logGroup = new aws.cloudwatch.LogGroup(
+    logicalName,
+    { name: `/aws/lambda/${config.pipelineName}-${spec.part}`, retentionInDays: config.logRetentionDays },
+    { parent },
+  );
+  const role = createServiceRole(
+    logicalName,
     {
       service: servicePrincipals.lambda,
-      description: "The bridge's submit function: submits an execution's Batch jobs.",
-      policy: pulumi
-        .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, submitLogGroup.arn])
-        .apply(([s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn]) =>
-          submitFunctionPolicy({ scope: s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn }),
-        ),
+      description: spec.roleDescription,
+      policy: spec.policy(logGroup.arn),
     },
     parent,
   );
-  const submitFunction = new aws.lambda.CallbackFunction<unknown, unknown>(
-    `${name}-submit`,
+  return new aws.lambda.CallbackFunction<E, R>(
+    logicalName,
     {
-      description: "Submits the AWS Batch jobs of a SageMaker pipeline execution (Lambda step).",
+      description: spec.description,
       runtime: aws.lambda.Runtime.NodeJS22dX,
-      role: submitRole.role,
-      // The Lambda step gives up after 10 minutes; config.ts keeps the timeout under it.
-      timeout: config.submitTimeoutSeconds,
+      role: role.role,
+      timeout: spec.timeoutSeconds,
       memorySize: config.functionMemoryMiB,
-      loggingConfig: { logFormat: "JSON", logGroup: submitLogGroup.name },
+      loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
       environment: {
-        variables: {
-          [environmentVariables.jobQueue]: batch.jobQueue.arn,
-          [environmentVariables.jobDefinition]: batch.jobDefinition.arn,
-          [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-          [environmentVariables.submitMode]: config.submitMode,
-          [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
-          [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
-          POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-submit",
-        },
+        variables: { ...spec.environment, POWERTOOLS_SERVICE_NAME: `sagemaker-batch-bridge-${spec.part}` },
       },
-      codePathOptions,
+      codePathOptions: { extraExcludePackages: runtimeProvidedPackages() },
+      callbackFactory: spec.callbackFactory,
+    },
+    // A function must not run before its permissions are in place; an SQS event source mapping is even
+    // refused unless the role may already receive from the queue.
+    { parent, dependsOn: [role.policy] },
+  );
+}
+
+/** The functions, their roles and log groups, and the monitor's subscription to the callback queue. */
+export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
+  const { config, scope, batch, queues, statusTable } = args;
+  const { callbackQueue, deadLetterQueue } = queues;
+
+  const submitFunction = createBridgeFunction<unknown, unknown>(
+    name,
+    {
+      part: "submit",
+      description: "Submits the AWS Batch jobs of a SageMaker pipeline execution (Lambda step).",
+      roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
+      policy: (logGroupArn) =>
+        pulumi
+          .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, logGroupArn])
+          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn]) =>
+            submitFunctionPolicy({ scope: s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn }),
+          ),
+      // The Lambda step gives up after 10 minutes; config.ts keeps the timeout under it.
+      timeoutSeconds: config.submitTimeoutSeconds,
+      environment: {
+        [environmentVariables.jobQueue]: batch.jobQueue.arn,
+        [environmentVariables.jobDefinition]: batch.jobDefinition.arn,
+        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
+        [environmentVariables.submitMode]: config.submitMode,
+        [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
+        [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
+      },
       callbackFactory: () => submitHandlerFromEnvironment(process.env),
     },
-    { parent, dependsOn: [submitRole.policy] },
-  );
-
-  const monitorLogGroup = logGroup("monitor");
-  const monitorRole = createServiceRole(
-    `${name}-monitor`,
-    {
-      service: servicePrincipals.lambda,
-      description: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
-      policy: pulumi
-        .all([scope, callbackQueue.arn, deadLetterQueue.arn, monitorLogGroup.arn])
-        .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn]) =>
-          monitorFunctionPolicy({
-            scope: s,
-            pipelineName: config.pipelineName,
-            callbackQueueArn,
-            deadLetterQueueArn,
-            logGroupArn,
-          }),
-        ),
-    },
+    config,
     parent,
   );
-  const monitorFunction = new aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>(
-    `${name}-monitor`,
+
+  const monitorFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+    name,
     {
+      part: "monitor",
       description: "Checks the Batch jobs of waiting pipeline executions and answers their Callback steps.",
-      runtime: aws.lambda.Runtime.NodeJS22dX,
-      role: monitorRole.role,
+      roleDescription: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
+      policy: (logGroupArn) =>
+        pulumi
+          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable?.arn])
+          .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
+            monitorFunctionPolicy({
+              scope: s,
+              pipelineName: config.pipelineName,
+              callbackQueueArn,
+              deadLetterQueueArn,
+              logGroupArn,
+              ...(statusTableArn !== undefined ? { statusTableArn } : {}),
+            }),
+          ),
       // config.ts keeps it at most the visibility timeout: a message is not redelivered mid-run.
-      timeout: config.monitorTimeoutSeconds,
-      memorySize: config.functionMemoryMiB,
-      loggingConfig: { logFormat: "JSON", logGroup: monitorLogGroup.name },
+      timeoutSeconds: config.monitorTimeoutSeconds,
       environment: {
-        variables: {
-          [environmentVariables.jobQueue]: batch.jobQueue.arn,
-          [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-          [environmentVariables.callbackQueueUrl]: callbackQueue.url,
-          [environmentVariables.deadLetterQueueUrl]: deadLetterQueue.url,
-          [environmentVariables.pollInitialDelaySeconds]: String(config.pollInitialDelaySeconds),
-          [environmentVariables.pollMaxDelaySeconds]: String(config.callbackVisibilityTimeoutSeconds),
-          [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
-          [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
-          POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-monitor",
-        },
+        [environmentVariables.jobQueue]: batch.jobQueue.arn,
+        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
+        [environmentVariables.callbackQueueUrl]: callbackQueue.url,
+        [environmentVariables.deadLetterQueueUrl]: deadLetterQueue.url,
+        // With completionEvents, the slow safety-net schedule (config.ts).
+        [environmentVariables.pollInitialDelaySeconds]: String(config.pollSchedule.initialDelaySeconds),
+        [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
+        [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
+        [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
+        ...(statusTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
-      codePathOptions,
       callbackFactory: () => monitorHandlerFromEnvironment(process.env),
     },
-    // The event source mapping is refused unless the role may already receive from the queue.
-    { parent, dependsOn: [monitorRole.policy] },
+    config,
+    parent,
   );
 
   // onEvent takes only batchSize and the batching window: the mapping's other settings are set here. Its
@@ -176,5 +217,39 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     { transformations: [subscriptionSettings] },
   );
 
-  return { submitFunction, monitorFunction, monitorSubscription };
+  if (!statusTable) return { submitFunction, monitorFunction, monitorSubscription };
+
+  const jobEventFunction = createBridgeFunction<unknown, unknown>(
+    name,
+    {
+      part: "job-event",
+      description: "Answers Callback steps from AWS Batch job state-change events as soon as their jobs end.",
+      roleDescription:
+        "The bridge's job-event function: answers the Callback step when Batch reports its jobs done.",
+      policy: (logGroupArn) =>
+        pulumi
+          .all([scope, statusTable.arn, callbackQueue.arn, logGroupArn])
+          .apply(([s, statusTableArn, callbackQueueArn, logGroupArn]) =>
+            jobEventFunctionPolicy({
+              scope: s,
+              pipelineName: config.pipelineName,
+              statusTableArn,
+              callbackQueueArn,
+              logGroupArn,
+            }),
+          ),
+      // It checks and terminates jobs and answers as the monitor does, so it gets the monitor's time.
+      timeoutSeconds: config.monitorTimeoutSeconds,
+      environment: {
+        [environmentVariables.jobQueue]: batch.jobQueue.arn,
+        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
+        [environmentVariables.statusTable]: statusTable.name,
+        [environmentVariables.callbackQueueUrl]: callbackQueue.url,
+      },
+      callbackFactory: () => jobEventHandlerFromEnvironment(process.env),
+    },
+    config,
+    parent,
+  );
+  return { submitFunction, monitorFunction, monitorSubscription, jobEventFunction };
 }

@@ -200,25 +200,49 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
   );
 }
 
+/** DescribeJobs and ListJobs support no resource type. */
+const checkJobs: PolicyStatement = {
+  Sid: "CheckJobs",
+  Effect: "Allow",
+  Action: ["batch:DescribeJobs", "batch:ListJobs"],
+  Resource: "*",
+};
+
+/** The step callbacks of this pipeline's executions, and no other pipeline's. */
+function answerCallbackSteps(scope: AwsScope, pipelineName: string): PolicyStatement {
+  const { partition, region, accountId } = scope;
+  return {
+    Sid: "AnswerCallbackSteps",
+    Effect: "Allow",
+    Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
+    Resource: `arn:${partition}:sagemaker:${region}:${accountId}:pipeline/${pipelineName}/execution/*`,
+  };
+}
+
+/** Record waiting steps, claim and mark them answered (conditional updates), read them and the shard sets. */
+function useStatusTable(statusTableArn: string): PolicyStatement {
+  return {
+    Sid: "TrackWaitingSteps",
+    Effect: "Allow",
+    Action: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+    Resource: statusTableArn,
+  };
+}
+
 export interface MonitorFunctionPolicyArgs {
   scope: AwsScope;
   pipelineName: string;
   callbackQueueArn: string;
   deadLetterQueueArn: string;
   logGroupArn: string;
+  /** Set when steps are also answered from job state-change events (completionEvents). */
+  statusTableArn?: string;
 }
 
 /** Monitor function: check and stop the executions' jobs, answer the callback steps, consume the queue. */
 export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePolicy {
-  const { partition, region, accountId } = args.scope;
   return policy(
-    {
-      // DescribeJobs and ListJobs support no resource type.
-      Sid: "CheckJobs",
-      Effect: "Allow",
-      Action: ["batch:DescribeJobs", "batch:ListJobs"],
-      Resource: "*",
-    },
+    checkJobs,
     {
       Sid: "StopJobsOfExecution",
       Effect: "Allow",
@@ -226,12 +250,7 @@ export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePoli
       Resource: batchJobsArn(args.scope),
       Condition: taggedWithExecution,
     },
-    {
-      Sid: "AnswerCallbackSteps",
-      Effect: "Allow",
-      Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
-      Resource: `arn:${partition}:sagemaker:${region}:${accountId}:pipeline/${args.pipelineName}/execution/*`,
-    },
+    answerCallbackSteps(args.scope, args.pipelineName),
     {
       Sid: "ConsumeCallbackMessages",
       Effect: "Allow",
@@ -248,6 +267,42 @@ export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePoli
       Effect: "Allow",
       Action: ["sqs:SendMessage"],
       Resource: args.deadLetterQueueArn,
+    },
+    args.statusTableArn === undefined ? undefined : useStatusTable(args.statusTableArn),
+    writeLogs("WriteFunctionLogs", args.logGroupArn),
+  );
+}
+
+export interface JobEventFunctionPolicyArgs {
+  scope: AwsScope;
+  pipelineName: string;
+  statusTableArn: string;
+  callbackQueueArn: string;
+  logGroupArn: string;
+}
+
+/**
+ * Job-event function: track steps in the status table, check and stop their jobs, answer the callback
+ * steps, and delete a callback message once its step is answered. It never receives from the queue.
+ */
+export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePolicy {
+  return policy(
+    useStatusTable(args.statusTableArn),
+    checkJobs,
+    {
+      // A failed job's siblings are terminated before the step is failed, as the monitor does.
+      Sid: "StopJobsOfExecution",
+      Effect: "Allow",
+      Action: ["batch:TerminateJob"],
+      Resource: batchJobsArn(args.scope),
+      Condition: taggedWithExecution,
+    },
+    answerCallbackSteps(args.scope, args.pipelineName),
+    {
+      Sid: "DeleteAnsweredCallbackMessages",
+      Effect: "Allow",
+      Action: ["sqs:DeleteMessage"],
+      Resource: args.callbackQueueArn,
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );

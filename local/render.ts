@@ -371,6 +371,13 @@ class AwsMocks implements pulumi.runtime.Mocks {
         const id = `sg-${hex(args.name, 17)}`;
         return withState(id, { name: named, arn: this.arn("ec2", `security-group/${id}`) });
       }
+      case "aws:dynamodb/table:Table": {
+        const arn = this.arn("dynamodb", `table/${named}`);
+        return withState(named, { name: named, arn });
+      }
+      case "aws:cloudwatch/eventRule:EventRule":
+        // Rules on the default bus: the ID is the name.
+        return withState(named, { name: named, arn: this.arn("events", `rule/${named}`) });
       case "aws:sagemaker/pipeline:Pipeline": {
         const pipelineName = String(inputs.pipelineName);
         // SageMaker lowercases pipeline names in ARNs.

@@ -230,7 +230,27 @@ function keySettings(resource: RenderedResource): string[] {
     case "aws:lambda/eventSourceMapping:EventSourceMapping":
       return pick("eventSourceArn", "functionName", "batchSize", "functionResponseTypes", "scalingConfig");
     case "aws:lambda/permission:Permission":
-      return pick("action", "principal", "sourceArn");
+      return pick("action", "function", "principal", "sourceArn");
+    case "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":
+      return pick("functionName", "maximumRetryAttempts", "maximumEventAgeInSeconds");
+    case "aws:cloudwatch/eventRule:EventRule":
+      return [
+        `name: ${JSON.stringify(resource.state.name)}`,
+        ...pick("description", "state"),
+        `eventPattern: ${JSON.stringify(parseJson(inputs.eventPattern))}`,
+      ];
+    case "aws:cloudwatch/eventTarget:EventTarget":
+      return pick("rule", "arn", "retryPolicy");
+    case "aws:dynamodb/table:Table":
+      return pick(
+        "name",
+        "billingMode",
+        "hashKey",
+        "attributes",
+        "ttl",
+        "serverSideEncryption",
+        "pointInTimeRecovery",
+      );
     case "aws:cloudwatch/logGroup:LogGroup":
       return pick("name", "retentionInDays");
     case "aws:iam/role:Role":

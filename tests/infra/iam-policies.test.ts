@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   batchExecutionPolicy,
   batchJobPolicy,
+  jobEventFunctionPolicy,
   monitorFunctionPolicy,
   pipelinePolicy,
   privateEcrRepositoryArn,
@@ -42,6 +43,28 @@ const monitorPolicy = monitorFunctionPolicy({
   deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
 });
+const statusTableArn = arn("dynamodb", "table/bridge-executions");
+const monitorPolicyWithTable = monitorFunctionPolicy({
+  scope,
+  pipelineName: "batch-bridge",
+  callbackQueueArn: arn("sqs", "bridge-callbacks"),
+  deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
+  statusTableArn,
+});
+const jobEventPolicy = jobEventFunctionPolicy({
+  scope,
+  pipelineName: "batch-bridge",
+  statusTableArn,
+  callbackQueueArn: arn("sqs", "bridge-callbacks"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-job-event"),
+});
+const trackWaitingSteps = {
+  Sid: "TrackWaitingSteps",
+  Effect: "Allow",
+  Action: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+  Resource: statusTableArn,
+};
 const executionRolePolicy = pipelinePolicy({
   submitFunctionArn: arn("lambda", "function:bridge-submit"),
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
@@ -53,6 +76,8 @@ const allPolicies: Record<string, RolePolicy> = {
   jobPolicy,
   submitPolicy,
   monitorPolicy,
+  monitorPolicyWithTable,
+  jobEventPolicy,
   executionRolePolicy,
 };
 
@@ -227,6 +252,51 @@ describe("IAM policies", () => {
         Effect: "Allow",
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn("logs", "log-group:/aws/lambda/bridge-monitor:log-stream:*"),
+      },
+    ]);
+  });
+
+  it("monitor role with completion events: the same, plus the status table and nothing else", () => {
+    expect(monitorPolicyWithTable.Statement).to.deep.equal([
+      ...monitorPolicy.Statement.slice(0, -1),
+      trackWaitingSteps,
+      monitorPolicy.Statement.at(-1),
+    ]);
+  });
+
+  it("job-event role: the status table, checks and stops tagged jobs, answers this pipeline, deletes answered messages", () => {
+    expect(jobEventPolicy.Statement).to.deep.equal([
+      trackWaitingSteps,
+      {
+        Sid: "CheckJobs",
+        Effect: "Allow",
+        Action: ["batch:DescribeJobs", "batch:ListJobs"],
+        Resource: "*",
+      },
+      {
+        Sid: "StopJobsOfExecution",
+        Effect: "Allow",
+        Action: ["batch:TerminateJob"],
+        Resource: jobs,
+        Condition: tagged,
+      },
+      {
+        Sid: "AnswerCallbackSteps",
+        Effect: "Allow",
+        Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
+        Resource: arn("sagemaker", "pipeline/batch-bridge/execution/*"),
+      },
+      {
+        Sid: "DeleteAnsweredCallbackMessages",
+        Effect: "Allow",
+        Action: ["sqs:DeleteMessage"],
+        Resource: arn("sqs", "bridge-callbacks"),
+      },
+      {
+        Sid: "WriteFunctionLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/lambda/bridge-job-event:log-stream:*"),
       },
     ]);
   });

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { execFile } from "child_process";
 import * as path from "path";
 import { promisify } from "util";
+import { jobStateChangePattern } from "../../functions/job-state-change";
 import { repoRoot } from "../../local/render";
 import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";
 import { renderedDevStack } from "../support/dev-stack";
@@ -66,6 +67,29 @@ describe("npm run plan", () => {
     expect(out).to.include("startExecutionCommand: aws sagemaker start-pipeline-execution");
   });
 
+  it("shows the completion events: the rule's pattern, the table's settings, the job-event role's statements", async () => {
+    const out = readablePlan(await renderedDevStack());
+    const pattern = jobStateChangePattern(
+      "arn:aws:batch:us-east-1:123456789012:job-queue/batch-bridge-dev-jobs",
+      "bridge-dev",
+    );
+    expect(out).to.include(`\n        eventPattern: ${JSON.stringify(pattern)}\n`);
+    expect(out).to.match(
+      /\n {4}aws:dynamodb:Table batch-bridge-status\n {8}name: "batch-bridge-dev-executions"\n {8}billingMode: "PAY_PER_REQUEST"\n/,
+    );
+    expect(out).to.include('ttl: {"attributeName":"expiresAt","enabled":true}');
+    expect(out).to.include('serverSideEncryption: {"enabled":true}');
+    expect(out).to.include('retryPolicy: {"maximumEventAgeInSeconds":21600,"maximumRetryAttempts":185}');
+    expect(out).to.match(
+      /\(batch-bridge-job-event\), assumed by lambda\.amazonaws\.com\n {4}TrackWaitingSteps: /,
+    );
+    expect(out).to.include(
+      "    TrackWaitingSteps: Allow dynamodb:UpdateItem, dynamodb:GetItem, dynamodb:BatchGetItem\n" +
+        "        on arn:aws:dynamodb:us-east-1:123456789012:table/batch-bridge-dev-executions\n",
+    );
+    expect(out).to.include("  statusTableName: batch-bridge-dev-executions\n");
+  });
+
   it("--json prints exactly one JSON document on stdout, as a separate process", async () => {
     const { stdout } = await jsonRun;
     const document = JSON.parse(stdout);
@@ -83,7 +107,11 @@ describe("npm run plan", () => {
     expect(queue).to.deep.include({ type: "aws:sqs/queue:Queue", parent: "batch-bridge" });
     expect(queue.inputs.visibilityTimeoutSeconds).to.equal(1800);
     expect(document.outputs.pipelineName).to.equal("batch-bridge-dev");
-    expect(document.functions).to.have.length(2);
+    expect(document.functions.map((f: { name: string }) => f.name).sort()).to.deep.equal([
+      "batch-bridge-job-event",
+      "batch-bridge-monitor",
+      "batch-bridge-submit",
+    ]);
     for (const fn of document.functions) {
       expect(Object.keys(fn)).to.deep.equal(["name", "runtime", "handler", "files", "archiveBytes"]);
       expect(fn).to.deep.include({ runtime: "nodejs22.x", handler: "__index.handler" });

@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { parseConfig } from "../../infra/config";
 import { jobRetryConditions } from "../../infra/batch";
+import { jobStateChangePattern } from "../../functions/job-state-change";
+import { statusTableKey, statusTableTtlAttribute } from "../../functions/status-table";
 import { executionTagKey } from "../../functions/step-contract";
 import {
   loadHandler,
@@ -37,6 +39,11 @@ const types = {
   jobDefinition: "aws:batch/jobDefinition:JobDefinition",
   function: "aws:lambda/function:Function",
   eventSourceMapping: "aws:lambda/eventSourceMapping:EventSourceMapping",
+  permission: "aws:lambda/permission:Permission",
+  eventInvokeConfig: "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+  eventRule: "aws:cloudwatch/eventRule:EventRule",
+  eventTarget: "aws:cloudwatch/eventTarget:EventTarget",
+  table: "aws:dynamodb/table:Table",
   pipeline: "aws:sagemaker/pipeline:Pipeline",
   bucket: "aws:s3/bucket:Bucket",
   securityGroup: "aws:ec2/securityGroup:SecurityGroup",
@@ -64,10 +71,12 @@ function trustedService(stack: RenderedStack, roleName: string): string {
 
 describe("the stack under the mock engine", () => {
   let dev: RenderedStack;
-  const devConfig = parseConfig({
+  /** Pulumi.dev.yaml's values. */
+  const devConfigRaw = {
     pipelineName: "batch-bridge-dev",
     jobNamePrefix: "bridge-dev",
     callbackQueueName: "batch-bridge-dev-callbacks",
+    statusTableName: "batch-bridge-dev-executions",
     jobQueueName: "batch-bridge-dev-jobs",
     jobDefinitionName: "batch-bridge-dev-job",
     computeEnvironmentName: "batch-bridge-dev-fargate",
@@ -78,7 +87,8 @@ describe("the stack under the mock engine", () => {
     jobTimeoutSeconds: "1800",
     defaultShardCount: "8",
     logRetentionDays: "14",
-  });
+  };
+  const devConfig = parseConfig(devConfigRaw);
 
   before(async () => {
     dev = await renderedDevStack();
@@ -99,6 +109,8 @@ describe("the stack under the mock engine", () => {
         dataBucketName: bucket,
         startExecutionCommand:
           "aws sagemaker start-pipeline-execution --region us-east-1 --pipeline-name batch-bridge-dev",
+        statusTableName: "batch-bridge-dev-executions",
+        eventFunctionName: resource(dev, types.function, "batch-bridge-job-event").state.name,
       });
     });
 
@@ -112,13 +124,19 @@ describe("the stack under the mock engine", () => {
     const jobs = arn("batch", "job/*");
     const tagged = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
     const logStreams = (group: string) => arn("logs", `log-group:${group}:log-stream:*`);
+    const trackWaitingSteps = {
+      Sid: "TrackWaitingSteps",
+      Effect: "Allow",
+      Action: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
+      Resource: arn("dynamodb", "table/batch-bridge-dev-executions"),
+    };
 
     it("attaches no managed policy to any role", () => {
       expect(ofType(dev, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.deep.equal([]);
       for (const role of ofType(dev, types.role)) {
         expect(role.inputs.managedPolicyArns ?? [], role.name).to.deep.equal([]);
       }
-      expect(ofType(dev, types.role)).to.have.length(5);
+      expect(ofType(dev, types.role)).to.have.length(6);
     });
 
     it("grants only actions that exist, on resources of the types they act on", async () => {
@@ -243,11 +261,53 @@ describe("the stack under the mock engine", () => {
           Action: ["sqs:SendMessage"],
           Resource: arn("sqs", "batch-bridge-dev-callbacks-dlq"),
         },
+        trackWaitingSteps,
         {
           Sid: "WriteFunctionLogs",
           Effect: "Allow",
           Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
           Resource: logStreams("/aws/lambda/batch-bridge-dev-monitor"),
+        },
+      ]);
+    });
+
+    it("job-event role: uses the status table, checks and stops tagged jobs, answers this pipeline, deletes answered messages", () => {
+      expect(trustedService(dev, "batch-bridge-job-event")).to.equal("lambda.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-job-event")).to.deep.equal([
+        trackWaitingSteps,
+        {
+          Sid: "CheckJobs",
+          Effect: "Allow",
+          Action: ["batch:DescribeJobs", "batch:ListJobs"],
+          Resource: "*",
+        },
+        {
+          Sid: "StopJobsOfExecution",
+          Effect: "Allow",
+          Action: ["batch:TerminateJob"],
+          Resource: jobs,
+          Condition: tagged,
+        },
+        {
+          Sid: "AnswerCallbackSteps",
+          Effect: "Allow",
+          Action: [
+            "sagemaker:SendPipelineExecutionStepSuccess",
+            "sagemaker:SendPipelineExecutionStepFailure",
+          ],
+          Resource: arn("sagemaker", "pipeline/batch-bridge-dev/execution/*"),
+        },
+        {
+          Sid: "DeleteAnsweredCallbackMessages",
+          Effect: "Allow",
+          Action: ["sqs:DeleteMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
+        },
+        {
+          Sid: "WriteFunctionLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: logStreams("/aws/lambda/batch-bridge-dev-job-event"),
         },
       ]);
     });
@@ -364,6 +424,7 @@ describe("the stack under the mock engine", () => {
       const groups = ofType(dev, types.logGroup).map((g) => g.inputs);
       expect(groups.map((g) => g.name).sort()).to.deep.equal([
         "/aws/batch/batch-bridge-dev-job",
+        "/aws/lambda/batch-bridge-dev-job-event",
         "/aws/lambda/batch-bridge-dev-monitor",
         "/aws/lambda/batch-bridge-dev-submit",
       ]);
@@ -427,9 +488,10 @@ describe("the stack under the mock engine", () => {
 
   describe("functions", () => {
     it("run on Node.js 22 with their own role, explicit timeout and memory, and JSON logs to their group", () => {
-      for (const [name, timeout] of [
-        ["batch-bridge-submit", 300],
-        ["batch-bridge-monitor", 300],
+      for (const [name, part, timeout] of [
+        ["batch-bridge-submit", "submit", 300],
+        ["batch-bridge-monitor", "monitor", 300],
+        ["batch-bridge-job-event", "job-event", 300],
       ] as const) {
         const fn = resource(dev, types.function, name).inputs;
         expect(fn).to.deep.include({
@@ -441,7 +503,7 @@ describe("the stack under the mock engine", () => {
         });
         expect(fn.loggingConfig).to.deep.equal({
           logFormat: "JSON",
-          logGroup: `/aws/lambda/batch-bridge-dev-${name.split("-").pop()}`,
+          logGroup: `/aws/lambda/batch-bridge-dev-${part}`,
         });
       }
     });
@@ -459,22 +521,36 @@ describe("the stack under the mock engine", () => {
       });
     });
 
-    it("hand the monitor its poll schedule, queues and receive limit as environment variables", () => {
+    it("hand the monitor its safety-net schedule, queues, receive limit and status table as environment variables", () => {
       expect(dev.functions.find((f) => f.name === "batch-bridge-monitor")?.environment).to.deep.equal({
         BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
         BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
         BRIDGE_CALLBACK_QUEUE_URL: dev.outputs.callbackQueueUrl,
         BRIDGE_DEAD_LETTER_QUEUE_URL: dev.outputs.deadLetterQueueUrl,
-        BRIDGE_POLL_INITIAL_DELAY_SECONDS: "10",
-        BRIDGE_POLL_MAX_DELAY_SECONDS: "1800",
+        // With completion events the monitor only checks every safetyNetCheckSeconds (default 6 hours).
+        BRIDGE_POLL_INITIAL_DELAY_SECONDS: "21600",
+        BRIDGE_POLL_MAX_DELAY_SECONDS: "21600",
         BRIDGE_MAX_WAIT_SECONDS: String(7 * 24 * 3600),
-        BRIDGE_MAX_RECEIVE_COUNT: String(devConfig.callbackMaxReceiveCount),
+        BRIDGE_MAX_RECEIVE_COUNT: "49",
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
         POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-monitor",
+      });
+      expect(devConfig.callbackMaxReceiveCount).to.equal(49);
+    });
+
+    it("hand the job-event function its job queue, name prefix, status table and callback queue", () => {
+      expect(dev.functions.find((f) => f.name === "batch-bridge-job-event")?.environment).to.deep.equal({
+        BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
+        BRIDGE_CALLBACK_QUEUE_URL: dev.outputs.callbackQueueUrl,
+        POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-job-event",
       });
     });
 
     it("upload no AWS SDK package (the runtime has it) and stay small", () => {
       expect(dev.functions.map((f) => f.name).sort()).to.deep.equal([
+        "batch-bridge-job-event",
         "batch-bridge-monitor",
         "batch-bridge-submit",
       ]);
@@ -508,11 +584,134 @@ describe("the stack under the mock engine", () => {
         functionResponseTypes: ["ReportBatchItemFailures"],
         scalingConfig: { maximumConcurrency: 5 },
       });
-      expect(resource(dev, "aws:lambda/permission:Permission").inputs).to.deep.include({
+      expect(resource(dev, types.permission, "batch-bridge-monitor").inputs).to.deep.include({
         action: "lambda:InvokeFunction",
         principal: "sqs.amazonaws.com",
         sourceArn: arn("sqs", "batch-bridge-dev-callbacks"),
       });
+    });
+  });
+
+  describe("completion events", () => {
+    const jobQueueArn = arn("batch", "job-queue/batch-bridge-dev-jobs");
+
+    it("keeps waiting steps in an on-demand, KMS-encrypted table keyed by the execution's job name, with TTL", () => {
+      const table = resource(dev, types.table);
+      expect(table.parent).to.equal("batch-bridge");
+      expect(table.inputs).to.deep.include({
+        name: "batch-bridge-dev-executions",
+        billingMode: "PAY_PER_REQUEST",
+        hashKey: statusTableKey,
+        attributes: [{ name: statusTableKey, type: "S" }],
+        ttl: { attributeName: statusTableTtlAttribute, enabled: true },
+        serverSideEncryption: { enabled: true },
+        pointInTimeRecovery: { enabled: false },
+      });
+      expect(table.inputs.readCapacity ?? 0).to.equal(0);
+      expect(table.inputs.rangeKey).to.equal(undefined);
+    });
+
+    it("routes the final states of the stack's jobs on the default bus with the functions' pattern", () => {
+      const rule = resource(dev, types.eventRule);
+      expect(rule.inputs.eventBusName ?? "default").to.equal("default");
+      expect(rule.inputs.state).to.equal("ENABLED");
+      expect(JSON.parse(rule.inputs.eventPattern as string)).to.deep.equal(
+        jobStateChangePattern(jobQueueArn, "bridge-dev"),
+      );
+    });
+
+    it("targets the job-event function, which EventBridge may invoke for that rule only, with bounded retries", () => {
+      const rule = resource(dev, types.eventRule);
+      const eventFunction = resource(dev, types.function, "batch-bridge-job-event");
+      expect(resource(dev, types.eventTarget).inputs).to.deep.include({
+        rule: rule.state.name,
+        arn: eventFunction.state.arn,
+        retryPolicy: { maximumEventAgeInSeconds: 21600, maximumRetryAttempts: 185 },
+      });
+      expect(resource(dev, types.permission, "batch-bridge-job-event").inputs).to.deep.include({
+        action: "lambda:InvokeFunction",
+        function: eventFunction.state.name,
+        principal: "events.amazonaws.com",
+        sourceArn: rule.state.arn,
+      });
+      expect(resource(dev, types.eventInvokeConfig).inputs).to.deep.include({
+        functionName: eventFunction.state.name,
+        maximumRetryAttempts: 2,
+        maximumEventAgeInSeconds: 21600,
+      });
+    });
+
+    it("loads a job-event handler that drops what is not a Batch event and ignores other queues' jobs", async () => {
+      const fn = dev.functions.find((f) => f.name === "batch-bridge-job-event")!;
+      const handler = loadHandler(fn, { AWS_REGION: region, POWERTOOLS_LOG_LEVEL: "SILENT" }) as (
+        event: unknown,
+      ) => Promise<{ decision: string }>;
+      expect(await handler({ source: "aws.s3" })).to.deep.equal({ decision: "dropped" });
+      const otherQueue = {
+        source: "aws.batch",
+        "detail-type": "Batch Job State Change",
+        detail: {
+          jobId: "0c8e2f4a-1b2c-4d5e-8f90-123456789abc",
+          jobName: "bridge-dev-0123456789ab",
+          jobQueue: arn("batch", "job-queue/someone-elses-jobs"),
+          status: "SUCCEEDED",
+        },
+      };
+      expect(await handler(otherQueue)).to.deep.equal({ decision: "ignored" });
+    });
+  });
+
+  describe("with completionEvents off", () => {
+    let polling: RenderedStack;
+    const pollingConfig = parseConfig({ ...devConfigRaw, completionEvents: "false" });
+
+    before(async () => {
+      polling = await renderStack({ stack: "dev", config: { completionEvents: false } });
+    });
+
+    it("creates no table, rule, target, invoke config or job-event function, and exports neither", () => {
+      for (const type of [types.table, types.eventRule, types.eventTarget, types.eventInvokeConfig]) {
+        expect(ofType(polling, type), type).to.deep.equal([]);
+      }
+      expect(polling.functions.map((f) => f.name).sort()).to.deep.equal([
+        "batch-bridge-monitor",
+        "batch-bridge-submit",
+      ]);
+      expect(ofType(polling, types.role)).to.have.length(5);
+      expect(ofType(polling, types.permission).map((p) => p.name)).to.deep.equal(["batch-bridge-monitor"]);
+      expect(polling.outputs).to.not.have.any.keys("statusTableName", "eventFunctionName");
+      expect(Object.keys(polling.outputs)).to.deep.equal(
+        Object.keys(dev.outputs).filter((key) => !["statusTableName", "eventFunctionName"].includes(key)),
+      );
+    });
+
+    it("has the monitor poll from 10 s doubling to the visibility timeout, without the table", () => {
+      expect(pollingConfig.callbackMaxReceiveCount).to.equal(364);
+      expect(polling.functions.find((f) => f.name === "batch-bridge-monitor")?.environment).to.deep.equal({
+        BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
+        BRIDGE_CALLBACK_QUEUE_URL: polling.outputs.callbackQueueUrl,
+        BRIDGE_DEAD_LETTER_QUEUE_URL: polling.outputs.deadLetterQueueUrl,
+        BRIDGE_POLL_INITIAL_DELAY_SECONDS: "10",
+        BRIDGE_POLL_MAX_DELAY_SECONDS: "1800",
+        BRIDGE_MAX_WAIT_SECONDS: String(7 * 24 * 3600),
+        BRIDGE_MAX_RECEIVE_COUNT: "364",
+        POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-monitor",
+      });
+      const redrive = JSON.parse(
+        resource(polling, types.queue, "batch-bridge-callbacks").inputs.redrivePolicy as string,
+      );
+      expect(redrive.maxReceiveCount).to.equal(364);
+      const monitorActions = statementsOf(polling, "batch-bridge-monitor").flatMap((s) => s.Action);
+      expect(monitorActions.filter((a) => a.startsWith("dynamodb:"))).to.deep.equal([]);
+      expect(statementsOf(polling, "batch-bridge-monitor").map((s) => s.Sid)).to.deep.equal([
+        "CheckJobs",
+        "StopJobsOfExecution",
+        "AnswerCallbackSteps",
+        "ConsumeCallbackMessages",
+        "SetAsideMalformedMessages",
+        "WriteFunctionLogs",
+      ]);
     });
   });
 
