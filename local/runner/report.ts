@@ -108,6 +108,7 @@ export function formatSummary(summary: Summary): string {
   const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
   row("AWS API calls", `${callCount} by operation:`);
   lines.push(...callLines(summary.apiCalls));
+  lines.push("  (SQS includes Lambda polling the queue and SageMaker sending the callback message)");
   const throttled = total(summary.throttledBatchCalls);
   if (throttled > 0) {
     row(

@@ -121,9 +121,22 @@ export interface Summary {
   configOverrides: Record<string, { value: unknown; why: string }>;
 }
 
+let running = false;
+
 /** Runs one execution of `input` and reports it. Deterministic for a seed; one run at a time per process. */
 export async function runExecution(input: Scenario = {}, options: RunOptions = {}): Promise<Summary> {
   const scenario = resolveScenario(input);
+  // Runs replace process-wide timers and render the stack: they cannot overlap.
+  if (running) throw new Error("A local execution is already running in this process; run one at a time.");
+  running = true;
+  try {
+    return await runResolved(scenario, options);
+  } finally {
+    running = false;
+  }
+}
+
+async function runResolved(scenario: ResolvedScenario, options: RunOptions): Promise<Summary> {
   const wallStart = performance.now();
   const design = await prepareDesign(scenario);
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
@@ -180,13 +193,14 @@ export async function runExecution(input: Scenario = {}, options: RunOptions = {
     const setupCalls = sqsServer.calls();
 
     const dynamoDbCalls = new Map<string, number>();
+    const restore = installSimulatedProcess(clock, scenario.seed, env);
     const activity = new HttpActivity((request) => {
+      // dynalite counts nothing: its calls are counted as they leave.
       if (dynamoDb && `http://${String(request.getHeader("host"))}` === dynamoDb.endpoint) {
         const operation = String(request.getHeader("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
         dynamoDbCalls.set(operation, (dynamoDbCalls.get(operation) ?? 0) + 1);
       }
     });
-    const restore = installSimulatedProcess(clock, scenario.seed, env);
     let run: ExecutionRun;
     try {
       run = new ExecutionRun(scenario, design, {
@@ -202,8 +216,8 @@ export async function runExecution(input: Scenario = {}, options: RunOptions = {
       });
       await run.run();
     } finally {
-      restore();
       activity.close();
+      restore();
     }
     const apiCalls: Record<string, Record<string, number>> = {
       Batch: batchServer.calls(),
