@@ -208,6 +208,17 @@ const checkJobs: PolicyStatement = {
   Resource: "*",
 };
 
+/** Terminate the jobs of an execution (fail fast, or a stopped execution); only jobs the bridge tagged. */
+function stopJobsOfExecution(scope: AwsScope): PolicyStatement {
+  return {
+    Sid: "StopJobsOfExecution",
+    Effect: "Allow",
+    Action: ["batch:TerminateJob"],
+    Resource: batchJobsArn(scope),
+    Condition: taggedWithExecution,
+  };
+}
+
 /** The step callbacks of this pipeline's executions, and no other pipeline's. */
 function answerCallbackSteps(scope: AwsScope, pipelineName: string): PolicyStatement {
   const { partition, region, accountId } = scope;
@@ -243,13 +254,7 @@ export interface MonitorFunctionPolicyArgs {
 export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePolicy {
   return policy(
     checkJobs,
-    {
-      Sid: "StopJobsOfExecution",
-      Effect: "Allow",
-      Action: ["batch:TerminateJob", "batch:CancelJob"],
-      Resource: batchJobsArn(args.scope),
-      Condition: taggedWithExecution,
-    },
+    stopJobsOfExecution(args.scope),
     answerCallbackSteps(args.scope, args.pipelineName),
     {
       Sid: "ConsumeCallbackMessages",
@@ -289,14 +294,8 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
   return policy(
     useStatusTable(args.statusTableArn),
     checkJobs,
-    {
-      // A failed job's siblings are terminated before the step is failed, as the monitor does.
-      Sid: "StopJobsOfExecution",
-      Effect: "Allow",
-      Action: ["batch:TerminateJob"],
-      Resource: batchJobsArn(args.scope),
-      Condition: taggedWithExecution,
-    },
+    // A failed job's siblings are terminated before the step is failed, as the monitor does.
+    stopJobsOfExecution(args.scope),
     answerCallbackSteps(args.scope, args.pipelineName),
     {
       Sid: "DeleteAnsweredCallbackMessages",

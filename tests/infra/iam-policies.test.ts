@@ -220,7 +220,7 @@ describe("IAM policies", () => {
       {
         Sid: "StopJobsOfExecution",
         Effect: "Allow",
-        Action: ["batch:TerminateJob", "batch:CancelJob"],
+        Action: ["batch:TerminateJob"],
         Resource: jobs,
         Condition: tagged,
       },

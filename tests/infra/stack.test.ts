@@ -231,7 +231,7 @@ describe("the stack under the mock engine", () => {
         {
           Sid: "StopJobsOfExecution",
           Effect: "Allow",
-          Action: ["batch:TerminateJob", "batch:CancelJob"],
+          Action: ["batch:TerminateJob"],
           Resource: jobs,
           Condition: tagged,
         },
