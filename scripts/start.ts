@@ -32,7 +32,7 @@ Options:
   --stack NAME            whose config to use: Pulumi.<NAME>.yaml (default ${scenarioDefaults.stack})
   --seed N                seed of everything random in the run (default ${scenarioDefaults.seed})
   --event-delay D         delay of Batch's state-change events (default ${formatDuration(scenarioDefaults.eventDelaySeconds)})
-  --design ${designNames.join("|")}  run the stack, or the reference design's policy (default bridge)
+  --design NAME           bridge (the stack, default) or reference (the reference design's policy)
   --function-logs         print the functions' own JSON log lines (not with --json)
   --json                  print the summary as one JSON object on stdout, nothing else
   --help                  show this help`;
