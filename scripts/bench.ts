@@ -6,6 +6,7 @@
 import { configKeys } from "../infra/config";
 import { runExecution, type Summary } from "../local/runner/run";
 import { formatDuration, type Scenario } from "../local/runner/scenario";
+import { CliOutput, runCli } from "./cli";
 
 /** One design the bench compares. */
 export interface BenchDesign {
@@ -52,11 +53,6 @@ export interface BenchRun {
   summary: Summary;
 }
 
-export interface BenchOutput {
-  out(text: string): void;
-  err(text: string): void;
-}
-
 const usage = "Usage: npm run bench [-- --json]";
 
 /** What the bench runs: every design at every shard count and job duration. */
@@ -69,7 +65,7 @@ export interface BenchPlan {
 /** Runs the plan (by default the full bench); resolves to the exit code. */
 export async function bench(
   argv: string[],
-  output: BenchOutput,
+  output: CliOutput,
   plan: BenchPlan = {
     designs: benchDesigns(),
     shards: benchShards,
@@ -192,16 +188,5 @@ function total(counts: Record<string, number>): number {
 if (require.main === module) {
   // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  bench(process.argv.slice(2), {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCli(bench);
 }

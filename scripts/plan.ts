@@ -4,6 +4,7 @@
  * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
  */
 import { renderStack, type RenderedResource, type RenderedStack } from "../local/render";
+import { CliOutput, UsageError, runCli } from "./cli";
 
 const usage = "Usage: npm run plan [-- --stack <name>] [-- --json]";
 
@@ -11,9 +12,6 @@ export interface PlanOptions {
   stack: string;
   json: boolean;
 }
-
-/** A command-line mistake: reported with the usage line, exit code 2. */
-export class UsageError extends Error {}
 
 /** Reads `--stack <name>` (or `--stack=<name>`, default "dev") and `--json`. */
 export function parsePlanArgs(argv: string[]): PlanOptions {
@@ -34,13 +32,8 @@ export function parsePlanArgs(argv: string[]): PlanOptions {
   return options;
 }
 
-export interface PlanOutput {
-  out(text: string): void;
-  err(text: string): void;
-}
-
 /** Runs the plan; resolves to the process exit code. */
-export async function plan(argv: string[], output: PlanOutput): Promise<number> {
+export async function plan(argv: string[], output: CliOutput): Promise<number> {
   let options: PlanOptions;
   try {
     options = parsePlanArgs(argv);
@@ -277,16 +270,5 @@ function keySettings(resource: RenderedResource): string[] {
 }
 
 if (require.main === module) {
-  plan(process.argv.slice(2), {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCli(plan);
 }

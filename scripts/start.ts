@@ -16,6 +16,7 @@ import {
   type Scenario,
 } from "../local/runner/scenario";
 import { stackNames } from "../local/render";
+import { CliOutput, UsageError, runCli } from "./cli";
 
 export const usage = `Usage: npm start [-- options]
 
@@ -36,9 +37,6 @@ Options:
   --function-logs         print the functions' own JSON log lines (not with --json)
   --json                  print the summary as one JSON object on stdout, nothing else
   --help                  show this help`;
-
-/** A command-line mistake: reported with a hint, exit code 2. */
-export class UsageError extends Error {}
 
 export interface StartOptions {
   scenario: Scenario;
@@ -172,15 +170,8 @@ export function parseStartArgs(argv: string[]): StartOptions {
   return options;
 }
 
-export interface StartOutput {
-  /** The summary (stdout). */
-  out(text: string): void;
-  /** Progress and errors (stderr). */
-  err(text: string): void;
-}
-
 /** Runs `npm start` with `argv`; resolves to the exit code. */
-export async function start(argv: string[], output: StartOutput): Promise<number> {
+export async function start(argv: string[], output: CliOutput): Promise<number> {
   let options: StartOptions;
   try {
     options = parseStartArgs(argv);
@@ -224,16 +215,5 @@ function describeRun(scenario: Scenario): string {
 if (require.main === module) {
   // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  start(process.argv.slice(2), {
-    out: (text) => process.stdout.write(`${text}\n`),
-    err: (text) => process.stderr.write(`${text}\n`),
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      process.stderr.write(`${(error as Error).stack ?? String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  runCli(start);
 }
