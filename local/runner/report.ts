@@ -1,21 +1,11 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
-import type { JobStatus } from "../batch-server";
+import { jobStatuses, type JobStatus } from "../batch-jobs";
 import type { Progress, Summary } from "./run";
 import { formatDuration } from "./scenario";
 
-const jobStateOrder: readonly JobStatus[] = [
-  "SUBMITTED",
-  "PENDING",
-  "RUNNABLE",
-  "STARTING",
-  "RUNNING",
-  "SUCCEEDED",
-  "FAILED",
-];
-
 /** `4 RUNNING, 2 SUCCEEDED`, or `none yet`. */
 export function jobsByState(jobs: Record<JobStatus, number>): string {
-  const parts = jobStateOrder.filter((state) => jobs[state] > 0).map((state) => `${jobs[state]} ${state}`);
+  const parts = jobStatuses.filter((state) => jobs[state] > 0).map((state) => `${jobs[state]} ${state}`);
   return parts.length > 0 ? parts.join(", ") : "none yet";
 }
 
@@ -49,7 +39,7 @@ export class ProgressPrinter {
   update(progress: Progress): void {
     const key = `${progress.step} ${progress.stepState} ${jobsByState(progress.jobs)}`;
     if (key === this.last) return;
-    const states = `${progress.step} ${progress.stepState} ${jobStateOrder.filter((s) => progress.jobs[s] > 0).join()}`;
+    const states = `${progress.step} ${progress.stepState} ${jobStatuses.filter((s) => progress.jobs[s] > 0).join()}`;
     const now = performance.now();
     if (states === this.lastStates && now - this.lastWallMs < this.minWallMs) return;
     this.last = key;
