@@ -88,6 +88,12 @@ describe("stack configuration", () => {
       .filter(([key]) => key.startsWith(`${projectName}:`))
       .map(([key, value]) => [key.slice(projectName.length + 1), value]);
     expect(() => parseConfig(Object.fromEntries(own))).to.not.throw();
+    // The CLI checks each stack value against the type Pulumi.yaml declares: 1024, not "1024", for integers.
+    for (const [key, value] of own as [string, unknown][]) {
+      const declared = pulumiYaml.config[key].type;
+      const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
+      expect(actual, `Pulumi.dev.yaml ${key}`).to.equal(declared);
+    }
   });
 
   it("fails the program before it creates anything, with the message naming the key", async () => {
