@@ -42,7 +42,8 @@ export interface RetryCondition {
 }
 
 export const jobRetryConditions: RetryCondition[] = [
-  { onStatusReason: "Host EC2*", action: "RETRY" },
+  // Fargate Spot reclaimed the task (ECS's stop reason); jobs never run on EC2 hosts here.
+  { onStatusReason: "Your Spot Task was interrupted*", action: "RETRY" },
   { onReason: "CannotPullContainerError*", action: "RETRY" },
   { onReason: "ResourceInitializationError*", action: "RETRY" },
   { onStatusReason: "Timeout waiting for network interface*", action: "RETRY" },
