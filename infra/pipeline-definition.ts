@@ -178,6 +178,19 @@ export const bridgeParameters = { inputUri: "InputUri", outputUri: "OutputUri", 
 /** The bridge's step names. */
 export const bridgeSteps = { submit: "SubmitBatchJobs", wait: "WaitForBatchJobs" };
 
+/** The bridge's parameters with their defaults: the input and output URIs and the shard count. */
+export function bridgePipelineParameters(defaults: {
+  inputUri: string;
+  outputUri: string;
+  shardCount: number;
+}): ParameterSpec[] {
+  return [
+    { name: bridgeParameters.inputUri, type: "String", defaultValue: defaults.inputUri },
+    { name: bridgeParameters.outputUri, type: "String", defaultValue: defaults.outputUri },
+    { name: bridgeParameters.shardCount, type: "Integer", defaultValue: defaults.shardCount },
+  ];
+}
+
 export interface BridgePipelineSettings {
   submitFunctionArn: string;
   callbackQueueUrl: string;
@@ -203,11 +216,11 @@ export function bridgePipelineDefinition(settings: BridgePipelineSettings): Pipe
   // Outputs are Strings: an Integer reference into a String argument is rejected at CreatePipeline.
   const asStrings = (names: readonly string[]) => names.map((name) => ({ name, type: "String" as const }));
   return buildPipelineDefinition({
-    parameters: [
-      { name: bridgeParameters.inputUri, type: "String", defaultValue: settings.inputUri },
-      { name: bridgeParameters.outputUri, type: "String", defaultValue: settings.outputUri },
-      { name: bridgeParameters.shardCount, type: "Integer", defaultValue: settings.defaultShardCount },
-    ],
+    parameters: bridgePipelineParameters({
+      inputUri: settings.inputUri,
+      outputUri: settings.outputUri,
+      shardCount: settings.defaultShardCount,
+    }),
     steps: [
       {
         type: "Lambda",

@@ -48,6 +48,7 @@ import {
 import type { SQSEvent } from "aws-lambda";
 import {
   bridgeParameters,
+  bridgePipelineParameters,
   bridgeSteps,
   buildPipelineDefinition,
   parameterRef,
@@ -131,11 +132,7 @@ export function referenceDesign(settings: ReferenceSettings): ReferenceDesign {
 
   const pipelineDefinition = (args: ReferencePipelineArgs): PipelineDefinition =>
     buildPipelineDefinition({
-      parameters: [
-        { name: referenceParameters.inputUri, type: "String", defaultValue: args.inputUri },
-        { name: referenceParameters.outputUri, type: "String", defaultValue: args.outputUri },
-        { name: referenceParameters.shardCount, type: "Integer", defaultValue: args.shardCount },
-      ],
+      parameters: bridgePipelineParameters(args),
       steps: [
         {
           type: "Lambda",
