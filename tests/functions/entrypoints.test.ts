@@ -9,9 +9,17 @@ import {
 } from "../../functions/entrypoints";
 import { environmentVariables, executionTagKey } from "../../functions/step-contract";
 import { StatusTableServer } from "./completion-fixture";
+import { callbackMessage, sqsRecord } from "./factories";
 import { startFakeAwsServer, type FakeAwsServer } from "./fake-aws-server";
 
 const executionArn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge/execution/abcdef123456";
+
+/** The callback message of a step waiting on array job `job-1234` of three shards. */
+const arrayJobMessage = callbackMessage({
+  token: "tok-123456",
+  pipelineExecutionArn: executionArn,
+  arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
+});
 
 /** The environment the stack gives both functions, with every AWS endpoint pointed at `server`. */
 function functionEnvironment(server: FakeAwsServer): Record<string, string> {
@@ -115,35 +123,10 @@ describe("serialized function entry points", () => {
       functionEnvironment(server),
     );
 
-    const record = (messageId: string, body: string) => ({
-      messageId,
-      receiptHandle: `receipt-${messageId}`,
-      body,
-      attributes: {
-        ApproximateReceiveCount: "1",
-        SentTimestamp: String(Date.now()),
-        SenderId: "sagemaker",
-        ApproximateFirstReceiveTimestamp: String(Date.now()),
-      },
-      messageAttributes: {},
-      md5OfBody: "",
-      eventSource: "aws:sqs",
-      eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
-      awsRegion: "eu-west-1",
-    });
-
     const response = await handler({
       Records: [
-        record(
-          "m-1",
-          JSON.stringify({
-            token: "tok-123456",
-            pipelineExecutionArn: executionArn,
-            arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
-            status: "Executing",
-          }),
-        ),
-        record("m-2", "not a callback message"),
+        sqsRecord({ messageId: "m-1", sentAt: Date.now(), body: arrayJobMessage }),
+        sqsRecord({ messageId: "m-2", sentAt: Date.now(), body: "not a callback message" }),
       ],
     });
 
@@ -198,30 +181,9 @@ describe("serialized function entry points", () => {
       const onEvent = await loadSerializedHandler(() => jobEventHandlerFromEnvironment(process.env), env);
 
       // The step waits while the job runs, then Batch's event says the array job succeeded.
+      const waitingRecord = sqsRecord({ messageId: "m-1", sentAt: Date.now(), body: arrayJobMessage });
       const waiting = await monitor({
-        Records: [
-          {
-            messageId: "m-1",
-            receiptHandle: "receipt-m-1",
-            body: JSON.stringify({
-              token: "tok-123456",
-              pipelineExecutionArn: executionArn,
-              arguments: { jobMode: "array", jobRef: "job-1234", shardCount: "3" },
-              status: "Executing",
-            }),
-            attributes: {
-              ApproximateReceiveCount: "1",
-              SentTimestamp: String(Date.now()),
-              SenderId: "sagemaker",
-              ApproximateFirstReceiveTimestamp: String(Date.now()),
-            },
-            messageAttributes: {},
-            md5OfBody: "",
-            eventSource: "aws:sqs",
-            eventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:callbacks",
-            awsRegion: "eu-west-1",
-          },
-        ],
+        Records: [waitingRecord],
       });
       current = job;
       const result = await onEvent({
@@ -236,7 +198,7 @@ describe("serialized function entry points", () => {
       const answers = server.requests.filter((r) => r.operation.startsWith("SageMaker."));
       expect(answers.map((r) => r.body.CallbackToken)).to.deep.equal(["tok-123456"]);
       const deleted = server.requests.filter((r) => r.operation === "AmazonSQS.DeleteMessage");
-      expect(deleted.map((r) => r.body.ReceiptHandle)).to.deep.equal(["receipt-m-1"]);
+      expect(deleted.map((r) => r.body.ReceiptHandle)).to.deep.equal([waitingRecord.receiptHandle]);
     } finally {
       await tables.stop();
     }
