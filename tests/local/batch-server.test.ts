@@ -14,7 +14,7 @@ import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import type { BatchJobStateChangeEvent, BatchScenario } from "../../local/batch-jobs";
 import { startBatchServer, type BatchServer, type BatchServerOptions } from "../../local/batch-server";
 import { SimClock } from "../../local/clock";
-import { localClientConfig } from "./aws-config";
+import { errorOf, localClientConfig } from "./aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 const minute = 60_000;
@@ -35,17 +35,6 @@ function submitInput(overrides: Partial<SubmitJobCommandInput> = {}): SubmitJobC
     jobDefinition: "batch-bridge-job",
     ...overrides,
   };
-}
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<Error & { $metadata: { httpStatusCode?: number } }> {
-  return promise.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (error: unknown) => error as Error & { $metadata: { httpStatusCode?: number } },
-  );
 }
 
 describe("local Batch server", () => {

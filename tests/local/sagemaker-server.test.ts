@@ -9,21 +9,10 @@ import {
 } from "@aws-sdk/client-sagemaker";
 import { SimClock } from "../../local/clock";
 import { startSageMakerServer, type SageMakerServer } from "../../local/sagemaker-server";
-import { localClientConfig } from "./aws-config";
+import { errorOf, localClientConfig } from "./aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 const requestToken = (n: number): string => `request-${String(n).padStart(24, "0")}`;
-
-async function errorOf(
-  promise: Promise<unknown>,
-): Promise<Error & { $metadata: { httpStatusCode?: number } }> {
-  return promise.then(
-    () => {
-      throw new Error("expected the call to fail");
-    },
-    (error: unknown) => error as Error & { $metadata: { httpStatusCode?: number } },
-  );
-}
 
 describe("local SageMaker server", () => {
   let clock: SimClock;
