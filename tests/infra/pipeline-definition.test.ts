@@ -1,7 +1,4 @@
 import { expect } from "chai";
-import Ajv from "ajv";
-import * as fs from "fs";
-import * as path from "path";
 import {
   bridgePipelineDefinition,
   buildPipelineDefinition,
@@ -10,27 +7,8 @@ import {
   stepOutputRef,
   type PipelineDefinition,
 } from "../../infra/pipeline-definition";
+import { compileSchema, relaxedPipelineSchema } from "../support/pipeline-schema";
 import { callbackOutputNames, submitOutputNames } from "../../functions/step-contract";
-
-/** The official schema sits beside the repository, in ../shared, locally and in CI. */
-const schemaPath = path.resolve(
-  __dirname,
-  "../..",
-  "../shared/schemas/sagemaker-pipeline-definition.schema.json",
-);
-
-/**
- * The schema with the two points where the service is known to be more lenient relaxed (AWS-FACTS):
- * a top-level PipelineExperimentConfig, and SqsQueueUrl given as a Get reference.
- */
-function relaxedSchema(): Record<string, unknown> {
-  const schema = JSON.parse(fs.readFileSync(schemaPath, "utf8"));
-  schema.properties.PipelineExperimentConfig = { type: "object" };
-  schema.definitions.CallbackStep.properties.SqsQueueUrl = {
-    oneOf: [{ type: "string" }, { $ref: "#/definitions/GetFunction" }],
-  };
-  return schema;
-}
 
 const settings = {
   submitFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:batch-bridge-submit-1a2b3c4",
@@ -58,7 +36,7 @@ function stepNamed(definition: PipelineDefinition, name: string) {
 }
 
 describe("pipeline definition", () => {
-  const validate = new Ajv({ strict: false, allErrors: true }).compile(relaxedSchema());
+  const validate = compileSchema(relaxedPipelineSchema());
   const definition = bridgePipelineDefinition(settings);
   const text = serializePipelineDefinition(definition);
 

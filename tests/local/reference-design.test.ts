@@ -1,7 +1,4 @@
 import { expect } from "chai";
-import Ajv from "ajv";
-import * as fs from "fs";
-import * as path from "path";
 import { BatchClient, DescribeJobsCommand, type JobDetail } from "@aws-sdk/client-batch";
 import {
   SageMakerClient,
@@ -18,6 +15,7 @@ import {
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
+import { compileSchema, officialPipelineSchema } from "../support/pipeline-schema";
 import { startBatchServer, type BatchScenario, type BatchServer } from "../../local/batch-server";
 import { SimClock } from "../../local/clock";
 import { jobIdsOutput, referenceDesign, referenceSteps } from "../../local/reference-design";
@@ -161,13 +159,7 @@ describe("reference design", () => {
     });
 
     it("validates against the official SageMaker pipeline definition schema", () => {
-      const schemaPath = path.resolve(
-        __dirname,
-        "../../../shared/schemas/sagemaker-pipeline-definition.schema.json",
-      );
-      const validate = new Ajv({ strict: false, allErrors: true }).compile(
-        JSON.parse(fs.readFileSync(schemaPath, "utf8")),
-      );
+      const validate = compileSchema(officialPipelineSchema());
       expect(validate(JSON.parse(JSON.stringify(definition))), JSON.stringify(validate.errors)).to.equal(
         true,
       );
