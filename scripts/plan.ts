@@ -3,7 +3,7 @@
  * the mock engine with the stack's config and no AWS credentials. Prints a tree of the resources with their
  * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
  */
-import { renderStack, type RenderedResource, type RenderedStack } from "../local/render";
+import { renderStack, type RenderedResource, type RenderedStack } from "../render/render-stack";
 import { CliOutput, UsageError, runCli } from "./cli";
 
 const usage = "Usage: npm run plan [-- --stack <name>] [-- --json]";

@@ -21,7 +21,7 @@ import {
   type ConfigValue,
   type RenderedResource,
   type RenderedStack,
-} from "../render";
+} from "../../render/render-stack";
 import { compileEventPattern } from "./event-pattern";
 import type { EventRuleTarget, QueueSubscription } from "./event-sources";
 import type { Handler, LambdaFunctionSpec } from "./lambda";

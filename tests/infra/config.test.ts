@@ -5,7 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
 import { configKeys, parseConfig, projectName } from "../../infra/config";
 import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
-import { renderStack, repoRoot } from "../../local/render";
+import { renderStack, repoRoot } from "../../render/render-stack";
 
 interface DeclaredKey {
   type: string;

@@ -10,7 +10,7 @@ import {
   renderStack,
   type RenderedResource,
   type RenderedStack,
-} from "../../local/render";
+} from "../../render/render-stack";
 import { renderedDevStack } from "../support/dev-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
 

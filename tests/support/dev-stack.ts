@@ -1,7 +1,7 @@
 /**
  * The dev stack rendered under the mock engine once per test run: the suites that only read it share it.
  */
-import { renderStack, type RenderedStack } from "../../local/render";
+import { renderStack, type RenderedStack } from "../../render/render-stack";
 
 let devStack: Promise<RenderedStack> | undefined;
 
