@@ -3,7 +3,8 @@
  * the mock engine with the stack's config and no AWS credentials. Prints a tree of the resources with their
  * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
  */
-import { renderStack, type RenderedResource, type RenderedStack } from "../render/render-stack";
+import { renderStack } from "../render/render-stack";
+import type { RenderedResource, RenderedStack } from "../render/rendered-stack";
 import { CliOutput, UsageError, runCli } from "./cli";
 
 const usage = "Usage: npm run plan [-- --stack <name>] [-- --json]";

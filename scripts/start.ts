@@ -15,7 +15,7 @@ import {
   scenarioDefaults,
   type Scenario,
 } from "../local/runner/scenario";
-import { stackNames } from "../render/render-stack";
+import { stackNames } from "../render/stack-files";
 import { CliOutput, UsageError, runCli } from "./cli";
 
 export const usage = `Usage: npm start [-- options]

@@ -11,17 +11,16 @@ import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { JobDefinitionSettings } from "../batch-server";
 import { referenceDesign } from "../reference-design";
+import { loadHandler } from "../../render/archives";
+import { mockAccountId } from "../../render/aws-mocks";
+import { renderStack } from "../../render/render-stack";
 import {
-  loadHandler,
-  mockAccountId,
   pipelineDefinitionOf,
-  renderStack,
   resourcesOfType,
-  stackConfig,
-  type ConfigValue,
   type RenderedResource,
   type RenderedStack,
-} from "../../render/render-stack";
+} from "../../render/rendered-stack";
+import { stackConfig, type ConfigValue } from "../../render/stack-files";
 import { compileEventPattern } from "./event-pattern";
 import type { EventRuleTarget, QueueSubscription } from "./event-sources";
 import type { Handler, LambdaFunctionSpec } from "./lambda";

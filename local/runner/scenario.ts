@@ -3,7 +3,7 @@
  * injected (failures, a stop, throttling, duplicate deliveries, a malformed message). Every field is
  * checked once, with an error naming the field and what it accepts.
  */
-import type { ConfigValue } from "../../render/render-stack";
+import type { ConfigValue } from "../../render/stack-files";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";

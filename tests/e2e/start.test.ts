@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { repoRoot } from "../../render/render-stack";
+import { repoRoot } from "../../render/stack-files";
 import type { Summary } from "../../local/runner/run";
 import { parseStartArgs, start } from "../../scripts/start";
 

@@ -5,7 +5,8 @@ import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
 import { configKeys, parseConfig, projectName } from "../../infra/config";
 import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
-import { renderStack, repoRoot } from "../../render/render-stack";
+import { renderStack } from "../../render/render-stack";
+import { repoRoot } from "../../render/stack-files";
 
 interface DeclaredKey {
   type: string;

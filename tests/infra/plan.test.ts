@@ -3,7 +3,7 @@ import { execFile } from "child_process";
 import * as path from "path";
 import { promisify } from "util";
 import { jobStateChangePattern } from "../../functions/job-state-change";
-import { repoRoot } from "../../render/render-stack";
+import { repoRoot } from "../../render/stack-files";
 import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";
 import { renderedDevStack } from "../support/dev-stack";
 

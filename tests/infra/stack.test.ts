@@ -4,13 +4,9 @@ import { jobRetryConditions } from "../../infra/batch";
 import { jobStateChangePattern } from "../../functions/job-state-change";
 import { statusTableKey, statusTableTtlAttribute } from "../../functions/status-table";
 import { executionTagKey } from "../../functions/step-contract";
-import {
-  loadHandler,
-  pipelineDefinitionOf,
-  renderStack,
-  type RenderedResource,
-  type RenderedStack,
-} from "../../render/render-stack";
+import { loadHandler } from "../../render/archives";
+import { renderStack } from "../../render/render-stack";
+import { pipelineDefinitionOf, type RenderedResource, type RenderedStack } from "../../render/rendered-stack";
 import { renderedDevStack } from "../support/dev-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
 

@@ -1,7 +1,8 @@
 /**
  * The dev stack rendered under the mock engine once per test run: the suites that only read it share it.
  */
-import { renderStack, type RenderedStack } from "../../render/render-stack";
+import { renderStack } from "../../render/render-stack";
+import type { RenderedStack } from "../../render/rendered-stack";
 
 let devStack: Promise<RenderedStack> | undefined;
 

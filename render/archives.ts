@@ -1,0 +1,164 @@
+/**
+ * The assets and archives a program registers: read as plain JSON for the record, zipped as Pulumi would
+ * upload them, and a function's serialized closure loaded the way Lambda loads it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import * as fs from "fs";
+import JSZip from "jszip";
+import { createRequire } from "module";
+import * as path from "path";
+import type { RenderedFunction, RenderedResource } from "./rendered-stack";
+import { repoRoot } from "./stack-files";
+
+/**
+ * Loads a function's serialized closure the way Lambda does (`require` rooted at the repository, with the
+ * function's environment set while the factory runs) and returns its handler.
+ */
+export function loadHandler(
+  fn: Pick<RenderedFunction, "indexJs" | "environment">,
+  env: Record<string, string> = {},
+  root = repoRoot,
+): unknown {
+  const filename = path.join(root, "__index.js");
+  const module = { exports: {} as Record<string, unknown> };
+  const variables = { ...fn.environment, ...env };
+  const previous = Object.fromEntries(Object.keys(variables).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, variables);
+  try {
+    new Function("exports", "require", "module", "__filename", "__dirname", fn.indexJs)(
+      module.exports,
+      createRequire(filename),
+      module,
+      filename,
+      root,
+    );
+  } finally {
+    for (const [key, value] of Object.entries(previous)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+  return module.exports.handler;
+}
+
+/** Inputs as plain JSON: assets and archives replaced by what they hold. */
+export async function plainValue(value: unknown): Promise<unknown> {
+  if (pulumi.asset.Archive.isInstance(value)) {
+    const entries = await archiveEntries(value);
+    return { archive: entries.map((e) => e.name) };
+  }
+  if (pulumi.asset.Asset.isInstance(value)) {
+    return { asset: await assetDescription(value) };
+  }
+  if (Array.isArray(value)) return Promise.all((value as unknown[]).map(plainValue));
+  if (value !== null && typeof value === "object") {
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await plainValue(v)] as const),
+    );
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+async function assetDescription(asset: pulumi.asset.Asset): Promise<string> {
+  const fields = asset as unknown as {
+    path?: Promise<string>;
+    text?: Promise<string>;
+    uri?: Promise<string>;
+  };
+  if (fields.text !== undefined) return `text (${(await fields.text).length} characters)`;
+  if (fields.path !== undefined) return `file ${await fields.path}`;
+  return `uri ${await fields.uri}`;
+}
+
+interface ArchiveEntry {
+  name: string;
+  text?: string;
+  file?: string;
+}
+
+/** The top-level entries of an archive: `__index.js` and one folder per package. */
+async function archiveEntries(archive: pulumi.asset.Archive): Promise<ArchiveEntry[]> {
+  const fields = archive as unknown as {
+    assets?: Promise<Record<string, pulumi.asset.Asset | pulumi.asset.Archive>>;
+    path?: Promise<string>;
+  };
+  if (fields.assets === undefined) return [{ name: `archive ${await fields.path}` }];
+  const assets = await fields.assets;
+  const entries: ArchiveEntry[] = [];
+  for (const name of Object.keys(assets).sort()) {
+    const item = assets[name] as unknown as { text?: Promise<string>; path?: Promise<string> };
+    if (item.text !== undefined) entries.push({ name, text: await item.text });
+    else if (item.path !== undefined) entries.push({ name, file: await item.path });
+  }
+  return entries;
+}
+
+interface ZippedArchive {
+  indexJs: string;
+  files: string[];
+  archiveBytes: number;
+}
+
+/** Archives already zipped in this process, by content: the same closure and packages zip the same. */
+const zippedArchives = new Map<string, ZippedArchive>();
+
+/** The archive zipped in memory (deflate), as Pulumi would upload it. */
+async function zipArchive(code: unknown, root: string): Promise<ZippedArchive> {
+  const entries = pulumi.asset.Archive.isInstance(code) ? await archiveEntries(code) : [];
+  const key = createHash("sha256")
+    .update(JSON.stringify([root, entries]))
+    .digest("hex");
+  const cached = zippedArchives.get(key);
+  if (cached) return cached;
+  const zip = new JSZip();
+  for (const entry of entries) {
+    if (entry.text !== undefined) zip.file(entry.name, entry.text);
+    else if (entry.file !== undefined) addPath(zip, entry.name, path.resolve(root, entry.file));
+  }
+  const zipped = {
+    indexJs: entries.find((e) => e.name === "__index.js")?.text ?? "",
+    files: Object.values(zip.files)
+      .filter((f) => !f.dir)
+      .map((f) => f.name)
+      .sort(),
+    archiveBytes: (await zip.generateAsync({ type: "uint8array", compression: "DEFLATE" })).byteLength,
+  };
+  zippedArchives.set(key, zipped);
+  return zipped;
+}
+
+/** A function's settings and archive. */
+export async function renderFunction(
+  resource: RenderedResource,
+  code: unknown,
+  root: string,
+): Promise<RenderedFunction> {
+  const { indexJs, files, archiveBytes } = await zipArchive(code, root);
+  const inputs = resource.inputs as {
+    name?: string;
+    runtime?: string;
+    handler?: string;
+    environment?: { variables?: Record<string, string> };
+  };
+  return {
+    name: resource.name,
+    functionName: String(resource.state.name ?? inputs.name ?? resource.name),
+    runtime: String(inputs.runtime),
+    handler: String(inputs.handler),
+    environment: inputs.environment?.variables ?? {},
+    files,
+    archiveBytes,
+    indexJs,
+  };
+}
+
+function addPath(zip: JSZip, name: string, file: string): void {
+  const stat = fs.statSync(file);
+  if (stat.isDirectory()) {
+    for (const child of fs.readdirSync(file).sort()) addPath(zip, `${name}/${child}`, path.join(file, child));
+  } else {
+    zip.file(name, fs.readFileSync(file));
+  }
+}
