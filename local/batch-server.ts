@@ -16,7 +16,7 @@ import type {
   SubmitJobResponse,
   TerminateJobRequest,
 } from "@aws-sdk/client-batch";
-import type { SimClock } from "./clock";
+import type { SimClock } from "./time/clock";
 import {
   BatchClientError,
   BatchJobs,
@@ -35,7 +35,7 @@ import {
   sendJson,
   type RunningServer,
 } from "./http";
-import { seededRandom } from "./random";
+import { seededRandom } from "./time/random";
 
 export type {
   AttemptFailure,

@@ -25,7 +25,7 @@ import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { compileFunction } from "node:vm";
 import type * as LocalAwsSqs from "local-aws-sqs";
-import type { ClockGlobals, SimClock, SimTimer } from "./clock";
+import type { ClockGlobals, SimClock, SimTimer } from "./time/clock";
 import { CallCounter, listenOnLoopback, readBody, sendJson, type RunningServer } from "./http";
 
 export interface SqsServerOptions {

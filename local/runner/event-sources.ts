@@ -19,7 +19,7 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import type { SimClock } from "../clock";
+import type { SimClock } from "../time/clock";
 import type { EventMatcher } from "./event-pattern";
 import type { LambdaService } from "./lambda";
 

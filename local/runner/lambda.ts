@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "aws-lambda";
-import type { SimClock } from "../clock";
+import type { SimClock } from "../time/clock";
 
 /** A Lambda handler, sync or async. */
 export type Handler = (event: unknown, context: Context) => unknown;

@@ -26,7 +26,7 @@ import {
   type JobStatus,
   type ScenarioJob,
 } from "../batch-server";
-import { SimClock } from "../clock";
+import { SimClock } from "../time/clock";
 import { startDynamoDb } from "../dynamodb";
 import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker-server";

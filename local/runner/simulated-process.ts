@@ -19,8 +19,8 @@ import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import type { ClientRequest, ServerResponse } from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
-import { SimTimer, type SimClock } from "../clock";
-import { seededRandom } from "../random";
+import { SimTimer, type SimClock } from "../time/clock";
+import { seededRandom } from "../time/random";
 
 /** Turns of the event loop with nothing new before the runner calls the process at rest. */
 const quietTurns = 3;

@@ -13,7 +13,7 @@ import {
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import type { BatchJobStateChangeEvent, BatchScenario } from "../../local/batch-jobs";
 import { startBatchServer, type BatchServer, type BatchServerOptions } from "../../local/batch-server";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../local/time/clock";
 import { errorOf, localClientConfig } from "./aws-config";
 
 const start = Date.UTC(2030, 0, 1);

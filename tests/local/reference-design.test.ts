@@ -17,7 +17,7 @@ import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { compileSchema, officialPipelineSchema } from "../support/pipeline-schema";
 import { startBatchServer, type BatchScenario, type BatchServer } from "../../local/batch-server";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../local/time/clock";
 import { jobIdsOutput, referenceDesign, referenceSteps } from "../../local/reference-design";
 import { startSqs, type SqsServer } from "../../local/sqs";
 import { localClientConfig } from "./aws-config";

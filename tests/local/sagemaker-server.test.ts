@@ -7,7 +7,7 @@ import {
   StartPipelineExecutionCommand,
   StopPipelineExecutionCommand,
 } from "@aws-sdk/client-sagemaker";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../local/time/clock";
 import { startSageMakerServer, type SageMakerServer } from "../../local/sagemaker-server";
 import { errorOf, localClientConfig } from "./aws-config";
 

@@ -8,7 +8,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { startBatchServer, type BatchServer } from "../../local/batch-server";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../local/time/clock";
 import { startSqs, type SqsServer } from "../../local/sqs";
 import { localClientConfig } from "./aws-config";
 

@@ -9,7 +9,7 @@ import {
   SQSClient,
   type Message,
 } from "@aws-sdk/client-sqs";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../local/time/clock";
 import { startSqs, type SqsServer } from "../../local/sqs";
 import { localClientConfig } from "./aws-config";
 

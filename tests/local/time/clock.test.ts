@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { SimClock } from "../../local/clock";
+import { SimClock } from "../../../local/time/clock";
 
 const start = Date.UTC(2030, 0, 1);
 
