@@ -9,7 +9,7 @@ import { BatchClient, type RetryStrategy } from "@aws-sdk/client-batch";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
-import type { JobDefinitionSettings } from "../batch-server";
+import type { JobDefinitionSettings } from "../batch/server";
 import { referenceDesign } from "../reference-design";
 import { loadHandler } from "../../render/archives";
 import { mockAccountId } from "../../render/aws-mocks";

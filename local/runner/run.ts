@@ -25,13 +25,13 @@ import {
   type BatchServer,
   type JobStatus,
   type ScenarioJob,
-} from "../batch-server";
+} from "../batch/server";
 import { SimClock } from "../time/clock";
-import { startDynamoDb } from "../dynamodb";
+import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
-import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker-server";
-import { startSageMakerServer } from "../sagemaker-server";
-import { startSqs, type SqsServer } from "../sqs";
+import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
+import { startSageMakerServer } from "../sagemaker/server";
+import { startSqs, type SqsServer } from "../sqs/server";
 import { prepareDesign, type PreparedDesign } from "./designs";
 import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";

@@ -93,9 +93,9 @@ export class StatusTableServer {
   }
 }
 
-/** Runs local/dynamodb.ts's `startDynamoDb()` in a worker thread; resolves with its endpoint and stop. */
+/** Runs local/dynamodb/server.ts's `startDynamoDb()` in a worker thread; resolves with its endpoint, stop. */
 async function startDynamoDbInWorker(): Promise<RunningServer> {
-  const localDynamoDb = path.join(__dirname, "..", "..", "local", "dynamodb.ts");
+  const localDynamoDb = path.join(__dirname, "..", "..", "local", "dynamodb", "server.ts");
   const worker = new Worker(
     `
     const { parentPort } = require("node:worker_threads");

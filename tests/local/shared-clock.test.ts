@@ -7,9 +7,9 @@ import {
   SendMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { startBatchServer, type BatchServer } from "../../local/batch-server";
+import { startBatchServer, type BatchServer } from "../../local/batch/server";
 import { SimClock } from "../../local/time/clock";
-import { startSqs, type SqsServer } from "../../local/sqs";
+import { startSqs, type SqsServer } from "../../local/sqs/server";
 import { localClientConfig } from "./aws-config";
 
 const start = Date.UTC(2030, 0, 1);

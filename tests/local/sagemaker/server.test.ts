@@ -7,9 +7,9 @@ import {
   StartPipelineExecutionCommand,
   StopPipelineExecutionCommand,
 } from "@aws-sdk/client-sagemaker";
-import { SimClock } from "../../local/time/clock";
-import { startSageMakerServer, type SageMakerServer } from "../../local/sagemaker-server";
-import { errorOf, localClientConfig } from "./aws-config";
+import { SimClock } from "../../../local/time/clock";
+import { startSageMakerServer, type SageMakerServer } from "../../../local/sagemaker/server";
+import { errorOf, localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 const requestToken = (n: number): string => `request-${String(n).padStart(24, "0")}`;

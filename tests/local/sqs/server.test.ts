@@ -9,9 +9,9 @@ import {
   SQSClient,
   type Message,
 } from "@aws-sdk/client-sqs";
-import { SimClock } from "../../local/time/clock";
-import { startSqs, type SqsServer } from "../../local/sqs";
-import { localClientConfig } from "./aws-config";
+import { SimClock } from "../../../local/time/clock";
+import { startSqs, type SqsServer } from "../../../local/sqs/server";
+import { localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 

@@ -11,10 +11,10 @@ import {
   type SubmitJobCommandInput,
 } from "@aws-sdk/client-batch";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
-import type { BatchJobStateChangeEvent, BatchScenario } from "../../local/batch-jobs";
-import { startBatchServer, type BatchServer, type BatchServerOptions } from "../../local/batch-server";
-import { SimClock } from "../../local/time/clock";
-import { errorOf, localClientConfig } from "./aws-config";
+import type { BatchJobStateChangeEvent, BatchScenario } from "../../../local/batch/job-scheduler";
+import { startBatchServer, type BatchServer, type BatchServerOptions } from "../../../local/batch/server";
+import { SimClock } from "../../../local/time/clock";
+import { errorOf, localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 const minute = 60_000;

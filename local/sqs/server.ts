@@ -25,8 +25,8 @@ import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { compileFunction } from "node:vm";
 import type * as LocalAwsSqs from "local-aws-sqs";
-import type { ClockGlobals, SimClock, SimTimer } from "./time/clock";
-import { CallCounter, listenOnLoopback, readBody, sendJson, type RunningServer } from "./http";
+import type { ClockGlobals, SimClock, SimTimer } from "../time/clock";
+import { CallCounter, listenOnLoopback, readBody, sendJson, type RunningServer } from "../http";
 
 export interface SqsServerOptions {
   /** The simulated clock the queues keep time by. */

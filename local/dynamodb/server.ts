@@ -4,7 +4,7 @@
  * rely on conditional writes only. Tables become ACTIVE at once.
  */
 import dynalite from "dynalite";
-import { listen, type RunningServer } from "./http";
+import { listen, type RunningServer } from "../http";
 
 export interface DynamoDbServerOptions {
   /** Interface to listen on (default 127.0.0.1). */

@@ -1,7 +1,7 @@
 /**
  * AWS Batch on loopback for the operations the functions call, speaking the REST-JSON protocol that
  * @aws-sdk/client-batch uses: `POST /v1/<operation>` with a JSON body; errors carry their code in the
- * `x-amzn-errortype` header and `{"message"}` in the body. Jobs run in simulated time (see batch-jobs.ts).
+ * `x-amzn-errortype` header and `{"message"}` in the body. Jobs run in simulated time (see job-scheduler.ts).
  *
  * SubmitJob and DescribeJobs share a token bucket of 50 requests per simulated second, as the account
  * quota does; above it they are answered 429 TooManyRequestsException, which the SDK classifies as
@@ -16,7 +16,7 @@ import type {
   SubmitJobResponse,
   TerminateJobRequest,
 } from "@aws-sdk/client-batch";
-import type { SimClock } from "./time/clock";
+import type { SimClock } from "../time/clock";
 import {
   BatchClientError,
   BatchJobs,
@@ -26,7 +26,7 @@ import {
   type BatchScenario,
   type JobSnapshot,
   type JobStatus,
-} from "./batch-jobs";
+} from "./job-scheduler";
 import {
   CallCounter,
   listenOnLoopback,
@@ -34,8 +34,8 @@ import {
   readBody,
   sendJson,
   type RunningServer,
-} from "./http";
-import { seededRandom } from "./time/random";
+} from "../http";
+import { seededRandom } from "../time/random";
 
 export type {
   AttemptFailure,
@@ -45,7 +45,7 @@ export type {
   JobSnapshot,
   JobStatus,
   ScenarioJob,
-} from "./batch-jobs";
+} from "./job-scheduler";
 
 /** Requests per simulated second and burst of the SubmitJob + DescribeJobs quota. */
 export interface BatchQuota {

@@ -24,9 +24,9 @@ import type {
   TerminateJobRequest,
 } from "@aws-sdk/client-batch";
 import { randomUUID } from "node:crypto";
-import type { SimClock, SimTimer } from "./time/clock";
-import { MinHeap } from "./time/min-heap";
-import { randomString } from "./time/random";
+import type { SimClock, SimTimer } from "../time/clock";
+import { MinHeap } from "../time/min-heap";
+import { randomString } from "../time/random";
 
 /** Batch job states, in lifecycle order. */
 export const jobStatuses = [

@@ -1,4 +1,4 @@
-/** Types for `dynalite` (it ships none): the part of its programmatic API that local/dynamodb.ts uses. */
+/** Types for `dynalite` (it ships none): the part of its programmatic API that local/dynamodb/server.ts uses. */
 declare module "dynalite" {
   import type { Server } from "node:http";
 

@@ -6,9 +6,9 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { startDynamoDb } from "../../local/dynamodb";
-import type { RunningServer } from "../../local/http";
-import { localClientConfig } from "./aws-config";
+import { startDynamoDb } from "../../../local/dynamodb/server";
+import type { RunningServer } from "../../../local/http";
+import { localClientConfig } from "../aws-config";
 
 describe("local DynamoDB (dynalite)", () => {
   let server: RunningServer;

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { OutputParameter, Parameter } from "@aws-sdk/client-sagemaker";
-import type { SimClock } from "./time/clock";
+import type { SimClock } from "../time/clock";
 import {
   CallCounter,
   listenOnLoopback,
@@ -18,8 +18,8 @@ import {
   readBody,
   sendJson,
   type RunningServer,
-} from "./http";
-import { randomString, seededRandom } from "./time/random";
+} from "../http";
+import { randomString, seededRandom } from "../time/random";
 
 export type PipelineExecutionStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded";
 
