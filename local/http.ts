@@ -1,6 +1,6 @@
 /**
- * What the local servers share: listening on a loopback port, reading a request body, answering JSON, and
- * counting calls by operation.
+ * What the local servers share: listening on a loopback port, reading a request body, answering JSON,
+ * checking a required string field, and counting calls by operation.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomUUID } from "node:crypto";
@@ -106,6 +106,20 @@ export function sendJson(
     ...headers,
   });
   response.end(text);
+}
+
+/** Checks a required string field: returns it, or throws the service's error for a missing field. */
+export type RequireString = (value: unknown, field: string, allowEmpty?: boolean) => string;
+
+/**
+ * A service's `RequireString`: a value that is not a string, or is empty (unless `allowEmpty`), throws
+ * `missingField(field)`, the error that service answers with.
+ */
+export function makeRequireString(missingField: (field: string) => Error): RequireString {
+  return (value, field, allowEmpty = false) => {
+    if (typeof value !== "string" || (!allowEmpty && value.length === 0)) throw missingField(field);
+    return value;
+  };
 }
 
 /** Counts calls by operation name (and anything else keyed by a string). */
