@@ -9,227 +9,41 @@
  * simulated time it was due at, not the time it was applied.
  */
 import type {
-  AttemptDetail,
   CancelJobRequest,
-  ContainerOverrides,
-  EvaluateOnExit,
   JobDetail,
-  JobSummary,
-  KeyValuePair,
   ListJobsRequest,
   ListJobsResponse,
-  RetryStrategy,
   SubmitJobRequest,
   SubmitJobResponse,
   TerminateJobRequest,
 } from "@aws-sdk/client-batch";
-import { randomUUID } from "node:crypto";
 import type { SimClock, SimTimer } from "../time/clock";
 import { MinHeap } from "../time/min-heap";
 import { randomString } from "../time/random";
-
-/** Batch job states, in lifecycle order. */
-export const jobStatuses = [
-  "SUBMITTED",
-  "PENDING",
-  "RUNNABLE",
-  "STARTING",
-  "RUNNING",
-  "SUCCEEDED",
-  "FAILED",
-] as const;
-export type JobStatus = (typeof jobStatuses)[number];
-
-/** What a scenario sees of a job when it decides how an attempt goes. */
-export interface ScenarioJob {
-  jobId: string;
-  jobName: string;
-  /** Job queue ARN. */
-  jobQueue: string;
-  /** Job definition ARN. */
-  jobDefinition: string;
-  /** Array children only: the child's index (`AWS_BATCH_JOB_ARRAY_INDEX`). */
-  arrayIndex?: number;
-  parameters: Record<string, string>;
-  /** `containerOverrides.environment` as a map. */
-  environment: Record<string, string>;
-  /** 1 for the first attempt. */
-  attempt: number;
-}
-
-/** How a failing attempt ends. */
-export interface AttemptFailure {
-  /**
-   * The container's exit code. Leave it out for a failure outside the container (the instance went away,
-   * the image could not be pulled): an infrastructure failure, which a retry strategy usually retries.
-   */
-  exitCode?: number;
-  /** `container.reason`, e.g. "OutOfMemoryError: Container killed due to memory usage". */
-  reason?: string;
-  /** The job's `statusReason`; default "Essential container in task exited" with an exit code, else `reason`. */
-  statusReason?: string;
-}
-
-/** Retry strategy and timeout of a registered job definition, which SubmitJob may override. */
-export interface JobDefinitionSettings {
-  retryStrategy?: RetryStrategy;
-  timeout?: { attemptDurationSeconds?: number };
-}
-
-/** How jobs behave: durations, failures and capacity, all in simulated time. */
-export interface BatchScenario {
-  /** How long each attempt runs (RUNNING), in simulated ms (default 60,000). */
-  jobDurationMs?: number | ((job: ScenarioJob) => number);
-  /** Time spent in each state before the next one, in simulated ms. */
-  stateDurationsMs?: Partial<Record<"SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING", number>>;
-  /** How an attempt fails, or undefined when it succeeds (default: every attempt succeeds). */
-  attemptFailure?: (job: ScenarioJob) => AttemptFailure | undefined;
-  /** At most this many jobs STARTING or RUNNING at once; the others wait RUNNABLE (default: no limit). */
-  maxConcurrentJobs?: number;
-  /**
-   * Registered job definitions by name (or ARN): their retry strategy and timeout apply unless SubmitJob
-   * overrides them. When given, SubmitJob with any other definition is a ClientException.
-   */
-  jobDefinitions?: Record<string, JobDefinitionSettings>;
-  /** Job queue names (or ARNs) that exist; when given, SubmitJob to any other is a ClientException. */
-  jobQueues?: string[];
-}
-
-/** The EventBridge event AWS Batch sends on a job state change. */
-export interface BatchJobStateChangeEvent {
-  version: "0";
-  id: string;
-  "detail-type": "Batch Job State Change";
-  source: "aws.batch";
-  account: string;
-  /** Simulated time of the change, ISO 8601. */
-  time: string;
-  region: string;
-  resources: string[];
-  /** The job as DescribeJobs returns it at that moment. */
-  detail: JobDetail;
-}
-
-/** A job as tests and the runner see it at a glance. */
-export interface JobSnapshot {
-  jobId: string;
-  jobName: string;
-  status: JobStatus;
-  statusReason?: string;
-  createdAt: number;
-  startedAt?: number;
-  stoppedAt?: number;
-  /** Attempts that ran. */
-  attempts: number;
-  exitCode?: number;
-  /** Array parents: the size and the children's states. */
-  arraySize?: number;
-  statusSummary?: Record<JobStatus, number>;
-}
-
-/** A request Batch rejects as the caller's fault; the server answers it as a 400 ClientException. */
-export class BatchClientError extends Error {
-  override readonly name = "ClientException";
-}
-
-const defaultStateDurationsMs = { SUBMITTED: 1_000, PENDING: 1_000, RUNNABLE: 10_000, STARTING: 20_000 };
-const defaultJobDurationMs = 60_000;
-/** Array jobs: 2 to 10,000 children. */
-const arraySizeLimits = { min: 2, max: 10_000 };
-/** DescribeJobs takes at most 100 job IDs a call. */
-export const describeJobsLimit = 100;
-/** ListJobs pages: up to 1,000 jobs with a status, up to 100 with a filter. */
-const listPageLimits = { status: 1000, filters: 100 };
-/** TerminateJobs/CancelJobs take at most 50 jobs a call. */
-export const bulkJobsLimit = 50;
-const maxAttempts = 10;
-const maxEvaluateOnExit = 5;
-const minTimeoutSeconds = 60;
-const maxTags = 50;
-const jobNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const exitStatusReason = "Essential container in task exited";
-const timeoutStatusReason = "Job attempt duration exceeded timeout";
-
-/** What SubmitJob fixed for a job, shared by an array's children. */
-interface JobSpec {
-  jobName: string;
-  jobQueue: string;
-  jobDefinition: string;
-  parameters: Record<string, string>;
-  environment: KeyValuePair[];
-  command: string[] | undefined;
-  tags: Record<string, string> | undefined;
-  propagateTags: boolean | undefined;
-  retryStrategy: RetryStrategy | undefined;
-  timeoutSeconds: number | undefined;
-}
-
-/**
- * A job's state. Every job is built by `newJob` with the same fields in the same order, so that tens of
- * thousands of them share one object shape and stay cheap to read.
- */
-interface Job {
-  seq: number;
-  jobId: string;
-  jobArn: string;
-  spec: JobSpec;
-  status: JobStatus;
-  statusReason: string | undefined;
-  createdAt: number;
-  startedAt: number | undefined;
-  stoppedAt: number | undefined;
-  attempts: AttemptDetail[];
-  exitCode: number | undefined;
-  containerReason: string | undefined;
-  /** Bumped whenever a pending state change is cancelled (terminate/cancel). */
-  version: number;
-  /** The running attempt: when it started and how it ends. */
-  attempt:
-    { startedAt: number; failure?: AttemptFailure; timedOut: boolean; logStreamName: string } | undefined;
-  holdsSlot: boolean;
-  /** Array children only. */
-  parent: Job | undefined;
-  arrayIndex: number | undefined;
-  /** Array parents only. */
-  array:
-    | {
-        size: number;
-        children?: Job[];
-        summary: Record<JobStatus, number>;
-        summaryUpdatedAt?: number;
-        finished: number;
-        failed: number;
-      }
-    | undefined;
-}
-
-function newJob(
-  fields: Pick<
-    Job,
-    "seq" | "jobId" | "jobArn" | "spec" | "status" | "createdAt" | "parent" | "arrayIndex" | "array"
-  >,
-): Job {
-  return {
-    seq: fields.seq,
-    jobId: fields.jobId,
-    jobArn: fields.jobArn,
-    spec: fields.spec,
-    status: fields.status,
-    statusReason: undefined,
-    createdAt: fields.createdAt,
-    startedAt: undefined,
-    stoppedAt: undefined,
-    attempts: [],
-    exitCode: undefined,
-    containerReason: undefined,
-    version: 0,
-    attempt: undefined,
-    holdsSlot: false,
-    parent: fields.parent,
-    arrayIndex: fields.arrayIndex,
-    array: fields.array,
-  };
-}
+import { endAttempt, retryStrategyRetries } from "./attempts";
+import { ComputeCapacity } from "./capacity";
+import {
+  canStop,
+  emptySummary,
+  isTerminal,
+  jobStatuses,
+  newJob,
+  type Job,
+  type JobStatus,
+} from "./job-record";
+import { checkListJobs, checkStopJob, checkStringMap, checkSubmitJob } from "./requests";
+import { BatchResources, definitionName } from "./resources";
+import { checkScenario, planAttempt, type BatchScenario, type TimedState } from "./scenario";
+import { jobStateChangeEvent, StateChangeListeners, type BatchJobStateChangeEvent } from "./state-events";
+import {
+  decodePageToken,
+  encodePageToken,
+  jobDetail,
+  jobSnapshot,
+  jobSummary,
+  scenarioJob,
+  type JobSnapshot,
+} from "./views";
 
 interface PendingChange {
   at: number;
@@ -239,26 +53,23 @@ interface PendingChange {
 }
 
 /** The simulated jobs of one Batch account and region. */
-export class BatchJobs {
+export class JobScheduler {
   private readonly jobs: Job[] = [];
   private readonly byId = new Map<string, Job>();
   private readonly changes = new MinHeap<PendingChange>(
     (a, b) => a.at < b.at || (a.at === b.at && a.order < b.order),
   );
   private changeOrder = 0;
-  private readonly waiting: Job[] = [];
-  private waitingHead = 0;
-  private slotsInUse = 0;
+  private readonly capacity: ComputeCapacity;
   private readonly units: Record<JobStatus, number> = emptySummary();
   private lastStop: number | undefined;
-  private readonly listeners = new Set<(event: BatchJobStateChangeEvent) => void>();
+  private readonly listeners = new StateChangeListeners();
   private timer: SimTimer | undefined;
   private timerAt: number | undefined;
   private applying = false;
   private tasks = 0;
-  private readonly stateMs: Record<"SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING", number>;
-  private readonly definitions = new Map<string, JobDefinitionSettings>();
-  private readonly queues: Set<string> | undefined;
+  private readonly stateMs: Record<TimedState, number>;
+  private readonly resources: BatchResources;
 
   constructor(
     private readonly clock: SimClock,
@@ -266,93 +77,38 @@ export class BatchJobs {
     private readonly identity: { region: string; accountId: string },
     private readonly random: () => number,
   ) {
-    this.stateMs = { ...defaultStateDurationsMs };
-    for (const [state, ms] of Object.entries(scenario.stateDurationsMs ?? {})) {
-      if (!(state in defaultStateDurationsMs)) {
-        throw new Error(
-          `scenario.stateDurationsMs: unknown state ${state}; allowed: SUBMITTED, PENDING, RUNNABLE, STARTING`,
-        );
-      }
-      checkDuration(`scenario.stateDurationsMs.${state}`, ms);
-      this.stateMs[state as keyof typeof defaultStateDurationsMs] = ms;
-    }
-    if (typeof scenario.jobDurationMs === "number")
-      checkDuration("scenario.jobDurationMs", scenario.jobDurationMs);
-    const limit = scenario.maxConcurrentJobs;
-    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
-      throw new Error(`scenario.maxConcurrentJobs must be a whole number >= 1, got ${limit}`);
-    }
-    for (const [name, settings] of Object.entries(scenario.jobDefinitions ?? {})) {
-      this.definitions.set(definitionName(name), settings);
-    }
-    this.queues = scenario.jobQueues && new Set(scenario.jobQueues.map((queue) => this.queueArn(queue)));
+    this.stateMs = checkScenario(scenario);
+    this.capacity = new ComputeCapacity(scenario.maxConcurrentJobs);
+    this.resources = new BatchResources(identity, scenario);
   }
 
   /** Subscribes to state-change events (every change but the initial SUBMITTED, as AWS); returns unsubscribe. */
   onStateChange(listener: (event: BatchJobStateChangeEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   /** SubmitJob. */
   submit(request: SubmitJobRequest): SubmitJobResponse {
     this.applyDueChanges();
     const now = this.clock.now();
-    const jobName = requireString(request.jobName, "jobName");
-    if (!jobNamePattern.test(jobName)) {
-      throw new BatchClientError(
-        `jobName ${JSON.stringify(jobName)} is invalid: up to 128 letters, numbers, hyphens and underscores, starting with a letter or number`,
-      );
-    }
-    const jobQueue = this.queueArn(requireString(request.jobQueue, "jobQueue"));
-    if (this.queues && !this.queues.has(jobQueue))
-      throw new BatchClientError(`Job queue ${request.jobQueue} does not exist`);
-    const definitionInput = requireString(request.jobDefinition, "jobDefinition");
-    const registered = this.definitions.get(definitionName(definitionInput));
-    if (this.definitions.size > 0 && !registered) {
-      throw new BatchClientError(`Job definition ${definitionInput} does not exist or is not ACTIVE`);
-    }
-    const size = request.arrayProperties?.size;
-    if (
-      size !== undefined &&
-      !(Number.isInteger(size) && size >= arraySizeLimits.min && size <= arraySizeLimits.max)
-    ) {
-      throw new BatchClientError(
-        `arrayProperties.size must be between ${arraySizeLimits.min} and ${arraySizeLimits.max}, got ${size}`,
-      );
-    }
-    const retryStrategy = checkRetryStrategy(request.retryStrategy ?? registered?.retryStrategy);
-    const timeoutSeconds =
-      request.timeout?.attemptDurationSeconds ?? registered?.timeout?.attemptDurationSeconds;
-    if (
-      timeoutSeconds !== undefined &&
-      !(Number.isInteger(timeoutSeconds) && timeoutSeconds >= minTimeoutSeconds)
-    ) {
-      throw new BatchClientError(
-        `timeout.attemptDurationSeconds must be at least ${minTimeoutSeconds}, got ${timeoutSeconds}`,
-      );
-    }
-    const tags = checkStringMap(request.tags, "tags");
-    if (tags && Object.keys(tags).length > maxTags)
-      throw new BatchClientError(`at most ${maxTags} tags are allowed`);
-    const environment = checkEnvironment(request.containerOverrides);
-
+    const checked = checkSubmitJob(request, this.resources);
+    const size = checked.arraySize;
     const jobId = this.newJobId();
     const job = newJob({
       seq: this.jobs.length,
       jobId,
-      jobArn: this.arn("job", jobId),
+      jobArn: this.resources.arn("job", jobId),
       spec: {
-        jobName,
-        jobQueue,
-        jobDefinition: this.definitionArn(definitionInput),
+        jobName: checked.jobName,
+        jobQueue: checked.jobQueue,
+        jobDefinition: checked.jobDefinition,
         parameters: checkStringMap(request.parameters, "parameters") ?? {},
-        environment,
+        environment: checked.environment,
         command: request.containerOverrides?.command,
-        tags,
+        tags: checked.tags,
         propagateTags: request.propagateTags,
-        retryStrategy,
-        timeoutSeconds,
+        retryStrategy: checked.retryStrategy,
+        timeoutSeconds: checked.timeoutSeconds,
       },
       status: "SUBMITTED",
       createdAt: now,
@@ -365,7 +121,7 @@ export class BatchJobs {
     this.units.SUBMITTED += size ?? 1;
     this.schedule(job, now + this.stateMs.SUBMITTED);
     this.armTimer();
-    return { jobArn: job.jobArn, jobName, jobId };
+    return { jobArn: job.jobArn, jobName: checked.jobName, jobId };
   }
 
   /** DescribeJobs: the jobs found, in the order asked; unknown IDs are left out. */
@@ -374,7 +130,7 @@ export class BatchJobs {
     const found: JobDetail[] = [];
     for (const id of jobIds) {
       const job = this.find(id);
-      if (job) found.push(this.detail(job));
+      if (job) found.push(jobDetail(job));
     }
     return found;
   }
@@ -382,53 +138,36 @@ export class BatchJobs {
   /** ListJobs: a job queue's jobs (newest first) or an array job's children (by index). */
   list(request: ListJobsRequest): ListJobsResponse {
     this.applyDueChanges();
-    const scopes = [request.jobQueue, request.arrayJobId, request.multiNodeJobId].filter(
-      (v) => v !== undefined,
-    );
-    if (scopes.length !== 1) {
-      throw new BatchClientError("Exactly one of jobQueue, arrayJobId or multiNodeJobId must be given");
-    }
-    if (request.multiNodeJobId !== undefined) {
-      throw new BatchClientError("multiNodeJobId: multi-node parallel jobs do not run on Fargate");
-    }
-    const filters = request.filters ?? [];
-    if (filters.length > 1) throw new BatchClientError("Only one filter can be used at a time");
-    const match = filters.length === 1 ? this.filterMatcher(filters[0].name, filters[0].values) : undefined;
-    const status = match ? undefined : checkStatus(request.jobStatus ?? "RUNNING", "jobStatus");
-    const pageLimit = match ? listPageLimits.filters : listPageLimits.status;
-    const maxResults = request.maxResults ?? pageLimit;
-    if (!Number.isInteger(maxResults) || maxResults < 1) {
-      throw new BatchClientError(`maxResults must be a whole number >= 1, got ${maxResults}`);
-    }
-    const pageSize = Math.min(maxResults, pageLimit);
-    const cursor = request.nextToken === undefined ? undefined : decodeToken(request.nextToken);
-    const page: JobSummary[] = [];
+    const { matches, pageSize } = checkListJobs(request);
+    const cursor = request.nextToken === undefined ? undefined : decodePageToken(request.nextToken);
+    const page: Job[] = [];
     let next: number | undefined;
-
-    const wanted = (job: Job): boolean => (match ? match(job) : job.status === status);
     if (request.arrayJobId !== undefined) {
       const children = this.byId.get(request.arrayJobId)?.array?.children ?? [];
       for (let i = cursor ?? 0; i < children.length; i += 1) {
-        if (!wanted(children[i])) continue;
+        if (!matches(children[i])) continue;
         if (page.length === pageSize) {
           next = i;
           break;
         }
-        page.push(this.summary(children[i]));
+        page.push(children[i]);
       }
     } else {
-      const queue = this.queueArn(request.jobQueue ?? "");
+      const queue = this.resources.queueArn(request.jobQueue ?? "");
       for (let seq = Math.min(cursor ?? this.jobs.length - 1, this.jobs.length - 1); seq >= 0; seq -= 1) {
         const job = this.jobs[seq];
-        if (job.spec.jobQueue !== queue || !wanted(job)) continue;
+        if (job.spec.jobQueue !== queue || !matches(job)) continue;
         if (page.length === pageSize) {
           next = seq;
           break;
         }
-        page.push(this.summary(job));
+        page.push(job);
       }
     }
-    return { jobSummaryList: page, nextToken: next === undefined ? undefined : encodeToken(next) };
+    return {
+      jobSummaryList: page.map(jobSummary),
+      nextToken: next === undefined ? undefined : encodePageToken(next),
+    };
   }
 
   /** TerminateJob: fails STARTING/RUNNING jobs, cancels earlier ones, cascades from an array parent. */
@@ -456,19 +195,7 @@ export class BatchJobs {
   /** Every submitted job (array parents, not their children), oldest first. */
   snapshot(): JobSnapshot[] {
     this.applyDueChanges();
-    return this.jobs.map((job) => ({
-      jobId: job.jobId,
-      jobName: job.spec.jobName,
-      status: job.status,
-      statusReason: job.statusReason,
-      createdAt: job.createdAt,
-      startedAt: job.startedAt,
-      stoppedAt: job.stoppedAt,
-      attempts: job.attempts.length,
-      exitCode: job.exitCode,
-      arraySize: job.array?.size,
-      statusSummary: job.array && { ...job.array.summary },
-    }));
+    return this.jobs.map(jobSnapshot);
   }
 
   /** Simulated time the last job (or child) ended, or undefined while none has. */
@@ -537,7 +264,7 @@ export class BatchJobs {
         this.enter(job, "RUNNABLE", at, this.stateMs.RUNNABLE);
         break;
       case "RUNNABLE":
-        this.queueForSlot(job, at);
+        if (this.capacity.request(job)) this.enter(job, "STARTING", at, this.stateMs.STARTING);
         break;
       case "STARTING":
         this.startAttempt(job, at);
@@ -582,106 +309,44 @@ export class BatchJobs {
     if (afterMs !== undefined) this.schedule(job, at + afterMs);
   }
 
-  /** RUNNABLE long enough: start now if capacity allows, else wait in line. */
-  private queueForSlot(job: Job, at: number): void {
-    const limit = this.scenario.maxConcurrentJobs;
-    if (limit === undefined || this.slotsInUse < limit) {
-      this.takeSlot(job, at);
-    } else {
-      this.waiting.push(job);
-    }
-  }
-
-  private takeSlot(job: Job, at: number): void {
-    job.holdsSlot = true;
-    this.slotsInUse += 1;
-    this.enter(job, "STARTING", at, this.stateMs.STARTING);
-  }
-
-  private releaseSlot(job: Job, at: number): void {
-    if (!job.holdsSlot) return;
-    job.holdsSlot = false;
-    this.slotsInUse -= 1;
-    const limit = this.scenario.maxConcurrentJobs ?? Infinity;
-    while (this.slotsInUse < limit && this.waitingHead < this.waiting.length) {
-      const next = this.waiting[this.waitingHead++];
-      // Cancelled or terminated while waiting: its place is simply skipped.
-      if (next.status === "RUNNABLE" && !next.holdsSlot) this.takeSlot(next, at);
-    }
-    if (this.waitingHead > 1024 && this.waitingHead * 2 > this.waiting.length) {
-      this.waiting.splice(0, this.waitingHead);
-      this.waitingHead = 0;
-    }
-  }
-
   private startAttempt(job: Job, at: number): void {
-    const info = this.scenarioJob(job);
-    const failure = this.scenario.attemptFailure?.(info);
-    const duration =
-      typeof this.scenario.jobDurationMs === "function"
-        ? this.scenario.jobDurationMs(info)
-        : (this.scenario.jobDurationMs ?? defaultJobDurationMs);
-    checkDuration(`jobDurationMs for ${job.jobId}`, duration);
+    const { failure, durationMs } = planAttempt(this.scenario, scenarioJob(job));
     const timeoutMs = job.spec.timeoutSeconds === undefined ? Infinity : job.spec.timeoutSeconds * 1000;
-    const timedOut = duration > timeoutMs;
+    const timedOut = durationMs > timeoutMs;
     job.attempt = { startedAt: at, failure, timedOut, logStreamName: this.logStreamName(job) };
     job.startedAt = at;
-    this.enter(job, "RUNNING", at, timedOut ? timeoutMs : duration);
+    this.enter(job, "RUNNING", at, timedOut ? timeoutMs : durationMs);
   }
 
   private endAttempt(job: Job, at: number): void {
-    const { startedAt, failure, timedOut, logStreamName } = job.attempt!;
+    const ended = endAttempt(job.attempt!, at);
     job.attempt = undefined;
-    const exitCode = timedOut ? undefined : failure ? failure.exitCode : 0;
-    const containerReason = timedOut ? undefined : failure?.reason;
-    const statusReason = timedOut
-      ? timeoutStatusReason
-      : failure
-        ? (failure.statusReason ?? (failure.exitCode !== undefined ? exitStatusReason : failure.reason))
-        : exitStatusReason;
-    job.attempts.push({
-      container: { exitCode, reason: containerReason, logStreamName },
-      startedAt,
-      stoppedAt: at,
-      statusReason,
-    });
-    job.exitCode = exitCode;
-    job.containerReason = containerReason;
-    job.statusReason = statusReason;
-    const failed = timedOut || failure !== undefined;
+    job.attempts.push(ended.detail);
+    job.exitCode = ended.exitCode;
+    job.containerReason = ended.containerReason;
+    job.statusReason = ended.statusReason;
     // Timed-out attempts are not retried; other failures follow the retry strategy.
-    if (failed && !timedOut && this.retries(job, statusReason, exitCode, containerReason)) {
+    if (
+      ended.failed &&
+      !ended.timedOut &&
+      retryStrategyRetries(job.spec.retryStrategy, job.attempts.length, ended)
+    ) {
       this.enter(job, "RUNNABLE", at, this.stateMs.RUNNABLE);
     } else {
       job.stoppedAt = at;
-      this.setStatus(job, failed ? "FAILED" : "SUCCEEDED", at);
+      this.setStatus(job, ended.failed ? "FAILED" : "SUCCEEDED", at);
     }
     // The slot frees once the job has left RUNNING, so no one sees more jobs running than the limit.
     this.releaseSlot(job, at);
   }
 
-  /** AWS rules: retry while attempts remain and the first matching evaluateOnExit says RETRY (no match: retry). */
-  private retries(
-    job: Job,
-    statusReason: string | undefined,
-    exitCode: number | undefined,
-    reason: string | undefined,
-  ): boolean {
-    if (job.attempts.length >= (job.spec.retryStrategy?.attempts ?? 1)) return false;
-    for (const rule of job.spec.retryStrategy?.evaluateOnExit ?? []) {
-      const matches =
-        globMatches(rule.onStatusReason, statusReason) &&
-        globMatches(rule.onReason, reason) &&
-        globMatches(rule.onExitCode, exitCode === undefined ? undefined : String(exitCode));
-      if (matches) return rule.action?.toUpperCase() === "RETRY";
-    }
-    return true;
+  private releaseSlot(job: Job, at: number): void {
+    for (const next of this.capacity.release(job)) this.enter(next, "STARTING", at, this.stateMs.STARTING);
   }
 
   private stopJob(request: TerminateJobRequest | CancelJobRequest, kind: "terminate" | "cancel"): void {
     this.applyDueChanges();
-    const jobId = requireString(request.jobId, "jobId");
-    const reason = requireString(request.reason, "reason");
+    const { jobId, reason } = checkStopJob(request);
     const job = this.find(jobId);
     // Unknown jobs are not an error (AWS documents the same for TerminateJobs/CancelJobs).
     if (!job || isTerminal(job.status)) return;
@@ -753,31 +418,11 @@ export class BatchJobs {
   }
 
   private announce(job: Job, at: number): void {
-    if (this.listeners.size === 0) return;
-    const event: BatchJobStateChangeEvent = {
-      version: "0",
-      id: randomUUID(),
-      "detail-type": "Batch Job State Change",
-      source: "aws.batch",
-      account: this.identity.accountId,
-      time: new Date(at).toISOString(),
-      region: this.identity.region,
-      resources: [job.jobArn],
-      detail: this.detail(job),
-    };
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        // A listener's bug must not stall the scheduler; it still surfaces as an uncaught error.
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    if (!this.listeners.listening) return;
+    this.listeners.announce(jobStateChangeEvent(jobDetail(job), this.identity, at));
   }
 
-  // --- views ---
+  // --- lookups and names ---
 
   private find(jobId: string): Job | undefined {
     const job = this.byId.get(jobId);
@@ -787,118 +432,6 @@ export class BatchJobs {
     const index = jobId.slice(colon + 1);
     if (!/^\d+$/.test(index)) return undefined;
     return this.byId.get(jobId.slice(0, colon))?.array?.children?.[Number(index)];
-  }
-
-  private detail(job: Job): JobDetail {
-    return {
-      jobArn: job.jobArn,
-      jobName: job.spec.jobName,
-      jobId: job.jobId,
-      jobQueue: job.spec.jobQueue,
-      status: job.status,
-      statusReason: job.statusReason,
-      createdAt: job.createdAt,
-      startedAt: job.startedAt as number,
-      stoppedAt: job.stoppedAt,
-      attempts: job.attempts.map((attempt) => ({ ...attempt, container: { ...attempt.container } })),
-      retryStrategy: job.spec.retryStrategy,
-      timeout:
-        job.spec.timeoutSeconds === undefined
-          ? undefined
-          : { attemptDurationSeconds: job.spec.timeoutSeconds },
-      dependsOn: [],
-      jobDefinition: job.spec.jobDefinition,
-      parameters: { ...job.spec.parameters },
-      container: {
-        command: job.spec.command,
-        environment: job.spec.environment.map((pair) => ({ ...pair })),
-        exitCode: job.array ? undefined : job.exitCode,
-        reason: job.array ? undefined : job.containerReason,
-        logStreamName: job.attempt?.logStreamName ?? job.attempts.at(-1)?.container?.logStreamName,
-      },
-      arrayProperties: job.array
-        ? {
-            statusSummary: { ...job.array.summary },
-            statusSummaryLastUpdatedAt: job.array.summaryUpdatedAt,
-            size: job.array.size,
-          }
-        : job.arrayIndex !== undefined
-          ? { index: job.arrayIndex }
-          : undefined,
-      tags: job.spec.tags && { ...job.spec.tags },
-      propagateTags: job.spec.propagateTags,
-      platformCapabilities: ["FARGATE"],
-    };
-  }
-
-  private summary(job: Job): JobSummary {
-    return {
-      jobArn: job.jobArn,
-      jobId: job.jobId,
-      jobName: job.spec.jobName,
-      createdAt: job.createdAt,
-      status: job.status,
-      statusReason: job.statusReason,
-      startedAt: job.startedAt,
-      stoppedAt: job.stoppedAt,
-      container: job.array ? undefined : { exitCode: job.exitCode, reason: job.containerReason },
-      arrayProperties: job.array
-        ? { size: job.array.size, statusSummary: { ...job.array.summary } }
-        : job.arrayIndex !== undefined
-          ? { index: job.arrayIndex }
-          : undefined,
-      jobDefinition: job.spec.jobDefinition,
-    };
-  }
-
-  private scenarioJob(job: Job): ScenarioJob {
-    return {
-      jobId: job.jobId,
-      jobName: job.spec.jobName,
-      jobQueue: job.spec.jobQueue,
-      jobDefinition: job.spec.jobDefinition,
-      arrayIndex: job.arrayIndex,
-      parameters: { ...job.spec.parameters },
-      environment: Object.fromEntries(
-        job.spec.environment.map((pair) => [pair.name ?? "", pair.value ?? ""]),
-      ),
-      attempt: job.attempts.length + 1,
-    };
-  }
-
-  /** ListJobs filters: JOB_NAME (case-insensitive, `*` suffix for a prefix), JOB_DEFINITION, created before/after. */
-  private filterMatcher(name: string | undefined, values: string[] | undefined): (job: Job) => boolean {
-    if (!values || values.length !== 1) throw new BatchClientError(`filter ${name} needs exactly one value`);
-    const value = values[0];
-    switch (name) {
-      case "JOB_NAME": {
-        const wanted = value.toLowerCase();
-        if (wanted.endsWith("*")) {
-          const prefix = wanted.slice(0, -1);
-          return (job) => job.spec.jobName.toLowerCase().startsWith(prefix);
-        }
-        return (job) => job.spec.jobName.toLowerCase() === wanted;
-      }
-      case "JOB_DEFINITION": {
-        if (value.startsWith("arn:")) return (job) => job.spec.jobDefinition === value;
-        if (value.endsWith("*")) {
-          const prefix = value.slice(0, -1);
-          return (job) => definitionName(job.spec.jobDefinition).startsWith(prefix);
-        }
-        return (job) => definitionName(job.spec.jobDefinition) === value;
-      }
-      case "BEFORE_CREATED_AT":
-      case "AFTER_CREATED_AT": {
-        const time = Number(value);
-        if (!Number.isFinite(time))
-          throw new BatchClientError(`filter ${name} needs a time in ms, got ${value}`);
-        return name === "BEFORE_CREATED_AT" ? (job) => job.createdAt < time : (job) => job.createdAt > time;
-      }
-      default:
-        throw new BatchClientError(
-          `filter name ${name} is not supported; allowed: JOB_NAME, JOB_DEFINITION, BEFORE_CREATED_AT, AFTER_CREATED_AT`,
-        );
-    }
   }
 
   private newJobId(): string {
@@ -911,127 +444,4 @@ export class BatchJobs {
     this.tasks += 1;
     return `${definitionName(job.spec.jobDefinition)}/default/${this.tasks.toString(16).padStart(32, "0")}`;
   }
-
-  private arn(kind: string, name: string): string {
-    return `arn:aws:batch:${this.identity.region}:${this.identity.accountId}:${kind}/${name}`;
-  }
-
-  private queueArn(queue: string): string {
-    return queue.startsWith("arn:") ? queue : this.arn("job-queue", queue);
-  }
-
-  private definitionArn(definition: string): string {
-    if (definition.startsWith("arn:")) return definition;
-    return this.arn("job-definition", definition.includes(":") ? definition : `${definition}:1`);
-  }
-}
-
-function emptySummary(): Record<JobStatus, number> {
-  return { SUBMITTED: 0, PENDING: 0, RUNNABLE: 0, STARTING: 0, RUNNING: 0, SUCCEEDED: 0, FAILED: 0 };
-}
-
-function isTerminal(status: JobStatus): boolean {
-  return status === "SUCCEEDED" || status === "FAILED";
-}
-
-/** TerminateJob stops any unfinished job; CancelJob only those not yet STARTING. */
-function canStop(status: JobStatus, kind: "terminate" | "cancel"): boolean {
-  if (isTerminal(status)) return false;
-  return kind === "terminate" || (status !== "STARTING" && status !== "RUNNING");
-}
-
-/** `name`, `name:3` or `arn:...:job-definition/name:3` -> `name`. */
-function definitionName(definition: string): string {
-  const afterSlash = definition.slice(definition.lastIndexOf("/") + 1);
-  return afterSlash.replace(/:\d+$/, "");
-}
-
-/** A Batch pattern: exact, or a prefix when it ends with `*`; an unset pattern matches anything. */
-function globMatches(pattern: string | undefined, value: string | undefined): boolean {
-  if (pattern === undefined) return true;
-  if (value === undefined) return false;
-  return pattern.endsWith("*") ? value.startsWith(pattern.slice(0, -1)) : value === pattern;
-}
-
-function checkDuration(field: string, ms: unknown): void {
-  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
-    throw new Error(`${field} must be a number of simulated ms >= 0, got ${String(ms)}`);
-  }
-}
-
-function requireString(value: unknown, field: string): string {
-  if (typeof value !== "string" || value.length === 0) throw new BatchClientError(`${field} is required`);
-  return value;
-}
-
-function checkStatus(value: string, field: string): JobStatus {
-  if (!(jobStatuses as readonly string[]).includes(value)) {
-    throw new BatchClientError(`${field} ${value} is not one of ${jobStatuses.join(", ")}`);
-  }
-  return value as JobStatus;
-}
-
-function checkStringMap(value: unknown, field: string): Record<string, string> | undefined {
-  if (value === undefined) return undefined;
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw new BatchClientError(`${field} must be a map of strings`);
-  }
-  for (const [key, item] of Object.entries(value)) {
-    if (typeof item !== "string") throw new BatchClientError(`${field}.${key} must be a string`);
-  }
-  return { ...(value as Record<string, string>) };
-}
-
-function checkEnvironment(overrides: ContainerOverrides | undefined): KeyValuePair[] {
-  const environment = overrides?.environment ?? [];
-  for (const pair of environment) {
-    if (typeof pair.name !== "string" || pair.name.length === 0) {
-      throw new BatchClientError("containerOverrides.environment: every variable needs a name");
-    }
-    // Batch reserves the AWS_BATCH prefix for the variables it sets itself.
-    if (pair.name.startsWith("AWS_BATCH")) {
-      throw new BatchClientError(
-        `containerOverrides.environment: ${pair.name} uses the reserved prefix AWS_BATCH`,
-      );
-    }
-  }
-  return environment.map((pair) => ({ name: pair.name, value: pair.value ?? "" }));
-}
-
-function checkRetryStrategy(strategy: RetryStrategy | undefined): RetryStrategy | undefined {
-  if (!strategy) return undefined;
-  const attempts = strategy.attempts ?? 1;
-  if (!Number.isInteger(attempts) || attempts < 1 || attempts > maxAttempts) {
-    throw new BatchClientError(
-      `retryStrategy.attempts must be between 1 and ${maxAttempts}, got ${attempts}`,
-    );
-  }
-  const rules: EvaluateOnExit[] = strategy.evaluateOnExit ?? [];
-  if (rules.length > maxEvaluateOnExit) {
-    throw new BatchClientError(`retryStrategy.evaluateOnExit takes at most ${maxEvaluateOnExit} entries`);
-  }
-  for (const rule of rules) {
-    if (!["RETRY", "EXIT"].includes(String(rule.action).toUpperCase())) {
-      throw new BatchClientError(
-        `retryStrategy.evaluateOnExit action must be RETRY or EXIT, got ${rule.action}`,
-      );
-    }
-  }
-  return { attempts, evaluateOnExit: rules.length > 0 ? rules.map((rule) => ({ ...rule })) : undefined };
-}
-
-function encodeToken(position: number): string {
-  return Buffer.from(JSON.stringify({ position }), "utf8").toString("base64url");
-}
-
-function decodeToken(token: string): number {
-  try {
-    const { position } = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as {
-      position?: unknown;
-    };
-    if (typeof position === "number" && Number.isInteger(position) && position >= 0) return position;
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new BatchClientError("nextToken is invalid or expired");
 }

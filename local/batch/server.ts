@@ -1,7 +1,8 @@
 /**
  * AWS Batch on loopback for the operations the functions call, speaking the REST-JSON protocol that
  * @aws-sdk/client-batch uses: `POST /v1/<operation>` with a JSON body; errors carry their code in the
- * `x-amzn-errortype` header and `{"message"}` in the body. Jobs run in simulated time (see job-scheduler.ts).
+ * `x-amzn-errortype` header and `{"message"}` in the body. Jobs run in simulated time in job-scheduler.ts;
+ * requests.ts checks requests as Batch does, views.ts shows jobs as Batch shows them.
  *
  * SubmitJob and DescribeJobs share a token bucket of 50 requests per simulated second, as the account
  * quota does; above it they are answered 429 TooManyRequestsException, which the SDK classifies as
@@ -16,17 +17,6 @@ import type {
   SubmitJobResponse,
   TerminateJobRequest,
 } from "@aws-sdk/client-batch";
-import type { SimClock } from "../time/clock";
-import {
-  BatchClientError,
-  BatchJobs,
-  bulkJobsLimit,
-  describeJobsLimit,
-  type BatchJobStateChangeEvent,
-  type BatchScenario,
-  type JobSnapshot,
-  type JobStatus,
-} from "./job-scheduler";
 import {
   CallCounter,
   listenOnLoopback,
@@ -35,17 +25,19 @@ import {
   sendJson,
   type RunningServer,
 } from "../http";
+import type { SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
+import { JobScheduler } from "./job-scheduler";
+import type { JobStatus } from "./job-record";
+import { BatchClientError, checkDescribeJobs, checkJobIdList } from "./requests";
+import type { BatchScenario } from "./scenario";
+import type { BatchJobStateChangeEvent } from "./state-events";
+import type { JobSnapshot } from "./views";
 
-export type {
-  AttemptFailure,
-  BatchJobStateChangeEvent,
-  BatchScenario,
-  JobDefinitionSettings,
-  JobSnapshot,
-  JobStatus,
-  ScenarioJob,
-} from "./job-scheduler";
+export type { JobStatus } from "./job-record";
+export type { AttemptFailure, BatchScenario, JobDefinitionSettings, ScenarioJob } from "./scenario";
+export type { BatchJobStateChangeEvent } from "./state-events";
+export type { JobSnapshot } from "./views";
 
 /** Requests per simulated second and burst of the SubmitJob + DescribeJobs quota. */
 export interface BatchQuota {
@@ -110,7 +102,7 @@ const quotaOperations = new Set(["SubmitJob", "DescribeJobs"]);
 export async function startBatchServer(options: BatchServerOptions): Promise<BatchServer> {
   const { clock } = options;
   const random = seededRandom(options.seed ?? Math.floor(Math.random() * 2 ** 31));
-  const jobs = new BatchJobs(
+  const jobs = new JobScheduler(
     clock,
     options.scenario ?? {},
     { region: options.region ?? "us-east-1", accountId: options.accountId ?? "123456789012" },
@@ -158,23 +150,13 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
     }
   };
 
-  // Inputs are untyped JSON: the scheduler checks every field it reads and names it in its errors.
+  // Inputs are untyped JSON: requests.ts checks every field read and names it in its errors.
   const run = (operation: string, input: Record<string, unknown>): unknown => {
     switch (operation) {
       case "SubmitJob":
         return jobs.submit(asRequest<SubmitJobRequest>(input));
-      case "DescribeJobs": {
-        const ids = input.jobs;
-        if (!Array.isArray(ids) || ids.some((id) => typeof id !== "string")) {
-          throw new BatchClientError("jobs must be a list of job IDs");
-        }
-        if (ids.length > describeJobsLimit) {
-          throw new BatchClientError(
-            `jobs: at most ${describeJobsLimit} job IDs can be described at once, got ${ids.length}`,
-          );
-        }
-        return { jobs: jobs.describe(ids as string[]) };
-      }
+      case "DescribeJobs":
+        return { jobs: jobs.describe(checkDescribeJobs(input)) };
       case "ListJobs":
         return jobs.list(asRequest<ListJobsRequest>(input));
       case "TerminateJob":
@@ -185,10 +167,7 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
         return {};
       case "TerminateJobs":
       case "CancelJobs": {
-        const ids = input.jobs;
-        if (!Array.isArray(ids) || ids.length === 0 || ids.length > bulkJobsLimit) {
-          throw new BatchClientError(`jobs must list 1 to ${bulkJobsLimit} job IDs`);
-        }
+        const ids = checkJobIdList(input);
         const successful: string[] = [];
         const errors: { job: string; code: string; message: string }[] = [];
         for (const job of ids) {

@@ -1,5 +1,5 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
-import { jobStatuses, type JobStatus } from "../batch/job-scheduler";
+import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
 import { formatDuration } from "./scenario";
 

@@ -11,8 +11,13 @@ import {
   type SubmitJobCommandInput,
 } from "@aws-sdk/client-batch";
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
-import type { BatchJobStateChangeEvent, BatchScenario } from "../../../local/batch/job-scheduler";
-import { startBatchServer, type BatchServer, type BatchServerOptions } from "../../../local/batch/server";
+import {
+  startBatchServer,
+  type BatchJobStateChangeEvent,
+  type BatchScenario,
+  type BatchServer,
+  type BatchServerOptions,
+} from "../../../local/batch/server";
 import { SimClock } from "../../../local/time/clock";
 import { errorOf, localClientConfig } from "../aws-config";
 
