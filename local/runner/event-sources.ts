@@ -20,7 +20,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import type { SimClock } from "../time/clock";
-import type { EventMatcher } from "./event-pattern";
+import type { EventMatcher } from "../designs/event-pattern";
 import type { LambdaService } from "./lambda";
 
 /** SQS returns at most 10 messages per receive and deletes at most 10 per DeleteMessageBatch. */

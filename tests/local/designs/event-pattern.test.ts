@@ -1,6 +1,6 @@
 import { expect } from "chai";
-import { jobStateChangePattern } from "../../functions/job-state-change";
-import { compileEventPattern, matchesEventPattern } from "../../local/runner/event-pattern";
+import { jobStateChangePattern } from "../../../functions/job-state-change";
+import { compileEventPattern, matchesEventPattern } from "../../../local/designs/event-pattern";
 
 const jobQueue = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-bridge-dev-jobs";
 

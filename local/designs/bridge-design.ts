@@ -10,7 +10,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { JobDefinitionSettings } from "../batch/server";
-import { referenceDesign } from "../reference-design";
+import { referenceDesign } from "./reference-design";
 import { loadHandler } from "../../render/archives";
 import { mockAccountId } from "../../render/aws-mocks";
 import { renderStack } from "../../render/render-stack";
@@ -22,9 +22,9 @@ import {
 } from "../../render/rendered-stack";
 import { stackConfig, type ConfigValue } from "../../render/stack-files";
 import { compileEventPattern } from "./event-pattern";
-import type { EventRuleTarget, QueueSubscription } from "./event-sources";
-import type { Handler, LambdaFunctionSpec } from "./lambda";
-import type { ResolvedScenario } from "./scenario";
+import type { EventRuleTarget, QueueSubscription } from "../runner/event-sources";
+import type { Handler, LambdaFunctionSpec } from "../runner/lambda";
+import type { ResolvedScenario } from "../runner/scenario";
 
 /** A queue to create, named and addressed as the design's functions and pipeline know it. */
 export interface QueueDeclaration {

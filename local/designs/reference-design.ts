@@ -54,7 +54,7 @@ import {
   parameterRef,
   stepOutputRef,
   type PipelineDefinition,
-} from "../infra/pipeline-definition";
+} from "../../infra/pipeline-definition";
 
 /** The reference pipeline has the bridge's parameters and step names, so a runner drives both alike. */
 export const referenceParameters = bridgeParameters;

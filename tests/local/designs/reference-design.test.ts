@@ -15,12 +15,12 @@ import {
 import { ConfiguredRetryStrategy } from "@smithy/core/retry";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
-import { compileSchema, officialPipelineSchema } from "../support/pipeline-schema";
-import { startBatchServer, type BatchScenario, type BatchServer } from "../../local/batch/server";
-import { SimClock } from "../../local/time/clock";
-import { jobIdsOutput, referenceDesign, referenceSteps } from "../../local/reference-design";
-import { startSqs, type SqsServer } from "../../local/sqs/server";
-import { localClientConfig } from "./aws-config";
+import { compileSchema, officialPipelineSchema } from "../../support/pipeline-schema";
+import { startBatchServer, type BatchScenario, type BatchServer } from "../../../local/batch/server";
+import { SimClock } from "../../../local/time/clock";
+import { jobIdsOutput, referenceDesign, referenceSteps } from "../../../local/designs/reference-design";
+import { startSqs, type SqsServer } from "../../../local/sqs/server";
+import { localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 /** Default local timeline: a job starts running after 32 s and runs 60 s. */
