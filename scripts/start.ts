@@ -4,10 +4,10 @@
  * object and nothing else). Exit code 0 when the execution ended as the scenario expects, 1 when not,
  * 2 for a bad option.
  */
+import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
 import { runExecution, type Summary } from "../local/runner/run";
 import {
-  designNames,
   formatDuration,
   maxJobDurationSeconds,
   maxShards,

@@ -1,131 +1,34 @@
 /**
- * A design as the runner needs it: the pipeline definition, the queues, tables and Batch resources to
- * create in the local servers, the functions with how to load them, and what invokes them (queue
- * subscriptions, event rules). Built from the rendered stack (the bridge: exactly what `pulumi up` would
- * deploy, the functions being the serialized closures Pulumi uploads) or from the reference design's
- * module, which runs on the same Batch resources so that only the orchestration differs.
+ * The bridge's design: the rendered stack read as the runner runs it. Its pipeline, queues, table, Batch
+ * queue and definition, functions (the serialized closures Pulumi uploads), queue subscriptions and event
+ * rules, exactly as `pulumi up` would deploy them.
  */
-import { BatchClient, type RetryStrategy } from "@aws-sdk/client-batch";
+import type { RetryStrategy } from "@aws-sdk/client-batch";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { SageMakerClient } from "@aws-sdk/client-sagemaker";
-import type { PipelineDefinition } from "../../infra/pipeline-definition";
-import type { JobDefinitionSettings } from "../batch/server";
-import { referenceDesign } from "./reference-design";
 import { loadHandler } from "../../render/archives";
 import { mockAccountId } from "../../render/aws-mocks";
-import { renderStack } from "../../render/render-stack";
 import {
   pipelineDefinitionOf,
   resourcesOfType,
   type RenderedResource,
   type RenderedStack,
 } from "../../render/rendered-stack";
-import { stackConfig, type ConfigValue } from "../../render/stack-files";
+import type { JobDefinitionSettings } from "../batch/server";
+import type {
+  DesignRequest,
+  EventRuleTarget,
+  Handler,
+  LambdaFunctionSpec,
+  PreparedDesign,
+  QueueDeclaration,
+  QueueSubscription,
+} from "./design";
 import { compileEventPattern } from "./event-pattern";
-import type { EventRuleTarget, QueueSubscription } from "../runner/event-sources";
-import type { Handler, LambdaFunctionSpec } from "../runner/lambda";
-import type { ResolvedScenario } from "../runner/scenario";
-
-/** A queue to create, named and addressed as the design's functions and pipeline know it. */
-export interface QueueDeclaration {
-  name: string;
-  /** The URL the design uses (AWS's form; the local server resolves it by name). */
-  url: string;
-  arn: string;
-  /** CreateQueue attributes: VisibilityTimeout, MessageRetentionPeriod, RedrivePolicy, ... */
-  attributes: Record<string, string>;
-}
-
-/** Everything the runner sets up and runs for one design. */
-export interface PreparedDesign {
-  design: ResolvedScenario["design"];
-  region: string;
-  accountId: string;
-  pipelineName: string;
-  definition: PipelineDefinition;
-  /** How jobs are submitted: one array job, or one job per shard. */
-  mode: "array" | "jobs";
-  /** Stack config this run set over the stack file, with why. */
-  configOverrides: Record<string, { value: ConfigValue; why: string }>;
-  queues: QueueDeclaration[];
-  /** Queues whose messages are dead letters (a redrive target, or the monitor's dead-letter queue). */
-  deadLetterQueueNames: string[];
-  tables: CreateTableCommandInput[];
-  batch: { jobQueues: string[]; jobDefinitions: Record<string, JobDefinitionSettings> };
-  subscriptions: QueueSubscription[];
-  rules: EventRuleTarget[];
-  /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
-  functions(env: Record<string, string>): LambdaFunctionSpec[];
-}
-
-const renders = new Map<string, Promise<RenderedStack>>();
-
-/**
- * The stack rendered under the mock engine with `config`, once per process for the same stack and config
- * (a render takes seconds; renders run one after another).
- */
-export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
-  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
-  let rendered = renders.get(key);
-  if (!rendered) {
-    const previous = [...renders.values()].at(-1) ?? Promise.resolve(undefined);
-    rendered = previous.catch(() => undefined).then(() => renderStack({ stack, config }));
-    renders.set(key, rendered);
-    rendered.catch(() => renders.delete(key));
-  }
-  return rendered;
-}
-
-/**
- * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its jobs (the
- * job duration is what the scenario is about; a timeout shorter than it would fail every job).
- */
-export function runConfig(scenario: ResolvedScenario): Record<string, { value: ConfigValue; why: string }> {
-  const overrides: Record<string, { value: ConfigValue; why: string }> = {};
-  for (const [key, value] of Object.entries(scenario.config))
-    overrides[key] = { value, why: "set by the scenario" };
-  if (scenario.mode !== undefined && scenario.design === "bridge") {
-    overrides.submitMode = { value: scenario.mode, why: "--mode" };
-  }
-  const current = stackConfig(
-    scenario.stack,
-    Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
-  );
-  const setting = (key: string) => Number(current[`sagemaker-batch-bridge:${key}`]);
-  const timeout = setting("jobTimeoutSeconds");
-  if (scenario.jobDurationSeconds > timeout) {
-    // A quarter more than the job needs, in whole minutes.
-    const needed = Math.max(60, Math.ceil((scenario.jobDurationSeconds * 1.25) / 60) * 60);
-    overrides.jobTimeoutSeconds = {
-      value: needed,
-      why: `the stack's ${timeout} s job timeout is shorter than the ${scenario.jobDurationSeconds} s jobs`,
-    };
-    const longestJob = needed * setting("jobAttempts");
-    if (setting("maxWaitSeconds") < longestJob) {
-      overrides.maxWaitSeconds = {
-        value: longestJob,
-        why: "the stack waits at least jobTimeoutSeconds x jobAttempts",
-      };
-    }
-  }
-  return overrides;
-}
-
-/** Renders (or reuses) the stack and prepares the scenario's design. */
-export async function prepareDesign(scenario: ResolvedScenario): Promise<PreparedDesign> {
-  const overrides = runConfig(scenario);
-  const rendered = await renderedStack(
-    scenario.stack,
-    Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
-  );
-  const bridge = bridgeDesign(rendered, scenario, overrides);
-  return scenario.design === "reference" ? referenceDesignOn(bridge, scenario) : bridge;
-}
 
 /** The rendered stack as the runner runs it. */
 export function bridgeDesign(
   rendered: RenderedStack,
-  scenario: Pick<ResolvedScenario, "functionLogs">,
+  scenario: Pick<DesignRequest, "functionLogs">,
   configOverrides: PreparedDesign["configOverrides"] = {},
 ): PreparedDesign {
   const region = rendered.config["aws:region"] ?? "us-east-1";
@@ -210,81 +113,6 @@ export function bridgeDesign(
           load: () => loadHandler(fn, { ...env, ...functionLogLevel(scenario.functionLogs) }) as Handler,
         };
       }),
-  };
-}
-
-/**
- * The reference design on the bridge's Batch resources, data bucket and region: its own pipeline, callback
- * queue (no dead-letter queue), submit and monitor functions.
- */
-export function referenceDesignOn(bridge: PreparedDesign, scenario: ResolvedScenario): PreparedDesign {
-  const { region, accountId } = bridge;
-  const pipelineName = "batch-bridge-reference";
-  const reference = referenceDesign({
-    jobQueue: `arn:aws:batch:${region}:${accountId}:job-queue/${bridge.batch.jobQueues[0]}`,
-    jobDefinition: Object.keys(bridge.batch.jobDefinitions)[0],
-    jobNamePrefix: "reference",
-  });
-  const queueName = `${pipelineName}-callbacks`;
-  const queue: QueueDeclaration = {
-    name: queueName,
-    url: `https://sqs.${region}.amazonaws.com/${accountId}/${queueName}`,
-    arn: `arn:aws:sqs:${region}:${accountId}:${queueName}`,
-    attributes: { VisibilityTimeout: String(reference.queue.visibilityTimeoutSeconds) },
-  };
-  const functionArn = (name: string) => `arn:aws:lambda:${region}:${accountId}:function:${name}`;
-  const defaults = Object.fromEntries(bridge.definition.Parameters.map((p) => [p.Name, p.DefaultValue]));
-  const definition = reference.pipelineDefinition({
-    submitFunctionArn: functionArn(`${pipelineName}-submit`),
-    callbackQueueUrl: queue.url,
-    inputUri: String(defaults.InputUri),
-    outputUri: String(defaults.OutputUri),
-    shardCount: scenario.shards,
-  });
-
-  return {
-    ...bridge,
-    design: "reference",
-    pipelineName,
-    definition,
-    mode: "jobs",
-    configOverrides: Object.fromEntries(
-      Object.entries(bridge.configOverrides).filter(([key]) => key !== "submitMode"),
-    ),
-    queues: [queue],
-    deadLetterQueueNames: [],
-    tables: [],
-    subscriptions: [
-      {
-        queueUrl: queue.url,
-        queueArn: queue.arn,
-        functionArn: functionArn(`${pipelineName}-monitor`),
-        batchSize: reference.queue.batchSize,
-        reportBatchItemFailures: reference.queue.reportBatchItemFailures,
-      },
-    ],
-    rules: [],
-    functions: (env) => {
-      // The reference's functions build their clients with the SDK's defaults (standard retries).
-      const handlers = () =>
-        reference.makeHandlers({
-          batch: new BatchClient({ region, endpoint: env.AWS_ENDPOINT_URL_BATCH }),
-          sagemaker: new SageMakerClient({ region, endpoint: env.AWS_ENDPOINT_URL_SAGEMAKER }),
-        });
-      const spec = (role: "submit" | "monitor"): LambdaFunctionSpec => ({
-        name: `reference-${role}`,
-        functionName: `${pipelineName}-${role}`,
-        arn: functionArn(`${pipelineName}-${role}`),
-        // The reference declares no timeout: Lambda's maximum (the Lambda step still ends at 10 minutes).
-        timeoutSeconds: 900,
-        memoryMiB: 128,
-        load: () => {
-          const made = handlers();
-          return role === "submit" ? (event) => made.submit(event) : (event) => made.monitor(event as never);
-        },
-      });
-      return [spec("submit"), spec("monitor")];
-    },
   };
 }
 

@@ -20,24 +20,13 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
 import type { SimClock } from "../time/clock";
-import type { EventMatcher } from "../designs/event-pattern";
+import type { EventRuleTarget, QueueSubscription } from "../designs/design";
 import type { LambdaService } from "./lambda";
 
 /** SQS returns at most 10 messages per receive and deletes at most 10 per DeleteMessageBatch. */
 const sqsBatchLimit = 10;
 /** Lambda retries a failed asynchronous invocation (at most twice) after about these delays (seconds). */
 export const asyncRetryDelaysSeconds = [60, 120];
-
-/** A function subscribed to a queue, as the design declares it. */
-export interface QueueSubscription {
-  queueUrl: string;
-  queueArn: string;
-  functionArn: string;
-  batchSize: number;
-  reportBatchItemFailures: boolean;
-  /** Most batches in flight at once (unset: not limited here). */
-  maximumConcurrency?: number;
-}
 
 /** Starts work the runner must wait for (and whose unexpected errors end the run). */
 export type Track = (work: Promise<unknown>) => void;
@@ -167,15 +156,6 @@ export function failedRecords(response: unknown, records: readonly SQSRecord[]):
     failed.add(id);
   }
   return failed;
-}
-
-/** An EventBridge rule with a Lambda target, as the design declares it. */
-export interface EventRuleTarget {
-  ruleName: string;
-  matches: EventMatcher;
-  functionArn: string;
-  /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
-  retryAttempts: number;
 }
 
 /** Delivers events to the rules' targets after a delay, retrying failed invocations as Lambda does. */

@@ -7,23 +7,8 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "aws-lambda";
+import type { Handler, LambdaFunctionSpec } from "../designs/design";
 import type { SimClock } from "../time/clock";
-
-/** A Lambda handler, sync or async. */
-export type Handler = (event: unknown, context: Context) => unknown;
-
-/** A function as a design declares it. */
-export interface LambdaFunctionSpec {
-  /** What the summary calls it, e.g. `batch-bridge-monitor`. */
-  name: string;
-  /** Its name in AWS. */
-  functionName: string;
-  arn: string;
-  timeoutSeconds: number;
-  memoryMiB: number;
-  /** Starts a new instance: evaluates the function's code and returns its handler. */
-  load(): Handler;
-}
 
 /** How an invocation ended. */
 export type InvocationResult =

@@ -32,7 +32,8 @@ import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
-import { prepareDesign, type PreparedDesign } from "../designs/bridge-design";
+import type { PreparedDesign } from "../designs/design";
+import { prepareDesign } from "../designs/prepare";
 import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
 import {

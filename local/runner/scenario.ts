@@ -4,10 +4,7 @@
  * checked once, with an error naming the field and what it accepts.
  */
 import type { ConfigValue } from "../../render/stack-files";
-
-/** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
-export type DesignName = "bridge" | "reference";
-export const designNames: readonly DesignName[] = ["bridge", "reference"];
+import { designNames, type DesignName } from "../designs/design";
 
 /** A callback message the monitor must refuse: alongside the real one, or in its place (token kept). */
 export type MalformedMessage = "without-token" | "with-token";

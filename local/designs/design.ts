@@ -1,0 +1,101 @@
+/**
+ * A design as the runner needs it: the pipeline definition, the queues, tables and Batch resources to
+ * create in the local servers, the functions with how to load them, and what invokes them (queue
+ * subscriptions, event rules). Two designs run: the bridge, built from the rendered stack (exactly what
+ * `pulumi up` would deploy, the functions being the serialized closures Pulumi uploads), and the reference
+ * design, on the same Batch resources so that only the orchestration differs.
+ */
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import type { Context } from "aws-lambda";
+import type { PipelineDefinition } from "../../infra/pipeline-definition";
+import type { ConfigValue } from "../../render/stack-files";
+import type { JobDefinitionSettings } from "../batch/server";
+import type { EventMatcher } from "./event-pattern";
+
+/** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
+export type DesignName = "bridge" | "reference";
+export const designNames: readonly DesignName[] = ["bridge", "reference"];
+
+/** What a run asks of its design: which one, on which stack, and the settings that shape it. */
+export interface DesignRequest {
+  design: DesignName;
+  /** Stack whose config is used (`Pulumi.<stack>.yaml`). */
+  stack: string;
+  /** Stack config set over the stack file's, by key. */
+  config: Record<string, ConfigValue>;
+  /** The stack's submitMode for this run (undefined: the stack's own). */
+  mode: "array" | "jobs" | undefined;
+  shards: number;
+  /** How long each job runs, in simulated seconds (the stack's job timeout must allow it). */
+  jobDurationSeconds: number;
+  /** Let the functions log (Powertools), or silence them. */
+  functionLogs: boolean;
+}
+
+/** A queue to create, named and addressed as the design's functions and pipeline know it. */
+export interface QueueDeclaration {
+  name: string;
+  /** The URL the design uses (AWS's form; the local server resolves it by name). */
+  url: string;
+  arn: string;
+  /** CreateQueue attributes: VisibilityTimeout, MessageRetentionPeriod, RedrivePolicy, ... */
+  attributes: Record<string, string>;
+}
+
+/** A function subscribed to a queue, as the design declares it. */
+export interface QueueSubscription {
+  queueUrl: string;
+  queueArn: string;
+  functionArn: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+  /** Most batches in flight at once (unset: not limited here). */
+  maximumConcurrency?: number;
+}
+
+/** An EventBridge rule with a Lambda target, as the design declares it. */
+export interface EventRuleTarget {
+  ruleName: string;
+  matches: EventMatcher;
+  functionArn: string;
+  /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
+  retryAttempts: number;
+}
+
+/** A Lambda handler, sync or async. */
+export type Handler = (event: unknown, context: Context) => unknown;
+
+/** A function as a design declares it. */
+export interface LambdaFunctionSpec {
+  /** What the summary calls it, e.g. `batch-bridge-monitor`. */
+  name: string;
+  /** Its name in AWS. */
+  functionName: string;
+  arn: string;
+  timeoutSeconds: number;
+  memoryMiB: number;
+  /** Starts a new instance: evaluates the function's code and returns its handler. */
+  load(): Handler;
+}
+
+/** Everything the runner sets up and runs for one design. */
+export interface PreparedDesign {
+  design: DesignName;
+  region: string;
+  accountId: string;
+  pipelineName: string;
+  definition: PipelineDefinition;
+  /** How jobs are submitted: one array job, or one job per shard. */
+  mode: "array" | "jobs";
+  /** Stack config this run set over the stack file, with why. */
+  configOverrides: Record<string, { value: ConfigValue; why: string }>;
+  queues: QueueDeclaration[];
+  /** Queues whose messages are dead letters (a redrive target, or the monitor's dead-letter queue). */
+  deadLetterQueueNames: string[];
+  tables: CreateTableCommandInput[];
+  batch: { jobQueues: string[]; jobDefinitions: Record<string, JobDefinitionSettings> };
+  subscriptions: QueueSubscription[];
+  rules: EventRuleTarget[];
+  /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
+  functions(env: Record<string, string>): LambdaFunctionSpec[];
+}

@@ -1,0 +1,74 @@
+/**
+ * Prepares the design a run asks for: the stack config the run sets (with why), the stack rendered with
+ * it, and the bridge's design or the reference design on the bridge's Batch resources.
+ */
+import { renderStack } from "../../render/render-stack";
+import type { RenderedStack } from "../../render/rendered-stack";
+import { stackConfig, type ConfigValue } from "../../render/stack-files";
+import { bridgeDesign } from "./bridge-design";
+import type { DesignRequest, PreparedDesign } from "./design";
+import { referenceDesignOn } from "./reference-on-bridge";
+
+const renders = new Map<string, Promise<RenderedStack>>();
+
+/**
+ * The stack rendered under the mock engine with `config`, once per process for the same stack and config
+ * (a render takes seconds; renders run one after another).
+ */
+export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
+  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
+  let rendered = renders.get(key);
+  if (!rendered) {
+    const previous = [...renders.values()].at(-1) ?? Promise.resolve(undefined);
+    rendered = previous.catch(() => undefined).then(() => renderStack({ stack, config }));
+    renders.set(key, rendered);
+    rendered.catch(() => renders.delete(key));
+  }
+  return rendered;
+}
+
+/**
+ * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its jobs (the
+ * job duration is what the scenario is about; a timeout shorter than it would fail every job).
+ */
+export function runConfig(scenario: DesignRequest): Record<string, { value: ConfigValue; why: string }> {
+  const overrides: Record<string, { value: ConfigValue; why: string }> = {};
+  for (const [key, value] of Object.entries(scenario.config))
+    overrides[key] = { value, why: "set by the scenario" };
+  if (scenario.mode !== undefined && scenario.design === "bridge") {
+    overrides.submitMode = { value: scenario.mode, why: "--mode" };
+  }
+  const current = stackConfig(
+    scenario.stack,
+    Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
+  );
+  const setting = (key: string) => Number(current[`sagemaker-batch-bridge:${key}`]);
+  const timeout = setting("jobTimeoutSeconds");
+  if (scenario.jobDurationSeconds > timeout) {
+    // A quarter more than the job needs, in whole minutes.
+    const needed = Math.max(60, Math.ceil((scenario.jobDurationSeconds * 1.25) / 60) * 60);
+    overrides.jobTimeoutSeconds = {
+      value: needed,
+      why: `the stack's ${timeout} s job timeout is shorter than the ${scenario.jobDurationSeconds} s jobs`,
+    };
+    const longestJob = needed * setting("jobAttempts");
+    if (setting("maxWaitSeconds") < longestJob) {
+      overrides.maxWaitSeconds = {
+        value: longestJob,
+        why: "the stack waits at least jobTimeoutSeconds x jobAttempts",
+      };
+    }
+  }
+  return overrides;
+}
+
+/** Renders (or reuses) the stack and prepares the scenario's design. */
+export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDesign> {
+  const overrides = runConfig(scenario);
+  const rendered = await renderedStack(
+    scenario.stack,
+    Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
+  );
+  const bridge = bridgeDesign(rendered, scenario, overrides);
+  return scenario.design === "reference" ? referenceDesignOn(bridge, scenario) : bridge;
+}
