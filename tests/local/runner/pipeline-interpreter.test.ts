@@ -1,11 +1,11 @@
 import { expect } from "chai";
-import { bridgePipelineDefinition } from "../../infra/pipeline-definition";
+import { bridgePipelineDefinition } from "../../../infra/pipeline-definition";
 import {
   lambdaStepOutputs,
   resolveArguments,
   resolveParameters,
   type ExecutionScope,
-} from "../../local/runner/pipeline-interpreter";
+} from "../../../local/runner/pipeline-interpreter";
 
 const executionArn =
   "arn:aws:sagemaker:us-east-1:123456789012:pipeline/batch-bridge-dev/execution/was98kwzp9qr";
