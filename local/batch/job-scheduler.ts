@@ -33,7 +33,13 @@ import {
 } from "./job-record";
 import { checkListJobs, checkStopJob, checkStringMap, checkSubmitJob } from "./requests";
 import { BatchResources, definitionName } from "./resources";
-import { checkScenario, planAttempt, type BatchScenario, type TimedState } from "./scenario";
+import {
+  checkScenario,
+  planAttempt,
+  type AttemptFailure,
+  type BatchScenario,
+  type TimedState,
+} from "./scenario";
 import { jobStateChangeEvent, StateChangeListeners, type BatchJobStateChangeEvent } from "./state-events";
 import {
   decodePageToken,
@@ -202,6 +208,23 @@ export class JobScheduler {
   lastStoppedAt(): number | undefined {
     this.applyDueChanges();
     return this.lastStop;
+  }
+
+  /**
+   * Ends a RUNNING job's attempt now, as its container exiting would: failing with `failure`, else
+   * succeeding; the retry strategy applies as to any attempt. For tests that decide when each job ends.
+   */
+  endAttemptNow(jobId: string, failure?: AttemptFailure): void {
+    this.applyDueChanges();
+    const job = this.find(jobId);
+    if (!job?.attempt || job.status !== "RUNNING") {
+      throw new Error(`endAttemptNow: job ${jobId} is ${job ? job.status : "unknown"}, not RUNNING`);
+    }
+    // The attempt's scheduled end is dropped, as a stop drops it.
+    job.version += 1;
+    job.attempt = { ...job.attempt, failure, timedOut: false };
+    this.endAttempt(job, this.clock.now());
+    this.armTimer();
   }
 
   /** Stops the clock timer; jobs stay as they are. */

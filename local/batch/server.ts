@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type {
   CancelJobRequest,
+  JobDetail,
   ListJobsRequest,
   SubmitJobRequest,
   SubmitJobResponse,
@@ -30,7 +31,7 @@ import { seededRandom } from "../time/random";
 import { JobScheduler } from "./job-scheduler";
 import type { JobStatus } from "./job-record";
 import { BatchClientError, checkDescribeJobs, checkJobIdList } from "./requests";
-import type { BatchScenario } from "./scenario";
+import type { AttemptFailure, BatchScenario } from "./scenario";
 import type { BatchJobStateChangeEvent } from "./state-events";
 import type { JobSnapshot } from "./views";
 
@@ -64,6 +65,13 @@ export interface BatchServerOptions {
 export interface BatchServer extends RunningServer {
   /** SubmitJob without HTTP: the same checks and scheduling, no quota, not counted as a call. */
   submitJob(request: SubmitJobRequest): SubmitJobResponse;
+  /** DescribeJobs without HTTP: the same checks, not counted as a call. */
+  describeJobs(jobIds: string[]): JobDetail[];
+  /**
+   * Ends a RUNNING job's attempt now (failing it with `failure`, else succeeding it), for tests that decide
+   * when each job ends rather than give the scenario durations. Throws for a job that is not RUNNING.
+   */
+  endAttemptNow(jobId: string, failure?: AttemptFailure): void;
   /** Subscribes to Batch Job State Change events; returns unsubscribe. */
   onStateChange(listener: (event: BatchJobStateChangeEvent) => void): () => void;
   /** Jobs (array children and separate jobs, not parents) not yet SUCCEEDED or FAILED. */
@@ -204,6 +212,8 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
       await listening.stop();
     },
     submitJob: (request) => jobs.submit(request),
+    describeJobs: (jobIds) => jobs.describe(checkDescribeJobs({ jobs: jobIds })),
+    endAttemptNow: (jobId, failure) => jobs.endAttemptNow(jobId, failure),
     onStateChange: (listener) => jobs.onStateChange(listener),
     jobsLeftRunning: () => jobs.jobsLeftRunning(),
     countsByState: () => jobs.countsByState(),

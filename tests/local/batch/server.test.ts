@@ -309,6 +309,77 @@ describe("local Batch server", () => {
     });
   });
 
+  describe("jobs a test ends itself", () => {
+    it("ends a RUNNING job's attempt when told: success, or failure with the exit code and reasons given", async () => {
+      const f = await startBatch({ jobDurationMs: 60 * minute });
+      const events: BatchJobStateChangeEvent[] = [];
+      f.server.onStateChange((event) => events.push(event));
+      const ok = await f.batch.send(new SubmitJobCommand(submitInput({ jobName: "ok" })));
+      const bad = await f.batch.send(new SubmitJobCommand(submitInput({ jobName: "bad" })));
+      f.clock.advance(startsRunningAfter + minute);
+
+      f.server.endAttemptNow(ok.jobId!);
+      f.server.endAttemptNow(bad.jobId!, { exitCode: 2, reason: "OutOfMemoryError: killed" });
+
+      const endedAt = start + startsRunningAfter + minute;
+      expect(await describe1(f, ok.jobId!)).to.deep.include({ status: "SUCCEEDED", stoppedAt: endedAt });
+      const failed = await describe1(f, bad.jobId!);
+      expect(failed).to.deep.include({
+        status: "FAILED",
+        statusReason: "Essential container in task exited",
+      });
+      expect(failed.container).to.deep.include({ exitCode: 2, reason: "OutOfMemoryError: killed" });
+      expect(events.slice(-2).map((e) => [e.detail.jobName, e.detail.status])).to.deep.equal([
+        ["ok", "SUCCEEDED"],
+        ["bad", "FAILED"],
+      ]);
+      // The attempts' own ends, an hour later, are dropped.
+      f.clock.advance(2 * 60 * minute);
+      expect(f.server.snapshot().map((job) => job.attempts)).to.deep.equal([1, 1]);
+      expect(events).to.have.length(2 * 5);
+    });
+
+    it("retries an attempt a test failed as the retry strategy says, and refuses a job that is not RUNNING", async () => {
+      const f = await startBatch({ jobDurationMs: 60 * minute });
+      const { jobId } = await f.batch.send(
+        new SubmitJobCommand(submitInput({ retryStrategy: { attempts: 2 } })),
+      );
+      expect(() => f.server.endAttemptNow(jobId!)).to.throw(/is SUBMITTED, not RUNNING/);
+      expect(() => f.server.endAttemptNow("no-such-job")).to.throw(/is unknown, not RUNNING/);
+      f.clock.advance(startsRunningAfter);
+
+      f.server.endAttemptNow(jobId!, { statusReason: "Host EC2 (instance i-0abc) terminated." });
+
+      expect((await describe1(f, jobId!)).status).to.equal("RUNNABLE");
+      // The first attempt would have ended now; the second, running since 30 s after the first failed, runs on.
+      f.clock.advance(60 * minute);
+      expect((await describe1(f, jobId!)).status).to.equal("RUNNING");
+      f.server.endAttemptNow(jobId!);
+      const job = await describe1(f, jobId!);
+      expect(job.status).to.equal("SUCCEEDED");
+      expect(job.attempts?.map((a) => a.statusReason)).to.deep.equal([
+        "Host EC2 (instance i-0abc) terminated.",
+        "Essential container in task exited",
+      ]);
+    });
+
+    it("describes jobs in process as DescribeJobs does, without counting a call", async () => {
+      const f = await startBatch();
+      const { jobId } = await f.batch.send(
+        new SubmitJobCommand(submitInput({ arrayProperties: { size: 2 } })),
+      );
+      f.clock.advance(startsRunningAfter);
+
+      const inProcess = f.server.describeJobs([jobId!, `${jobId}:1`, "no-such-job"]);
+
+      const { jobs } = await f.batch.send(new DescribeJobsCommand({ jobs: [jobId!, `${jobId}:1`] }));
+      expect(JSON.parse(JSON.stringify(inProcess))).to.deep.equal(JSON.parse(JSON.stringify(jobs)));
+      expect(f.server.calls()).to.deep.equal({ DescribeJobs: 1, SubmitJob: 1 });
+      const tooMany = Array.from({ length: 101 }, (_, i) => `job-${i}`);
+      expect(() => f.server.describeJobs(tooMany)).to.throw(/at most 100 job IDs/);
+    });
+  });
+
   describe("TerminateJob and CancelJob", () => {
     it("fails running jobs, cancels queued ones, and cascades from an array parent without retrying", async () => {
       const f = await startBatch({ jobDurationMs: 60 * minute });
