@@ -1,16 +1,10 @@
 /**
  * Event-driven completion under test: the monitor and the job-event function on shared clients, as in one
- * AWS account. DynamoDB is a real server (dynalite on 127.0.0.1) reached by a real client; Batch, SageMaker
- * and SQS are mocked, Batch by a small model of one queue's jobs that both functions read and terminate.
+ * AWS account. DynamoDB is local mode's (dynalite on 127.0.0.1) and Batch is local mode's Batch server,
+ * each reached by a real client; SageMaker and SQS are mocked. The tests decide when each job ends, and
+ * hand the job-event function the events Batch sent.
  */
-import {
-  BatchClient,
-  DescribeJobsCommand,
-  ListJobsCommand,
-  TerminateJobCommand,
-  type JobDetail,
-  type JobSummary,
-} from "@aws-sdk/client-batch";
+import { BatchClient, type JobDetail, type SubmitJobRequest } from "@aws-sdk/client-batch";
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import {
   SageMakerClient,
@@ -26,14 +20,17 @@ import {
 import type { SQSRecord } from "aws-lambda";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import { mockClient, type AwsClientStub } from "aws-sdk-client-mock";
+import { mockClient } from "aws-sdk-client-mock";
 import { makeJobEventHandler } from "../../functions/job-event";
 import { shardJobName } from "../../functions/job-names";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { JobEventSettings, MonitorSettings } from "../../functions/settings";
 import { statusTableDefinition } from "../../functions/status-table";
 import { executionTagKey } from "../../functions/step-contract";
+import { startBatchServer, type BatchJobStateChangeEvent, type BatchServer } from "../../local/batch/server";
+import { jobStateChangeEvent as localJobStateChangeEvent } from "../../local/batch/state-events";
 import type { RunningServer } from "../../local/http";
+import { SimClock } from "../../local/time/clock";
 import { fakeClock, monitorSettings, recordingLog, sqsRecord } from "./factories";
 
 export const jobQueueArn = monitorSettings.jobQueue;
@@ -129,198 +126,123 @@ export function execution(executionId: string) {
 }
 export type Execution = ReturnType<typeof execution>;
 
-type Status = "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING" | "RUNNING" | "SUCCEEDED" | "FAILED";
-const unfinished: readonly Status[] = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"];
+/** The job definition the tests' jobs run. */
+const jobDefinitionArn = "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:1";
+/** Where the local Batch's clock stands, for good: no job moves on its own. */
+const batchTimeMs = Date.UTC(2025, 0, 6, 12);
+const account = { region, accountId: "123456789012" };
 
-interface ModelJob {
-  jobId: string;
-  jobName: string;
-  status: Status;
-  executionArn: string;
-  statusReason?: string;
-  exitCode?: number;
-  /** jobs mode: the shard count parameter. */
-  shardCount?: number;
-  /** Array parents: the children's states and reasons. */
-  children?: { status: Status; statusReason?: string; exitCode?: number }[];
-}
+/**
+ * local mode's Batch server on loopback, for the whole suite. Its clock stands still and its jobs reach
+ * RUNNING at once, so a job stays RUNNING until a test ends its attempt; it remembers the last state-change
+ * event of every job, as Batch sent it. Its quota is off: time never refills it.
+ */
+export class LocalBatch {
+  private readonly lastEvents = new Map<string, BatchJobStateChangeEvent>();
 
-/** One job queue's jobs as Batch would report them, and the events it would send. */
-export class BatchModel {
-  readonly jobs = new Map<string, ModelJob>();
-
-  /** An array job of `size` children, all in `status`. */
-  addArrayJob(run: Execution, jobId: string, size: number, status: Status = "RUNNING"): void {
-    this.jobs.set(jobId, {
-      jobId,
-      jobName: run.baseName,
-      status: "PENDING",
-      executionArn: run.executionArn,
-      children: Array.from({ length: size }, () => ({ status })),
-    });
+  private constructor(
+    readonly server: BatchServer,
+    private readonly clock: SimClock,
+  ) {
+    server.onStateChange((event) => this.lastEvents.set(event.detail.jobId!, event));
   }
 
-  /** jobs mode: one job per shard, `job-<execution id>-<shard>`, all in `status`. */
-  addShardJobs(run: Execution, shardCount: number, status: Status = "RUNNING"): void {
+  static async start(): Promise<LocalBatch> {
+    const clock = new SimClock({ speed: 0, startMs: batchTimeMs });
+    const server = await startBatchServer({
+      clock,
+      ...account,
+      quota: false,
+      seed: 1,
+      scenario: {
+        stateDurationsMs: { SUBMITTED: 0, PENDING: 0, RUNNABLE: 0, STARTING: 0 },
+        jobQueues: [jobQueueArn],
+        jobDefinitions: { [jobDefinitionArn]: {} },
+      },
+    });
+    return new LocalBatch(server, clock);
+  }
+
+  /** The event Batch sent on the job's last state change. */
+  lastEvent(jobId: string): BatchJobStateChangeEvent | undefined {
+    return this.lastEvents.get(jobId);
+  }
+
+  async stop(): Promise<void> {
+    await this.server.stop();
+    this.clock.stop();
+  }
+}
+
+/** One test's jobs in the local Batch: submitted RUNNING, ended when the test says. */
+export class BatchModel {
+  private readonly shardJobs = new Map<string, string>();
+
+  constructor(private readonly batch: LocalBatch) {}
+
+  /** An array job of `size` children for `run`, all RUNNING; returns its ID. */
+  addArrayJob(run: Execution, size: number): string {
+    const { jobId } = this.submit(run, { jobName: run.baseName, arrayProperties: { size } });
+    return jobId!;
+  }
+
+  /** jobs mode: one job per shard, named as the submit function names them, all RUNNING. */
+  addShardJobs(run: Execution, shardCount: number): void {
     for (let shard = 0; shard < shardCount; shard++) {
-      const jobId = shardJobId(run, shard);
-      this.jobs.set(jobId, {
-        jobId,
+      const { jobId } = this.submit(run, {
         jobName: shardJobName(run.baseName, shard),
-        status,
-        executionArn: run.executionArn,
-        shardCount,
+        parameters: { shardCount: String(shardCount) },
       });
+      this.shardJobs.set(`${run.executionId}:${shard}`, jobId!);
     }
   }
 
-  /** Sets a job's (or an array child's, `<id>:<index>`) state. */
-  set(jobId: string, status: Status, details: { statusReason?: string; exitCode?: number } = {}): void {
-    const [id, index] = jobId.split(":");
-    const job = this.jobs.get(id);
-    if (!job) throw new Error(`no job ${jobId}`);
-    if (index === undefined) Object.assign(job, { status, ...details });
-    else Object.assign(job.children![Number(index)], { status, ...details });
+  /** A jobs-mode shard's job ID. */
+  shardJobId(run: Execution, shard: number): string {
+    const jobId = this.shardJobs.get(`${run.executionId}:${shard}`);
+    if (!jobId) throw new Error(`no job for shard ${shard} of ${run.executionId}`);
+    return jobId;
+  }
+
+  /** Ends a job's (or an array child's, `<id>:<index>`) attempt: SUCCEEDED, or FAILED with these details. */
+  set(
+    jobId: string,
+    status: "SUCCEEDED" | "FAILED",
+    details: { statusReason?: string; exitCode?: number } = {},
+  ): void {
+    this.batch.server.endAttemptNow(jobId, status === "FAILED" ? details : undefined);
   }
 
   /** DescribeJobs' view of a job. */
   describe(jobId: string): JobDetail | undefined {
-    const [id, index] = jobId.split(":");
-    const job = this.jobs.get(id);
-    if (!job) return undefined;
-    const base = {
-      jobId,
-      jobName: job.jobName,
-      jobQueue: jobQueueArn,
-      jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:1",
-      tags: { [executionTagKey]: job.executionArn },
-      createdAt: 1,
-      startedAt: 2,
-    };
-    if (!job.children) {
-      return {
-        ...base,
-        status: job.status,
-        statusReason: job.statusReason,
-        container: job.exitCode !== undefined ? { exitCode: job.exitCode } : undefined,
-        parameters: job.shardCount !== undefined ? { shardCount: String(job.shardCount) } : {},
-      } as JobDetail;
-    }
-    if (index !== undefined) {
-      const child = job.children[Number(index)];
-      return {
-        ...base,
-        status: child.status,
-        statusReason: child.statusReason,
-        container: child.exitCode !== undefined ? { exitCode: child.exitCode } : undefined,
-        arrayProperties: { index: Number(index) },
-      } as JobDetail;
-    }
-    const summary: Record<string, number> = {};
-    for (const child of job.children) summary[child.status] = (summary[child.status] ?? 0) + 1;
-    const allDone = job.children.every((c) => !unfinished.includes(c.status));
-    const status: Status = !allDone ? "PENDING" : (summary.FAILED ?? 0) > 0 ? "FAILED" : "SUCCEEDED";
-    return {
-      ...base,
-      status,
-      arrayProperties: { size: job.children.length, statusSummary: summary },
-    } as JobDetail;
+    return this.batch.server.describeJobs([jobId])[0];
   }
 
-  /** The EventBridge event Batch sends for the job's current state. */
+  /** The EventBridge event Batch sent for the job's current state. */
   event(jobId: string): Record<string, unknown> {
-    return jobStateChangeEvent(this.describe(jobId)!);
+    const event = this.batch.lastEvent(jobId);
+    if (!event) throw new Error(`Batch sent no event for ${jobId}`);
+    return { ...event };
   }
 
-  /** Attaches this model to a mocked Batch client. */
-  serve(batchMock: AwsClientStub<BatchClient>): void {
-    batchMock.on(DescribeJobsCommand).callsFake((input: { jobs: string[] }) => ({
-      jobs: input.jobs.map((id) => this.describe(id)).filter((job) => job !== undefined),
-    }));
-    batchMock.on(ListJobsCommand).callsFake((input) => this.list(input));
-    batchMock.on(TerminateJobCommand).callsFake((input: { jobId: string; reason: string }) => {
-      this.terminate(input.jobId, input.reason);
-      return {};
+  private submit(run: Execution, job: Pick<SubmitJobRequest, "jobName"> & Partial<SubmitJobRequest>) {
+    const submitted = this.batch.server.submitJob({
+      jobQueue: jobQueueArn,
+      jobDefinition: jobDefinitionArn,
+      tags: { [executionTagKey]: run.executionArn },
+      ...job,
     });
+    // Reading applies the changes due now: with no time in any state, the job is RUNNING.
+    this.batch.server.countsByState();
+    return submitted;
   }
-
-  private list(input: {
-    arrayJobId?: string;
-    jobStatus?: string;
-    filters?: { name: string; values: string[] }[];
-    maxResults?: number;
-    nextToken?: string;
-  }): { jobSummaryList: JobSummary[]; nextToken?: string } {
-    const start = input.nextToken ? Number(input.nextToken) : 0;
-    const end = start + (input.maxResults ?? 100);
-    const page = (all: JobSummary[] | ModelJob[]) => ({
-      slice: all.slice(start, end),
-      nextToken: end < all.length ? String(end) : undefined,
-    });
-    if (input.arrayJobId) {
-      const parent = this.jobs.get(input.arrayJobId);
-      const children: JobSummary[] = (parent?.children ?? [])
-        .map((child, index) => ({ child, index }))
-        .filter(({ child }) => !input.jobStatus || child.status === input.jobStatus)
-        .map(({ child, index }) => ({
-          jobId: `${input.arrayJobId}:${index}`,
-          jobName: parent!.jobName,
-          status: child.status,
-          statusReason: child.statusReason,
-          container: child.exitCode !== undefined ? { exitCode: child.exitCode } : undefined,
-          arrayProperties: { index },
-        }));
-      const { slice, nextToken } = page(children);
-      return { jobSummaryList: slice as JobSummary[], nextToken };
-    }
-    const prefix = (input.filters?.[0]?.values[0] ?? "").replace(/\*$/, "");
-    const { slice, nextToken } = page(
-      [...this.jobs.values()].filter((job) => job.jobName.startsWith(prefix)),
-    );
-    return {
-      jobSummaryList: (slice as ModelJob[]).map((job) => ({
-        jobId: job.jobId,
-        jobName: job.jobName,
-        status: this.describe(job.jobId)!.status,
-        statusReason: job.statusReason,
-        container: job.exitCode !== undefined ? { exitCode: job.exitCode } : undefined,
-        createdAt: 1,
-      })),
-      nextToken,
-    };
-  }
-
-  private terminate(jobId: string, reason: string): void {
-    const job = this.jobs.get(jobId);
-    if (!job) return;
-    for (const child of job.children ?? []) {
-      if (unfinished.includes(child.status)) Object.assign(child, { status: "FAILED", statusReason: reason });
-    }
-    if (!job.children && unfinished.includes(job.status))
-      Object.assign(job, { status: "FAILED", statusReason: reason });
-  }
-}
-
-/** A jobs-mode shard's job ID in the model. */
-export function shardJobId(run: Execution, shard: number): string {
-  return `job-${run.executionId}-${String(shard).padStart(5, "0")}`;
 }
 
 /** An EventBridge event for `job`, as Batch sends it. */
 export function jobStateChangeEvent(
   job: Partial<JobDetail> | Record<string, unknown>,
 ): Record<string, unknown> {
-  return {
-    version: "0",
-    id: `event-${Math.random().toString(16).slice(2)}`,
-    "detail-type": "Batch Job State Change",
-    source: "aws.batch",
-    account: "123456789012",
-    time: "2025-01-06T12:00:00Z",
-    region,
-    resources: [`arn:aws:batch:eu-west-1:123456789012:job/${String(job.jobId)}`],
-    detail: job,
-  };
+  return { ...localJobStateChangeEvent(job as JobDetail, account, batchTimeMs) };
 }
 
 /** The callback message of a step waiting for `run`'s jobs. */
@@ -338,17 +260,23 @@ export function callbackBody(
   };
 }
 
-/** Both functions on shared (mocked) Batch, SageMaker and SQS clients and a real status table. */
-export async function completionFixture(server: StatusTableServer) {
+/**
+ * Both functions on shared clients, as in one account: Batch is the suite's local Batch, reached by a real
+ * client; SageMaker and SQS are mocked; the status table is real.
+ */
+export async function completionFixture(server: StatusTableServer, localBatch: LocalBatch) {
   const tableName = await server.createTable();
-  const batch = new BatchClient({ region });
+  const batch = new BatchClient({
+    endpoint: localBatch.server.endpoint,
+    region,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+  const batchCalls = recordCommands(batch);
   const sagemaker = new SageMakerClient({ region });
   const sqs = new SQSClient({ region });
-  const batchMock = mockClient(batch);
   const sagemakerMock = mockClient(sagemaker);
   const sqsMock = mockClient(sqs);
-  const model = new BatchModel();
-  model.serve(batchMock);
+  const model = new BatchModel(localBatch);
   sagemakerMock.on(SendPipelineExecutionStepSuccessCommand).resolves({ PipelineExecutionArn: "arn" });
   sagemakerMock.on(SendPipelineExecutionStepFailureCommand).resolves({ PipelineExecutionArn: "arn" });
   sqsMock.on(ChangeMessageVisibilityCommand).resolves({});
@@ -370,7 +298,6 @@ export async function completionFixture(server: StatusTableServer) {
   return {
     tableName,
     model,
-    batchMock,
     sagemakerMock,
     sqsMock,
     clock,
@@ -403,10 +330,26 @@ export async function completionFixture(server: StatusTableServer) {
           clientRequestToken: input.ClientRequestToken,
         };
       }),
-    terminated: () => batchMock.commandCalls(TerminateJobCommand).map((c) => c.args[0].input.jobId),
+    /** The jobs the functions terminated, in order. */
+    terminated: () =>
+      batchCalls.filter((c) => c.command === "TerminateJobCommand").map((c) => String(c.input.jobId)),
     deletedMessages: () =>
       sqsMock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle),
-    batchCalls: () => batchMock.calls().length,
+    /** Calls the functions made to Batch. */
+    batchCalls: () => batchCalls.length,
   };
+}
+
+/** Records every command sent through `client`, once per call whatever its retries. */
+function recordCommands(client: BatchClient): { command: string; input: Record<string, unknown> }[] {
+  const sent: { command: string; input: Record<string, unknown> }[] = [];
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push({ command: context.commandName ?? "unknown", input: args.input as Record<string, unknown> });
+      return next(args);
+    },
+    { step: "initialize" },
+  );
+  return sent;
 }
 export type CompletionFixture = Awaited<ReturnType<typeof completionFixture>>;

@@ -11,7 +11,7 @@ import {
   execution,
   jobQueueArn,
   jobStateChangeEvent,
-  shardJobId,
+  LocalBatch,
   StatusTableServer,
   type CompletionFixture,
   type Execution,
@@ -22,9 +22,9 @@ function finishChildren(f: CompletionFixture, jobId: string, size: number): void
   for (let i = 0; i < size; i++) f.model.set(`${jobId}:${i}`, "SUCCEEDED");
 }
 
-/** An array step of `size` shards waiting for `jobId`. */
-function arrayStep(f: CompletionFixture, run: Execution, jobId = `array-${run.executionId}`, size = 4) {
-  f.model.addArrayJob(run, jobId, size);
+/** An array step of `size` shards waiting for its array job. */
+function arrayStep(f: CompletionFixture, run: Execution, size = 4) {
+  const jobId = f.model.addArrayJob(run, size);
   return {
     jobId,
     message: f.message(callbackBody(run, { jobMode: "array", jobRef: jobId, shardCount: size })),
@@ -56,16 +56,19 @@ const arraySuccess = (jobRef: string, shards = 4) => ({
 
 describe("job-event function and monitor with the status table", () => {
   let server: StatusTableServer;
+  let batch: LocalBatch;
   before(async () => {
     server = await StatusTableServer.start();
+    batch = await LocalBatch.start();
   });
   after(async () => {
     await server.stop();
+    await batch.stop();
   });
 
   describe("the callback message comes first", () => {
     it("answers an array step on the parent's SUCCEEDED event and deletes its message", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000001");
       const { jobId, message } = arrayStep(f, run);
 
@@ -80,15 +83,15 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("answers a jobs-mode step on its last shard's event, without asking Batch", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000001");
       const message = jobsStep(f, run, 3);
       await f.deliver(message);
       const batchCallsBefore = f.batchCalls();
 
       for (const shard of [2, 0, 1]) {
-        f.model.set(shardJobId(run, shard), "SUCCEEDED");
-        await f.onEvent(f.model.event(shardJobId(run, shard)));
+        f.model.set(f.model.shardJobId(run, shard), "SUCCEEDED");
+        await f.onEvent(f.model.event(f.model.shardJobId(run, shard)));
         expect(f.answers()).to.have.length(shard === 1 ? 1 : 0);
       }
 
@@ -103,7 +106,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("drops the message when it comes back after the event answered the step", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000002");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -120,7 +123,7 @@ describe("job-event function and monitor with the status table", () => {
 
   describe("the events come first", () => {
     it("records an array job's end and lets the monitor's first check answer", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000003");
       const { jobId, message } = arrayStep(f, run);
       finishChildren(f, jobId, 4);
@@ -133,12 +136,12 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("answers a jobs-mode step whose shards all succeeded before its message, from the table alone", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000002");
       const message = jobsStep(f, run, 5);
       for (let shard = 0; shard < 5; shard++) {
-        f.model.set(shardJobId(run, shard), "SUCCEEDED");
-        await f.onEvent(f.model.event(shardJobId(run, shard)));
+        f.model.set(f.model.shardJobId(run, shard), "SUCCEEDED");
+        await f.onEvent(f.model.event(f.model.shardJobId(run, shard)));
       }
       expect(f.answers()).to.have.length(0);
 
@@ -149,30 +152,32 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("fails a step whose shard failed before its message, with the monitor's reason", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000003");
       const message = jobsStep(f, run, 3);
-      f.model.set(shardJobId(run, 1), "FAILED", {
+      f.model.set(f.model.shardJobId(run, 1), "FAILED", {
         statusReason: "Essential container in task exited",
         exitCode: 2,
       });
-      await f.onEvent(f.model.event(shardJobId(run, 1)));
+      await f.onEvent(f.model.event(f.model.shardJobId(run, 1)));
 
       await f.deliver(message);
 
       expect(f.answers().map((a) => a.reason)).to.deep.equal([
         "1 of 3 shards failed: shard 1 (exit code 2: Essential container in task exited)",
       ]);
-      expect(f.terminated().sort()).to.deep.equal([shardJobId(run, 0), shardJobId(run, 2)]);
+      expect(f.terminated().sort()).to.deep.equal(
+        [f.model.shardJobId(run, 0), f.model.shardJobId(run, 2)].sort(),
+      );
     });
   });
 
   it("counts what the events recorded when Batch's listing has not caught up yet", async () => {
-    const f = await completionFixture(server);
+    const f = await completionFixture(server, batch);
     const run = execution("jobs00000008");
     const message = jobsStep(f, run, 2);
     const failedShard = {
-      ...f.model.describe(shardJobId(run, 1)),
+      ...f.model.describe(f.model.shardJobId(run, 1)),
       status: "FAILED",
       statusReason: "Essential container in task exited",
       container: { exitCode: 4 },
@@ -184,19 +189,19 @@ describe("job-event function and monitor with the status table", () => {
     expect(f.answers().map((a) => a.reason)).to.deep.equal([
       "1 of 2 shards failed: shard 1 (exit code 4: Essential container in task exited)",
     ]);
-    expect(f.terminated()).to.deep.equal([shardJobId(run, 0)]);
+    expect(f.terminated()).to.deep.equal([f.model.shardJobId(run, 0)]);
   });
 
   describe("duplicated and out-of-order events", () => {
     it("answers once however often the same events come", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000004");
       await f.deliver(jobsStep(f, run, 3));
-      for (let shard = 0; shard < 3; shard++) f.model.set(shardJobId(run, shard), "SUCCEEDED");
-      const events = [0, 1, 0, 1].map((shard) => f.model.event(shardJobId(run, shard)));
+      for (let shard = 0; shard < 3; shard++) f.model.set(f.model.shardJobId(run, shard), "SUCCEEDED");
+      const events = [0, 1, 0, 1].map((shard) => f.model.event(f.model.shardJobId(run, shard)));
 
       for (const event of events) await f.onEvent(event);
-      const last = f.model.event(shardJobId(run, 2));
+      const last = f.model.event(f.model.shardJobId(run, 2));
       await Promise.all([f.onEvent(last), f.onEvent(last), f.onEvent(last)]);
       await f.onEvent(last);
 
@@ -205,23 +210,23 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("counts a shard only once: its duplicate does not stand in for a shard still running", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000005");
       await f.deliver(jobsStep(f, run, 2));
-      f.model.set(shardJobId(run, 0), "SUCCEEDED");
+      f.model.set(f.model.shardJobId(run, 0), "SUCCEEDED");
 
-      await f.onEvent(f.model.event(shardJobId(run, 0)));
-      await f.onEvent(f.model.event(shardJobId(run, 0)));
+      await f.onEvent(f.model.event(f.model.shardJobId(run, 0)));
+      await f.onEvent(f.model.event(f.model.shardJobId(run, 0)));
 
       expect(f.answers()).to.have.length(0);
     });
 
     it("ignores a late RUNNING event after SUCCEEDED: the shard stays counted", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000006");
       await f.deliver(jobsStep(f, run, 2));
-      f.model.set(shardJobId(run, 0), "SUCCEEDED");
-      const succeeded = f.model.event(shardJobId(run, 0));
+      f.model.set(f.model.shardJobId(run, 0), "SUCCEEDED");
+      const succeeded = f.model.event(f.model.shardJobId(run, 0));
       const lateRunning = jobStateChangeEvent({
         ...(succeeded.detail as Record<string, unknown>),
         status: "RUNNING",
@@ -229,14 +234,14 @@ describe("job-event function and monitor with the status table", () => {
 
       await f.onEvent(succeeded);
       expect((await f.onEvent(lateRunning)).decision).to.equal("ignored");
-      f.model.set(shardJobId(run, 1), "SUCCEEDED");
-      await f.onEvent(f.model.event(shardJobId(run, 1)));
+      f.model.set(f.model.shardJobId(run, 1), "SUCCEEDED");
+      await f.onEvent(f.model.event(f.model.shardJobId(run, 1)));
 
       expect(f.answers().map((a) => a.outcome)).to.deep.equal(["success"]);
     });
 
     it("answers one failure and terminates once for a failed child reported twice", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000004");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -254,30 +259,26 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("ignores a stale event of an earlier attempt's job, and answers a retried step's new token", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000005");
-      const first = arrayStep(f, run, "array-first");
+      const first = arrayStep(f, run);
       await f.deliver(first.message);
-      f.model.set("array-first:0", "FAILED", {
+      f.model.set(`${first.jobId}:0`, "FAILED", {
         statusReason: "Essential container in task exited",
         exitCode: 1,
       });
-      await f.onEvent(f.model.event("array-first:0"));
+      await f.onEvent(f.model.event(`${first.jobId}:0`));
       expect(f.answers().map((a) => a.outcome)).to.deep.equal(["failure"]);
 
       // The execution is retried: the submit step starts a new array job and the Callback step a new wait.
-      f.model.addArrayJob(run, "array-second", 4);
+      const second = f.model.addArrayJob(run, 4);
       const retried = f.message(
-        callbackBody(
-          run,
-          { jobMode: "array", jobRef: "array-second", shardCount: 4 },
-          { token: "tok-retried" },
-        ),
+        callbackBody(run, { jobMode: "array", jobRef: second, shardCount: 4 }, { token: "tok-retried" }),
       );
       expect(await f.deliver(retried)).to.deep.equal([retried.messageId]);
-      expect((await f.onEvent(f.model.event("array-first"))).decision).to.equal("ignored");
-      finishChildren(f, "array-second", 4);
-      await f.onEvent(f.model.event("array-second"));
+      expect((await f.onEvent(f.model.event(first.jobId))).decision).to.equal("ignored");
+      finishChildren(f, second, 4);
+      await f.onEvent(f.model.event(second));
 
       expect(f.answers().map((a) => [a.token, a.outcome])).to.deep.equal([
         [`tok-${run.executionId}`, "failure"],
@@ -288,7 +289,7 @@ describe("job-event function and monitor with the status table", () => {
 
   describe("races", () => {
     it("gives exactly one answer when the callback message and the last event arrive together", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const tokens: string[] = [];
       for (let i = 0; i < 30; i++) {
         const run = execution(`race${String(i).padStart(8, "0")}`);
@@ -299,10 +300,10 @@ describe("job-event function and monitor with the status table", () => {
           await Promise.all([f.deliver(message), f.onEvent(f.model.event(jobId))]);
         } else {
           const message = jobsStep(f, run, 2);
-          f.model.set(shardJobId(run, 0), "SUCCEEDED");
-          await f.onEvent(f.model.event(shardJobId(run, 0)));
-          f.model.set(shardJobId(run, 1), "SUCCEEDED");
-          await Promise.all([f.deliver(message), f.onEvent(f.model.event(shardJobId(run, 1)))]);
+          f.model.set(f.model.shardJobId(run, 0), "SUCCEEDED");
+          await f.onEvent(f.model.event(f.model.shardJobId(run, 0)));
+          f.model.set(f.model.shardJobId(run, 1), "SUCCEEDED");
+          await Promise.all([f.deliver(message), f.onEvent(f.model.event(f.model.shardJobId(run, 1)))]);
         }
       }
 
@@ -312,7 +313,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("gives exactly one answer and one clean-up when Stopping races a failure event", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       for (let i = 0; i < 12; i++) {
         const run = execution(`stop${String(i).padStart(8, "0")}`);
         const { jobId, message } = arrayStep(f, run);
@@ -340,7 +341,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("re-answers, with the same request token, a step whose claimant died after answering", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000006");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -365,7 +366,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("gives the claim back when answering fails, so the retried event answers", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000007");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -386,7 +387,7 @@ describe("job-event function and monitor with the status table", () => {
 
   describe("failing fast", () => {
     it("fails an array step on its first failed child, naming it, and terminates the array job", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000008");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -406,7 +407,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("fails fast on a child's event even before Batch's summary counts the failure", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000009");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
@@ -426,25 +427,29 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("fails a jobs-mode step on a shard's FAILED event and terminates the shards still running", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("jobs00000007");
       await f.deliver(jobsStep(f, run, 4));
-      f.model.set(shardJobId(run, 0), "SUCCEEDED");
-      f.model.set(shardJobId(run, 3), "FAILED", { statusReason: "Job attempt duration exceeded timeout" });
+      f.model.set(f.model.shardJobId(run, 0), "SUCCEEDED");
+      f.model.set(f.model.shardJobId(run, 3), "FAILED", {
+        statusReason: "Job attempt duration exceeded timeout",
+      });
 
-      await f.onEvent(f.model.event(shardJobId(run, 3)));
+      await f.onEvent(f.model.event(f.model.shardJobId(run, 3)));
 
       expect(f.answers().map((a) => a.reason)).to.deep.equal([
         "1 of 4 shards failed: shard 3 (Job attempt duration exceeded timeout)",
       ]);
-      expect(f.terminated().sort()).to.deep.equal([shardJobId(run, 1), shardJobId(run, 2)]);
+      expect(f.terminated().sort()).to.deep.equal(
+        [f.model.shardJobId(run, 1), f.model.shardJobId(run, 2)].sort(),
+      );
     });
   });
 
   it("completes a 10,000-shard jobs-mode step by events: one answer, no Batch calls, ~1 write an event", async function () {
     // One DynamoDB request per event through a real client: about 1 ms each on one core.
     this.slow(20_000);
-    const f = await completionFixture(server);
+    const f = await completionFixture(server, batch);
     const run = execution("jobs00010000");
     const message = jobsStep(f, run, 10_000);
     await f.deliver(message);
@@ -454,8 +459,8 @@ describe("job-event function and monitor with the status table", () => {
     const shards = Array.from({ length: 10_000 }, (_, i) => (i * 7919) % 10_000);
 
     await mapWithConcurrency(shards, 16, async (shard) => {
-      f.model.set(shardJobId(run, shard), "SUCCEEDED");
-      await f.onEvent(f.model.event(shardJobId(run, shard)));
+      f.model.set(f.model.shardJobId(run, shard), "SUCCEEDED");
+      await f.onEvent(f.model.event(f.model.shardJobId(run, shard)));
     });
 
     expect(f.answers()).to.have.length(1);
@@ -469,7 +474,7 @@ describe("job-event function and monitor with the status table", () => {
 
   describe("events it does not act on", () => {
     it("drops events that are not Batch job state changes without throwing (no endless retries)", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       for (const event of [
         "garbage",
         { source: "aws.ec2", "detail-type": "EC2 Instance State-change Notification", detail: {} },
@@ -483,7 +488,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     it("ignores other queues, other stacks' jobs and states that are not final", async () => {
-      const f = await completionFixture(server);
+      const f = await completionFixture(server, batch);
       const run = execution("arr000000010");
       const { jobId, message } = arrayStep(f, run);
       await f.deliver(message);
