@@ -53,8 +53,11 @@ export interface CallbackMessage {
   token: string;
   pipelineExecutionArn: string;
   arguments: CallbackArguments;
-  /** "Executing" when the step starts; an extra message says "Stopping" when the execution is stopped. */
-  status: string;
+  /**
+   * "Stopping" in the extra message a stopped execution sends; AWS documents the field for that message
+   * only, so a message without it is read as "Executing".
+   */
+  status?: string;
 }
 
 /**

@@ -468,18 +468,32 @@ describe("monitor function", () => {
       expect(f.batchMock.calls()).to.have.length(0);
     });
 
-    it("names a missing status and an unknown one", async () => {
+    it("names an unknown status, and one that is not a string", async () => {
       const f = monitorFixture();
 
       await f.run(
-        sqsRecord({ body: callbackMessage({}, ["status"]) }),
         sqsRecord({ body: callbackMessage({ status: "Paused" }) }),
+        sqsRecord({ body: callbackMessage({ status: 1 }) }),
       );
 
       expect(f.failures().map((a) => a.FailureReason)).to.have.members([
-        "Invalid callback message: status must be Executing or Stopping, got nothing",
-        'Invalid callback message: status must be Executing or Stopping, got "Paused"',
+        'Invalid callback message: status must be Executing or Stopping when present, got "Paused"',
+        "Invalid callback message: status must be Executing or Stopping when present, got 1",
       ]);
+    });
+
+    it("reads a message without a status as the executing step's: AWS documents the field only for Stopping", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("RUNNING", { RUNNING: 4 })] });
+
+      const response = await f.run(sqsRecord({ body: callbackMessage({}, ["status"]) }));
+
+      // Checked and brought back like any running step: no answer, no clean-up, nothing dead-lettered.
+      expect(response.batchItemFailures).to.have.length(1);
+      expect(f.failures()).to.deep.equal([]);
+      expect(f.terminated()).to.deep.equal([]);
+      expect(f.deadLettered()).to.deep.equal([]);
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([10]);
     });
 
     it("reads the status key spelled Status, in any case", async () => {
