@@ -333,6 +333,25 @@ describe("monitor function", () => {
       expect(reason).to.match(/^1 of 1 shard failed: shard 0 \(CannotPullContainerError: x+\.\.\.\)$/);
     });
 
+    it("never cuts a character in two when it shortens a reason", async () => {
+      const f = monitorFixture();
+      // Each emoji is two UTF-16 code units: a cut at an odd length lands between the two halves.
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [arrayJob("FAILED", {}, { arrayProperties: undefined, statusReason: "\u{1F4A5}".repeat(200) })],
+      });
+
+      await f.run(
+        sqsRecord({
+          body: callbackMessage({ arguments: { jobMode: "array", jobRef: "array-job-1", shardCount: "1" } }),
+        }),
+      );
+
+      const reason = f.failures()[0].FailureReason!;
+      expect(reason).to.match(/^1 of 1 shard failed: shard 0 \((\u{1F4A5})+\.\.\.\)$/u);
+      // A lone half would reach SageMaker as U+FFFD after UTF-8 encoding.
+      expect(Buffer.from(reason, "utf8").toString("utf8")).to.equal(reason);
+    });
+
     it("names a failed single job by its container's exit code", async () => {
       const f = monitorFixture();
       f.batchMock.on(DescribeJobsCommand).resolves({
