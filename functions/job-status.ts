@@ -12,7 +12,7 @@ import {
 } from "@aws-sdk/client-batch";
 import { retryThrottled } from "./aws-errors";
 import type { Clock } from "./clock";
-import { shardIndexFromJobName, shardJobName } from "./job-names";
+import { executionTagValue, shardIndexFromJobName, shardJobName } from "./job-names";
 import { executionTagKey, type JobMode } from "./step-contract";
 
 /** Batch job states that can still change; SUCCEEDED and FAILED are final. */
@@ -256,7 +256,10 @@ async function failedChildren(batch: BatchClient, arrayJobId: string, clock: Clo
 function belongsToExecution(job: JobDetail, executionArn: string): boolean {
   const tag = job.tags?.[executionTagKey];
   const executionId = executionArn.slice(executionArn.lastIndexOf("/") + 1);
-  return (tag === undefined || tag === executionArn) && (job.jobName ?? "").endsWith(`-${executionId}`);
+  return (
+    (tag === undefined || tag === executionTagValue(executionArn)) &&
+    (job.jobName ?? "").endsWith(`-${executionId}`)
+  );
 }
 
 function countSingleJob(summary: ExecutionJobs, job: JobDetail): void {

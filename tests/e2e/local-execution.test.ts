@@ -113,6 +113,22 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(withoutToken).to.deep.include({ outcome: "succeeded", expected: true, deadLetterMessages: 1 });
   });
 
+  it("runs a pipeline whose 256-character name makes the execution ARN too long for a job tag", async () => {
+    // The local Batch server refuses tag values over 256 characters, as Batch does.
+    const pipelineName = "long-pipeline-".padEnd(256, "x");
+    for (const mode of ["jobs", "array"] as const) {
+      const summary = await runExecution({
+        config: { pipelineName },
+        mode,
+        shards: 3,
+        failShards: [1],
+        jobDurationSeconds: 600,
+      });
+      expect(summary, mode).to.deep.include({ outcome: "failed", expected: true, jobsLeftRunning: 0 });
+      expect(summary.failureReason, mode).to.match(/^1 of 3 shards failed: shard 1 \(exit code 1: /);
+    }
+  });
+
   it("repeats a run exactly for the same seed, throttling and failures included", async () => {
     const scenario = { shards: 8, mode: "jobs" as const, throttleRate: 0.2, failShards: [5], seed: 7 };
     const first = await runExecution(scenario);

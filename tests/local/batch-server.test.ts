@@ -130,6 +130,14 @@ describe("local Batch server", () => {
         ),
       );
       expect(reserved.message).to.match(/AWS_BATCH_JOB_ID uses the reserved prefix/);
+      const longTag = await errorOf(
+        f.batch.send(new SubmitJobCommand(submitInput({ tags: { "execution-arn": "a".repeat(257) } }))),
+      );
+      expect(longTag.message).to.match(/tag "execution-arn" is too long: .* values 256/);
+      const fits = await f.batch.send(
+        new SubmitJobCommand(submitInput({ tags: { "execution-arn": "a".repeat(256) } })),
+      );
+      expect(fits.jobId).to.be.a("string");
     });
   });
 
