@@ -338,8 +338,11 @@ export function callbackBody(
   };
 }
 
-/** Both functions on shared (mocked) Batch, SageMaker and SQS clients and a real status table. */
-export async function completionFixture(server: StatusTableServer) {
+/**
+ * Both functions on shared (mocked) Batch, SageMaker and SQS clients and a real status table; `monitor`
+ * overrides the monitor's settings (e.g. the safety-net poll schedule the stack gives it).
+ */
+export async function completionFixture(server: StatusTableServer, monitor: Partial<MonitorSettings> = {}) {
   const tableName = await server.createTable();
   const batch = new BatchClient({ region });
   const sagemaker = new SageMakerClient({ region });
@@ -356,7 +359,7 @@ export async function completionFixture(server: StatusTableServer) {
   sqsMock.on(DeleteMessageCommand).resolves({});
   const clock = fakeClock();
   const log = recordingLog();
-  const settings: MonitorSettings = { ...monitorSettings, statusTable: tableName };
+  const settings: MonitorSettings = { ...monitorSettings, ...monitor, statusTable: tableName };
   const eventSettings: JobEventSettings = {
     jobQueue: jobQueueArn,
     jobNamePrefix: monitorSettings.jobNamePrefix,
@@ -364,7 +367,7 @@ export async function completionFixture(server: StatusTableServer) {
     callbackQueueUrl: monitorSettings.callbackQueueUrl,
   };
   const clients = { batch, sagemaker, sqs, dynamodb: server.dynamodb, logger: log, clock };
-  const monitor = makeMonitorHandler({ ...clients, settings });
+  const monitorHandler = makeMonitorHandler({ ...clients, settings });
   const onEvent = makeJobEventHandler({ ...clients, settings: eventSettings });
 
   return {
@@ -381,7 +384,7 @@ export async function completionFixture(server: StatusTableServer) {
     onEvent,
     /** Delivers callback messages to the monitor; returns the ids SQS is told to bring back. */
     deliver: async (...records: SQSRecord[]) =>
-      (await monitor({ Records: records })).batchItemFailures.map((f) => f.itemIdentifier),
+      (await monitorHandler({ Records: records })).batchItemFailures.map((f) => f.itemIdentifier),
     message: (body: Record<string, unknown>, options: { receiveCount?: number; messageId?: string } = {}) =>
       sqsRecord({ body, sentAt: clock.now(), ...options }),
     /** Every answer SageMaker received, in order. */
@@ -404,6 +407,9 @@ export async function completionFixture(server: StatusTableServer) {
         };
       }),
     terminated: () => batchMock.commandCalls(TerminateJobCommand).map((c) => c.args[0].input.jobId),
+    /** The visibility timeouts the monitor set: when each message comes back, in seconds. */
+    delays: () =>
+      sqsMock.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input.VisibilityTimeout),
     deletedMessages: () =>
       sqsMock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle),
     batchCalls: () => batchMock.calls().length,
