@@ -6,7 +6,7 @@ import { failureReasonLimit, truncate } from "./answer";
 import type { ExecutionJobs, FailedShard } from "./job-status";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
 import type { CallbackOutputs } from "./step-contract";
-import { terminationReasons } from "./terminate";
+import { bridgeReasonPrefix, terminationReasons } from "./terminate";
 
 /** How long the step has waited so far. */
 export interface WaitState {
@@ -53,6 +53,11 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
       terminationReason: terminationReasons.jobsNotFound,
     };
   }
+  if (jobs.terminatedByBridge > 0) {
+    // Another check failed or stopped the step and is terminating its jobs: the rest go the same way.
+    const reason = jobs.bridgeTerminationReason ?? terminationReasons.shardFailed;
+    return { decision: "fail", reason: terminatedReason(jobs), terminationReason: reason };
+  }
   if (jobs.unfinished === 0 && jobs.succeeded >= jobs.shardCount) {
     return {
       decision: "succeed",
@@ -97,6 +102,16 @@ export function failedReason(jobs: ExecutionJobs): string {
     return truncate(`${head}; see Batch job ${jobs.jobRef} for the reasons.`, failureReasonLimit);
   }
   return listWithin(`${head}: `, jobs.failedShards.map(describeFailedShard), jobs.failed, failureReasonLimit);
+}
+
+/** "sagemaker-batch-bridge terminated 30 of 30 shards (pipeline execution stopped)." */
+export function terminatedReason(jobs: ExecutionJobs): string {
+  const why = (jobs.bridgeTerminationReason ?? "").slice(bridgeReasonPrefix.length);
+  return truncate(
+    `sagemaker-batch-bridge terminated ${jobs.terminatedByBridge} of ${jobs.shardCount} ` +
+      `shard${jobs.shardCount === 1 ? "" : "s"}${why ? ` (${why})` : ""}.`,
+    failureReasonLimit,
+  );
 }
 
 /** "Jobs not found for 3 of 10 shards: shard 2, shard 5, shard 8 ..." */

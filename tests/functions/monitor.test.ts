@@ -17,6 +17,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import { makeMonitorHandler } from "../../functions/monitor";
 import { executionTagKey } from "../../functions/step-contract";
+import { isTerminatedByBridge, terminationReasons } from "../../functions/terminate";
 import {
   awsError,
   baseName,
@@ -48,6 +49,8 @@ function arrayJob(
     ...overrides,
   } as JobDetail;
 }
+
+const arrayArguments = { jobMode: "array", jobRef: "array-job-1", shardCount: "4" };
 
 /** A jobs-mode callback message for `shardCount` shards. */
 function jobsMessage(shardCount: number, overrides: Record<string, unknown> = {}) {
@@ -378,6 +381,106 @@ describe("monitor function", () => {
         "1 of 1 shard failed: shard 0 (exit code 2: Essential container in task exited)",
       );
       expect(f.terminated()).to.deep.equal([]);
+    });
+  });
+
+  describe("jobs the bridge itself terminated are not failures", () => {
+    // Polling alone has no claim: two deliveries of one message (SQS delivers at least once) can check
+    // at once, and one may list the jobs while the other is terminating them.
+    it("names only the shard that really failed when a racing check has terminated others (jobs mode)", async () => {
+      const f = monitorFixture();
+      const jobs = Array.from({ length: 30 }, (_, shard) =>
+        shard === 29
+          ? shardJob(shard, "FAILED", {
+              statusReason: "Essential container in task exited",
+              container: { exitCode: 1 },
+            })
+          : shard < 10
+            ? shardJob(shard, "FAILED", { statusReason: terminationReasons.shardFailed })
+            : shardJob(shard, "RUNNING"),
+      );
+      f.listJobs(jobs);
+
+      await f.run(sqsRecord({ body: jobsMessage(30) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 30 shards failed: shard 29 (exit code 1: Essential container in task exited)",
+      ]);
+      expect(f.terminated()).to.have.members(jobs.slice(10, 29).map((j) => j.jobId));
+    });
+
+    it("finds the failed child among 10,000 the bridge terminated, reading every page (array mode)", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [arrayJob("FAILED", { FAILED: 10_000 }, { arrayProperties: { size: 10_000 } })],
+      });
+      const children = Array.from({ length: 10_000 }, (_, index) => ({
+        jobId: `array-job-1:${index}`,
+        jobName: baseName,
+        status: "FAILED" as const,
+        arrayProperties: { index },
+        ...(index === 9_999
+          ? { statusReason: "Essential container in task exited", container: { exitCode: 2 } }
+          : { statusReason: terminationReasons.shardFailed }),
+      }));
+      f.listJobs(children);
+
+      await f.run(
+        sqsRecord({ body: callbackMessage({ arguments: { ...arrayArguments, shardCount: "10000" } }) }),
+      );
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 10000 shards failed: shard 9999 (exit code 2: Essential container in task exited)",
+      ]);
+      // ListJobs by status returns up to 1,000 jobs a page.
+      expect(f.batchMock.commandCalls(ListJobsCommand)).to.have.length(10);
+      expect(f.terminated()).to.deep.equal([]);
+    });
+
+    it("says the bridge terminated the shards when no shard failed of its own (a stop raced this check)", async () => {
+      const f = monitorFixture();
+      f.listJobs([
+        shardJob(0, "SUCCEEDED"),
+        shardJob(1, "FAILED", { statusReason: terminationReasons.stopped }),
+        shardJob(2, "FAILED", { statusReason: terminationReasons.stopped }),
+        shardJob(3, "RUNNING"),
+      ]);
+
+      await f.run(sqsRecord({ body: jobsMessage(4) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "sagemaker-batch-bridge terminated 2 of 4 shards (pipeline execution stopped).",
+      ]);
+      expect(f.terminated()).to.deep.equal(["job-00003"]);
+      expect(f.terminationReasons()).to.deep.equal([terminationReasons.stopped]);
+    });
+
+    it("knows every status reason it gives Batch for its own", () => {
+      for (const reason of Object.values(terminationReasons)) {
+        expect(isTerminatedByBridge(reason), reason).to.equal(true);
+      }
+      expect(isTerminatedByBridge("Essential container in task exited")).to.equal(false);
+      expect(isTerminatedByBridge(undefined)).to.equal(false);
+    });
+
+    it("says so for a single job and an array job the bridge terminated before it started", async () => {
+      const f = monitorFixture();
+      const stopped = { status: "FAILED" as const, statusReason: terminationReasons.stopped };
+      f.batchMock
+        .on(DescribeJobsCommand)
+        .resolvesOnce({ jobs: [arrayJob("FAILED", {}, { ...stopped, arrayProperties: undefined })] })
+        .resolves({ jobs: [arrayJob("FAILED", {}, stopped)] });
+      f.listJobs([]);
+
+      await f.run(
+        sqsRecord({ body: callbackMessage({ arguments: { ...arrayArguments, shardCount: "1" } }) }),
+      );
+      await f.run(sqsRecord({ body: callbackMessage({ token: "tok-0000000002" }) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "sagemaker-batch-bridge terminated 1 of 1 shard (pipeline execution stopped).",
+        "sagemaker-batch-bridge terminated 4 of 4 shards (pipeline execution stopped).",
+      ]);
     });
   });
 
