@@ -93,6 +93,11 @@ export interface BatchScenario {
   jobDefinitions?: Record<string, JobDefinitionSettings>;
   /** Job queue names (or ARNs) that exist; when given, SubmitJob to any other is a ClientException. */
   jobQueues?: string[];
+  /**
+   * How long a submitted job stays out of DescribeJobs and ListJobs answers, in simulated ms (default 0):
+   * Batch's reads are eventually consistent, and a job just submitted may not be listed or described yet.
+   */
+  listingLagMs?: number;
 }
 
 /** The EventBridge event AWS Batch sends on a job state change. */
@@ -280,6 +285,7 @@ export class BatchJobs {
     }
     if (typeof scenario.jobDurationMs === "number")
       checkDuration("scenario.jobDurationMs", scenario.jobDurationMs);
+    if (scenario.listingLagMs !== undefined) checkDuration("scenario.listingLagMs", scenario.listingLagMs);
     const limit = scenario.maxConcurrentJobs;
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
       throw new Error(`scenario.maxConcurrentJobs must be a whole number >= 1, got ${limit}`);
@@ -383,7 +389,7 @@ export class BatchJobs {
     const found: JobDetail[] = [];
     for (const id of jobIds) {
       const job = this.find(id);
-      if (job) found.push(this.detail(job));
+      if (job && this.isListed(job)) found.push(this.detail(job));
     }
     return found;
   }
@@ -414,7 +420,7 @@ export class BatchJobs {
     const page: JobSummary[] = [];
     let next: number | undefined;
 
-    const wanted = (job: Job): boolean => (match ? match(job) : job.status === status);
+    const wanted = (job: Job): boolean => this.isListed(job) && (match ? match(job) : job.status === status);
     if (request.arrayJobId !== undefined) {
       const children = this.byId.get(request.arrayJobId)?.array?.children ?? [];
       for (let i = cursor ?? 0; i < children.length; i += 1) {
@@ -787,6 +793,12 @@ export class BatchJobs {
   }
 
   // --- views ---
+
+  /** False while the job (an array child: its parent) is too new to show in reads (`listingLagMs`). */
+  private isListed(job: Job): boolean {
+    const submittedAt = (job.parent ?? job).createdAt;
+    return this.clock.now() >= submittedAt + (this.scenario.listingLagMs ?? 0);
+  }
 
   private find(jobId: string): Job | undefined {
     const job = this.byId.get(jobId);

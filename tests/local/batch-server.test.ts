@@ -113,6 +113,35 @@ describe("local Batch server", () => {
       expect(error.message).to.match(/at most 100/);
     });
 
+    it("keeps a job out of DescribeJobs and ListJobs for the listing lag after it was submitted", async () => {
+      const f = await startBatch({ listingLagMs: 5_000 });
+      const { jobId } = await f.batch.send(
+        new SubmitJobCommand(submitInput({ arrayProperties: { size: 2 } })),
+      );
+      const listed = async () =>
+        (
+          await f.batch.send(
+            new ListJobsCommand({
+              jobQueue: "batch-bridge-jobs",
+              filters: [{ name: "JOB_NAME", values: ["batch-bridge-exec1*"] }],
+            }),
+          )
+        ).jobSummaryList ?? [];
+      const described = async () =>
+        (await f.batch.send(new DescribeJobsCommand({ jobs: [jobId!] }))).jobs ?? [];
+
+      f.clock.advance(4_999);
+      expect(await described()).to.deep.equal([]);
+      expect(await listed()).to.deep.equal([]);
+      f.clock.advance(1);
+      expect((await described()).map((j) => j.jobId)).to.deep.equal([jobId]);
+      expect((await listed()).map((j) => j.jobId)).to.deep.equal([jobId]);
+      expect(await f.batch.send(new DescribeJobsCommand({ jobs: [`${jobId}:1`] }))).to.have.nested.property(
+        "jobs[0].jobId",
+        `${jobId}:1`,
+      );
+    });
+
     it("rejects a bad request with a ClientException naming the field", async () => {
       const f = await startBatch();
       const tooBig = await errorOf(
