@@ -31,6 +31,15 @@ export type Decision =
 /** A visibility timeout ends at most 12 h after the receive; keep room for the monitor's own run (<= 900 s). */
 const longestVisibilitySeconds = 43200 - 900;
 
+/**
+ * How long after the callback message (sent once the submit step returned, so after its last SubmitJob)
+ * a job that cannot be found is taken for one Batch does not list yet rather than a missing one. Batch's
+ * reads are eventually consistent and AWS gives no bound; peers wait about two minutes: Airflow's
+ * BatchClientHook asks DescribeJobs up to 10 times, backing off for up to about 112 s in all, before it
+ * gives up on a job it cannot find.
+ */
+export const listingGraceSeconds = 120;
+
 /** A decision that answers the step: succeed, or fail (and terminate what still runs). */
 export type Outcome = Extract<Decision, { decision: "succeed" | "fail" }>;
 
@@ -74,11 +83,22 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
 
 /** Decides from the jobs' summary and how long the step has waited. */
 export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
+  const lastReceives = wait.receiveCount >= wait.maxReceiveCount - 1;
+  if (jobs.failed === 0 && jobs.notFoundCount > 0 && wait.ageSeconds < listingGraceSeconds && !lastReceives) {
+    // Look again once the grace has passed (or sooner, by the schedule), then trust what Batch says.
+    return {
+      decision: "wait",
+      nextCheckSeconds: Math.min(
+        nextCheckDelaySeconds(wait.schedule, wait.receiveCount),
+        Math.ceil(listingGraceSeconds - wait.ageSeconds) + 1,
+      ),
+    };
+  }
   const outcome = decideOutcome(jobs);
   if (outcome) return outcome;
   // Answer before SQS gives up on the message: the DLQ after maxReceiveCount receives, or the wait limit
   // (which the stack keeps within the message retention).
-  if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || wait.receiveCount >= wait.maxReceiveCount - 1) {
+  if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || lastReceives) {
     return {
       decision: "fail",
       reason: timedOutReason(jobs, wait),

@@ -113,6 +113,22 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(withoutToken).to.deep.include({ outcome: "succeeded", expected: true, deadLetterMessages: 1 });
   });
 
+  it("waits for jobs Batch does not list yet instead of failing the step as not found", async () => {
+    // Batch's reads are eventually consistent: here every job is missing from its answers for 30 s.
+    for (const [mode, completionEvents] of [
+      ["array", true],
+      ["jobs", false],
+    ] as const) {
+      const summary = await runExecution({
+        mode,
+        shards: 4,
+        listingLagSeconds: 30,
+        config: { completionEvents },
+      });
+      expect(summary, mode).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    }
+  });
+
   it("names the shard that really failed when racing polling checks terminate the others (seeds 2, 5, 6)", async () => {
     for (const seed of [2, 5, 6]) {
       const summary = await runExecution({

@@ -15,7 +15,9 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@
 import type { SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
+import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
+import type { MonitorSettings } from "../../functions/settings";
 import { executionTagKey } from "../../functions/step-contract";
 import { isTerminatedByBridge, terminationReasons } from "../../functions/terminate";
 import {
@@ -61,7 +63,7 @@ function jobsMessage(shardCount: number, overrides: Record<string, unknown> = {}
 }
 
 /** A monitor handler on mocked clients; helpers read what a user would see: answers, terminations, delays. */
-function monitorFixture() {
+function monitorFixture(settings: Partial<MonitorSettings> = {}) {
   const batch = new BatchClient({ region: "eu-west-1" });
   const sagemaker = new SageMakerClient({ region: "eu-west-1" });
   const sqs = new SQSClient({ region: "eu-west-1" });
@@ -79,7 +81,7 @@ function monitorFixture() {
     batch,
     sagemaker,
     sqs,
-    settings: monitorSettings,
+    settings: { ...monitorSettings, ...settings },
     logger: log,
     clock,
   });
@@ -485,11 +487,70 @@ describe("monitor function", () => {
   });
 
   describe("jobs that cannot be found", () => {
-    it("fails the step at once when the array job does not exist", async () => {
+    // The callback message was sent this long before the check: Batch has had the grace to list the jobs.
+    const pastGrace = fakeStart - listingGraceSeconds * 1000;
+
+    it("waits for jobs Batch does not list yet within the listing grace after submission, then fails", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+      f.listJobs([shardJob(0, "RUNNING")]);
+
+      // Batch's reads are eventually consistent: a job just submitted may not be described or listed yet.
+      const arrayResponse = await f.run(sqsRecord({ sentAt: fakeStart }));
+      const jobsResponse = await f.run(sqsRecord({ body: jobsMessage(2), sentAt: fakeStart - 115_000 }));
+
+      expect(arrayResponse.batchItemFailures).to.have.length(1);
+      expect(jobsResponse.batchItemFailures).to.have.length(1);
+      expect(f.failures()).to.deep.equal([]);
+      expect(f.terminated()).to.deep.equal([]);
+      // The schedule's first delay (10 s), or the end of the grace when that comes first.
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([10, 6]);
+
+      await f.run(sqsRecord({ body: jobsMessage(2), sentAt: pastGrace, receiveCount: 2 }));
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "Jobs not found for 1 of 2 shards: shard 1",
+      ]);
+      expect(f.terminated()).to.deep.equal(["job-00000"]);
+    });
+
+    it("comes back at the end of the grace, not at the next safety-net check, with completion events", async () => {
+      const f = monitorFixture({
+        pollSchedule: { initialDelaySeconds: 21_600, maxDelaySeconds: 21_600, maxWaitSeconds: 7 * 86_400 },
+      });
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+
+      await f.run(sqsRecord({ sentAt: fakeStart - 1_500 }));
+
+      expect(f.failures()).to.deep.equal([]);
+      // 1.5 s into the grace: back when the rest has passed, rounded up, and a second more to be sure.
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([Math.ceil(listingGraceSeconds - 1.5) + 1]);
+    });
+
+    it("fails at once on a failed shard even while other shards are not listed yet", async () => {
+      const f = monitorFixture();
+      f.listJobs([shardJob(0, "FAILED", { statusReason: "Job attempt duration exceeded timeout" })]);
+
+      await f.run(sqsRecord({ body: jobsMessage(2), sentAt: fakeStart }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 2 shards failed: shard 0 (Job attempt duration exceeded timeout)",
+      ]);
+    });
+
+    it("answers on the last receives even within the grace, so the token never reaches the dead-letter queue", async () => {
       const f = monitorFixture();
       f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
 
-      const response = await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: fakeStart, receiveCount: monitorSettings.maxReceiveCount - 1 }));
+
+      expect(f.failures()[0].FailureReason).to.contain("was not found");
+    });
+
+    it("fails the step when the array job still does not exist after the listing grace", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+
+      const response = await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(response.batchItemFailures).to.deep.equal([]);
       expect(f.failures()[0].FailureReason).to.contain(
@@ -511,7 +572,7 @@ describe("monitor function", () => {
         ],
       });
 
-      await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.contain("was not found");
       expect(f.terminated()).to.deep.equal([]);
@@ -525,7 +586,7 @@ describe("monitor function", () => {
         ],
       });
 
-      await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.contain("was not found");
       expect(f.terminated()).to.deep.equal([]);
@@ -535,7 +596,7 @@ describe("monitor function", () => {
       const f = monitorFixture();
       f.listJobs([shardJob(0, "RUNNING"), shardJob(2, "SUCCEEDED")]);
 
-      await f.run(sqsRecord({ body: jobsMessage(4) }));
+      await f.run(sqsRecord({ body: jobsMessage(4), sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.equal("Jobs not found for 2 of 4 shards: shard 1, shard 3");
       expect(f.terminated()).to.deep.equal(["job-00000"]);
