@@ -9,6 +9,7 @@ import {
   type BatchClient,
   type JobDetail,
   type JobSummary,
+  type ListJobsCommandInput,
 } from "@aws-sdk/client-batch";
 import { retryThrottled } from "./aws-errors";
 import type { Clock } from "./clock";
@@ -120,21 +121,23 @@ export async function listJobsByName(
   namePrefix: string,
   clock: Clock,
 ): Promise<JobSummary[]> {
+  return listEveryPage(
+    batch,
+    { jobQueue, filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }], maxResults: 100 },
+    clock,
+  );
+}
+
+/** Every job a ListJobs query matches, page after page; throttling is retried. */
+async function listEveryPage(
+  batch: BatchClient,
+  query: Omit<ListJobsCommandInput, "nextToken">,
+  clock: Clock,
+): Promise<JobSummary[]> {
   const jobs: JobSummary[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await retryThrottled(
-      () =>
-        batch.send(
-          new ListJobsCommand({
-            jobQueue,
-            filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }],
-            maxResults: 100,
-            nextToken,
-          }),
-        ),
-      clock,
-    );
+    const page = await retryThrottled(() => batch.send(new ListJobsCommand({ ...query, nextToken })), clock);
     jobs.push(...(page.jobSummaryList ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -240,31 +243,20 @@ async function countFailedChildren(
 ): Promise<void> {
   let terminated = 0;
   let realFailures = 0;
-  let nextToken: string | undefined;
-  do {
-    const page = await retryThrottled(
-      () =>
-        batch.send(
-          new ListJobsCommand({
-            arrayJobId: parent.jobId,
-            jobStatus: "FAILED",
-            maxResults: listByStatusPageLimit,
-            nextToken,
-          }),
-        ),
-      clock,
-    );
-    for (const child of page.jobSummaryList ?? []) {
-      if (isTerminatedByBridge(child.statusReason)) {
-        terminated += 1;
-        summary.bridgeTerminationReason ??= child.statusReason;
-      } else {
-        realFailures += 1;
-        summary.failedShards.push(failedShard(child, child.arrayProperties?.index));
-      }
+  const failedChildren = await listEveryPage(
+    batch,
+    { arrayJobId: parent.jobId, jobStatus: "FAILED", maxResults: listByStatusPageLimit },
+    clock,
+  );
+  for (const child of failedChildren) {
+    if (isTerminatedByBridge(child.statusReason)) {
+      terminated += 1;
+      summary.bridgeTerminationReason ??= child.statusReason;
+    } else {
+      realFailures += 1;
+      summary.failedShards.push(failedShard(child, child.arrayProperties?.index));
     }
-    nextToken = page.nextToken;
-  } while (nextToken);
+  }
   // Terminated before it started any child: the parent alone says so.
   if (terminated + realFailures === 0 && isTerminatedByBridge(parent.statusReason)) {
     terminated = summary.failed;
