@@ -5,8 +5,8 @@
 import { failureReasonLimit, truncate } from "./answer";
 import type { ExecutionJobs, FailedShard } from "./job-status";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
-import type { CallbackOutputs } from "./step-contract";
-import { bridgeReasonPrefix, terminationReasons } from "./terminate";
+import { bridgeReasonPrefix, type CallbackOutputs } from "./step-contract";
+import { terminationReasons } from "./terminate";
 
 /** How long the step has waited so far. */
 export interface WaitState {

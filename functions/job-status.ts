@@ -14,8 +14,7 @@ import {
 import { retryThrottled } from "./aws-errors";
 import type { Clock } from "./clock";
 import { executionTagValue, shardIndexFromJobName, shardJobName } from "./job-names";
-import { executionTagKey, type JobMode } from "./step-contract";
-import { isTerminatedByBridge } from "./terminate";
+import { bridgeReasonPrefix, executionTagKey, type JobMode } from "./step-contract";
 
 /** Batch job states that can still change; SUCCEEDED and FAILED are final. */
 export const unfinishedStatuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
@@ -156,6 +155,11 @@ export function latestJobByName(jobs: readonly JobSummary[]): Map<string, JobSum
     if (!seen || (job.createdAt ?? 0) > (seen.createdAt ?? 0)) latest.set(job.jobName, job);
   }
   return latest;
+}
+
+/** True for a job the bridge itself terminated: its status reason is one the bridge gave. */
+export function isTerminatedByBridge(statusReason: string | undefined): boolean {
+  return statusReason?.startsWith(bridgeReasonPrefix) ?? false;
 }
 
 /** True while Batch may still run the job. */

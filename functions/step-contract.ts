@@ -87,5 +87,11 @@ export const environmentVariables = {
   statusTable: "BRIDGE_STATUS_TABLE",
 } as const;
 
+/**
+ * Every status reason the bridge gives Batch when it terminates a job starts so (the reasons are in
+ * terminate.ts): it tells the bridge's own terminations from failures, for operators and for the checks.
+ */
+export const bridgeReasonPrefix = "sagemaker-batch-bridge: ";
+
 /** The tag every job carries (its value: the pipeline execution ARN); IAM scopes TerminateJob to it. */
 export const executionTagKey = "sagemaker-batch-bridge:execution-arn";

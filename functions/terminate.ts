@@ -23,14 +23,6 @@ export const terminationReasons = {
   submissionFailed: "sagemaker-batch-bridge: job submission for the step failed",
 } as const;
 
-/** Every status reason the bridge gives Batch starts so, which tells its own terminations from failures. */
-export const bridgeReasonPrefix = "sagemaker-batch-bridge: ";
-
-/** True for a job the bridge itself terminated (its status reason is one of `terminationReasons`). */
-export function isTerminatedByBridge(statusReason: string | undefined): boolean {
-  return statusReason?.startsWith(bridgeReasonPrefix) ?? false;
-}
-
 /** What a clean-up did. */
 export interface TerminationResult {
   /** Jobs (in array mode: children) that were still unfinished and are now terminated. */

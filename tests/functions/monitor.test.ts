@@ -19,7 +19,8 @@ import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { MonitorSettings } from "../../functions/settings";
 import { executionTagKey } from "../../functions/step-contract";
-import { isTerminatedByBridge, terminationReasons } from "../../functions/terminate";
+import { isTerminatedByBridge } from "../../functions/job-status";
+import { terminationReasons } from "../../functions/terminate";
 import {
   awsError,
   baseName,
