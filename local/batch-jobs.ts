@@ -387,9 +387,10 @@ export class BatchJobs {
   describe(jobIds: readonly string[]): JobDetail[] {
     this.applyDueChanges();
     const found: JobDetail[] = [];
+    const listedSince = this.listedSince();
     for (const id of jobIds) {
       const job = this.find(id);
-      if (job && this.isListed(job)) found.push(this.detail(job));
+      if (job && (job.parent ?? job).createdAt <= listedSince) found.push(this.detail(job));
     }
     return found;
   }
@@ -420,7 +421,9 @@ export class BatchJobs {
     const page: JobSummary[] = [];
     let next: number | undefined;
 
-    const wanted = (job: Job): boolean => this.isListed(job) && (match ? match(job) : job.status === status);
+    const listedSince = this.listedSince();
+    const wanted = (job: Job): boolean =>
+      (job.parent ?? job).createdAt <= listedSince && (match ? match(job) : job.status === status);
     if (request.arrayJobId !== undefined) {
       const children = this.byId.get(request.arrayJobId)?.array?.children ?? [];
       for (let i = cursor ?? 0; i < children.length; i += 1) {
@@ -794,10 +797,9 @@ export class BatchJobs {
 
   // --- views ---
 
-  /** False while the job (an array child: its parent) is too new to show in reads (`listingLagMs`). */
-  private isListed(job: Job): boolean {
-    const submittedAt = (job.parent ?? job).createdAt;
-    return this.clock.now() >= submittedAt + (this.scenario.listingLagMs ?? 0);
+  /** Reads show the jobs (an array child: its parent) submitted by this time (`listingLagMs` ago). */
+  private listedSince(): number {
+    return this.clock.now() - (this.scenario.listingLagMs ?? 0);
   }
 
   private find(jobId: string): Job | undefined {
