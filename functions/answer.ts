@@ -38,9 +38,15 @@ export function clientRequestToken(callbackToken: string): string {
   return createHash("sha256").update(`sagemaker-batch-bridge:${callbackToken}`).digest("hex");
 }
 
-/** Shortens `text` to `limit` characters, marking the cut. */
+/**
+ * Shortens `text` to `limit` UTF-16 code units, marking the cut. A cut between the two halves of a
+ * surrogate pair (an emoji, say) drops the high half too: a lone half turns into U+FFFD once encoded.
+ */
 export function truncate(text: string, limit: number): string {
-  return text.length <= limit ? text : `${text.slice(0, limit - 3)}...`;
+  if (text.length <= limit) return text;
+  let kept = text.slice(0, limit - 3);
+  if (/[\uD800-\uDBFF]$/.test(kept)) kept = kept.slice(0, -1);
+  return `${kept}...`;
 }
 
 /**

@@ -40,11 +40,18 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
   const execution = typeof executionArn === "string" ? parseExecutionArn(executionArn) : undefined;
   if (!execution) problems.push("pipelineExecutionArn must be a pipeline execution ARN");
 
-  // The AWS documentation spells the key both ways.
+  // The AWS documentation spells the key both ways, and documents it only for the extra message a stop
+  // sends ("contains a Status field which is set to Stopping", StopPipelineExecution in the SageMaker API
+  // Reference): a message without one is the step's own, executing.
   const rawStatus = message.status ?? message.Status;
-  const status = typeof rawStatus === "string" ? rawStatus.toLowerCase() : undefined;
+  const status =
+    rawStatus === undefined
+      ? "executing"
+      : typeof rawStatus === "string"
+        ? rawStatus.toLowerCase()
+        : undefined;
   if (status !== "executing" && status !== "stopping") {
-    problems.push(`status must be Executing or Stopping, got ${JSON.stringify(rawStatus) ?? "nothing"}`);
+    problems.push(`status must be Executing or Stopping when present, got ${JSON.stringify(rawStatus)}`);
   }
 
   const args = message.arguments;

@@ -5,7 +5,7 @@
 import { failureReasonLimit, truncate } from "./answer";
 import type { ExecutionJobs, FailedShard } from "./job-status";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
-import type { CallbackOutputs } from "./step-contract";
+import { bridgeReasonPrefix, type CallbackOutputs } from "./step-contract";
 import { terminationReasons } from "./terminate";
 
 /** How long the step has waited so far. */
@@ -31,6 +31,15 @@ export type Decision =
 /** A visibility timeout ends at most 12 h after the receive; keep room for the monitor's own run (<= 900 s). */
 const longestVisibilitySeconds = 43200 - 900;
 
+/**
+ * How long after the callback message (sent once the submit step returned, so after its last SubmitJob)
+ * a job that cannot be found is taken for one Batch does not list yet rather than a missing one. Batch's
+ * reads are eventually consistent and AWS gives no bound; peers wait about two minutes: Airflow's
+ * BatchClientHook asks DescribeJobs up to 10 times, backing off for up to about 112 s in all, before it
+ * gives up on a job it cannot find.
+ */
+export const listingGraceSeconds = 120;
+
 /** A decision that answers the step: succeed, or fail (and terminate what still runs). */
 export type Outcome = Extract<Decision, { decision: "succeed" | "fail" }>;
 
@@ -53,6 +62,11 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
       terminationReason: terminationReasons.jobsNotFound,
     };
   }
+  if (jobs.terminatedByBridge > 0) {
+    // Another check failed or stopped the step and is terminating its jobs: the rest go the same way.
+    const reason = jobs.bridgeTerminationReason ?? terminationReasons.shardFailed;
+    return { decision: "fail", reason: terminatedReason(jobs), terminationReason: reason };
+  }
   if (jobs.unfinished === 0 && jobs.succeeded >= jobs.shardCount) {
     return {
       decision: "succeed",
@@ -69,11 +83,22 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
 
 /** Decides from the jobs' summary and how long the step has waited. */
 export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
+  const lastReceives = wait.receiveCount >= wait.maxReceiveCount - 1;
+  if (jobs.failed === 0 && jobs.notFoundCount > 0 && wait.ageSeconds < listingGraceSeconds && !lastReceives) {
+    // Look again once the grace has passed (or sooner, by the schedule), then trust what Batch says.
+    return {
+      decision: "wait",
+      nextCheckSeconds: Math.min(
+        nextCheckDelaySeconds(wait.schedule, wait.receiveCount),
+        Math.ceil(listingGraceSeconds - wait.ageSeconds) + 1,
+      ),
+    };
+  }
   const outcome = decideOutcome(jobs);
   if (outcome) return outcome;
   // Answer before SQS gives up on the message: the DLQ after maxReceiveCount receives, or the wait limit
   // (which the stack keeps within the message retention).
-  if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || wait.receiveCount >= wait.maxReceiveCount - 1) {
+  if (wait.ageSeconds >= wait.schedule.maxWaitSeconds || lastReceives) {
     return {
       decision: "fail",
       reason: timedOutReason(jobs, wait),
@@ -97,6 +122,16 @@ export function failedReason(jobs: ExecutionJobs): string {
     return truncate(`${head}; see Batch job ${jobs.jobRef} for the reasons.`, failureReasonLimit);
   }
   return listWithin(`${head}: `, jobs.failedShards.map(describeFailedShard), jobs.failed, failureReasonLimit);
+}
+
+/** "sagemaker-batch-bridge terminated 30 of 30 shards (pipeline execution stopped)." */
+export function terminatedReason(jobs: ExecutionJobs): string {
+  const why = (jobs.bridgeTerminationReason ?? "").slice(bridgeReasonPrefix.length);
+  return truncate(
+    `sagemaker-batch-bridge terminated ${jobs.terminatedByBridge} of ${jobs.shardCount} ` +
+      `shard${jobs.shardCount === 1 ? "" : "s"}${why ? ` (${why})` : ""}.`,
+    failureReasonLimit,
+  );
 }
 
 /** "Jobs not found for 3 of 10 shards: shard 2, shard 5, shard 8 ..." */

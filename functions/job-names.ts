@@ -1,8 +1,9 @@
 /**
  * How an execution's jobs are named, so that both functions find them from the execution alone:
  * `<prefix>-<execution id>` for the array (or single) job and as the common prefix in jobs mode, where
- * shard i is `<prefix>-<execution id>-<i, 5 digits>`.
+ * shard i is `<prefix>-<execution id>-<i, 5 digits>`, and how they are tagged with the execution.
  */
+import { createHash } from "node:crypto";
 
 /** The execution ARN's parts: `arn:<partition>:sagemaker:<region>:<account>:pipeline/<name>/execution/<id>`. */
 export interface PipelineExecution {
@@ -17,6 +18,46 @@ export function parseExecutionArn(arn: string): PipelineExecution | undefined {
       arn,
     );
   return match ? { pipelineName: match[1], executionId: match[2] } : undefined;
+}
+
+/** Batch tag values hold at most 256 characters (Batch User Guide, "Tag restrictions"). */
+export const tagValueLimit = 256;
+/** The longest execution id `parseExecutionArn` accepts. */
+const longestExecutionId = 56;
+const executionSegment = "/execution/";
+/** The longest pipeline part that leaves room for `/execution/<id>` within a tag value. */
+const longestPipelinePart = tagValueLimit - executionSegment.length - longestExecutionId;
+
+/**
+ * The execution tag's value: the execution ARN when it fits in a tag value, else the ARN with its
+ * pipeline part bounded (see `boundedPipelineArn`). Either way it ends `/execution/<id>`, and two
+ * executions, of one pipeline or of two, never share a value.
+ */
+export function executionTagValue(executionArn: string): string {
+  if (executionArn.length <= tagValueLimit) return executionArn;
+  const at = executionArn.lastIndexOf(executionSegment);
+  return `${boundedPipelineArn(executionArn.slice(0, at))}${executionArn.slice(at)}`;
+}
+
+/**
+ * Every value the execution tag of `pipelineArn`'s executions can take, as IAM `StringLike` patterns
+ * (the ARN's own form, and the bounded one of ARNs too long for a tag value): the one place that knows
+ * both, so the roles' tag conditions and the tags the submit function writes cannot drift apart.
+ */
+export function executionTagPatterns(pipelineArn: string): string[] {
+  return [...new Set([pipelineArn, boundedPipelineArn(pipelineArn)])].map(
+    (pipelinePart) => `${pipelinePart}${executionSegment}*`,
+  );
+}
+
+/**
+ * The pipeline ARN when it leaves room for any execution id in a tag value; else its head and a hash of
+ * the whole ARN (`.` never occurs in a pipeline name, so the form cannot be taken for a real pipeline's).
+ */
+function boundedPipelineArn(pipelineArn: string): string {
+  if (pipelineArn.length <= longestPipelinePart) return pipelineArn;
+  const hash = createHash("sha256").update(pipelineArn).digest("hex").slice(0, 16);
+  return `${pipelineArn.slice(0, longestPipelinePart - hash.length - 1)}.${hash}`;
 }
 
 /** The array job's name in array mode, the common prefix of the shards' names in jobs mode. */

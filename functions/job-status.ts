@@ -9,17 +9,20 @@ import {
   type BatchClient,
   type JobDetail,
   type JobSummary,
+  type ListJobsCommandInput,
 } from "@aws-sdk/client-batch";
 import { retryThrottled } from "./aws-errors";
 import type { Clock } from "./clock";
-import { shardIndexFromJobName, shardJobName } from "./job-names";
-import { executionTagKey, type JobMode } from "./step-contract";
+import { executionTagValue, shardIndexFromJobName, shardJobName } from "./job-names";
+import { bridgeReasonPrefix, executionTagKey, type JobMode } from "./step-contract";
 
 /** Batch job states that can still change; SUCCEEDED and FAILED are final. */
 export const unfinishedStatuses = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
 
 /** Enough failed shards to fill a 256-character failure reason. */
 const failedShardDetailsLimit = 100;
+/** ListJobs returns up to 1,000 jobs a page when it lists by status (100 with a filter). */
+const listByStatusPageLimit = 1000;
 
 /** Which jobs to look for: the submit step's outputs, as the callback message carries them. */
 export interface ExecutionJobsRef {
@@ -61,9 +64,17 @@ export interface ExecutionJobs extends ExecutionJobsRef {
   /** Shards by Batch state, plus NOT_FOUND for shards without a job. */
   counts: Record<string, number>;
   succeeded: number;
+  /** Shards whose job failed, not counting those the bridge terminated. */
   failed: number;
-  /** Up to 100 failed shards with their reasons. */
+  /** Up to 100 failed shards with their reasons, in shard order. */
   failedShards: FailedShard[];
+  /**
+   * Shards whose job the bridge itself terminated (a racing or earlier check that failed or stopped the
+   * step): FAILED in Batch, but no failure of theirs, so never named as one.
+   */
+  terminatedByBridge: number;
+  /** The status reason of one of them, e.g. "sagemaker-batch-bridge: pipeline execution stopped". */
+  bridgeTerminationReason?: string;
   /** Shards whose job cannot be found: shard indexes (jobs mode) or the job ID (array mode). */
   notFound: string[];
   notFoundCount: number;
@@ -109,21 +120,23 @@ export async function listJobsByName(
   namePrefix: string,
   clock: Clock,
 ): Promise<JobSummary[]> {
+  return listEveryPage(
+    batch,
+    { jobQueue, filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }], maxResults: 100 },
+    clock,
+  );
+}
+
+/** Every job a ListJobs query matches, page after page; throttling is retried. */
+async function listEveryPage(
+  batch: BatchClient,
+  query: Omit<ListJobsCommandInput, "nextToken">,
+  clock: Clock,
+): Promise<JobSummary[]> {
   const jobs: JobSummary[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await retryThrottled(
-      () =>
-        batch.send(
-          new ListJobsCommand({
-            jobQueue,
-            filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }],
-            maxResults: 100,
-            nextToken,
-          }),
-        ),
-      clock,
-    );
+    const page = await retryThrottled(() => batch.send(new ListJobsCommand({ ...query, nextToken })), clock);
     jobs.push(...(page.jobSummaryList ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -144,6 +157,11 @@ export function latestJobByName(jobs: readonly JobSummary[]): Map<string, JobSum
   return latest;
 }
 
+/** True for a job the bridge itself terminated: its status reason is one the bridge gave. */
+export function isTerminatedByBridge(statusReason: string | undefined): boolean {
+  return statusReason?.startsWith(bridgeReasonPrefix) ?? false;
+}
+
 /** True while Batch may still run the job. */
 export function isUnfinished(status: string | undefined): boolean {
   return (unfinishedStatuses as readonly string[]).includes(status ?? "");
@@ -156,6 +174,7 @@ function emptySummary(ref: ExecutionJobsRef): ExecutionJobs {
     succeeded: 0,
     failed: 0,
     failedShards: [],
+    terminatedByBridge: 0,
     notFound: [],
     notFoundCount: 0,
     unfinished: 0,
@@ -203,12 +222,54 @@ async function findArrayJob(
   else summary.counts = { [job.status ?? "SUBMITTED"]: size };
   // A child's FAILED event can come before the parent's summary counts it.
   const failedChild =
-    observed?.status === "FAILED" && observed.jobId.startsWith(`${job.jobId}:`) ? observed : undefined;
+    observed?.status === "FAILED" &&
+    observed.jobId.startsWith(`${job.jobId}:`) &&
+    !isTerminatedByBridge(observed.statusReason)
+      ? observed
+      : undefined;
   if (failedChild && summary.failed === 0 && isUnfinished(job.status)) countObservedFailure(summary);
   if (isUnfinished(job.status)) summary.unfinishedJobIds = [job.jobId!];
-  if (summary.failed > 0) summary.failedShards = await failedChildren(batch, job.jobId!, clock);
+  if (summary.failed > 0) await countFailedChildren(batch, summary, job, clock);
   if (summary.failedShards.length === 0 && failedChild) summary.failedShards = [failedChild];
   return summary;
+}
+
+/**
+ * Splits an array job's FAILED children into real failures and the ones the bridge terminated, from
+ * every page of them (at most 10 ListJobs calls for 10,000 children). Children the listing does not show
+ * yet stay counted as failures, as the summary says, unless the bridge terminated the parent itself.
+ */
+async function countFailedChildren(
+  batch: BatchClient,
+  summary: ExecutionJobs,
+  parent: JobDetail,
+  clock: Clock,
+): Promise<void> {
+  let terminated = 0;
+  let realFailures = 0;
+  const failedChildren = await listEveryPage(
+    batch,
+    { arrayJobId: parent.jobId, jobStatus: "FAILED", maxResults: listByStatusPageLimit },
+    clock,
+  );
+  for (const child of failedChildren) {
+    if (isTerminatedByBridge(child.statusReason)) {
+      terminated += 1;
+      summary.bridgeTerminationReason ??= child.statusReason;
+    } else {
+      realFailures += 1;
+      summary.failedShards.push(failedShard(child, child.arrayProperties?.index));
+    }
+  }
+  // Terminated before it started any child: the parent alone says so.
+  if (terminated + realFailures === 0 && isTerminatedByBridge(parent.statusReason)) {
+    terminated = summary.failed;
+    summary.bridgeTerminationReason = parent.statusReason;
+  }
+  summary.failedShards.sort((a, b) => (a.shardIndex ?? 0) - (b.shardIndex ?? 0));
+  summary.failedShards.splice(failedShardDetailsLimit);
+  summary.terminatedByBridge = terminated;
+  summary.failed = Math.max(realFailures, summary.failed - terminated);
 }
 
 /** Moves one unfinished child to FAILED in an array job's summary. */
@@ -235,20 +296,6 @@ function withObservedStatus(job: JobDetail, observed: ObservedJob): JobDetail {
   };
 }
 
-/** The first page of an array job's failed children (ListJobs by arrayJobId and status). */
-async function failedChildren(batch: BatchClient, arrayJobId: string, clock: Clock): Promise<FailedShard[]> {
-  const page = await retryThrottled(
-    () =>
-      batch.send(
-        new ListJobsCommand({ arrayJobId, jobStatus: "FAILED", maxResults: failedShardDetailsLimit }),
-      ),
-    clock,
-  );
-  return (page.jobSummaryList ?? [])
-    .map((child) => failedShard(child, child.arrayProperties?.index))
-    .sort((a, b) => (a.shardIndex ?? 0) - (b.shardIndex ?? 0));
-}
-
 /**
  * A job of another execution is as good as missing: it must never be answered for or terminated. Ours
  * carry the execution ARN as a tag and end their name with the execution id.
@@ -256,14 +303,20 @@ async function failedChildren(batch: BatchClient, arrayJobId: string, clock: Clo
 function belongsToExecution(job: JobDetail, executionArn: string): boolean {
   const tag = job.tags?.[executionTagKey];
   const executionId = executionArn.slice(executionArn.lastIndexOf("/") + 1);
-  return (tag === undefined || tag === executionArn) && (job.jobName ?? "").endsWith(`-${executionId}`);
+  return (
+    (tag === undefined || tag === executionTagValue(executionArn)) &&
+    (job.jobName ?? "").endsWith(`-${executionId}`)
+  );
 }
 
 function countSingleJob(summary: ExecutionJobs, job: JobDetail): void {
   const status = job.status ?? "SUBMITTED";
   summary.counts = { [status]: 1 };
   if (status === "SUCCEEDED") summary.succeeded = 1;
-  else if (status === "FAILED") {
+  else if (status === "FAILED" && isTerminatedByBridge(job.statusReason)) {
+    summary.terminatedByBridge = 1;
+    summary.bridgeTerminationReason = job.statusReason;
+  } else if (status === "FAILED") {
     summary.failed = 1;
     summary.failedShards = [{ ...failedJobDetails(job, 0), jobId: job.jobId ?? summary.jobRef }];
   } else {
@@ -294,6 +347,9 @@ export function countShardJobs(
       if (summary.notFound.length < failedShardDetailsLimit) summary.notFound.push(String(shard));
     } else if (status === "SUCCEEDED") {
       summary.succeeded += 1;
+    } else if (status === "FAILED" && isTerminatedByBridge(job.statusReason)) {
+      summary.terminatedByBridge += 1;
+      summary.bridgeTerminationReason ??= job.statusReason;
     } else if (status === "FAILED") {
       summary.failed += 1;
       if (summary.failedShards.length < failedShardDetailsLimit)

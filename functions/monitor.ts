@@ -20,10 +20,16 @@ import { createRateLimiter, mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { executionJobName, parseExecutionArn } from "./job-names";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
-import { nextCheckDelaySeconds } from "./poll-schedule";
+import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
 import { makeStepSettler, outcomeResolution, type SettleResult, type StepToSettle } from "./settlement";
-import { isBeingAnswered, readStepAndShards, recordWait, type StatusTable } from "./status-table";
+import {
+  claimLeaseLeft,
+  isBeingAnswered,
+  readStepAndShards,
+  recordWait,
+  type StatusTable,
+} from "./status-table";
 import { terminatesPerSecond, terminationReasons } from "./terminate";
 
 /** Callback messages handled at once within one batch. */
@@ -167,8 +173,12 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     context: Record<string, unknown>,
   ): Promise<RecordOutcome> => {
     if (result.because === "answering") {
-      // Another claimant is answering: look again later in case it died before it could.
-      const nextCheckSeconds = nextCheckDelaySeconds(settings.pollSchedule, receiveCount);
+      // Another claimant is answering: look again once its lease ends, in case it died before it could.
+      const nextCheckSeconds = claimRecheckDelaySeconds(
+        settings.pollSchedule,
+        receiveCount,
+        claimLeaseLeft(result.step, clock.now()),
+      );
       await checkAgainIn(record, nextCheckSeconds, context);
       logger.info("decision", { ...context, decision: "being answered", nextCheckSeconds });
       return "retry";
@@ -209,7 +219,12 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
         return notSettled(record, { settled: false, because: "answered" }, receiveCount, context);
       }
       if (isBeingAnswered(waiting, clock.now())) {
-        return notSettled(record, { settled: false, because: "answering" }, receiveCount, context);
+        return notSettled(
+          record,
+          { settled: false, because: "answering", step: waiting },
+          receiveCount,
+          context,
+        );
       }
       observations = {
         finishedJob: waiting.finishedJob,

@@ -25,6 +25,26 @@ export function nextCheckDelaySeconds(schedule: PollSchedule, receiveCount: numb
   return Math.min(schedule.initialDelaySeconds * 2 ** doublings, schedule.maxDelaySeconds);
 }
 
+/** How long after a claim's lease ends the monitor looks again, so that the claim has surely run out. */
+export const claimRecheckMarginSeconds = 30;
+
+/**
+ * The delay before looking again at a step another function is answering: just after its claim's lease
+ * ends, in case the claimant died (Lambda ends an invocation at its timeout, leaving its claim behind),
+ * and never later than the schedule's next check. Each such look costs a receive, taken from the
+ * `receiveCountMargin`: there is one per claim found live, and a claim is only taken to answer.
+ */
+export function claimRecheckDelaySeconds(
+  schedule: PollSchedule,
+  receiveCount: number,
+  leaseLeftMilliseconds: number,
+): number {
+  return Math.min(
+    nextCheckDelaySeconds(schedule, receiveCount),
+    Math.ceil(leaseLeftMilliseconds / 1000) + claimRecheckMarginSeconds,
+  );
+}
+
 /** Checks needed to wait `maxWaitSeconds` with the given schedule. */
 export function checksToWait(schedule: PollSchedule): number {
   let waited = 0;

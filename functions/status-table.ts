@@ -89,6 +89,16 @@ export function isBeingAnswered(record: StepRecord, now: number): boolean {
   return record.stepState === "answering" && (record.claimedAt ?? 0) >= now - claimLeaseMilliseconds;
 }
 
+/**
+ * Milliseconds until the step's claim may be taken over: the rest of its claimant's lease, the whole lease
+ * when the record does not say when it was claimed, 0 when no claim is live.
+ */
+export function claimLeaseLeft(record: StepRecord | undefined, now: number): number {
+  if (record?.stepState !== "answering") return 0;
+  if (record.claimedAt === undefined) return claimLeaseMilliseconds;
+  return Math.max(0, record.claimedAt + claimLeaseMilliseconds - now);
+}
+
 /** The CreateTable input for a table of this shape (local mode and tests; the stack declares its own). */
 export function statusTableDefinition(tableName: string): CreateTableCommandInput {
   return {

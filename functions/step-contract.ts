@@ -53,8 +53,11 @@ export interface CallbackMessage {
   token: string;
   pipelineExecutionArn: string;
   arguments: CallbackArguments;
-  /** "Executing" when the step starts; an extra message says "Stopping" when the execution is stopped. */
-  status: string;
+  /**
+   * "Stopping" in the extra message a stopped execution sends; AWS documents the field for that message
+   * only, so a message without it is read as "Executing".
+   */
+  status?: string;
 }
 
 /**
@@ -83,6 +86,12 @@ export const environmentVariables = {
   /** DynamoDB table of waiting steps (execution, callback token, jobs); unset: completion by polling only. */
   statusTable: "BRIDGE_STATUS_TABLE",
 } as const;
+
+/**
+ * Every status reason the bridge gives Batch when it terminates a job starts so (the reasons are in
+ * terminate.ts): it tells the bridge's own terminations from failures, for operators and for the checks.
+ */
+export const bridgeReasonPrefix = "sagemaker-batch-bridge: ";
 
 /** The tag every job carries (its value: the pipeline execution ARN); IAM scopes TerminateJob to it. */
 export const executionTagKey = "sagemaker-batch-bridge:execution-arn";

@@ -36,12 +36,6 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
         "(arn:<partition>:sagemaker:<region>:<account>:pipeline/<name>/execution/<id>; pass " +
         `{"Get": "Execution.PipelineExecutionArn"}), got ${describe(executionArn)}.`,
     );
-  } else if (executionArn.length > 256) {
-    // The ARN is every job's tag value, and a tag value holds at most 256 characters.
-    problems.push(
-      `executionArn must be at most 256 characters (it tags every job), got ${executionArn.length}: ` +
-        "use a shorter pipeline name.",
-    );
   } else {
     executionId = parseExecutionArn(executionArn)!.executionId;
   }

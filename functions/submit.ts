@@ -6,7 +6,7 @@ import { SubmitJobCommand, type BatchClient, type SubmitJobCommandInput } from "
 import { describeError, retryThrottled } from "./aws-errors";
 import { systemClock, type Clock, type Log } from "./clock";
 import { createRateLimiter, mapWithConcurrency } from "./concurrency";
-import { executionJobName, shardJobName, shardUri } from "./job-names";
+import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import { executionTagKey, type SubmitOutputs } from "./step-contract";
@@ -136,7 +136,7 @@ function taggedJob(
     jobQueue: settings.jobQueue,
     jobDefinition: settings.jobDefinition,
     // IAM lets the functions terminate only jobs with this tag; it also names the execution in the console.
-    tags: { [executionTagKey]: args.executionArn },
+    tags: { [executionTagKey]: executionTagValue(args.executionArn) },
     propagateTags: true,
   };
 }

@@ -134,7 +134,13 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         pulumi
           .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, logGroupArn])
           .apply(([s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn]) =>
-            submitFunctionPolicy({ scope: s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn }),
+            submitFunctionPolicy({
+              scope: s,
+              pipelineName: config.pipelineName,
+              jobQueueArn,
+              jobDefinitionArnPrefix,
+              logGroupArn,
+            }),
           ),
       // The Lambda step gives up after 10 minutes; config.ts keeps the timeout under it.
       timeoutSeconds: config.submitTimeoutSeconds,

@@ -4,6 +4,7 @@
  * Reference). They take resolved ARNs as strings so they read, and test, like the JSON AWS will hold.
  */
 import type * as aws from "@pulumi/aws";
+import { executionTagPatterns } from "../functions/job-names";
 import { executionTagKey } from "../functions/step-contract";
 
 export interface PolicyStatement {
@@ -73,8 +74,22 @@ function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   };
 }
 
-/** The job must carry the execution tag: jobs of other workloads in the account are out of reach. */
-const taggedWithExecution = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
+/** The pipeline the stack deploys; its executions are the only ones the functions act for. */
+function pipelineArn(scope: AwsScope, pipelineName: string): string {
+  return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${pipelineName}`;
+}
+
+/**
+ * The execution tag names one of this pipeline's executions, on the job (`ResourceTag`) or in the request
+ * that creates it (`RequestTag`): jobs of other workloads, and of other stacks, are out of reach.
+ */
+function taggedForPipeline(where: "ResourceTag" | "RequestTag", scope: AwsScope, pipelineName: string) {
+  return {
+    StringLike: {
+      [`aws:${where}/${executionTagKey}`]: executionTagPatterns(pipelineArn(scope, pipelineName)),
+    },
+  };
+}
 
 /**
  * The repository ARN of a private ECR image URI (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag]`),
@@ -152,6 +167,7 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
 
 export interface SubmitFunctionPolicyArgs {
   scope: AwsScope;
+  pipelineName: string;
   jobQueueArn: string;
   /** The job definition's ARN without revision (`...:job-definition/<name>`). */
   jobDefinitionArnPrefix: string;
@@ -161,7 +177,7 @@ export interface SubmitFunctionPolicyArgs {
 /** Submit function: submit tagged jobs on our queue and definition, find them again, clean up a partial submission. */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
-  const requestCarriesExecutionTag = { Null: { [`aws:RequestTag/${executionTagKey}`]: "false" } };
+  const requestCarriesExecutionTag = taggedForPipeline("RequestTag", args.scope, args.pipelineName);
   return policy(
     {
       // SubmitJob authorizes the queue, the definition (any revision) and the new job.
@@ -194,7 +210,7 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Effect: "Allow",
       Action: ["batch:TerminateJob"],
       Resource: jobs,
-      Condition: taggedWithExecution,
+      Condition: taggedForPipeline("ResourceTag", args.scope, args.pipelineName),
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
@@ -208,25 +224,24 @@ const checkJobs: PolicyStatement = {
   Resource: "*",
 };
 
-/** Terminate the jobs of an execution (fail fast, or a stopped execution); only jobs the bridge tagged. */
-function stopJobsOfExecution(scope: AwsScope): PolicyStatement {
+/** Terminate the jobs of an execution (fail fast, or a stopped execution); only this pipeline's jobs. */
+function stopJobsOfExecution(scope: AwsScope, pipelineName: string): PolicyStatement {
   return {
     Sid: "StopJobsOfExecution",
     Effect: "Allow",
     Action: ["batch:TerminateJob"],
     Resource: batchJobsArn(scope),
-    Condition: taggedWithExecution,
+    Condition: taggedForPipeline("ResourceTag", scope, pipelineName),
   };
 }
 
 /** The step callbacks of this pipeline's executions, and no other pipeline's. */
 function answerCallbackSteps(scope: AwsScope, pipelineName: string): PolicyStatement {
-  const { partition, region, accountId } = scope;
   return {
     Sid: "AnswerCallbackSteps",
     Effect: "Allow",
     Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
-    Resource: `arn:${partition}:sagemaker:${region}:${accountId}:pipeline/${pipelineName}/execution/*`,
+    Resource: `${pipelineArn(scope, pipelineName)}/execution/*`,
   };
 }
 
@@ -254,7 +269,7 @@ export interface MonitorFunctionPolicyArgs {
 export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePolicy {
   return policy(
     checkJobs,
-    stopJobsOfExecution(args.scope),
+    stopJobsOfExecution(args.scope, args.pipelineName),
     answerCallbackSteps(args.scope, args.pipelineName),
     {
       Sid: "ConsumeCallbackMessages",
@@ -295,7 +310,7 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
     useStatusTable(args.statusTableArn),
     checkJobs,
     // A failed job's siblings are terminated before the step is failed, as the monitor does.
-    stopJobsOfExecution(args.scope),
+    stopJobsOfExecution(args.scope, args.pipelineName),
     answerCallbackSteps(args.scope, args.pipelineName),
     {
       Sid: "DeleteAnsweredCallbackMessages",

@@ -134,9 +134,10 @@ export class JobScheduler {
   describe(jobIds: readonly string[]): JobDetail[] {
     this.applyDueChanges();
     const found: JobDetail[] = [];
+    const listedSince = this.listedSince();
     for (const id of jobIds) {
       const job = this.find(id);
-      if (job) found.push(jobDetail(job));
+      if (job && (job.parent ?? job).createdAt <= listedSince) found.push(jobDetail(job));
     }
     return found;
   }
@@ -144,7 +145,10 @@ export class JobScheduler {
   /** ListJobs: a job queue's jobs (newest first) or an array job's children (by index). */
   list(request: ListJobsRequest): ListJobsResponse {
     this.applyDueChanges();
-    const { matches, pageSize } = checkListJobs(request);
+    const { matches: matchesRequest, pageSize } = checkListJobs(request);
+    const listedSince = this.listedSince();
+    const matches = (job: Job): boolean =>
+      (job.parent ?? job).createdAt <= listedSince && matchesRequest(job);
     const cursor = request.nextToken === undefined ? undefined : decodePageToken(request.nextToken);
     const page: Job[] = [];
     let next: number | undefined;
@@ -446,6 +450,11 @@ export class JobScheduler {
   }
 
   // --- lookups and names ---
+
+  /** Reads show the jobs (an array child: its parent) submitted by this time (`listingLagMs` ago). */
+  private listedSince(): number {
+    return this.clock.now() - (this.scenario.listingLagMs ?? 0);
+  }
 
   private find(jobId: string): Job | undefined {
     const job = this.byId.get(jobId);

@@ -34,6 +34,8 @@ const maxAttempts = 10;
 const maxEvaluateOnExit = 5;
 const minTimeoutSeconds = 60;
 const maxTags = 50;
+/** Tag keys hold at most 128 characters and values 256 (Batch User Guide, "Tag restrictions"). */
+const tagLimits = { key: 128, value: 256 };
 const jobNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 
 const requireString = makeRequireString((field) => new BatchClientError(`${field} is required`));
@@ -89,6 +91,13 @@ export function checkSubmitJob(request: SubmitJobRequest, resources: BatchResour
   const tags = checkStringMap(request.tags, "tags");
   if (tags && Object.keys(tags).length > maxTags)
     throw new BatchClientError(`at most ${maxTags} tags are allowed`);
+  for (const [key, value] of Object.entries(tags ?? {})) {
+    if (key.length > tagLimits.key || value.length > tagLimits.value) {
+      throw new BatchClientError(
+        `tag ${JSON.stringify(key)} is too long: keys hold at most ${tagLimits.key} characters, values ${tagLimits.value}`,
+      );
+    }
+  }
   const environment = checkEnvironment(request.containerOverrides);
   return {
     jobName,

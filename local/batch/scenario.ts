@@ -57,6 +57,11 @@ export interface BatchScenario {
   jobDefinitions?: Record<string, JobDefinitionSettings>;
   /** Job queue names (or ARNs) that exist; when given, SubmitJob to any other is a ClientException. */
   jobQueues?: string[];
+  /**
+   * How long a submitted job stays out of DescribeJobs and ListJobs answers, in simulated ms (default 0):
+   * Batch's reads are eventually consistent, and a job just submitted may not be listed or described yet.
+   */
+  listingLagMs?: number;
 }
 
 /** The states a job leaves after a set time (RUNNING lasts as long as its attempt). */
@@ -79,6 +84,7 @@ export function checkScenario(scenario: BatchScenario): Record<TimedState, numbe
   }
   if (typeof scenario.jobDurationMs === "number")
     checkDuration("scenario.jobDurationMs", scenario.jobDurationMs);
+  if (scenario.listingLagMs !== undefined) checkDuration("scenario.listingLagMs", scenario.listingLagMs);
   const limit = scenario.maxConcurrentJobs;
   if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) {
     throw new Error(`scenario.maxConcurrentJobs must be a whole number >= 1, got ${limit}`);

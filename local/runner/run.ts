@@ -241,6 +241,7 @@ function batchScenario(scenario: ResolvedScenario, design: PreparedDesign): Batc
     jobQueues: design.batch.jobQueues,
     jobDefinitions: design.batch.jobDefinitions,
     maxConcurrentJobs: scenario.maxConcurrentJobs,
+    listingLagMs: scenario.listingLagSeconds * 1000,
     // A failing shard fails halfway, so that the others are still running when it does.
     jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
     attemptFailure: (job) => {

@@ -45,6 +45,8 @@ export interface Scenario {
   timeLimitSeconds?: number;
   /** At most this many jobs run at once (default: no limit, as if capacity were unlimited). */
   maxConcurrentJobs?: number;
+  /** How long a submitted job is missing from DescribeJobs and ListJobs, in simulated seconds (default 0). */
+  listingLagSeconds?: number;
   /** Print the functions' own log lines (Powertools, JSON) to stdout (default false: silenced). */
   functionLogs?: boolean;
 }
@@ -68,6 +70,7 @@ export interface ResolvedScenario {
   noAnswerAfterSeconds: number;
   timeLimitSeconds: number;
   maxConcurrentJobs: number | undefined;
+  listingLagSeconds: number;
   functionLogs: boolean;
 }
 
@@ -117,6 +120,7 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     "noAnswerAfterSeconds",
     "timeLimitSeconds",
     "maxConcurrentJobs",
+    "listingLagSeconds",
     "functionLogs",
   ]);
   for (const key of Object.keys(input)) {
@@ -219,6 +223,7 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
       seconds("timeLimitSeconds", input.timeLimitSeconds, 1, 30 * 24 * 3600) ??
       scenarioDefaults.timeLimitSeconds,
     maxConcurrentJobs: wholeNumber("maxConcurrentJobs", input.maxConcurrentJobs, 1, maxShards),
+    listingLagSeconds: seconds("listingLagSeconds", input.listingLagSeconds, 0, 3600) ?? 0,
     functionLogs: flag("functionLogs", input.functionLogs),
   };
   if (resolved.design === "reference" && resolved.mode === "jobs") {

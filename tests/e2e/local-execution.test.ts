@@ -113,6 +113,61 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(withoutToken).to.deep.include({ outcome: "succeeded", expected: true, deadLetterMessages: 1 });
   });
 
+  it("waits for jobs Batch does not list yet instead of failing the step as not found", async () => {
+    // Batch's reads are eventually consistent: here every job is missing from its answers for 30 s.
+    for (const [mode, completionEvents] of [
+      ["array", true],
+      ["jobs", false],
+    ] as const) {
+      const summary = await runExecution({
+        mode,
+        shards: 4,
+        listingLagSeconds: 30,
+        config: { completionEvents },
+      });
+      expect(summary, mode).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    }
+  });
+
+  it("names the shard that really failed when racing polling checks terminate the others (seeds 2, 5, 6)", async () => {
+    for (const seed of [2, 5, 6]) {
+      const summary = await runExecution({
+        mode: "jobs",
+        shards: 30,
+        config: { completionEvents: false },
+        throttleRate: 0.5,
+        duplicateDeliveries: true,
+        failShards: [29],
+        jobDurationSeconds: 3600,
+        seed,
+      });
+      expect(summary, `seed ${seed}`).to.deep.include({
+        outcome: "failed",
+        expected: true,
+        jobsLeftRunning: 0,
+        failureReason: "1 of 30 shards failed: shard 29 (exit code 1: injected failure of shard 29)",
+      });
+      // The race took place: more than one check answered, one of them after the other's terminations.
+      expect(summary.apiCalls.SageMaker.SendPipelineExecutionStepFailure, `seed ${seed}`).to.be.at.least(2);
+    }
+  });
+
+  it("runs a pipeline whose 256-character name makes the execution ARN too long for a job tag", async () => {
+    // The local Batch server refuses tag values over 256 characters, as Batch does.
+    const pipelineName = "long-pipeline-".padEnd(256, "x");
+    for (const mode of ["jobs", "array"] as const) {
+      const summary = await runExecution({
+        config: { pipelineName },
+        mode,
+        shards: 3,
+        failShards: [1],
+        jobDurationSeconds: 600,
+      });
+      expect(summary, mode).to.deep.include({ outcome: "failed", expected: true, jobsLeftRunning: 0 });
+      expect(summary.failureReason, mode).to.match(/^1 of 3 shards failed: shard 1 \(exit code 1: /);
+    }
+  });
+
   it("repeats a run exactly for the same seed, throttling and failures included", async () => {
     const scenario = { shards: 8, mode: "jobs" as const, throttleRate: 0.2, failShards: [5], seed: 7 };
     const first = await runExecution(scenario);

@@ -262,9 +262,14 @@ export function callbackBody(
 
 /**
  * Both functions on shared clients, as in one account: Batch is the suite's local Batch, reached by a real
- * client; SageMaker and SQS are mocked; the status table is real.
+ * client; SageMaker and SQS are mocked; the status table is real. `monitor` overrides the monitor's
+ * settings (e.g. the safety-net poll schedule the stack gives it).
  */
-export async function completionFixture(server: StatusTableServer, localBatch: LocalBatch) {
+export async function completionFixture(
+  server: StatusTableServer,
+  localBatch: LocalBatch,
+  monitor: Partial<MonitorSettings> = {},
+) {
   const tableName = await server.createTable();
   const batch = new BatchClient({
     endpoint: localBatch.server.endpoint,
@@ -272,6 +277,7 @@ export async function completionFixture(server: StatusTableServer, localBatch: L
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
   const batchCalls = recordCommands(batch);
+  const stalled = stallCommands(batch);
   const sagemaker = new SageMakerClient({ region });
   const sqs = new SQSClient({ region });
   const sagemakerMock = mockClient(sagemaker);
@@ -284,7 +290,7 @@ export async function completionFixture(server: StatusTableServer, localBatch: L
   sqsMock.on(DeleteMessageCommand).resolves({});
   const clock = fakeClock();
   const log = recordingLog();
-  const settings: MonitorSettings = { ...monitorSettings, statusTable: tableName };
+  const settings: MonitorSettings = { ...monitorSettings, ...monitor, statusTable: tableName };
   const eventSettings: JobEventSettings = {
     jobQueue: jobQueueArn,
     jobNamePrefix: monitorSettings.jobNamePrefix,
@@ -292,7 +298,7 @@ export async function completionFixture(server: StatusTableServer, localBatch: L
     callbackQueueUrl: monitorSettings.callbackQueueUrl,
   };
   const clients = { batch, sagemaker, sqs, dynamodb: server.dynamodb, logger: log, clock };
-  const monitor = makeMonitorHandler({ ...clients, settings });
+  const monitorHandler = makeMonitorHandler({ ...clients, settings });
   const onEvent = makeJobEventHandler({ ...clients, settings: eventSettings });
 
   return {
@@ -308,7 +314,7 @@ export async function completionFixture(server: StatusTableServer, localBatch: L
     onEvent,
     /** Delivers callback messages to the monitor; returns the ids SQS is told to bring back. */
     deliver: async (...records: SQSRecord[]) =>
-      (await monitor({ Records: records })).batchItemFailures.map((f) => f.itemIdentifier),
+      (await monitorHandler({ Records: records })).batchItemFailures.map((f) => f.itemIdentifier),
     message: (body: Record<string, unknown>, options: { receiveCount?: number; messageId?: string } = {}) =>
       sqsRecord({ body, sentAt: clock.now(), ...options }),
     /** Every answer SageMaker received, in order. */
@@ -333,10 +339,18 @@ export async function completionFixture(server: StatusTableServer, localBatch: L
     /** The jobs the functions terminated, in order. */
     terminated: () =>
       batchCalls.filter((c) => c.command === "TerminateJobCommand").map((c) => String(c.input.jobId)),
+    /** The visibility timeouts the monitor set: when each message comes back, in seconds. */
+    delays: () =>
+      sqsMock.commandCalls(ChangeMessageVisibilityCommand).map((c) => c.args[0].input.VisibilityTimeout),
     deletedMessages: () =>
       sqsMock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input.ReceiptHandle),
     /** Calls the functions made to Batch. */
     batchCalls: () => batchCalls.length,
+    /**
+     * Batch calls of these commands (e.g. "TerminateJobCommand") are sent but never answered, as when
+     * Lambda ends an invocation at its timeout mid-call, until the set is emptied.
+     */
+    stalled,
   };
 }
 
@@ -352,4 +366,15 @@ function recordCommands(client: BatchClient): { command: string; input: Record<s
   );
   return sent;
 }
+/** Commands whose calls never complete while their names are in the returned set. */
+function stallCommands(client: BatchClient): Set<string> {
+  const stalled = new Set<string>();
+  client.middlewareStack.add(
+    (next, context) => (args) =>
+      stalled.has(context.commandName ?? "") ? new Promise<never>(() => {}) : next(args),
+    { step: "initialize" },
+  );
+  return stalled;
+}
+
 export type CompletionFixture = Awaited<ReturnType<typeof completionFixture>>;

@@ -2,6 +2,7 @@ import { SendPipelineExecutionStepSuccessCommand } from "@aws-sdk/client-sagemak
 import { expect } from "chai";
 import { jobStateChangePattern } from "../../functions/job-state-change";
 import { mapWithConcurrency } from "../../functions/concurrency";
+import { claimRecheckMarginSeconds } from "../../functions/poll-schedule";
 import { claimLeaseMilliseconds } from "../../functions/status-table";
 import { terminationReasons } from "../../functions/terminate";
 import { awsError, rejectionOf } from "./factories";
@@ -363,6 +364,41 @@ describe("job-event function and monitor with the status table", () => {
       const [died, retried] = f.answers();
       expect(f.answers()).to.have.length(2);
       expect(retried).to.deep.equal(died);
+    });
+
+    it("takes over soon after the lease of a claimant that died terminating jobs, not at the next 6-hour check", async () => {
+      // The stack's schedule with completion events: a check every safetyNetCheckSeconds (6 h by default).
+      const safetyNet = { initialDelaySeconds: 21_600, maxDelaySeconds: 21_600, maxWaitSeconds: 7 * 86_400 };
+      const f = await completionFixture(server, batch, { pollSchedule: safetyNet, maxReceiveCount: 49 });
+      const run = execution("jobs0000dead");
+      const message = jobsStep(f, run, 50);
+      await f.deliver(message);
+      f.model.set(f.model.shardJobId(run, 3), "FAILED", {
+        statusReason: "Job attempt duration exceeded timeout",
+      });
+      // Lambda ends the job-event invocation at its timeout while its TerminateJob calls are under way: they
+      // never complete, and it never answers or gives its claim back.
+      f.stalled.add("TerminateJobCommand");
+      const claimedAt = f.clock.now();
+      void f.onEvent(f.model.event(f.model.shardJobId(run, 3)));
+      await until(() => f.terminated().length > 0);
+      f.stalled.clear();
+
+      await f.clock.sleep(60_000 - (f.clock.now() - claimedAt));
+      const early = f.message(JSON.parse(message.body), { receiveCount: 2 });
+      expect(await f.deliver(early)).to.deep.equal([early.messageId]);
+      const recheck = f.delays().at(-1);
+      expect(recheck).to.equal(claimLeaseMilliseconds / 1000 - 60 + claimRecheckMarginSeconds);
+
+      await f.clock.sleep(recheck! * 1000);
+      const later = f.message(JSON.parse(message.body), { receiveCount: 3 });
+      expect(await f.deliver(later)).to.deep.equal([]);
+      expect(f.answers().map((a) => a.reason)).to.deep.equal([
+        "1 of 50 shards failed: shard 3 (Job attempt duration exceeded timeout)",
+      ]);
+      expect(f.model.describe(f.model.shardJobId(run, 49))?.statusReason).to.equal(
+        terminationReasons.shardFailed,
+      );
     });
 
     it("gives the claim back when answering fails, so the retried event answers", async () => {

@@ -15,8 +15,12 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@
 import type { SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
+import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
+import type { MonitorSettings } from "../../functions/settings";
 import { executionTagKey } from "../../functions/step-contract";
+import { isTerminatedByBridge } from "../../functions/job-status";
+import { terminationReasons } from "../../functions/terminate";
 import {
   awsError,
   baseName,
@@ -49,6 +53,8 @@ function arrayJob(
   } as JobDetail;
 }
 
+const arrayArguments = { jobMode: "array", jobRef: "array-job-1", shardCount: "4" };
+
 /** A jobs-mode callback message for `shardCount` shards. */
 function jobsMessage(shardCount: number, overrides: Record<string, unknown> = {}) {
   return callbackMessage({
@@ -58,7 +64,7 @@ function jobsMessage(shardCount: number, overrides: Record<string, unknown> = {}
 }
 
 /** A monitor handler on mocked clients; helpers read what a user would see: answers, terminations, delays. */
-function monitorFixture() {
+function monitorFixture(settings: Partial<MonitorSettings> = {}) {
   const batch = new BatchClient({ region: "eu-west-1" });
   const sagemaker = new SageMakerClient({ region: "eu-west-1" });
   const sqs = new SQSClient({ region: "eu-west-1" });
@@ -76,7 +82,7 @@ function monitorFixture() {
     batch,
     sagemaker,
     sqs,
-    settings: monitorSettings,
+    settings: { ...monitorSettings, ...settings },
     logger: log,
     clock,
   });
@@ -333,6 +339,25 @@ describe("monitor function", () => {
       expect(reason).to.match(/^1 of 1 shard failed: shard 0 \(CannotPullContainerError: x+\.\.\.\)$/);
     });
 
+    it("never cuts a character in two when it shortens a reason", async () => {
+      const f = monitorFixture();
+      // Each emoji is two UTF-16 code units: a cut at an odd length lands between the two halves.
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [arrayJob("FAILED", {}, { arrayProperties: undefined, statusReason: "\u{1F4A5}".repeat(200) })],
+      });
+
+      await f.run(
+        sqsRecord({
+          body: callbackMessage({ arguments: { jobMode: "array", jobRef: "array-job-1", shardCount: "1" } }),
+        }),
+      );
+
+      const reason = f.failures()[0].FailureReason!;
+      expect(reason).to.match(/^1 of 1 shard failed: shard 0 \((\u{1F4A5})+\.\.\.\)$/u);
+      // A lone half would reach SageMaker as U+FFFD after UTF-8 encoding.
+      expect(Buffer.from(reason, "utf8").toString("utf8")).to.equal(reason);
+    });
+
     it("names a failed single job by its container's exit code", async () => {
       const f = monitorFixture();
       f.batchMock.on(DescribeJobsCommand).resolves({
@@ -362,12 +387,171 @@ describe("monitor function", () => {
     });
   });
 
+  describe("jobs the bridge itself terminated are not failures", () => {
+    // Polling alone has no claim: two deliveries of one message (SQS delivers at least once) can check
+    // at once, and one may list the jobs while the other is terminating them.
+    it("names only the shard that really failed when a racing check has terminated others (jobs mode)", async () => {
+      const f = monitorFixture();
+      const jobs = Array.from({ length: 30 }, (_, shard) =>
+        shard === 29
+          ? shardJob(shard, "FAILED", {
+              statusReason: "Essential container in task exited",
+              container: { exitCode: 1 },
+            })
+          : shard < 10
+            ? shardJob(shard, "FAILED", { statusReason: terminationReasons.shardFailed })
+            : shardJob(shard, "RUNNING"),
+      );
+      f.listJobs(jobs);
+
+      await f.run(sqsRecord({ body: jobsMessage(30) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 30 shards failed: shard 29 (exit code 1: Essential container in task exited)",
+      ]);
+      expect(f.terminated()).to.have.members(jobs.slice(10, 29).map((j) => j.jobId));
+    });
+
+    it("finds the failed child among 10,000 the bridge terminated, reading every page (array mode)", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({
+        jobs: [arrayJob("FAILED", { FAILED: 10_000 }, { arrayProperties: { size: 10_000 } })],
+      });
+      const children = Array.from({ length: 10_000 }, (_, index) => ({
+        jobId: `array-job-1:${index}`,
+        jobName: baseName,
+        status: "FAILED" as const,
+        arrayProperties: { index },
+        ...(index === 9_999
+          ? { statusReason: "Essential container in task exited", container: { exitCode: 2 } }
+          : { statusReason: terminationReasons.shardFailed }),
+      }));
+      f.listJobs(children);
+
+      await f.run(
+        sqsRecord({ body: callbackMessage({ arguments: { ...arrayArguments, shardCount: "10000" } }) }),
+      );
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 10000 shards failed: shard 9999 (exit code 2: Essential container in task exited)",
+      ]);
+      // ListJobs by status returns up to 1,000 jobs a page.
+      expect(f.batchMock.commandCalls(ListJobsCommand)).to.have.length(10);
+      expect(f.terminated()).to.deep.equal([]);
+    });
+
+    it("says the bridge terminated the shards when no shard failed of its own (a stop raced this check)", async () => {
+      const f = monitorFixture();
+      f.listJobs([
+        shardJob(0, "SUCCEEDED"),
+        shardJob(1, "FAILED", { statusReason: terminationReasons.stopped }),
+        shardJob(2, "FAILED", { statusReason: terminationReasons.stopped }),
+        shardJob(3, "RUNNING"),
+      ]);
+
+      await f.run(sqsRecord({ body: jobsMessage(4) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "sagemaker-batch-bridge terminated 2 of 4 shards (pipeline execution stopped).",
+      ]);
+      expect(f.terminated()).to.deep.equal(["job-00003"]);
+      expect(f.terminationReasons()).to.deep.equal([terminationReasons.stopped]);
+    });
+
+    it("knows every status reason it gives Batch for its own", () => {
+      for (const reason of Object.values(terminationReasons)) {
+        expect(isTerminatedByBridge(reason), reason).to.equal(true);
+      }
+      expect(isTerminatedByBridge("Essential container in task exited")).to.equal(false);
+      expect(isTerminatedByBridge(undefined)).to.equal(false);
+    });
+
+    it("says so for a single job and an array job the bridge terminated before it started", async () => {
+      const f = monitorFixture();
+      const stopped = { status: "FAILED" as const, statusReason: terminationReasons.stopped };
+      f.batchMock
+        .on(DescribeJobsCommand)
+        .resolvesOnce({ jobs: [arrayJob("FAILED", {}, { ...stopped, arrayProperties: undefined })] })
+        .resolves({ jobs: [arrayJob("FAILED", {}, stopped)] });
+      f.listJobs([]);
+
+      await f.run(
+        sqsRecord({ body: callbackMessage({ arguments: { ...arrayArguments, shardCount: "1" } }) }),
+      );
+      await f.run(sqsRecord({ body: callbackMessage({ token: "tok-0000000002" }) }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "sagemaker-batch-bridge terminated 1 of 1 shard (pipeline execution stopped).",
+        "sagemaker-batch-bridge terminated 4 of 4 shards (pipeline execution stopped).",
+      ]);
+    });
+  });
+
   describe("jobs that cannot be found", () => {
-    it("fails the step at once when the array job does not exist", async () => {
+    // The callback message was sent this long before the check: Batch has had the grace to list the jobs.
+    const pastGrace = fakeStart - listingGraceSeconds * 1000;
+
+    it("waits for jobs Batch does not list yet within the listing grace after submission, then fails", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+      f.listJobs([shardJob(0, "RUNNING")]);
+
+      // Batch's reads are eventually consistent: a job just submitted may not be described or listed yet.
+      const arrayResponse = await f.run(sqsRecord({ sentAt: fakeStart }));
+      const jobsResponse = await f.run(sqsRecord({ body: jobsMessage(2), sentAt: fakeStart - 115_000 }));
+
+      expect(arrayResponse.batchItemFailures).to.have.length(1);
+      expect(jobsResponse.batchItemFailures).to.have.length(1);
+      expect(f.failures()).to.deep.equal([]);
+      expect(f.terminated()).to.deep.equal([]);
+      // The schedule's first delay (10 s), or the end of the grace when that comes first.
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([10, 6]);
+
+      await f.run(sqsRecord({ body: jobsMessage(2), sentAt: pastGrace, receiveCount: 2 }));
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "Jobs not found for 1 of 2 shards: shard 1",
+      ]);
+      expect(f.terminated()).to.deep.equal(["job-00000"]);
+    });
+
+    it("comes back at the end of the grace, not at the next safety-net check, with completion events", async () => {
+      const f = monitorFixture({
+        pollSchedule: { initialDelaySeconds: 21_600, maxDelaySeconds: 21_600, maxWaitSeconds: 7 * 86_400 },
+      });
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+
+      await f.run(sqsRecord({ sentAt: fakeStart - 1_500 }));
+
+      expect(f.failures()).to.deep.equal([]);
+      // 1.5 s into the grace: back when the rest has passed, rounded up, and a second more to be sure.
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([Math.ceil(listingGraceSeconds - 1.5) + 1]);
+    });
+
+    it("fails at once on a failed shard even while other shards are not listed yet", async () => {
+      const f = monitorFixture();
+      f.listJobs([shardJob(0, "FAILED", { statusReason: "Job attempt duration exceeded timeout" })]);
+
+      await f.run(sqsRecord({ body: jobsMessage(2), sentAt: fakeStart }));
+
+      expect(f.failures().map((a) => a.FailureReason)).to.deep.equal([
+        "1 of 2 shards failed: shard 0 (Job attempt duration exceeded timeout)",
+      ]);
+    });
+
+    it("answers on the last receives even within the grace, so the token never reaches the dead-letter queue", async () => {
       const f = monitorFixture();
       f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
 
-      const response = await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: fakeStart, receiveCount: monitorSettings.maxReceiveCount - 1 }));
+
+      expect(f.failures()[0].FailureReason).to.contain("was not found");
+    });
+
+    it("fails the step when the array job still does not exist after the listing grace", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [] });
+
+      const response = await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(response.batchItemFailures).to.deep.equal([]);
       expect(f.failures()[0].FailureReason).to.contain(
@@ -389,7 +573,7 @@ describe("monitor function", () => {
         ],
       });
 
-      await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.contain("was not found");
       expect(f.terminated()).to.deep.equal([]);
@@ -403,7 +587,7 @@ describe("monitor function", () => {
         ],
       });
 
-      await f.run(sqsRecord());
+      await f.run(sqsRecord({ sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.contain("was not found");
       expect(f.terminated()).to.deep.equal([]);
@@ -413,7 +597,7 @@ describe("monitor function", () => {
       const f = monitorFixture();
       f.listJobs([shardJob(0, "RUNNING"), shardJob(2, "SUCCEEDED")]);
 
-      await f.run(sqsRecord({ body: jobsMessage(4) }));
+      await f.run(sqsRecord({ body: jobsMessage(4), sentAt: pastGrace }));
 
       expect(f.failures()[0].FailureReason).to.equal("Jobs not found for 2 of 4 shards: shard 1, shard 3");
       expect(f.terminated()).to.deep.equal(["job-00000"]);
@@ -468,18 +652,32 @@ describe("monitor function", () => {
       expect(f.batchMock.calls()).to.have.length(0);
     });
 
-    it("names a missing status and an unknown one", async () => {
+    it("names an unknown status, and one that is not a string", async () => {
       const f = monitorFixture();
 
       await f.run(
-        sqsRecord({ body: callbackMessage({}, ["status"]) }),
         sqsRecord({ body: callbackMessage({ status: "Paused" }) }),
+        sqsRecord({ body: callbackMessage({ status: 1 }) }),
       );
 
       expect(f.failures().map((a) => a.FailureReason)).to.have.members([
-        "Invalid callback message: status must be Executing or Stopping, got nothing",
-        'Invalid callback message: status must be Executing or Stopping, got "Paused"',
+        'Invalid callback message: status must be Executing or Stopping when present, got "Paused"',
+        "Invalid callback message: status must be Executing or Stopping when present, got 1",
       ]);
+    });
+
+    it("reads a message without a status as the executing step's: AWS documents the field only for Stopping", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("RUNNING", { RUNNING: 4 })] });
+
+      const response = await f.run(sqsRecord({ body: callbackMessage({}, ["status"]) }));
+
+      // Checked and brought back like any running step: no answer, no clean-up, nothing dead-lettered.
+      expect(response.batchItemFailures).to.have.length(1);
+      expect(f.failures()).to.deep.equal([]);
+      expect(f.terminated()).to.deep.equal([]);
+      expect(f.deadLettered()).to.deep.equal([]);
+      expect(f.delays().map((d) => d.seconds)).to.deep.equal([10]);
     });
 
     it("reads the status key spelled Status, in any case", async () => {

@@ -10,13 +10,15 @@ import {
   trustPolicy,
   type RolePolicy,
 } from "../../infra/iam-policies";
+import { executionTagValue } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
 import { iamReferenceProblems } from "../support/iam-reference";
 
 const scope = { partition: "aws", region: "eu-west-1", accountId: "123456789012" };
 const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:123456789012:${resource}`;
 const jobs = arn("batch", "job/*");
-const tagged = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
+const thisPipelinesExecutions = [arn("sagemaker", "pipeline/batch-bridge/execution/*")];
+const tagged = { StringLike: { [`aws:ResourceTag/${executionTagKey}`]: thisPipelinesExecutions } };
 
 const executionPolicy = batchExecutionPolicy({ jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge") });
 const ecrRepository = arn("ecr", "repository/team/model");
@@ -30,35 +32,40 @@ const jobPolicy = batchJobPolicy({
   inputPrefix: "input/",
   outputPrefix: "output/",
 });
-const submitPolicy = submitFunctionPolicy({
+const submitArgs = {
   scope,
+  pipelineName: "batch-bridge",
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
   jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
-});
-const monitorPolicy = monitorFunctionPolicy({
+};
+const submitPolicy = submitFunctionPolicy(submitArgs);
+const monitorArgs = {
   scope,
   pipelineName: "batch-bridge",
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
-});
+};
+const monitorPolicy = monitorFunctionPolicy(monitorArgs);
 const statusTableArn = arn("dynamodb", "table/bridge-executions");
-const monitorPolicyWithTable = monitorFunctionPolicy({
-  scope,
-  pipelineName: "batch-bridge",
-  callbackQueueArn: arn("sqs", "bridge-callbacks"),
-  deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
-  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
-  statusTableArn,
-});
-const jobEventPolicy = jobEventFunctionPolicy({
+const monitorPolicyWithTable = monitorFunctionPolicy({ ...monitorArgs, statusTableArn });
+const jobEventArgs = {
   scope,
   pipelineName: "batch-bridge",
   statusTableArn,
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-job-event"),
-});
+};
+const jobEventPolicy = jobEventFunctionPolicy(jobEventArgs);
+
+/** IAM's StringLike: `*` matches any run of characters, `?` any one, everything else itself. */
+function stringLike(pattern: string, value: string): boolean {
+  const source = [...pattern]
+    .map((c) => (c === "*" ? ".*" : c === "?" ? "." : c.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+    .join("");
+  return new RegExp(`^${source}$`, "s").test(value);
+}
 const trackWaitingSteps = {
   Sid: "TrackWaitingSteps",
   Effect: "Allow",
@@ -171,7 +178,7 @@ describe("IAM policies", () => {
   });
 
   it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs", () => {
-    const requestTag = { Null: { [`aws:RequestTag/${executionTagKey}`]: "false" } };
+    const requestTag = { StringLike: { [`aws:RequestTag/${executionTagKey}`]: thisPipelinesExecutions } };
     expect(submitPolicy.Statement).to.deep.equal([
       {
         Sid: "SubmitTaggedJobs",
@@ -316,6 +323,42 @@ describe("IAM policies", () => {
         Resource: arn("sqs", "bridge-callbacks"),
       },
     ]);
+  });
+
+  it("lets each role act on the jobs of its pipeline's executions, however long the name, and on no other's", () => {
+    for (const length of [12, 139, 140, 200, 256]) {
+      const pipelineName = "p".repeat(length);
+      const otherPipeline = `${"p".repeat(length - 1)}q`;
+      const tagConditions = [
+        ...submitFunctionPolicy({ ...submitArgs, pipelineName }).Statement,
+        ...monitorFunctionPolicy({ ...monitorArgs, pipelineName }).Statement,
+        ...jobEventFunctionPolicy({ ...jobEventArgs, pipelineName }).Statement,
+      ].flatMap((statement) => Object.entries(statement.Condition?.StringLike ?? {}));
+      expect(tagConditions.map(([key]) => key)).to.have.members([
+        `aws:RequestTag/${executionTagKey}`,
+        `aws:RequestTag/${executionTagKey}`,
+        `aws:ResourceTag/${executionTagKey}`,
+        `aws:ResourceTag/${executionTagKey}`,
+        `aws:ResourceTag/${executionTagKey}`,
+      ]);
+      const allowed = (tagValue: string) =>
+        tagConditions.every(([, patterns]) => [patterns].flat().some((p) => stringLike(p, tagValue)));
+
+      // SageMaker execution ids are 12 characters; the ARN pattern allows up to 56.
+      const tags = ["abcdef123456", "abcdef123457", "x".repeat(56)].map((id) =>
+        executionTagValue(arn("sagemaker", `pipeline/${pipelineName}/execution/${id}`)),
+      );
+      for (const tag of tags) {
+        expect(tag.length, tag).to.be.at.most(256);
+        expect(allowed(tag), tag).to.equal(true);
+      }
+      expect(new Set(tags).size).to.equal(tags.length);
+      const otherTag = executionTagValue(
+        arn("sagemaker", `pipeline/${otherPipeline}/execution/abcdef123456`),
+      );
+      expect(allowed(otherTag), otherTag).to.equal(false);
+      expect(tags).to.not.include(otherTag);
+    }
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {

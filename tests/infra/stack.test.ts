@@ -118,7 +118,8 @@ describe("the stack under the mock engine", () => {
 
   describe("IAM", () => {
     const jobs = arn("batch", "job/*");
-    const tagged = { Null: { [`aws:ResourceTag/${executionTagKey}`]: "false" } };
+    const thisPipelinesExecutions = [arn("sagemaker", "pipeline/batch-bridge-dev/execution/*")];
+    const tagged = { StringLike: { [`aws:ResourceTag/${executionTagKey}`]: thisPipelinesExecutions } };
     const logStreams = (group: string) => arn("logs", `log-group:${group}:log-stream:*`);
     const trackWaitingSteps = {
       Sid: "TrackWaitingSteps",
@@ -176,7 +177,7 @@ describe("the stack under the mock engine", () => {
     });
 
     it("submit role: submits tagged jobs on the stack's queue and definition, stops only tagged jobs", () => {
-      const requestTag = { Null: { [`aws:RequestTag/${executionTagKey}`]: "false" } };
+      const requestTag = { StringLike: { [`aws:RequestTag/${executionTagKey}`]: thisPipelinesExecutions } };
       expect(trustedService(dev, "batch-bridge-submit")).to.equal("lambda.amazonaws.com");
       expect(statementsOf(dev, "batch-bridge-submit")).to.deep.equal([
         {

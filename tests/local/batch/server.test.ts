@@ -118,6 +118,35 @@ describe("local Batch server", () => {
       expect(error.message).to.match(/at most 100/);
     });
 
+    it("keeps a job out of DescribeJobs and ListJobs for the listing lag after it was submitted", async () => {
+      const f = await startBatch({ listingLagMs: 5_000 });
+      const { jobId } = await f.batch.send(
+        new SubmitJobCommand(submitInput({ arrayProperties: { size: 2 } })),
+      );
+      const listed = async () =>
+        (
+          await f.batch.send(
+            new ListJobsCommand({
+              jobQueue: "batch-bridge-jobs",
+              filters: [{ name: "JOB_NAME", values: ["batch-bridge-exec1*"] }],
+            }),
+          )
+        ).jobSummaryList ?? [];
+      const described = async () =>
+        (await f.batch.send(new DescribeJobsCommand({ jobs: [jobId!] }))).jobs ?? [];
+
+      f.clock.advance(4_999);
+      expect(await described()).to.deep.equal([]);
+      expect(await listed()).to.deep.equal([]);
+      f.clock.advance(1);
+      expect((await described()).map((j) => j.jobId)).to.deep.equal([jobId]);
+      expect((await listed()).map((j) => j.jobId)).to.deep.equal([jobId]);
+      expect(await f.batch.send(new DescribeJobsCommand({ jobs: [`${jobId}:1`] }))).to.have.nested.property(
+        "jobs[0].jobId",
+        `${jobId}:1`,
+      );
+    });
+
     it("rejects a bad request with a ClientException naming the field", async () => {
       const f = await startBatch();
       const tooBig = await errorOf(
@@ -135,6 +164,14 @@ describe("local Batch server", () => {
         ),
       );
       expect(reserved.message).to.match(/AWS_BATCH_JOB_ID uses the reserved prefix/);
+      const longTag = await errorOf(
+        f.batch.send(new SubmitJobCommand(submitInput({ tags: { "execution-arn": "a".repeat(257) } }))),
+      );
+      expect(longTag.message).to.match(/tag "execution-arn" is too long: .* values 256/);
+      const fits = await f.batch.send(
+        new SubmitJobCommand(submitInput({ tags: { "execution-arn": "a".repeat(256) } })),
+      );
+      expect(fits.jobId).to.be.a("string");
     });
   });
 
