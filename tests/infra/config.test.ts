@@ -19,7 +19,7 @@ const pulumiYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"),
   config: Record<string, DeclaredKey>;
 };
 
-/** How each config.ts type is declared in Pulumi.yaml: it has no float type, so numbers are strings. */
+/** How each type of the key table is declared in Pulumi.yaml: it has no float type, so numbers are strings. */
 const yamlType: Record<string, string> = {
   string: "string",
   integer: "integer",
@@ -49,11 +49,11 @@ async function renderError(overrides: Record<string, string>): Promise<string> {
 }
 
 describe("stack configuration", () => {
-  it("Pulumi.yaml names the project as config.ts does", () => {
+  it("Pulumi.yaml names the project as the key table does", () => {
     expect(pulumiYaml.name).to.equal(projectName);
   });
 
-  it("Pulumi.yaml declares exactly the keys of config.ts, with the same type, default and description", () => {
+  it("Pulumi.yaml declares exactly the keys of the table, with the same type, default and description", () => {
     expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(Object.keys(configKeys).sort());
     for (const [key, spec] of Object.entries(configKeys)) {
       const declared = pulumiYaml.config[key];
