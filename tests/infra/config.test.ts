@@ -142,10 +142,15 @@ describe("stack configuration", () => {
     ).to.not.throw();
   });
 
-  it("BatchBridge rejects a config built by hand with the same messages", () => {
-    const config = { ...parseConfig({}), vcpu: 3, callbackMaxReceiveCount: 5 };
-    expect(() => new BatchBridge("bridge", { config })).to.throw(
-      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+  it("BatchBridge rejects settings given in code with the same messages, typed or as strings", () => {
+    for (const config of [{ vcpu: 3 }, { vcpu: "3" }]) {
+      expect(() => new BatchBridge("bridge", { config })).to.throw(
+        "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+      );
+    }
+    // Derived values are worked out from the settings, never given.
+    expect(() => new BatchBridge("bridge", { config: { callbackMaxReceiveCount: 5 } })).to.throw(
+      "sagemaker-batch-bridge:callbackMaxReceiveCount is not a setting of this stack",
     );
   });
 
