@@ -13,7 +13,7 @@ import {
   type KeyType,
 } from "./keys";
 import {
-  fargateMemoryByVcpu,
+  fargateMemoryMiBByVcpu,
   logRetentionDaysAllowed,
   maxReceiveCountLimit,
   messageRetentionSeconds,
@@ -112,19 +112,14 @@ function checkNames(c: BridgeSettings, report: Report): void {
 
 /** The job's Fargate size, capacity, time limit and attempts. */
 function checkFargateSizes(c: BridgeSettings, report: Report): void {
-  const memoryRange = fargateMemoryByVcpu[String(c.vcpu)];
-  if (!memoryRange) {
-    const allowed = Object.keys(fargateMemoryByVcpu).sort((a, b) => Number(a) - Number(b));
+  const memoryChoices = fargateMemoryMiBByVcpu[String(c.vcpu)];
+  if (!memoryChoices) {
+    const allowed = Object.keys(fargateMemoryMiBByVcpu).sort((a, b) => Number(a) - Number(b));
     report("vcpu", `must be one of ${allowed.join(", ")} (Fargate), got ${c.vcpu}.`);
-  } else if (
-    c.memoryMiB < memoryRange.min ||
-    c.memoryMiB > memoryRange.max ||
-    (c.memoryMiB - memoryRange.min) % memoryRange.step !== 0
-  ) {
+  } else if (!memoryChoices.includes(c.memoryMiB)) {
     report(
       "memoryMiB",
-      `must be ${memoryRange.min}-${memoryRange.max} in steps of ${memoryRange.step} for vcpu ${c.vcpu} ` +
-        `(Fargate), got ${c.memoryMiB}.`,
+      `must be ${describeChoices(memoryChoices)} for vcpu ${c.vcpu} (Fargate), got ${c.memoryMiB}.`,
     );
   }
   if (!Number.isInteger(c.maxVcpus) || c.maxVcpus < Math.max(1, Math.ceil(c.vcpu))) {
@@ -290,6 +285,15 @@ function checkRange(report: Report, key: ConfigKey, value: number, min: number, 
   if (!Number.isInteger(value) || value < min || value > max) {
     report(key, `must be a whole number from ${min} to ${max}, got ${value}.`);
   }
+}
+
+/** A few values listed ("1024, 2048, 3072 or 4096"), a longer evenly spaced run as its range and step. */
+function describeChoices(values: readonly number[]): string {
+  const step = values[1] - values[0];
+  const evenlySpaced = values.every((value, i) => value === values[0] + i * step);
+  return values.length > 4 && evenlySpaced
+    ? `${values[0]} to ${values.at(-1)} in steps of ${step}`
+    : oneOf(values);
 }
 
 /** "a or b", "a, b or c". */

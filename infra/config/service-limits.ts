@@ -2,16 +2,26 @@
  * The AWS limits the settings are checked against, each with where it comes from.
  */
 
-/** Fargate vCPU values and, for each, the memory (MiB) Batch accepts: min, max and step. */
-export const fargateMemoryByVcpu: Record<string, { min: number; max: number; step: number }> = {
-  "0.25": { min: 512, max: 2048, step: 512 },
-  "0.5": { min: 1024, max: 4096, step: 1024 },
-  "1": { min: 2048, max: 8192, step: 1024 },
-  "2": { min: 4096, max: 16384, step: 1024 },
-  "4": { min: 8192, max: 30720, step: 1024 },
-  "8": { min: 16384, max: 61440, step: 4096 },
-  "16": { min: 32768, max: 122880, step: 8192 },
+/**
+ * The memory (MiB) a Fargate job may have for each vCPU value, from the AWS Batch API Reference,
+ * ResourceRequirement (type VCPU, jobs on Fargate resources):
+ * https://docs.aws.amazon.com/batch/latest/APIReference/API_ResourceRequirement.html
+ * That table also lists 32 vCPU (61440, 122880 or 249856 MiB), which the Fargate task sizes of the Amazon
+ * ECS Developer Guide do not offer (16 vCPU and 120 GiB at most): 16 is the largest here.
+ */
+export const fargateMemoryMiBByVcpu: Readonly<Record<string, readonly number[]>> = {
+  "0.25": [512, 1024, 2048],
+  "0.5": inSteps(1024, 4096, 1024),
+  "1": inSteps(2048, 8192, 1024),
+  "2": inSteps(4096, 16384, 1024),
+  "4": inSteps(8192, 30720, 1024),
+  "8": inSteps(16384, 61440, 4096),
+  "16": inSteps(32768, 122880, 8192),
 };
+
+function inSteps(first: number, last: number, step: number): number[] {
+  return Array.from({ length: (last - first) / step + 1 }, (_, i) => first + i * step);
+}
 
 /** CloudWatch Logs accepts only these retention periods. */
 export const logRetentionDaysAllowed = [

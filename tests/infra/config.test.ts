@@ -100,17 +100,71 @@ describe("stack configuration", () => {
     const message = await renderError({ vcpu: "0.5", memoryMiB: "8192" });
     expect(message).to.equal(
       "Invalid stack configuration:\n" +
-        "  - sagemaker-batch-bridge:memoryMiB must be 1024-4096 in steps of 1024 for vcpu 0.5 (Fargate), got 8192.",
+        "  - sagemaker-batch-bridge:memoryMiB must be 1024, 2048, 3072 or 4096 for vcpu 0.5 (Fargate), got 8192.",
     );
   });
 
-  it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer", () => {
+  it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer, naming the memory allowed", () => {
     expect(configError({ vcpu: "3" })).to.include(
       "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
     );
-    expect(configError({ vcpu: "4", memoryMiB: "4096" })).to.include(
-      "sagemaker-batch-bridge:memoryMiB must be 8192-30720 in steps of 1024 for vcpu 4 (Fargate), got 4096.",
+    expect(configError({ vcpu: "0.25", memoryMiB: "1536" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 512, 1024 or 2048 for vcpu 0.25 (Fargate), got 1536.",
     );
+    expect(configError({ vcpu: "4", memoryMiB: "4096" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 8192 to 30720 in steps of 1024 for vcpu 4 (Fargate), got 4096.",
+    );
+    expect(configError({ vcpu: "16", memoryMiB: "61440" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 32768 to 122880 in steps of 8192 for vcpu 16 (Fargate), got 61440.",
+    );
+  });
+
+  it("accepts exactly the vCPU and memory pairs of Batch's Fargate table", () => {
+    // AWS Batch API Reference, ResourceRequirement, type MEMORY on Fargate: each memory value (MiB) and the
+    // vCPU values it allows (the 32 vCPU rows left out: Fargate task sizes stop at 16 vCPU).
+    const vcpusByMemory: [number[], string[]][] = [
+      [[512], ["0.25"]],
+      [[1024], ["0.25", "0.5"]],
+      [[2048], ["0.25", "0.5", "1"]],
+      [[3072], ["0.5", "1"]],
+      [[4096], ["0.5", "1", "2"]],
+      [
+        [5120, 6144, 7168],
+        ["1", "2"],
+      ],
+      [[8192], ["1", "2", "4"]],
+      [
+        [9216, 10240, 11264, 12288, 13312, 14336, 15360],
+        ["2", "4"],
+      ],
+      [[16384], ["2", "4", "8"]],
+      [[17408, 18432, 19456, 21504, 22528, 23552, 25600, 26624, 27648, 29696, 30720], ["4"]],
+      [
+        [20480, 24576, 28672],
+        ["4", "8"],
+      ],
+      [[36864, 45056, 53248, 61440], ["8"]],
+      [
+        [32768, 40960, 49152, 57344],
+        ["8", "16"],
+      ],
+      [[65536, 73728, 81920, 90112, 98304, 106496, 114688, 122880], ["16"]],
+    ];
+    const documented = new Set(
+      vcpusByMemory.flatMap(([memories, vcpus]) => memories.flatMap((m) => vcpus.map((v) => `${v}/${m}`))),
+    );
+    const accepted = new Set<string>();
+    for (const vcpu of ["0.25", "0.5", "1", "2", "4", "8", "16"]) {
+      for (let memoryMiB = 512; memoryMiB <= 249856; memoryMiB += 512) {
+        try {
+          parseConfig({ vcpu, memoryMiB: String(memoryMiB), maxVcpus: "256" });
+          accepted.add(`${vcpu}/${memoryMiB}`);
+        } catch (error) {
+          expect((error as Error).message).to.include(`sagemaker-batch-bridge:memoryMiB must be `);
+        }
+      }
+    }
+    expect([...accepted].sort()).to.deep.equal([...documented].sort());
   });
 
   it("rejects a visibility timeout shorter than the monitor's timeout", () => {
