@@ -3,6 +3,7 @@
  * is reported at once, each naming its key and what is allowed, before anything is created.
  */
 import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
+import { closestName } from "./closest-name";
 import {
   configKeys,
   projectName,
@@ -40,9 +41,7 @@ type Report = (key: ConfigKey, message: string) => void;
 export function parseConfig(raw: ConfigValues): BridgeConfig {
   const problems: string[] = [];
   const report: Report = (key, message) => problems.push(`${projectName}:${key} ${message}`);
-  for (const key of Object.keys(raw).filter((key) => !(key in configKeys))) {
-    problems.push(`${projectName}:${key} is not a setting of this stack (see Pulumi.yaml for the keys).`);
-  }
+  reportUnknownKeys(raw, problems);
   const settings = typedSettings(raw, report);
   checkNames(settings, report);
   checkFargateSizes(settings, report);
@@ -52,6 +51,17 @@ export function parseConfig(raw: ConfigValues): BridgeConfig {
   const waits = checkWaits(settings, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
   return { ...settings, ...waits };
+}
+
+/** A key the table does not hold, most often a typo: name the declared key it is nearest to. */
+function reportUnknownKeys(raw: ConfigValues, problems: string[]): void {
+  for (const key of Object.keys(raw).filter((key) => !(key in configKeys))) {
+    const closest = closestName(key, Object.keys(configKeys));
+    problems.push(
+      `${projectName}:${key} is not a setting of this stack: did you mean ${projectName}:${closest}? ` +
+        `(Pulumi.yaml lists every key.)`,
+    );
+  }
 }
 
 /** Each key's value in its type (its default where unset or of the wrong type, which is reported). */

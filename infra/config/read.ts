@@ -2,15 +2,19 @@
  * Reads the stack's settings through Pulumi: the one place the program touches its config.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { configKeys, projectName, type ConfigKey } from "./keys";
+import { projectName } from "./keys";
 import type { ConfigValues } from "./parse";
 
-/** The values the stack sets for the project's keys, as `pulumi config` holds them. */
-export function stackConfigValues(config = new pulumi.Config(projectName)): ConfigValues {
-  const values: Record<string, string> = {};
-  for (const key of Object.keys(configKeys) as ConfigKey[]) {
-    const value = config.get(key);
-    if (value !== undefined) values[key] = value;
-  }
-  return values;
+/**
+ * Every value the stack sets in the project's namespace, as `pulumi config` holds them: the declared keys
+ * and any other, so that a misspelled key is reported rather than ignored (Pulumi checks only the keys
+ * Pulumi.yaml declares).
+ */
+export function stackConfigValues(): ConfigValues {
+  const namespace = `${projectName}:`;
+  return Object.fromEntries(
+    Object.entries(pulumi.runtime.allConfig())
+      .filter(([key]) => key.startsWith(namespace))
+      .map(([key, value]) => [key.slice(namespace.length), value]),
+  );
 }

@@ -4,6 +4,7 @@ import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
 import { configKeys, parseConfig, projectName } from "../../infra/config";
+import { closestName } from "../../infra/config/closest-name";
 import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
 import { renderStack, repoRoot } from "../../local/render";
 
@@ -102,6 +103,30 @@ describe("stack configuration", () => {
       "Invalid stack configuration:\n" +
         "  - sagemaker-batch-bridge:memoryMiB must be 1024, 2048, 3072 or 4096 for vcpu 0.5 (Fargate), got 8192.",
     );
+  });
+
+  describe("a key the project does not declare", () => {
+    const vcpusMessage =
+      "sagemaker-batch-bridge:vcpus is not a setting of this stack: did you mean sagemaker-batch-bridge:vcpu? " +
+      "(Pulumi.yaml lists every key.)";
+
+    it("is rejected with the declared key nearest to it", () => {
+      expect(configError({ vcpus: "2" })).to.include(vcpusMessage);
+      expect(configError({ MemoryMib: "4096" })).to.include("did you mean sagemaker-batch-bridge:memoryMiB?");
+    });
+
+    it("fails the program when a stack sets it, as pulumi preview would run it", async () => {
+      // Pulumi checks only the keys Pulumi.yaml declares and hands the program every key the stack sets.
+      expect(await renderError({ vcpus: "2" })).to.equal(`Invalid stack configuration:\n  - ${vcpusMessage}`);
+    });
+
+    it("is matched ignoring case, by the fewest edits", () => {
+      const keys = Object.keys(configKeys);
+      expect(closestName("subnetId", keys)).to.equal("subnetIds");
+      expect(closestName("JOBTIMEOUTSECONDS", keys)).to.equal("jobTimeoutSeconds");
+      expect(closestName("callbackVisibilityTimeout", keys)).to.equal("callbackVisibilityTimeoutSeconds");
+      expect(closestName("capacity", ["vpcId", "capacityType"])).to.equal("capacityType");
+    });
   });
 
   it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer, naming the memory allowed", () => {
