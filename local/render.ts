@@ -14,6 +14,7 @@ import JSZip from "jszip";
 import { createRequire } from "module";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
+import { checkStackFileTypes } from "../infra/config/stack-file";
 import type { PipelineDefinition } from "../infra/pipeline-definition";
 
 /** The repository root: where Pulumi.yaml, index.ts and node_modules are. */
@@ -118,6 +119,8 @@ export function stackConfig(
     }
   }
   const values = (readYaml(stackFile).config ?? {}) as Record<string, ConfigValue>;
+  // What pulumi preview rejects before the program runs.
+  checkStackFileTypes(String(project.name), declared, { stack, config: values });
   for (const [key, value] of Object.entries({ ...values, ...overrides })) {
     config[projectKey(key)] = configString(value);
   }
