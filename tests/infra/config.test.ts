@@ -81,19 +81,23 @@ describe("stack configuration", () => {
     }
   });
 
-  it("Pulumi.dev.yaml holds only keys of this project and valid values", () => {
-    const devYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
-      config: Record<string, unknown>;
-    };
-    const own = Object.entries(devYaml.config)
-      .filter(([key]) => key.startsWith(`${projectName}:`))
-      .map(([key, value]) => [key.slice(projectName.length + 1), value]);
-    expect(() => parseConfig(Object.fromEntries(own))).to.not.throw();
-    // The CLI checks each stack value against the type Pulumi.yaml declares: 1024, not "1024", for integers.
-    for (const [key, value] of own as [string, unknown][]) {
-      const declared = pulumiYaml.config[key].type;
-      const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
-      expect(actual, `Pulumi.dev.yaml ${key}`).to.equal(declared);
+  it("every shipped stack file holds only keys of this project and valid values, each of its declared type", () => {
+    const stackFiles = fs.readdirSync(repoRoot).filter((file) => /^Pulumi\..+\.yaml$/.test(file));
+    expect(stackFiles).to.include.members(["Pulumi.dev.yaml", "Pulumi.prod.yaml"]);
+    for (const file of stackFiles) {
+      const stack = parseYaml(fs.readFileSync(path.join(repoRoot, file), "utf8")) as {
+        config: Record<string, unknown>;
+      };
+      const own = Object.entries(stack.config)
+        .filter(([key]) => key.startsWith(`${projectName}:`))
+        .map(([key, value]) => [key.slice(projectName.length + 1), value] as [string, unknown]);
+      expect(() => parseConfig(Object.fromEntries(own)), file).to.not.throw();
+      // Written as the CLI writes typed values: 1024 rather than "1024" for an integer, a list for an array.
+      for (const [key, value] of own) {
+        const declared = pulumiYaml.config[key].type;
+        const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
+        expect(actual, `${file} ${key}`).to.equal(declared);
+      }
     }
   });
 
