@@ -14,6 +14,11 @@ export const projectName = "sagemaker-batch-bridge";
  */
 export type KeyType = "string" | "integer" | "number" | "boolean" | "array";
 
+/** The type Pulumi.yaml declares for a key of this type, which the Pulumi CLI checks stack values against. */
+export function pulumiTypeOf(type: KeyType): "string" | "integer" | "boolean" | "array" {
+  return type === "number" ? "string" : type;
+}
+
 export interface KeySpec {
   type: KeyType;
   default: string | number | boolean | readonly string[];
@@ -56,7 +61,12 @@ export const configKeys = {
     description:
       "Container command; Ref::inputUri, Ref::outputUri, Ref::shardIndex and Ref::shardCount are filled in per job.",
   },
-  vcpu: { type: "number", default: 1, description: "vCPUs per job: 0.25, 0.5, 1, 2, 4, 8 or 16." },
+  vcpu: {
+    type: "number",
+    default: 1,
+    description:
+      "vCPUs per job: 0.25, 0.5, 1, 2, 4, 8 or 16, as a string (Pulumi's config has no decimal type).",
+  },
   memoryMiB: {
     type: "integer",
     default: 2048,

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
-import { configKeys, parseConfig, projectName } from "../../infra/config";
+import { configKeys, parseConfig, projectName, pulumiTypeOf } from "../../infra/config";
 import { closestName } from "../../infra/config/closest-name";
 import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
 import { renderStack, repoRoot } from "../../local/render";
@@ -18,15 +18,6 @@ interface DeclaredKey {
 const pulumiYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")) as {
   name: string;
   config: Record<string, DeclaredKey>;
-};
-
-/** How each type of the key table is declared in Pulumi.yaml: it has no float type, so numbers are strings. */
-const yamlType: Record<string, string> = {
-  string: "string",
-  integer: "integer",
-  number: "string",
-  boolean: "boolean",
-  array: "array",
 };
 
 /** The message parseConfig rejects these raw values (as `pulumi config` stores them) with. */
@@ -58,7 +49,7 @@ describe("stack configuration", () => {
     expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(Object.keys(configKeys).sort());
     for (const [key, spec] of Object.entries(configKeys)) {
       const declared = pulumiYaml.config[key];
-      expect(declared.type, `${key} type`).to.equal(yamlType[spec.type]);
+      expect(declared.type, `${key} type`).to.equal(pulumiTypeOf(spec.type));
       if (spec.type === "array") expect(declared.items, `${key} items`).to.deep.equal({ type: "string" });
       const expectedDefault = spec.type === "number" ? String(spec.default) : spec.default;
       expect(declared.default, `${key} default`).to.deep.equal(expectedDefault);
