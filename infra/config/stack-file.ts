@@ -217,5 +217,5 @@ function isMap(value: unknown): value is Record<string, unknown> {
 
 /** A word as a POSIX shell reads it back unchanged. */
 function shellWord(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.split("'").join("'\\''")}'`;
 }

@@ -107,13 +107,13 @@ describe("a stack file as pulumi preview checks it", () => {
 
   it("rejects an array set as a JSON string, with the YAML list and the commands that fix it", () => {
     const [problem, ...rest] = problemsOf(
-      `  ${projectName}:containerCommand: '["python","work.py","--shard-count","Ref::shardCount","7"]'`,
+      `  ${projectName}:containerCommand: '["python","work.py","--shard-count","Ref::shardCount","7","it''s $HOME"]'`,
     );
     expect(rest).to.deep.equal([]);
     expect(problem).to.match(
       new RegExp(
         `^${projectName}:containerCommand must be a YAML list \\(Pulumi.yaml declares it array<string>\\), ` +
-          `got the string '\\["python",.*\\]'\\. In Pulumi\\.prod\\.yaml, drop the quotes around it`,
+          `got the string "\\[\\\\"python\\\\",.*\\]"\\. In Pulumi\\.prod\\.yaml, drop the quotes around it`,
       ),
     );
     // Both fixes, applied, give a stack file Pulumi accepts with the same command.
@@ -122,7 +122,11 @@ describe("a stack file as pulumi preview checks it", () => {
     const commands = /set it item by item: (.+)\.$/.exec(problem)![1].split(" && ");
     const fixedByCli: Record<string, unknown> = {};
     runConfigSets(commands, fixedByCli);
-    const command = ["python", "work.py", "--shard-count", "Ref::shardCount", "7"];
+    const command = ["python", "work.py", "--shard-count", "Ref::shardCount", "7", "it's $HOME"];
+    // A string with double quotes and no single quote is shown in single quotes, as a user wrote it.
+    expect(problemsOf(`  ${projectName}:subnetIds: '["subnet-1"]'`)[0]).to.include(
+      `got the string '["subnet-1"]'. In Pulumi.prod.yaml, drop the quotes around it`,
+    );
     for (const config of [fixedByHand, fixedByCli]) {
       expect(config).to.deep.equal({ [`${projectName}:containerCommand`]: command });
       expect(stackFileTypeProblems(projectName, project.config, { stack: "prod", config })).to.deep.equal([]);
