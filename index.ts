@@ -3,9 +3,9 @@
  * Reads the stack config, builds the bridge (which checks it), exports what an operator needs.
  */
 import { BatchBridge } from "./infra/bridge";
-import { stackConfigValues } from "./infra/config";
+import { stackSettings } from "./infra/config";
 
-const bridge = new BatchBridge("batch-bridge", { config: stackConfigValues() });
+const bridge = new BatchBridge("batch-bridge", { config: stackSettings() });
 
 export const pipelineName = bridge.pipelineName;
 export const pipelineArn = bridge.pipelineArn;

@@ -4,7 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
-import { parseConfig, type ConfigValues } from "./config";
+import { parseConfig, type StackSettings } from "./config";
 import { createFunctions } from "./functions";
 import type { AwsScope } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
@@ -22,10 +22,10 @@ export interface CompletionEventOutputs {
 
 export interface BatchBridgeArgs {
   /**
-   * The settings by key (`stackConfigValues()` reads a stack's), strings or typed values; unset keys take
+   * The settings by key (`stackSettings()` reads a stack's), strings or typed values; unset keys take
    * their defaults. They are checked before anything is created.
    */
-  config: ConfigValues;
+  config: StackSettings;
 }
 
 /**

@@ -24,7 +24,7 @@ import {
  * Settings by key as a stack gives them: strings, as `pulumi config` holds them, or typed values. A key
  * left out (or set to "") takes its default.
  */
-export type ConfigValues = Readonly<Record<string, unknown>>;
+export type StackSettings = Readonly<Record<string, unknown>>;
 
 /** Raised with every problem found, each naming its key and what is allowed. */
 export class ConfigError extends Error {
@@ -38,7 +38,7 @@ export class ConfigError extends Error {
 type Report = (key: ConfigKey, message: string) => void;
 
 /** The settings with their defaults applied, and the values derived from them. Throws a ConfigError. */
-export function parseConfig(raw: ConfigValues): BridgeConfig {
+export function parseConfig(raw: StackSettings): BridgeConfig {
   const problems: string[] = [];
   const report: Report = (key, message) => problems.push(`${projectName}:${key} ${message}`);
   reportUnknownKeys(raw, problems);
@@ -54,7 +54,7 @@ export function parseConfig(raw: ConfigValues): BridgeConfig {
 }
 
 /** A key the table does not hold, most often a typo: name the declared key it is nearest to. */
-function reportUnknownKeys(raw: ConfigValues, problems: string[]): void {
+function reportUnknownKeys(raw: StackSettings, problems: string[]): void {
   for (const key of Object.keys(raw).filter((key) => !(key in configKeys))) {
     const closest = closestName(key, Object.keys(configKeys));
     problems.push(
@@ -65,7 +65,7 @@ function reportUnknownKeys(raw: ConfigValues, problems: string[]): void {
 }
 
 /** Each key's value in its type (its default where unset or of the wrong type, which is reported). */
-function typedSettings(raw: ConfigValues, report: Report): BridgeSettings {
+function typedSettings(raw: StackSettings, report: Report): BridgeSettings {
   const settings: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(configKeys) as [ConfigKey, KeySpec][]) {
     const given = raw[key];

@@ -3,14 +3,14 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { projectName } from "./keys";
-import type { ConfigValues } from "./parse";
+import type { StackSettings } from "./parse";
 
 /**
  * Every value the stack sets in the project's namespace, as `pulumi config` holds them: the declared keys
  * and any other, so that a misspelled key is reported rather than ignored (Pulumi checks only the keys
  * Pulumi.yaml declares).
  */
-export function stackConfigValues(): ConfigValues {
+export function stackSettings(): StackSettings {
   const namespace = `${projectName}:`;
   return Object.fromEntries(
     Object.entries(pulumi.runtime.allConfig())
