@@ -1,12 +1,11 @@
 /**
  * sagemaker-batch-bridge: run AWS Batch (Fargate) jobs as a step of a SageMaker pipeline.
- * Reads and validates the stack config, builds the bridge, exports what an operator needs.
+ * Reads the stack config, builds the bridge (which checks it), exports what an operator needs.
  */
 import { BatchBridge } from "./infra/bridge";
-import { loadConfig } from "./infra/config";
+import { stackSettings } from "./infra/config";
 
-const config = loadConfig();
-const bridge = new BatchBridge("batch-bridge", { config });
+const bridge = new BatchBridge("batch-bridge", { config: stackSettings() });
 
 export const pipelineName = bridge.pipelineName;
 export const pipelineArn = bridge.pipelineArn;

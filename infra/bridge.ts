@@ -4,7 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
-import { configKeys, parseConfig, type BridgeConfig } from "./config";
+import { parseConfig, type StackSettings } from "./config";
 import { createFunctions } from "./functions";
 import type { AwsScope } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
@@ -21,8 +21,11 @@ export interface CompletionEventOutputs {
 }
 
 export interface BatchBridgeArgs {
-  /** The validated stack configuration (`loadConfig()` in config.ts). */
-  config: BridgeConfig;
+  /**
+   * The settings by key (`stackSettings()` reads a stack's), strings or typed values; unset keys take
+   * their defaults. They are checked before anything is created.
+   */
+  config: StackSettings;
 }
 
 /**
@@ -47,11 +50,7 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly completionEvents?: CompletionEventOutputs;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
-    // Checked again here, so that a config built by hand fails with the messages loadConfig gives; the
-    // derived values (poll schedule, redrive receive count) come from the other keys, not given.
-    const config = parseConfig(
-      Object.fromEntries(Object.entries(args.config).filter(([key]) => key in configKeys)),
-    );
+    const config = parseConfig(args.config);
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
     const invokeOpts = { parent: this };
     const scope: pulumi.Output<AwsScope> = pulumi

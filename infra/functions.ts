@@ -142,7 +142,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               logGroupArn,
             }),
           ),
-      // The Lambda step gives up after 10 minutes; config.ts keeps the timeout under it.
+      // The Lambda step gives up after 10 minutes; the config checks keep the timeout under it.
       timeoutSeconds: config.submitTimeoutSeconds,
       environment: {
         [environmentVariables.jobQueue]: batch.jobQueue.arn,
@@ -177,14 +177,14 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               ...(statusTableArn !== undefined ? { statusTableArn } : {}),
             }),
           ),
-      // config.ts keeps it at most the visibility timeout: a message is not redelivered mid-run.
+      // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
       timeoutSeconds: config.monitorTimeoutSeconds,
       environment: {
         [environmentVariables.jobQueue]: batch.jobQueue.arn,
         [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
         [environmentVariables.callbackQueueUrl]: callbackQueue.url,
         [environmentVariables.deadLetterQueueUrl]: deadLetterQueue.url,
-        // With completionEvents, the slow safety-net schedule (config.ts).
+        // With completionEvents, the slow safety-net schedule (infra/config).
         [environmentVariables.pollInitialDelaySeconds]: String(config.pollSchedule.initialDelaySeconds),
         [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
         [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),

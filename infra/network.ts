@@ -23,7 +23,7 @@ export function createJobNetwork(name: string, config: BridgeConfig, parent: pul
   let vpcId: pulumi.Input<string> = config.vpcId;
   let subnetIds: pulumi.Output<string[]> = pulumi.output(config.subnetIds);
   if (config.subnetIds.length === 0) {
-    // The default VPC's subnets are public (no NAT): jobs need a public IP there, which config.ts enforces.
+    // The default VPC's subnets are public (no NAT): jobs need a public IP there, which config requires.
     const defaultVpc = new awsx.ec2.DefaultVpc(`${name}-default-vpc`, {}, { parent });
     vpcId = defaultVpc.vpcId;
     subnetIds = defaultVpc.publicSubnetIds;

@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
+import { checkStackFileTypes } from "../infra/config/stack-file";
 
 /** The repository root: where Pulumi.yaml, index.ts and node_modules are. */
 export const repoRoot = path.resolve(__dirname, "..");
@@ -43,6 +44,8 @@ export function stackConfig(
     }
   }
   const values = (readYaml(stackFile).config ?? {}) as Record<string, ConfigValue>;
+  // What pulumi preview rejects before the program runs.
+  checkStackFileTypes(String(project.name), declared, { stack, config: values });
   for (const [key, value] of Object.entries({ ...values, ...overrides })) {
     config[projectKey(key)] = configString(value);
   }

@@ -90,7 +90,10 @@ describe("npm start", function () {
         '--fail-shards must list shard indexes from 0 to 3 separated by commas, got "1,4".',
       ],
       [["--throttle", "1.5"], '--throttle must be a fraction from 0 to 1, e.g. 0.2, got "1.5".'],
-      [["--stack", "prod"], "--stack prod: there is no Pulumi.prod.yaml; stacks with a file: dev."],
+      [
+        ["--stack", "staging"],
+        "--stack staging: there is no Pulumi.staging.yaml; stacks with a file: dev, prod.",
+      ],
       [["--seed", "-1"], '--seed must be a whole number from 0 to 2147483647, got "-1".'],
       [
         ["--json", "--function-logs"],

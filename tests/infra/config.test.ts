@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse as parseYaml } from "yaml";
 import { BatchBridge } from "../../infra/bridge";
-import { configKeys, parseConfig, projectName } from "../../infra/config";
+import { configKeys, parseConfig, projectName, pulumiTypeOf } from "../../infra/config";
+import { closestName } from "../../infra/config/closest-name";
 import { checksToWait, receiveCountMargin } from "../../functions/poll-schedule";
 import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
@@ -18,15 +19,6 @@ interface DeclaredKey {
 const pulumiYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8")) as {
   name: string;
   config: Record<string, DeclaredKey>;
-};
-
-/** How each config.ts type is declared in Pulumi.yaml: it has no float type, so numbers are strings. */
-const yamlType: Record<string, string> = {
-  string: "string",
-  integer: "integer",
-  number: "string",
-  boolean: "boolean",
-  array: "array",
 };
 
 /** The message parseConfig rejects these raw values (as `pulumi config` stores them) with. */
@@ -50,15 +42,15 @@ async function renderError(overrides: Record<string, string>): Promise<string> {
 }
 
 describe("stack configuration", () => {
-  it("Pulumi.yaml names the project as config.ts does", () => {
+  it("Pulumi.yaml names the project as the key table does", () => {
     expect(pulumiYaml.name).to.equal(projectName);
   });
 
-  it("Pulumi.yaml declares exactly the keys of config.ts, with the same type, default and description", () => {
+  it("Pulumi.yaml declares exactly the keys of the table, with the same type, default and description", () => {
     expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(Object.keys(configKeys).sort());
     for (const [key, spec] of Object.entries(configKeys)) {
       const declared = pulumiYaml.config[key];
-      expect(declared.type, `${key} type`).to.equal(yamlType[spec.type]);
+      expect(declared.type, `${key} type`).to.equal(pulumiTypeOf(spec.type));
       if (spec.type === "array") expect(declared.items, `${key} items`).to.deep.equal({ type: "string" });
       const expectedDefault = spec.type === "number" ? String(spec.default) : spec.default;
       expect(declared.default, `${key} default`).to.deep.equal(expectedDefault);
@@ -81,19 +73,23 @@ describe("stack configuration", () => {
     }
   });
 
-  it("Pulumi.dev.yaml holds only keys of this project and valid values", () => {
-    const devYaml = parseYaml(fs.readFileSync(path.join(repoRoot, "Pulumi.dev.yaml"), "utf8")) as {
-      config: Record<string, unknown>;
-    };
-    const own = Object.entries(devYaml.config)
-      .filter(([key]) => key.startsWith(`${projectName}:`))
-      .map(([key, value]) => [key.slice(projectName.length + 1), value]);
-    expect(() => parseConfig(Object.fromEntries(own))).to.not.throw();
-    // The CLI checks each stack value against the type Pulumi.yaml declares: 1024, not "1024", for integers.
-    for (const [key, value] of own as [string, unknown][]) {
-      const declared = pulumiYaml.config[key].type;
-      const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
-      expect(actual, `Pulumi.dev.yaml ${key}`).to.equal(declared);
+  it("every shipped stack file holds only keys of this project and valid values, each of its declared type", () => {
+    const stackFiles = fs.readdirSync(repoRoot).filter((file) => /^Pulumi\..+\.yaml$/.test(file));
+    expect(stackFiles).to.include.members(["Pulumi.dev.yaml", "Pulumi.prod.yaml"]);
+    for (const file of stackFiles) {
+      const stack = parseYaml(fs.readFileSync(path.join(repoRoot, file), "utf8")) as {
+        config: Record<string, unknown>;
+      };
+      const own = Object.entries(stack.config)
+        .filter(([key]) => key.startsWith(`${projectName}:`))
+        .map(([key, value]) => [key.slice(projectName.length + 1), value] as [string, unknown]);
+      expect(() => parseConfig(Object.fromEntries(own)), file).to.not.throw();
+      // Written as the CLI writes typed values: 1024 rather than "1024" for an integer, a list for an array.
+      for (const [key, value] of own) {
+        const declared = pulumiYaml.config[key].type;
+        const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
+        expect(actual, `${file} ${key}`).to.equal(declared);
+      }
     }
   });
 
@@ -101,17 +97,95 @@ describe("stack configuration", () => {
     const message = await renderError({ vcpu: "0.5", memoryMiB: "8192" });
     expect(message).to.equal(
       "Invalid stack configuration:\n" +
-        "  - sagemaker-batch-bridge:memoryMiB must be 1024-4096 in steps of 1024 for vcpu 0.5 (Fargate), got 8192.",
+        "  - sagemaker-batch-bridge:memoryMiB must be 1024, 2048, 3072 or 4096 for vcpu 0.5 (Fargate), got 8192.",
     );
   });
 
-  it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer", () => {
+  describe("a key the project does not declare", () => {
+    const vcpusMessage =
+      "sagemaker-batch-bridge:vcpus is not a setting of this stack: did you mean sagemaker-batch-bridge:vcpu? " +
+      "(Pulumi.yaml lists every key.)";
+
+    it("is rejected with the declared key nearest to it", () => {
+      expect(configError({ vcpus: "2" })).to.include(vcpusMessage);
+      expect(configError({ MemoryMib: "4096" })).to.include("did you mean sagemaker-batch-bridge:memoryMiB?");
+    });
+
+    it("fails the program when a stack sets it, as pulumi preview would run it", async () => {
+      // Pulumi checks only the keys Pulumi.yaml declares and hands the program every key the stack sets.
+      expect(await renderError({ vcpus: "2" })).to.equal(`Invalid stack configuration:\n  - ${vcpusMessage}`);
+    });
+
+    it("is matched ignoring case, by the fewest edits", () => {
+      const keys = Object.keys(configKeys);
+      expect(closestName("subnetId", keys)).to.equal("subnetIds");
+      expect(closestName("JOBTIMEOUTSECONDS", keys)).to.equal("jobTimeoutSeconds");
+      expect(closestName("callbackVisibilityTimeout", keys)).to.equal("callbackVisibilityTimeoutSeconds");
+      expect(closestName("capacity", ["vpcId", "capacityType"])).to.equal("capacityType");
+    });
+  });
+
+  it("rejects a vCPU value or a vCPU and memory pair Fargate does not offer, naming the memory allowed", () => {
     expect(configError({ vcpu: "3" })).to.include(
       "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
     );
-    expect(configError({ vcpu: "4", memoryMiB: "4096" })).to.include(
-      "sagemaker-batch-bridge:memoryMiB must be 8192-30720 in steps of 1024 for vcpu 4 (Fargate), got 4096.",
+    expect(configError({ vcpu: "0.25", memoryMiB: "1536" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 512, 1024 or 2048 for vcpu 0.25 (Fargate), got 1536.",
     );
+    expect(configError({ vcpu: "4", memoryMiB: "4096" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 8192 to 30720 in steps of 1024 for vcpu 4 (Fargate), got 4096.",
+    );
+    expect(configError({ vcpu: "16", memoryMiB: "61440" })).to.include(
+      "sagemaker-batch-bridge:memoryMiB must be 32768 to 122880 in steps of 8192 for vcpu 16 (Fargate), got 61440.",
+    );
+  });
+
+  it("accepts exactly the vCPU and memory pairs of Batch's Fargate table", () => {
+    // AWS Batch API Reference, ResourceRequirement, type MEMORY on Fargate: each memory value (MiB) and the
+    // vCPU values it allows (the 32 vCPU rows left out: Fargate task sizes stop at 16 vCPU).
+    const vcpusByMemory: [number[], string[]][] = [
+      [[512], ["0.25"]],
+      [[1024], ["0.25", "0.5"]],
+      [[2048], ["0.25", "0.5", "1"]],
+      [[3072], ["0.5", "1"]],
+      [[4096], ["0.5", "1", "2"]],
+      [
+        [5120, 6144, 7168],
+        ["1", "2"],
+      ],
+      [[8192], ["1", "2", "4"]],
+      [
+        [9216, 10240, 11264, 12288, 13312, 14336, 15360],
+        ["2", "4"],
+      ],
+      [[16384], ["2", "4", "8"]],
+      [[17408, 18432, 19456, 21504, 22528, 23552, 25600, 26624, 27648, 29696, 30720], ["4"]],
+      [
+        [20480, 24576, 28672],
+        ["4", "8"],
+      ],
+      [[36864, 45056, 53248, 61440], ["8"]],
+      [
+        [32768, 40960, 49152, 57344],
+        ["8", "16"],
+      ],
+      [[65536, 73728, 81920, 90112, 98304, 106496, 114688, 122880], ["16"]],
+    ];
+    const documented = new Set(
+      vcpusByMemory.flatMap(([memories, vcpus]) => memories.flatMap((m) => vcpus.map((v) => `${v}/${m}`))),
+    );
+    const accepted = new Set<string>();
+    for (const vcpu of ["0.25", "0.5", "1", "2", "4", "8", "16"]) {
+      for (let memoryMiB = 512; memoryMiB <= 249856; memoryMiB += 512) {
+        try {
+          parseConfig({ vcpu, memoryMiB: String(memoryMiB), maxVcpus: "256" });
+          accepted.add(`${vcpu}/${memoryMiB}`);
+        } catch (error) {
+          expect((error as Error).message).to.include(`sagemaker-batch-bridge:memoryMiB must be `);
+        }
+      }
+    }
+    expect([...accepted].sort()).to.deep.equal([...documented].sort());
   });
 
   it("rejects a visibility timeout shorter than the monitor's timeout", () => {
@@ -143,10 +217,15 @@ describe("stack configuration", () => {
     ).to.not.throw();
   });
 
-  it("BatchBridge rejects a config built by hand with the same messages", () => {
-    const config = { ...parseConfig({}), vcpu: 3, callbackMaxReceiveCount: 5 };
-    expect(() => new BatchBridge("bridge", { config })).to.throw(
-      "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+  it("BatchBridge rejects settings given in code with the same messages, typed or as strings", () => {
+    for (const config of [{ vcpu: 3 }, { vcpu: "3" }]) {
+      expect(() => new BatchBridge("bridge", { config })).to.throw(
+        "sagemaker-batch-bridge:vcpu must be one of 0.25, 0.5, 1, 2, 4, 8, 16 (Fargate), got 3.",
+      );
+    }
+    // Derived values are worked out from the settings, never given.
+    expect(() => new BatchBridge("bridge", { config: { callbackMaxReceiveCount: 5 } })).to.throw(
+      "sagemaker-batch-bridge:callbackMaxReceiveCount is not a setting of this stack",
     );
   });
 

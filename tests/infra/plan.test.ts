@@ -50,7 +50,23 @@ describe("npm run plan", () => {
     expect(result.code).to.equal(1);
     expect(result.out).to.equal("");
     expect(result.err).to.include('Cannot plan stack "nosuch": No stack file Pulumi.nosuch.yaml');
-    expect(result.err).to.include("stacks with a file: dev.");
+    expect(result.err).to.include("stacks with a file: dev, prod.");
+  });
+
+  it("plans the example production stack the README shows: private subnets, an ECR image, on-demand Fargate", async () => {
+    const result = await runPlan(["--stack", "prod"]);
+    expect(result.err).to.equal("");
+    expect(result.code).to.equal(0);
+    expect(result.out).to.match(/^Plan for stack "prod" in eu-west-1/);
+    expect(result.out).to.include('container.networkConfiguration: {"assignPublicIp":"DISABLED"}');
+    expect(result.out).to.include('"subnets":["subnet-0123456789abcdef1",');
+    expect(result.out).to.include('"type":"FARGATE"}');
+    expect(result.out).to.include('vpcId: "vpc-0123456789abcdef0"');
+    expect(result.out).to.include(
+      "    PullJobImage: Allow ecr:BatchCheckLayerAvailability, ecr:GetDownloadUrlForLayer, ecr:BatchGetImage\n" +
+        "        on arn:aws:ecr:eu-west-1:123456789012:repository/shard-worker\n",
+    );
+    expect(result.out).to.include("pipelineName: batch-bridge-prod\n");
   });
 
   it("prints the resource tree, every role's statements and the pipeline definition", async () => {

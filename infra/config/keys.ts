@@ -1,0 +1,242 @@
+/**
+ * Every setting of the stack: its key, the type Pulumi checks it against, its default and what it means.
+ * This table is the one source of these facts: the `BridgeConfig` type is computed from it, and the tests
+ * hold `Pulumi.yaml` and the README's configuration table to it.
+ */
+import type { PollSchedule } from "../../functions/poll-schedule";
+import type { JobMode } from "../../functions/step-contract";
+
+export const projectName = "sagemaker-batch-bridge";
+
+/**
+ * A setting's type. Pulumi's project config has no float type (its types are string, integer, boolean,
+ * array and object), so a `number` is declared a string in Pulumi.yaml and parsed here.
+ */
+export type KeyType = "string" | "integer" | "number" | "boolean" | "array";
+
+/** The type Pulumi.yaml declares for a key of this type, which the Pulumi CLI checks stack values against. */
+export function pulumiTypeOf(type: KeyType): "string" | "integer" | "boolean" | "array" {
+  return type === "number" ? "string" : type;
+}
+
+export interface KeySpec {
+  type: KeyType;
+  default: string | number | boolean | readonly string[];
+  /** The only values accepted, when the type alone allows more. */
+  allowed?: readonly (string | number)[];
+  description: string;
+}
+
+export const configKeys = {
+  pipelineName: {
+    type: "string",
+    default: "batch-bridge",
+    description:
+      "SageMaker pipeline name: lowercase letters, digits and hyphens (changing it replaces the pipeline).",
+  },
+  computeEnvironmentName: {
+    type: "string",
+    default: "batch-bridge-fargate",
+    description: "AWS Batch compute environment name.",
+  },
+  jobQueueName: { type: "string", default: "batch-bridge-jobs", description: "AWS Batch job queue name." },
+  jobDefinitionName: {
+    type: "string",
+    default: "batch-bridge-job",
+    description: "AWS Batch job definition name.",
+  },
+  jobNamePrefix: {
+    type: "string",
+    default: "batch-bridge",
+    description: "Prefix of every Batch job name; the execution id and shard follow it.",
+  },
+  containerImage: {
+    type: "string",
+    default: "public.ecr.aws/aws-cli/aws-cli:latest",
+    description: "Container image each Batch job runs.",
+  },
+  containerCommand: {
+    type: "array",
+    default: ["s3", "cp", "--recursive", "Ref::inputUri", "Ref::outputUri"],
+    description:
+      "Container command; Ref::inputUri, Ref::outputUri, Ref::shardIndex and Ref::shardCount are filled in per job.",
+  },
+  vcpu: {
+    type: "number",
+    default: 1,
+    description:
+      "vCPUs per job: 0.25, 0.5, 1, 2, 4, 8 or 16, as a string (Pulumi's config has no decimal type).",
+  },
+  memoryMiB: {
+    type: "integer",
+    default: 2048,
+    description: "Memory per job in MiB; must be a Fargate pair with vcpu.",
+  },
+  maxVcpus: {
+    type: "integer",
+    default: 256,
+    description: "Most vCPUs the compute environment runs at once.",
+  },
+  capacityType: {
+    type: "string",
+    default: "FARGATE",
+    allowed: ["FARGATE", "FARGATE_SPOT"],
+    description: "FARGATE or FARGATE_SPOT.",
+  },
+  jobTimeoutSeconds: {
+    type: "integer",
+    default: 3600,
+    description: "Time limit of one job attempt (at least 60 s); a timed-out job is not retried.",
+  },
+  jobAttempts: {
+    type: "integer",
+    default: 3,
+    description: "Attempts per job (1-10); only infrastructure failures are retried.",
+  },
+  vpcId: {
+    type: "string",
+    default: "",
+    description:
+      "VPC of subnetIds; needed when subnetIds is set and securityGroupIds is not. Empty: the default VPC.",
+  },
+  subnetIds: {
+    type: "array",
+    default: [],
+    description: "Subnets for the Fargate jobs (at most 16, one VPC). Empty: the default VPC's subnets.",
+  },
+  securityGroupIds: {
+    type: "array",
+    default: [],
+    description: "Security groups for the Fargate jobs. Empty: an egress-only group the stack creates.",
+  },
+  assignPublicIp: {
+    type: "boolean",
+    default: true,
+    description: "Give jobs a public IP: needed to pull images and reach AWS when the subnets have no NAT.",
+  },
+  dataBucketName: {
+    type: "string",
+    default: "",
+    description: "An existing S3 bucket for job input and output. Empty: the stack creates one.",
+  },
+  inputPrefix: {
+    type: "string",
+    default: "input/",
+    description: "Key prefix jobs may read in the data bucket.",
+  },
+  outputPrefix: {
+    type: "string",
+    default: "output/",
+    description: "Key prefix jobs may write in the data bucket.",
+  },
+  defaultShardCount: {
+    type: "integer",
+    default: 4,
+    description: "Default of the pipeline's ShardCount parameter (1-10,000).",
+  },
+  submitMode: {
+    type: "string",
+    default: "array",
+    allowed: ["array", "jobs"] as const satisfies readonly JobMode[],
+    description: "array: one Batch array job of N children; jobs: one job per shard with its own URIs.",
+  },
+  callbackQueueName: {
+    type: "string",
+    default: "batch-bridge-callbacks",
+    description: "SQS queue the Callback step sends its token to.",
+  },
+  callbackVisibilityTimeoutSeconds: {
+    type: "integer",
+    default: 1800,
+    description:
+      "Callback queue visibility timeout: without completionEvents, the longest gap between two checks of running jobs.",
+  },
+  pollInitialDelaySeconds: {
+    type: "integer",
+    default: 10,
+    description:
+      "Without completionEvents: delay before the second check of running jobs; it doubles up to the visibility timeout.",
+  },
+  completionEvents: {
+    type: "boolean",
+    default: true,
+    description:
+      "Answer a step from Batch job state-change events within seconds of its last job; polling then only backs them up.",
+  },
+  statusTableName: {
+    type: "string",
+    default: "batch-bridge-executions",
+    description: "DynamoDB table of waiting steps (callback token, jobs) used by completionEvents.",
+  },
+  safetyNetCheckSeconds: {
+    type: "integer",
+    default: 21600,
+    description:
+      "With completionEvents: the interval of the monitor's backup checks for lost events (monitorTimeoutSeconds to 43200).",
+  },
+  maxWaitSeconds: {
+    type: "integer",
+    default: 7 * 24 * 3600,
+    description: "Longest a step waits for its jobs before failing and terminating them.",
+  },
+  submitTimeoutSeconds: {
+    type: "integer",
+    default: 300,
+    description: "Submit function timeout (at most 600: the Lambda step gives up after 10 minutes).",
+  },
+  monitorTimeoutSeconds: {
+    type: "integer",
+    default: 300,
+    description: "Monitor and job-event function timeout (at most 900, and at most the visibility timeout).",
+  },
+  functionMemoryMiB: {
+    type: "integer",
+    default: 512,
+    description: "Memory of each of the bridge's functions (128-10240 MiB).",
+  },
+  monitorBatchSize: {
+    type: "integer",
+    default: 10,
+    description: "Callback messages per monitor invocation (1-10).",
+  },
+  monitorMaxConcurrency: {
+    type: "integer",
+    default: 5,
+    description: "Most monitor invocations at once (2-1000).",
+  },
+  logRetentionDays: {
+    type: "integer",
+    default: 30,
+    description: "Retention of every log group, in a period CloudWatch Logs accepts.",
+  },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof configKeys;
+
+/** The value a key's spec describes: its allowed values when listed, else its type's. */
+type SettingValue<Spec> = Spec extends { allowed: readonly (infer Allowed)[] }
+  ? Allowed
+  : Spec extends { type: "string" }
+    ? string
+    : Spec extends { type: "integer" | "number" }
+      ? number
+      : Spec extends { type: "boolean" }
+        ? boolean
+        : string[];
+
+/** Every setting, typed and with its default applied. */
+export type BridgeSettings = { -readonly [Key in ConfigKey]: SettingValue<(typeof configKeys)[Key]> };
+
+/** The validated configuration, passed down to every part of the stack. */
+export type BridgeConfig = BridgeSettings & {
+  /**
+   * Derived: when the monitor checks running jobs again. Polling alone: from pollInitialDelaySeconds doubling
+   * to the visibility timeout; with completionEvents: every safetyNetCheckSeconds.
+   */
+  pollSchedule: PollSchedule;
+  /** Derived: the callback queue's redrive maxReceiveCount (see `poll-schedule.ts`). */
+  callbackMaxReceiveCount: number;
+};
+
+export type SubmitMode = BridgeConfig["submitMode"];
+export type CapacityType = BridgeConfig["capacityType"];

@@ -1,0 +1,356 @@
+/**
+ * Checks the settings a stack gives, applies the defaults and derives what follows from them. Every problem
+ * is reported at once, each naming its key and what is allowed, before anything is created.
+ */
+import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
+import { closestName } from "./closest-name";
+import {
+  configKeys,
+  projectName,
+  type BridgeConfig,
+  type BridgeSettings,
+  type ConfigKey,
+  type KeySpec,
+  type KeyType,
+} from "./keys";
+import {
+  fargateMemoryMiBByVcpu,
+  logRetentionDaysAllowed,
+  maxReceiveCountLimit,
+  messageRetentionSeconds,
+} from "./service-limits";
+
+/**
+ * Settings by key as a stack gives them: strings, as `pulumi config` holds them, or typed values. A key
+ * left out (or set to "") takes its default.
+ */
+export type StackSettings = Readonly<Record<string, unknown>>;
+
+/** Raised with every problem found, each naming its key and what is allowed. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid stack configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** How a check reports a problem with one key. */
+type Report = (key: ConfigKey, message: string) => void;
+
+/** The settings with their defaults applied, and the values derived from them. Throws a ConfigError. */
+export function parseConfig(raw: StackSettings): BridgeConfig {
+  const problems: string[] = [];
+  const report: Report = (key, message) => problems.push(`${projectName}:${key} ${message}`);
+  reportUnknownKeys(raw, problems);
+  const settings = typedSettings(raw, report);
+  checkNames(settings, report);
+  checkFargateSizes(settings, report);
+  checkNetwork(settings, report);
+  checkData(settings, report);
+  checkFunctions(settings, report);
+  const waits = checkWaits(settings, report);
+  if (problems.length > 0 || !waits) throw new ConfigError(problems);
+  return { ...settings, ...waits };
+}
+
+/** A key the table does not hold, most often a typo: name the declared key it is nearest to. */
+function reportUnknownKeys(raw: StackSettings, problems: string[]): void {
+  for (const key of Object.keys(raw).filter((key) => !(key in configKeys))) {
+    const closest = closestName(key, Object.keys(configKeys));
+    problems.push(
+      `${projectName}:${key} is not a setting of this stack: did you mean ${projectName}:${closest}? ` +
+        `(Pulumi.yaml lists every key.)`,
+    );
+  }
+}
+
+/** Each key's value in its type (its default where unset or of the wrong type, which is reported). */
+function typedSettings(raw: StackSettings, report: Report): BridgeSettings {
+  const settings: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(configKeys) as [ConfigKey, KeySpec][]) {
+    const given = raw[key];
+    const typed = given === undefined || given === "" ? undefined : coerce(given, spec.type);
+    if (given !== undefined && given !== "" && typed === undefined) {
+      report(key, `must be ${describeType(spec.type)}, got ${JSON.stringify(given)}.`);
+    } else if (typed !== undefined && spec.allowed && !spec.allowed.includes(typed as string | number)) {
+      report(key, `must be ${oneOf(spec.allowed)}, got ${JSON.stringify(typed)}.`);
+    }
+    const value = typed ?? spec.default;
+    settings[key] = Array.isArray(value) ? [...value] : value;
+  }
+  return settings as BridgeSettings;
+}
+
+/** Names, with the patterns and lengths the services accept. */
+function checkNames(c: BridgeSettings, report: Report): void {
+  if (!/^[0-9a-z](-*[0-9a-z])*$/.test(c.pipelineName) || c.pipelineName.length > 256) {
+    report(
+      "pipelineName",
+      `must be 1-256 lowercase letters, digits and hyphens, starting and ending with a letter or digit ` +
+        `(SageMaker lowercases pipeline names in ARNs), got "${c.pipelineName}".`,
+    );
+  }
+  const batchName = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
+  for (const key of ["computeEnvironmentName", "jobQueueName", "jobDefinitionName"] as const) {
+    if (!batchName.test(c[key]) || c[key].length > 128) {
+      report(key, `must be 1-128 letters, digits, hyphens and underscores, got "${c[key]}".`);
+    }
+  }
+  // Job names are <prefix>-<execution id (12)>-<shard (5)> and Batch allows 128 characters.
+  if (!batchName.test(c.jobNamePrefix) || c.jobNamePrefix.length > 64) {
+    report(
+      "jobNamePrefix",
+      `must be 1-64 letters, digits, hyphens and underscores, got "${c.jobNamePrefix}".`,
+    );
+  }
+  if (!/^[A-Za-z0-9_-]{1,80}$/.test(c.callbackQueueName)) {
+    report(
+      "callbackQueueName",
+      `must be 1-80 letters, digits, hyphens and underscores, got "${c.callbackQueueName}".`,
+    );
+  } else if (c.callbackQueueName.length > 76) {
+    report("callbackQueueName", `must be at most 76 characters so that "<name>-dlq" is a valid queue name.`);
+  }
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(c.statusTableName)) {
+    report(
+      "statusTableName",
+      `must be 3-255 letters, digits, underscores, hyphens and dots, got "${c.statusTableName}".`,
+    );
+  }
+  if (c.containerImage.trim() === "") report("containerImage", "must name a container image.");
+}
+
+/** The job's Fargate size, capacity, time limit and attempts. */
+function checkFargateSizes(c: BridgeSettings, report: Report): void {
+  const memoryChoices = fargateMemoryMiBByVcpu[String(c.vcpu)];
+  if (!memoryChoices) {
+    const allowed = Object.keys(fargateMemoryMiBByVcpu).sort((a, b) => Number(a) - Number(b));
+    report("vcpu", `must be one of ${allowed.join(", ")} (Fargate), got ${c.vcpu}.`);
+  } else if (!memoryChoices.includes(c.memoryMiB)) {
+    report(
+      "memoryMiB",
+      `must be ${describeChoices(memoryChoices)} for vcpu ${c.vcpu} (Fargate), got ${c.memoryMiB}.`,
+    );
+  }
+  if (!Number.isInteger(c.maxVcpus) || c.maxVcpus < Math.max(1, Math.ceil(c.vcpu))) {
+    report("maxVcpus", `must be a whole number of at least one job's vcpu (${c.vcpu}), got ${c.maxVcpus}.`);
+  }
+  checkRange(report, "jobTimeoutSeconds", c.jobTimeoutSeconds, 60, messageRetentionSeconds);
+  checkRange(report, "jobAttempts", c.jobAttempts, 1, 10);
+}
+
+/** Where the jobs run: subnets, security groups, public IPs. */
+function checkNetwork(c: BridgeSettings, report: Report): void {
+  if (c.subnetIds.length > 16) {
+    report("subnetIds", `must list at most 16 subnets, got ${c.subnetIds.length}.`);
+  }
+  if (c.subnetIds.length === 0 && c.securityGroupIds.length > 0) {
+    report("securityGroupIds", "can only be set together with subnetIds.");
+  }
+  if (c.subnetIds.length === 0 && !c.assignPublicIp) {
+    report(
+      "assignPublicIp",
+      "must be true when subnetIds is empty: the default VPC's subnets have no NAT, so jobs without a " +
+        "public IP cannot pull their image or reach S3.",
+    );
+  }
+  if (c.subnetIds.length > 0 && c.securityGroupIds.length === 0 && c.vpcId === "") {
+    report(
+      "vpcId",
+      "must be set when subnetIds is set without securityGroupIds (the stack creates a group in it).",
+    );
+  }
+}
+
+/** The data bucket, its prefixes and the default shard count. */
+function checkData(c: BridgeSettings, report: Report): void {
+  if (c.dataBucketName !== "" && !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(c.dataBucketName)) {
+    report(
+      "dataBucketName",
+      `must be a valid S3 bucket name (3-63 lowercase letters, digits, dots, hyphens).`,
+    );
+  }
+  for (const key of ["inputPrefix", "outputPrefix"] as const) {
+    if (!/^[A-Za-z0-9!_.*'()/-]+\/$/.test(c[key]) || c[key].startsWith("/")) {
+      report(
+        key,
+        `must be a key prefix ending in "/" and not starting with "/", e.g. "input/", got "${c[key]}".`,
+      );
+    }
+  }
+  if (c.inputPrefix.startsWith(c.outputPrefix) || c.outputPrefix.startsWith(c.inputPrefix)) {
+    report("outputPrefix", `must not overlap inputPrefix ("${c.inputPrefix}"), got "${c.outputPrefix}".`);
+  }
+  checkRange(report, "defaultShardCount", c.defaultShardCount, 1, 10_000);
+}
+
+/** The functions, the callback queue they read and their logs. */
+function checkFunctions(c: BridgeSettings, report: Report): void {
+  checkRange(report, "submitTimeoutSeconds", c.submitTimeoutSeconds, 10, 600);
+  checkRange(report, "monitorTimeoutSeconds", c.monitorTimeoutSeconds, 10, 900);
+  checkRange(report, "functionMemoryMiB", c.functionMemoryMiB, 128, 10240);
+  checkRange(report, "monitorBatchSize", c.monitorBatchSize, 1, 10);
+  checkRange(report, "monitorMaxConcurrency", c.monitorMaxConcurrency, 2, 1000);
+  checkRange(report, "callbackVisibilityTimeoutSeconds", c.callbackVisibilityTimeoutSeconds, 30, 43200);
+  if (c.callbackVisibilityTimeoutSeconds < c.monitorTimeoutSeconds) {
+    report(
+      "callbackVisibilityTimeoutSeconds",
+      `must be at least monitorTimeoutSeconds (${c.monitorTimeoutSeconds}) so that a message is not ` +
+        `delivered again while the monitor still handles it, got ${c.callbackVisibilityTimeoutSeconds}.`,
+    );
+  }
+  checkRange(
+    report,
+    "pollInitialDelaySeconds",
+    c.pollInitialDelaySeconds,
+    1,
+    c.callbackVisibilityTimeoutSeconds,
+  );
+  if (!logRetentionDaysAllowed.includes(c.logRetentionDays)) {
+    report(
+      "logRetentionDays",
+      `must be one of ${logRetentionDaysAllowed.join(", ")}, got ${c.logRetentionDays}.`,
+    );
+  }
+}
+
+/**
+ * The longest wait and how the monitor spends it. Every attempt of a job may run its full timeout; the
+ * callback message (and its token) must outlive that, and the receives it takes must stay under the redrive
+ * maxReceiveCount. Undefined when the schedule cannot be worked out (its problems are reported).
+ */
+function checkWaits(
+  c: BridgeSettings,
+  report: Report,
+): Pick<BridgeConfig, "pollSchedule" | "callbackMaxReceiveCount"> | undefined {
+  const longestJob = c.jobTimeoutSeconds * c.jobAttempts;
+  if (c.maxWaitSeconds < longestJob) {
+    report(
+      "maxWaitSeconds",
+      `must be at least jobTimeoutSeconds x jobAttempts (${longestJob} s) so a job that uses all its ` +
+        `attempts is still awaited, got ${c.maxWaitSeconds}.`,
+    );
+  }
+  const retentionMargin = c.callbackVisibilityTimeoutSeconds + c.monitorTimeoutSeconds;
+  if (c.maxWaitSeconds > messageRetentionSeconds - retentionMargin) {
+    report(
+      "maxWaitSeconds",
+      `must be at most ${messageRetentionSeconds - retentionMargin} s: the 14-day message retention less one ` +
+        `visibility timeout and one monitor run, so the step is answered before SQS deletes its token, ` +
+        `got ${c.maxWaitSeconds}.`,
+    );
+  }
+  // ChangeMessageVisibility accepts at most 12 hours.
+  checkRange(report, "safetyNetCheckSeconds", c.safetyNetCheckSeconds, 1, 43200);
+  if (c.safetyNetCheckSeconds >= 1 && c.safetyNetCheckSeconds < c.monitorTimeoutSeconds) {
+    report(
+      "safetyNetCheckSeconds",
+      `must be at least monitorTimeoutSeconds (${c.monitorTimeoutSeconds}): the backup checks only cover ` +
+        `lost events, and checking more often than one monitor run lasts is polling, ` +
+        `got ${c.safetyNetCheckSeconds}.`,
+    );
+  }
+  const pollSchedule = pollScheduleOf(c);
+  const receives = countableSchedule(pollSchedule) ? checkPollSchedule(pollSchedule) : undefined;
+  if (receives && receives.maxReceiveCount > maxReceiveCountLimit) {
+    report(
+      c.completionEvents ? "safetyNetCheckSeconds" : "callbackVisibilityTimeoutSeconds",
+      `is too short for maxWaitSeconds (${c.maxWaitSeconds} s): waiting that long takes ` +
+        `${receives.checks} checks and SQS moves a message to the dead-letter queue after at most ` +
+        `${maxReceiveCountLimit} receives; raise it to at least ${receives.minimumMaxDelaySeconds} s or ` +
+        `lower maxWaitSeconds.`,
+    );
+  }
+  return receives && { pollSchedule, callbackMaxReceiveCount: receives.maxReceiveCount };
+}
+
+/** With completionEvents, a check every safetyNetCheckSeconds; polling alone doubles up to the timeout. */
+function pollScheduleOf(c: BridgeSettings): PollSchedule {
+  return c.completionEvents
+    ? {
+        initialDelaySeconds: c.safetyNetCheckSeconds,
+        maxDelaySeconds: c.safetyNetCheckSeconds,
+        maxWaitSeconds: c.maxWaitSeconds,
+      }
+    : {
+        initialDelaySeconds: c.pollInitialDelaySeconds,
+        maxDelaySeconds: c.callbackVisibilityTimeoutSeconds,
+        maxWaitSeconds: c.maxWaitSeconds,
+      };
+}
+
+/**
+ * Receives can only be counted on a schedule of whole delays of at least 1 s and a wait SQS can hold (a
+ * zero delay never ends the wait); anything else has been reported by the range checks.
+ */
+function countableSchedule(schedule: PollSchedule): boolean {
+  return (
+    [schedule.initialDelaySeconds, schedule.maxDelaySeconds, schedule.maxWaitSeconds].every(
+      (n) => Number.isInteger(n) && n >= 1,
+    ) && schedule.maxWaitSeconds <= messageRetentionSeconds
+  );
+}
+
+function checkRange(report: Report, key: ConfigKey, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    report(key, `must be a whole number from ${min} to ${max}, got ${value}.`);
+  }
+}
+
+/** A few values listed ("1024, 2048, 3072 or 4096"), a longer evenly spaced run as its range and step. */
+function describeChoices(values: readonly number[]): string {
+  const step = values[1] - values[0];
+  const evenlySpaced = values.every((value, i) => value === values[0] + i * step);
+  return values.length > 4 && evenlySpaced
+    ? `${values[0]} to ${values.at(-1)} in steps of ${step}`
+    : oneOf(values);
+}
+
+/** "a or b", "a, b or c". */
+function oneOf(values: readonly (string | number)[]): string {
+  return values.length > 1 ? `${values.slice(0, -1).join(", ")} or ${values.at(-1)}` : String(values[0]);
+}
+
+function coerce(value: unknown, type: KeyType): unknown {
+  switch (type) {
+    case "string":
+      return typeof value === "string" ? value : undefined;
+    case "integer":
+    case "number": {
+      const n = typeof value === "number" ? value : typeof value === "string" ? Number(value.trim()) : NaN;
+      if (!Number.isFinite(n)) return undefined;
+      return type === "integer" && !Number.isInteger(n) ? undefined : n;
+    }
+    case "boolean":
+      if (typeof value === "boolean") return value;
+      if (value === "true") return true;
+      if (value === "false") return false;
+      return undefined;
+    case "array": {
+      let parsed = value;
+      if (typeof value === "string") {
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          return undefined;
+        }
+      }
+      return Array.isArray(parsed) && parsed.every((s) => typeof s === "string") ? parsed : undefined;
+    }
+  }
+}
+
+function describeType(type: KeyType): string {
+  switch (type) {
+    case "string":
+      return "a string";
+    case "integer":
+      return "a whole number";
+    case "number":
+      return "a number";
+    case "boolean":
+      return "true or false";
+    case "array":
+      return 'a JSON array of strings, e.g. ["a","b"]';
+  }
+}
