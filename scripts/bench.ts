@@ -4,9 +4,18 @@
  * resumed. The designs are a list: a new one is a new entry (and a new column group).
  */
 import { configKeys } from "../infra/config";
-import { runExecution, type Summary } from "../local/runner/run";
+import type { Summary } from "../local/runner/run";
 import { formatDuration, type Scenario } from "../local/runner/scenario";
-import { CliOutput, runCli } from "./cli";
+import {
+  flagGiven,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+  type ParsedArgs,
+} from "./cli";
 
 /** One design the bench compares. */
 export interface BenchDesign {
@@ -53,7 +62,16 @@ export interface BenchRun {
   summary: Summary;
 }
 
-const usage = "Usage: npm run bench [-- --json]";
+/** `npm run bench`: its options and usage. */
+export const benchCommand: CliCommand = {
+  usage: ["npm run bench [-- options]"],
+  npmScripts: ["bench"],
+  description:
+    "Runs one local execution per design, shard count (1 to 10,000) and job duration (2 minutes, 2 hours), in\n" +
+    "simulated time, and prints a table of how each ended, how fast its step resumed and what it cost.",
+  options: [{ name: "--json", help: "print every run's summary as one JSON object on stdout" }],
+  examples: ["npm run bench", "npm run bench -- --json"],
+};
 
 /** What the bench runs: every design at every shard count and job duration. */
 export interface BenchPlan {
@@ -73,12 +91,21 @@ export async function bench(
   },
 ): Promise<number> {
   const { designs } = plan;
-  const unknown = argv.filter((arg) => arg !== "--json");
-  if (unknown.length > 0) {
-    output.err(`Unknown argument "${unknown[0]}".\n${usage}`);
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv, benchCommand);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\nRun "npm run bench -- --help" for the options.`);
     return 2;
   }
-  const json = argv.includes("--json");
+  if (parsed.help) {
+    output.out(usageText(benchCommand));
+    return 0;
+  }
+  const json = flagGiven(parsed, "--json");
+  // Loaded only for a run: --help and a bad option answer at once.
+  const { runExecution } = await import("../local/runner/run");
   const runs: BenchRun[] = [];
   const wallStart = performance.now();
   const log = console.log;
@@ -188,5 +215,5 @@ function total(counts: Record<string, number>): number {
 if (require.main === module) {
   // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  runCli(bench);
+  runCli(benchCommand, bench);
 }

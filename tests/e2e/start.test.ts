@@ -100,6 +100,7 @@ describe("npm start", function () {
         "--function-logs cannot be combined with --json: both write to stdout.",
       ],
       [["--verbose"], 'Unknown option "--verbose".'],
+      [["--shard", "5"], 'Unknown option "--shard": did you mean --shards?'],
     ];
     for (const [argv, message] of cases) {
       const result = await runStart(argv);
