@@ -5,7 +5,7 @@
  */
 import { configKeys } from "../infra/config";
 import type { Summary } from "../local/runner/run";
-import { formatDuration, type Scenario } from "../local/runner/scenario";
+import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
 import {
   flagGiven,
   parseArgs,
@@ -118,7 +118,7 @@ export async function bench(
           const summary = await runExecution({ ...design.scenario, shards, jobDurationSeconds });
           runs.push({ design: design.name, shards, jobDurationSeconds, summary });
           output.err(
-            `${design.label}, ${shards} shards, ${formatDuration(jobDurationSeconds)} jobs: ${summary.outcome} ` +
+            `${design.label}, ${counted(shards, "shard")}, ${formatDuration(jobDurationSeconds)} jobs: ${summary.outcome} ` +
               `(${summary.wallSeconds.toFixed(1)} s)`,
           );
         }
@@ -142,7 +142,7 @@ const columns: Column[] = [
   { title: "outcome", value: (s) => s.outcome },
   {
     title: "resume",
-    value: (s) => (s.resumeLatencySeconds === null ? "-" : formatDuration(s.resumeLatencySeconds)),
+    value: (s) => (s.resumeLatencySeconds === null ? "-" : formatLatency(s.resumeLatencySeconds)),
   },
   { title: "Lambda", value: (s) => String(total(s.lambdaInvocations)) },
   { title: "Batch", value: (s) => String(s.batchApiCalls) },
@@ -188,8 +188,10 @@ export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSe
     .map((run) => {
       const design = designs.find((d) => d.name === run.design)?.label ?? run.design;
       const left =
-        run.summary.jobsLeftRunning > 0 ? ` ${run.summary.jobsLeftRunning} jobs left running.` : "";
-      return `  ${design}, ${run.shards} shards, ${formatDuration(run.jobDurationSeconds)} jobs: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
+        run.summary.jobsLeftRunning > 0
+          ? ` ${counted(run.summary.jobsLeftRunning, "job")} left running.`
+          : "";
+      return `  ${design}, ${counted(run.shards, "shard")}, ${formatDuration(run.jobDurationSeconds)} jobs: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
     });
   return [
     "Local bench: one execution per row and design, in simulated time (seed 1, events delayed 1 s)",

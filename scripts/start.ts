@@ -8,10 +8,12 @@ import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
 import type { Summary } from "../local/runner/run";
 import {
+  counted,
   formatDuration,
   maxJobDurationSeconds,
   maxShards,
   parseDuration,
+  resolveScenario,
   scenarioDefaults,
   type Scenario,
 } from "../local/runner/scenario";
@@ -218,9 +220,13 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
   const log = console.log;
   console.log = console.error;
   try {
-    output.err(describeRun(options.scenario));
     // Loaded only for a run: --help and a bad option answer at once.
     const { runExecution } = await import("../local/runner/run");
+    const { runConfig } = await import("../local/designs/prepare");
+    output.err(describeRun(options.scenario));
+    for (const [key, { value, why }] of Object.entries(runConfig(resolveScenario(options.scenario)))) {
+      output.err(`Stack config for this run: ${key} = ${JSON.stringify(value)} (${why})`);
+    }
     summary = await runExecution(options.scenario, { onProgress: (p) => progress.update(p) });
   } catch (error) {
     output.err(`The local execution could not run: ${(error as Error).message}`);
@@ -236,7 +242,7 @@ function describeRun(scenario: Scenario): string {
   const design = scenario.design === "reference" ? "the reference design" : "the stack";
   return (
     `Running one execution of ${design} locally (${scenario.stack ?? scenarioDefaults.stack} config, ` +
-    `${scenario.shards ?? scenarioDefaults.shards} shards, ` +
+    `${counted(scenario.shards ?? scenarioDefaults.shards, "shard")}, ` +
     `${formatDuration(scenario.jobDurationSeconds ?? scenarioDefaults.jobDurationSeconds)} jobs, ` +
     `seed ${scenario.seed ?? scenarioDefaults.seed}); times are simulated:`
   );
