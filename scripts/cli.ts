@@ -53,7 +53,10 @@ export function usageText(command: CliCommand): string {
     command.description,
     "",
     "Options:",
-    ...options.map((option) => `  ${left(option).padEnd(width)}${option.help}`),
+    ...options.map(
+      (option) =>
+        `  ${left(option).padEnd(width)}${option.help.split("\n").join(`\n  ${" ".repeat(width)}`)}`,
+    ),
     ...(command.operands ? ["", command.operands] : []),
     "",
     "Examples:",

@@ -4,6 +4,7 @@
  * object and nothing else). Exit code 0 when the execution ended as the scenario expects, 1 when not,
  * 2 for a bad option.
  */
+import { parse as parseYaml } from "yaml";
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
 import type { Summary } from "../local/runner/run";
@@ -15,9 +16,10 @@ import {
   parseDuration,
   resolveScenario,
   scenarioDefaults,
+  ScenarioError,
   type Scenario,
 } from "../local/runner/scenario";
-import { stackNames } from "../render/stack-files";
+import { stackNames, type ConfigValue } from "../render/stack-files";
 import { parseArgs, runCli, UsageError, usageText, type CliCommand, type CliOutput } from "./cli";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
@@ -91,6 +93,28 @@ export const startCommand: CliCommand = {
       help: "bridge (the stack, default) or reference (the reference design's policy)",
     },
     { name: "--function-logs", help: "print the functions' own JSON log lines (not with --json)" },
+    {
+      name: "--worker",
+      value: '"COMMAND"',
+      allowed: 'a command in quotes, e.g. "node worker.mjs"',
+      help:
+        "run COMMAND as every job's container, one process per job (the job's command,\n" +
+        "Ref:: resolved, follows as arguments); exit code 0 succeeds, any other fails",
+    },
+    {
+      name: "--input",
+      value: "DIR",
+      allowed: "a folder",
+      help: "with --worker: upload DIR's files under the stack's input prefix first",
+    },
+    {
+      name: "--config",
+      value: "KEY=VALUE",
+      allowed: "KEY=VALUE, e.g. jobAttempts=1",
+      help:
+        "set a stack config key for this run (a YAML value: --config jobAttempts=1,\n" +
+        "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
+    },
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -182,6 +206,17 @@ export function parseStartArgs(argv: string[]): StartOptions {
       case "--seed":
         scenario.seed = wholeNumber(0, 2 ** 31 - 1);
         break;
+      case "--worker":
+        scenario.worker = text;
+        break;
+      case "--input":
+        scenario.inputDirectory = text;
+        break;
+      case "--config": {
+        const [key, configValue] = configSetting(text);
+        scenario.config = { ...scenario.config, [key]: configValue };
+        break;
+      }
     }
   }
   if (failShards !== undefined) {
@@ -200,6 +235,28 @@ export function parseStartArgs(argv: string[]): StartOptions {
   return options;
 }
 
+/** `KEY=VALUE` with VALUE read as YAML, as a stack file holds it: a string, number, boolean or list of strings. */
+function configSetting(text: string): [string, ConfigValue] {
+  const equals = text.indexOf("=");
+  const key = text.slice(0, equals);
+  if (equals <= 0 || !/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
+    throw new UsageError(`--config must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text.slice(equals + 1));
+  } catch (error) {
+    throw new UsageError(
+      `--config ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`,
+    );
+  }
+  const isStringList = Array.isArray(parsed) && parsed.every((item) => typeof item === "string");
+  if (!["string", "number", "boolean"].includes(typeof parsed) && !isStringList) {
+    throw new UsageError(`--config ${key}: the value must be a string, number, boolean or list of strings.`);
+  }
+  return [key, parsed as ConfigValue];
+}
+
 /** Runs `npm start` with `argv`; resolves to the exit code. */
 export async function start(argv: string[], output: CliOutput): Promise<number> {
   let options: StartOptions;
@@ -213,6 +270,14 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
   if (options.help) {
     output.out(usageText(startCommand));
     return 0;
+  }
+  try {
+    // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
+    resolveScenario(options.scenario);
+  } catch (error) {
+    if (!(error instanceof ScenarioError)) throw error;
+    output.err(`${error.problems.join("\n")}\nRun "npm start -- --help" for the options.`);
+    return 2;
   }
   const progress = new ProgressPrinter((line) => output.err(line));
   let summary: Summary;
@@ -243,7 +308,9 @@ function describeRun(scenario: Scenario): string {
   return (
     `Running one execution of ${design} locally (${scenario.stack ?? scenarioDefaults.stack} config, ` +
     `${counted(scenario.shards ?? scenarioDefaults.shards, "shard")}, ` +
-    `${formatDuration(scenario.jobDurationSeconds ?? scenarioDefaults.jobDurationSeconds)} jobs, ` +
+    (scenario.worker !== undefined
+      ? `jobs run by ${JSON.stringify(scenario.worker)}, `
+      : `${formatDuration(scenario.jobDurationSeconds ?? scenarioDefaults.jobDurationSeconds)} jobs, `) +
     `seed ${scenario.seed ?? scenarioDefaults.seed}); times are simulated:`
   );
 }

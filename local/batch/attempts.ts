@@ -5,7 +5,7 @@
  * RETRY, or when it matches none.
  */
 import type { AttemptDetail, RetryStrategy } from "@aws-sdk/client-batch";
-import type { AttemptFailure } from "./scenario";
+import type { AttemptFailure, RunningContainer } from "./scenario";
 
 /** The attempt a RUNNING job is on: when it started and how it ends. */
 export interface RunningAttempt {
@@ -13,6 +13,8 @@ export interface RunningAttempt {
   failure?: AttemptFailure;
   timedOut: boolean;
   logStreamName: string;
+  /** The attempt's real container, while it runs (scenarios with a container runtime). */
+  container?: RunningContainer;
 }
 
 /** What an ended attempt leaves on the job and in its `attempts`. */

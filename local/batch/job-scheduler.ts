@@ -22,6 +22,7 @@ import { MinHeap } from "../time/min-heap";
 import { randomString } from "../time/random";
 import { endAttempt, retryStrategyRetries } from "./attempts";
 import { ComputeCapacity } from "./capacity";
+import { containerLaunch } from "./container-launch";
 import {
   canStop,
   emptySummary,
@@ -38,8 +39,11 @@ import {
   planAttempt,
   type AttemptFailure,
   type BatchScenario,
+  type ContainerExit,
+  type ContainerRuntime,
   type TimedState,
 } from "./scenario";
+import type { RunningAttempt } from "./attempts";
 import { jobStateChangeEvent, StateChangeListeners, type BatchJobStateChangeEvent } from "./state-events";
 import {
   decodePageToken,
@@ -345,15 +349,55 @@ export class JobScheduler {
   }
 
   private startAttempt(job: Job, at: number): void {
-    const { failure, durationMs } = planAttempt(this.scenario, scenarioJob(job));
     const timeoutMs = job.spec.timeoutSeconds === undefined ? Infinity : job.spec.timeoutSeconds * 1000;
+    if (this.scenario.containers) {
+      this.startContainer(job, at, timeoutMs, this.scenario.containers);
+      return;
+    }
+    const { failure, durationMs } = planAttempt(this.scenario, scenarioJob(job));
     const timedOut = durationMs > timeoutMs;
     job.attempt = { startedAt: at, failure, timedOut, logStreamName: this.logStreamName(job) };
     job.startedAt = at;
     this.enter(job, "RUNNING", at, timedOut ? timeoutMs : durationMs);
   }
 
+  /**
+   * Starts the attempt's real container. The attempt ends when it exits; the change scheduled here is its
+   * timeout, which stops the container as Batch does (the job FAILED, never retried).
+   */
+  private startContainer(job: Job, at: number, timeoutMs: number, runtime: ContainerRuntime): void {
+    const launch = containerLaunch(job, this.resources.registeredDefinition(job.spec.jobDefinition), {
+      region: this.identity.region,
+      jobQueueName: job.spec.jobQueue.slice(job.spec.jobQueue.lastIndexOf("/") + 1),
+      computeEnvironmentName: this.scenario.computeEnvironmentName ?? "local",
+    });
+    const attempt: RunningAttempt = { startedAt: at, timedOut: true, logStreamName: this.logStreamName(job) };
+    job.attempt = attempt;
+    job.startedAt = at;
+    this.enter(job, "RUNNING", at, Number.isFinite(timeoutMs) ? timeoutMs : undefined);
+    attempt.container = runtime.start(launch, (exit) => this.containerExited(job, attempt, exit));
+  }
+
+  /** A container exited: its attempt ends now, unless a timeout or a stop ended it already. */
+  private containerExited(job: Job, attempt: RunningAttempt, exit: ContainerExit): void {
+    this.applyDueChanges();
+    if (job.attempt !== attempt) return;
+    attempt.container = undefined;
+    // The attempt's scheduled timeout is dropped.
+    job.version += 1;
+    const failed = exit.exitCode !== 0;
+    job.attempt = {
+      ...attempt,
+      failure: failed ? { exitCode: exit.exitCode, reason: exit.reason } : undefined,
+      timedOut: false,
+    };
+    this.endAttempt(job, this.clock.now());
+    this.armTimer();
+  }
+
   private endAttempt(job: Job, at: number): void {
+    // A timeout (or a test) ends an attempt whose container still runs: it is stopped.
+    job.attempt!.container?.stop();
     const ended = endAttempt(job.attempt!, at);
     job.attempt = undefined;
     job.attempts.push(ended.detail);
@@ -411,6 +455,7 @@ export class JobScheduler {
     if (!canStop(job.status, kind)) return;
     job.version += 1;
     if (job.status === "RUNNING" && job.attempt) {
+      job.attempt.container?.stop();
       job.attempts.push({
         container: { logStreamName: job.attempt.logStreamName },
         startedAt: job.attempt.startedAt,

@@ -34,10 +34,44 @@ export interface AttemptFailure {
   statusReason?: string;
 }
 
-/** Retry strategy and timeout of a registered job definition, which SubmitJob may override. */
+/** A registered job definition: what SubmitJob may override, and what its containers start with. */
 export interface JobDefinitionSettings {
   retryStrategy?: RetryStrategy;
   timeout?: { attemptDurationSeconds?: number };
+  /** Defaults of the `Ref::` placeholders; a submission's parameters override them. */
+  parameters?: Record<string, string>;
+  /** `containerProperties.command` and `environment`. */
+  container?: { command?: string[]; environment?: Record<string, string> };
+}
+
+/** A container to run for an attempt: its command and environment, as Batch starts it on Fargate. */
+export interface ContainerLaunch {
+  jobId: string;
+  jobName: string;
+  /** Array children only. */
+  arrayIndex?: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The job's command with every `Ref::` placeholder of a known parameter replaced by its value. */
+  command: string[];
+  /** The job definition's environment, the submission's overrides, and the variables Batch and ECS set. */
+  environment: Record<string, string>;
+}
+
+/** How a container ended: its exit code, and the reason Batch reports beside it, if any. */
+export interface ContainerExit {
+  exitCode: number;
+  reason?: string;
+}
+
+/** A started container; `stop()` stops it as ECS stops a task (SIGTERM, then SIGKILL after a grace). */
+export interface RunningContainer {
+  stop(): void;
+}
+
+/** Runs attempts' containers for real; each attempt then lasts until its container exits. */
+export interface ContainerRuntime {
+  start(launch: ContainerLaunch, onExit: (exit: ContainerExit) => void): RunningContainer;
 }
 
 /** How jobs behave: durations, failures and capacity, all in simulated time. */
@@ -57,6 +91,13 @@ export interface BatchScenario {
   jobDefinitions?: Record<string, JobDefinitionSettings>;
   /** Job queue names (or ARNs) that exist; when given, SubmitJob to any other is a ClientException. */
   jobQueues?: string[];
+  /**
+   * Runs each attempt's container (RUNNING lasts until it exits, or until the job's timeout stops it);
+   * `jobDurationMs` and `attemptFailure` are then not used.
+   */
+  containers?: ContainerRuntime;
+  /** `AWS_BATCH_CE_NAME` in the containers (default "local"). */
+  computeEnvironmentName?: string;
   /**
    * How long a submitted job stays out of DescribeJobs and ListJobs answers, in simulated ms (default 0):
    * Batch's reads are eventually consistent, and a job just submitted may not be listed or described yet.

@@ -51,6 +51,8 @@ export function bridgeDesign(
 
   const jobQueue = single(rendered, "aws:batch/jobQueue:JobQueue");
   const jobDefinition = single(rendered, "aws:batch/jobDefinition:JobDefinition");
+  const computeEnvironment = single(rendered, "aws:batch/computeEnvironment:ComputeEnvironment");
+  const setting = (key: string): string => rendered.config[`sagemaker-batch-bridge:${key}`] ?? "";
 
   const subscriptions = resourcesOfType(rendered, "aws:lambda/eventSourceMapping:EventSourceMapping").map(
     (mapping): QueueSubscription => {
@@ -97,6 +99,16 @@ export function bridgeDesign(
     batch: {
       jobQueues: [String(jobQueue.state.name)],
       jobDefinitions: { [String(jobDefinition.state.name)]: jobDefinitionSettings(jobDefinition) },
+    },
+    compute: {
+      computeEnvironmentName: String(computeEnvironment.state.name),
+      maxVcpus: Number((computeEnvironment.inputs.computeResources as { maxVcpus?: number }).maxVcpus),
+      jobVcpu: jobVcpu(jobDefinition),
+    },
+    data: {
+      bucket: String(rendered.outputs.dataBucketName),
+      inputPrefix: setting("inputPrefix"),
+      outputPrefix: setting("outputPrefix"),
     },
     subscriptions,
     rules: eventRuleTargets(rendered, functionArn),
@@ -146,11 +158,31 @@ function queueDeclaration(resource: RenderedResource): QueueDeclaration {
   };
 }
 
+/** `containerProperties` as the job definition holds it (a JSON string). */
+interface ContainerProperties {
+  command?: string[];
+  environment?: { name: string; value: string }[];
+  resourceRequirements?: { type: string; value: string }[];
+}
+
+function containerProperties(resource: RenderedResource): ContainerProperties {
+  const text = resource.inputs.containerProperties;
+  return typeof text === "string" ? (JSON.parse(text) as ContainerProperties) : {};
+}
+
+/** The vCPUs one job asks for (its VCPU resource requirement). */
+function jobVcpu(resource: RenderedResource): number {
+  const vcpu = containerProperties(resource).resourceRequirements?.find((r) => r.type === "VCPU");
+  return Number(vcpu?.value ?? 1);
+}
+
 function jobDefinitionSettings(resource: RenderedResource): JobDefinitionSettings {
   const inputs = resource.inputs as {
     retryStrategy?: { attempts?: number; evaluateOnExits?: Record<string, string>[] };
     timeout?: { attemptDurationSeconds?: number };
+    parameters?: Record<string, string>;
   };
+  const container = containerProperties(resource);
   const retryStrategy: RetryStrategy | undefined = inputs.retryStrategy && {
     attempts: inputs.retryStrategy.attempts,
     evaluateOnExit: inputs.retryStrategy.evaluateOnExits?.map((rule) => ({
@@ -160,7 +192,15 @@ function jobDefinitionSettings(resource: RenderedResource): JobDefinitionSetting
       onExitCode: rule.onExitCode,
     })),
   };
-  return { retryStrategy, timeout: inputs.timeout };
+  return {
+    retryStrategy,
+    timeout: inputs.timeout,
+    parameters: inputs.parameters,
+    container: {
+      command: container.command,
+      environment: Object.fromEntries((container.environment ?? []).map((v) => [v.name, v.value])),
+    },
+  };
 }
 
 function tableDeclaration(resource: RenderedResource): CreateTableCommandInput {

@@ -30,6 +30,8 @@ export interface DesignRequest {
   jobDurationSeconds: number;
   /** Let the functions log (Powertools), or silence them. */
   functionLogs: boolean;
+  /** A real worker runs the jobs: they last as long as its processes, not `jobDurationSeconds`. */
+  worker?: string;
 }
 
 /** A queue to create, named and addressed as the design's functions and pipeline know it. */
@@ -94,6 +96,10 @@ export interface PreparedDesign {
   deadLetterQueueNames: string[];
   tables: CreateTableCommandInput[];
   batch: { jobQueues: string[]; jobDefinitions: Record<string, JobDefinitionSettings> };
+  /** The compute environment: its name and how many vCPUs it runs at once, and the vCPUs of one job. */
+  compute: { computeEnvironmentName: string; maxVcpus: number; jobVcpu: number };
+  /** The bucket the jobs read from and write to, and the prefixes they may read and write. */
+  data: { bucket: string; inputPrefix: string; outputPrefix: string };
   subscriptions: QueueSubscription[];
   rules: EventRuleTarget[];
   /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */

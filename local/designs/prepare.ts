@@ -28,8 +28,9 @@ export function renderedStack(stack: string, config: Record<string, ConfigValue>
 }
 
 /**
- * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its jobs (the
- * job duration is what the scenario is about; a timeout shorter than it would fail every job).
+ * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its simulated
+ * jobs (the job duration is what the scenario is about; a timeout shorter than it would fail every job). A
+ * real worker's jobs keep the stack's timeout, which stops a process that runs longer.
  */
 export function runConfig(scenario: DesignRequest): Record<string, { value: ConfigValue; why: string }> {
   const overrides: Record<string, { value: ConfigValue; why: string }> = {};
@@ -44,7 +45,7 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
   );
   const setting = (key: string) => Number(current[`sagemaker-batch-bridge:${key}`]);
   const timeout = setting("jobTimeoutSeconds");
-  if (scenario.jobDurationSeconds > timeout) {
+  if (scenario.worker === undefined && scenario.jobDurationSeconds > timeout) {
     // A quarter more than the job needs, in whole minutes.
     const needed = Math.max(60, Math.ceil((scenario.jobDurationSeconds * 1.25) / 60) * 60);
     overrides.jobTimeoutSeconds = {

@@ -2,6 +2,7 @@
 import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
 import { formatDuration, formatLatency } from "./scenario";
+import type { WorkerSummary } from "./worker-host";
 
 /**
  * `4 RUNNING, 2 SUCCEEDED`, or `none yet`. Jobs stopped by a TerminateJob or CancelJob call are FAILED in
@@ -87,7 +88,9 @@ export function formatSummary(summary: Summary): string {
   row(
     "Shards",
     `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
-      `${formatDuration(summary.jobDurationSeconds)} jobs`,
+      (summary.worker
+        ? "each job as long as its process"
+        : `${formatDuration(summary.jobDurationSeconds)} jobs`),
   );
   row(
     "Resume latency",
@@ -125,5 +128,26 @@ export function formatSummary(summary: Summary): string {
   for (const [key, { value, why }] of Object.entries(summary.configOverrides)) {
     row("Stack config", `${key} = ${JSON.stringify(value)} for this run (${why})`);
   }
+  if (summary.worker) lines.push(...workerLines(summary.worker));
   return lines.join("\n");
+}
+
+/** The worker's part of the summary: its processes by exit code, and where the logs and output are. */
+function workerLines(worker: WorkerSummary): string[] {
+  const byExit = new Map<string, number>();
+  for (const process of worker.processes) {
+    const key = process.stopped ? "stopped" : `exit ${process.exitCode}`;
+    byExit.set(key, (byExit.get(key) ?? 0) + 1);
+  }
+  const exits = [...byExit.entries()].map(([key, count]) => `${count} ${key}`).join(", ");
+  const input = worker.input.seededFrom
+    ? `${worker.input.uri} (${worker.input.objects} object(s) from ${worker.input.seededFrom})`
+    : `${worker.input.uri} (empty)`;
+  return [
+    `${"Worker".padEnd(19)}${worker.command}`,
+    `${"Processes".padEnd(19)}${worker.processes.length}${exits ? `: ${exits}` : ""} (at most ${worker.concurrency} at once)`,
+    `${"Input".padEnd(19)}${input}`,
+    `${"Job logs".padEnd(19)}${worker.logsDirectory}`,
+    `${"Output".padEnd(19)}${worker.outputDirectory} (${worker.output.objects} object(s) of ${worker.output.uri})`,
+  ];
 }

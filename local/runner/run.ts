@@ -45,6 +45,7 @@ import {
 } from "./pipeline-interpreter";
 import { formatDuration, resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
+import { WorkerHost, type WorkerSummary } from "./worker-host";
 
 /** Simulated time at which every execution starts (fixed, so that runs repeat exactly). */
 export const simulationStartMs = Date.UTC(2030, 0, 1);
@@ -124,6 +125,8 @@ export interface Summary {
   events: { matched: number; delivered: number };
   /** Stack config this run set over the stack file, with why. */
   configOverrides: Record<string, { value: unknown; why: string }>;
+  /** With a worker: its processes, where their logs and the output are (null for simulated jobs). */
+  worker: WorkerSummary | null;
 }
 
 let running = false;
@@ -150,11 +153,16 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
     const identity = { clock, region: design.region, accountId: design.accountId };
     const sqsServer = await startSqs(identity);
     cleanup.unshift(() => sqsServer.stop());
+    let worker: WorkerHost | undefined;
+    if (scenario.worker !== undefined) {
+      worker = await WorkerHost.start(scenario.worker, scenario.inputDirectory, design);
+      cleanup.unshift(() => worker!.stop());
+    }
     const batchServer = await startBatchServer({
       ...identity,
       seed: scenario.seed,
       throttleRate: scenario.throttleRate,
-      scenario: batchScenario(scenario, design),
+      scenario: { ...batchScenario(scenario, design), ...worker?.batchScenario() },
     });
     cleanup.unshift(() => batchServer.stop());
     const sageMakerServer = await startSageMakerServer({
@@ -217,6 +225,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         batchServer,
         sageMakerServer,
         env,
+        worker,
         onProgress: options.onProgress,
       });
       await run.run();
@@ -231,7 +240,8 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       ...(dynamoDb ? { DynamoDB: Object.fromEntries([...dynamoDbCalls.entries()].sort()) } : {}),
     };
     const deadLetterMessages = await countMessages(sqs, design, design.deadLetterQueueNames);
-    return run.summary(apiCalls, deadLetterMessages, (performance.now() - wallStart) / 1000);
+    const workerSummary = worker ? await worker.finish() : null;
+    return run.summary(apiCalls, deadLetterMessages, (performance.now() - wallStart) / 1000, workerSummary);
   } finally {
     for (const stop of cleanup) await stop();
   }
@@ -282,6 +292,8 @@ interface RunDeps {
   batchServer: BatchServer;
   sageMakerServer: SageMakerServer;
   env: Record<string, string>;
+  /** With a worker: the processes that run the jobs. */
+  worker?: WorkerHost;
   onProgress?: (progress: Progress) => void;
 }
 
@@ -388,9 +400,31 @@ class ExecutionRun {
         if (clock.now() >= this.drainDeadline) break;
         continue;
       }
+      const runtime = this.deps.worker?.runtime;
+      if (runtime && (runtime.running > 0 || runtime.undelivered > 0)) {
+        await this.followProcesses(deadline);
+        continue;
+      }
       if (clock.advanceToNextTimer(deadline) === undefined) clock.advanceTo(deadline);
     }
     this.reportProgress();
+  }
+
+  /**
+   * While worker processes run, simulated time follows the wall clock: the run waits for a process to exit
+   * or for the next timer's time to come, moves the clock by the wall time that passed (never past that
+   * timer), then reports the exits at that time. So a job is RUNNING in simulated time exactly as long as
+   * its process ran, and timers (a job timeout, the monitor's next check) fire when they are due.
+   */
+  private async followProcesses(deadline: number): Promise<void> {
+    const { clock } = this.deps;
+    const runtime = this.deps.worker!.runtime;
+    const until = Math.min(clock.nextTimerAt() ?? deadline, deadline);
+    const simStart = clock.now();
+    const wallStart = performance.now();
+    await runtime.waitForExit(until - simStart);
+    clock.advanceTo(Math.min(until, simStart + (performance.now() - wallStart)));
+    runtime.deliverExits();
   }
 
   /** SageMaker's part: the steps in order. */
@@ -561,6 +595,8 @@ class ExecutionRun {
   /** True once nothing the execution set off is still going: invocations, events, messages on the queues. */
   private async drained(): Promise<boolean> {
     if (this.works > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
+    const runtime = this.deps.worker?.runtime;
+    if (runtime && (runtime.running > 0 || runtime.undelivered > 0)) return false;
     if (this.ended?.outcome === "no answer") return true;
     return (
       (await countMessages(this.deps.sqs, this.design, this.callbackQueueNames(), this.bookkeepingCalls)) ===
@@ -606,6 +642,7 @@ class ExecutionRun {
     apiCalls: Record<string, Record<string, number>>,
     deadLetterMessages: number,
     wallSeconds: number,
+    worker: WorkerSummary | null,
   ): Summary {
     const { clock, batchServer } = this.deps;
     const { scenario, design } = this;
@@ -697,6 +734,7 @@ class ExecutionRun {
       deadLetterMessages,
       events: this.events.counts(),
       configOverrides: design.configOverrides,
+      worker,
     };
   }
 }

@@ -3,7 +3,10 @@
  * injected (failures, a stop, throttling, duplicate deliveries, a malformed message). Every field is
  * checked once, with an error naming the field and what it accepts.
  */
+import { statSync } from "node:fs";
+import * as path from "node:path";
 import type { ConfigValue } from "../../render/stack-files";
+import { workerCommandProblem } from "../containers/worker-command";
 import { designNames, type DesignName } from "../designs/design";
 
 /** A callback message the monitor must refuse: alongside the real one, or in its place (token kept). */
@@ -49,6 +52,13 @@ export interface Scenario {
   listingLagSeconds?: number;
   /** Print the functions' own log lines (Powertools, JSON) to stdout (default false: silenced). */
   functionLogs?: boolean;
+  /**
+   * A command run as every job's container (the image's entry point; the job's command follows as its
+   * arguments), one process per job; its exit code decides the job's state. Default: simulated jobs.
+   */
+  worker?: string;
+  /** With `worker`: a folder whose files are uploaded under the stack's input prefix before the run. */
+  inputDirectory?: string;
 }
 
 /** A scenario with every default applied and every field checked. */
@@ -72,6 +82,9 @@ export interface ResolvedScenario {
   maxConcurrentJobs: number | undefined;
   listingLagSeconds: number;
   functionLogs: boolean;
+  worker: string | undefined;
+  /** Absolute. */
+  inputDirectory: string | undefined;
 }
 
 /** The most shards one execution may have (Batch array jobs hold at most 10,000 children). */
@@ -122,6 +135,8 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     "maxConcurrentJobs",
     "listingLagSeconds",
     "functionLogs",
+    "worker",
+    "inputDirectory",
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(`${key} is not a scenario field (fields: ${[...known].join(", ")}).`);
@@ -225,6 +240,7 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     maxConcurrentJobs: wholeNumber("maxConcurrentJobs", input.maxConcurrentJobs, 1, maxShards),
     listingLagSeconds: seconds("listingLagSeconds", input.listingLagSeconds, 0, 3600) ?? 0,
     functionLogs: flag("functionLogs", input.functionLogs),
+    ...checkWorker(input, problems),
   };
   if (resolved.design === "reference" && resolved.mode === "jobs") {
     // Not an error: the reference design always submits one job per shard.
@@ -232,6 +248,44 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
   }
   if (problems.length > 0) throw new ScenarioError(problems);
   return resolved;
+}
+
+/**
+ * The worker command and input folder: a command that can start, an existing folder, and none of the
+ * fields that simulate what the worker's processes now decide.
+ */
+function checkWorker(
+  input: Scenario,
+  problems: string[],
+): Pick<ResolvedScenario, "worker" | "inputDirectory"> {
+  const { worker, inputDirectory } = input;
+  if (worker === undefined) {
+    if (inputDirectory !== undefined) {
+      problems.push("inputDirectory needs worker: without a worker no job reads the input.");
+    }
+    return { worker: undefined, inputDirectory: undefined };
+  }
+  const problem = typeof worker === "string" ? workerCommandProblem(worker) : "it is not a string";
+  if (problem !== undefined) problems.push(`worker ${JSON.stringify(worker)} cannot start: ${problem}.`);
+  for (const [field, why] of [
+    ["failShards", "the worker's exit codes decide which shards fail"],
+    ["jobDurationSeconds", "a job runs as long as its process"],
+  ] as const) {
+    if (input[field] !== undefined) problems.push(`${field} cannot be combined with worker: ${why}.`);
+  }
+  if (input.design === "reference") problems.push("worker runs the bridge design only.");
+  let folder: string | undefined;
+  if (inputDirectory !== undefined) {
+    folder = path.resolve(String(inputDirectory));
+    let isDirectory = false;
+    try {
+      isDirectory = statSync(folder).isDirectory();
+    } catch {
+      // Reported below.
+    }
+    if (!isDirectory) problems.push(`inputDirectory ${folder} is not a folder.`);
+  }
+  return { worker: typeof worker === "string" ? worker : undefined, inputDirectory: folder };
 }
 
 const durationUnits: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };

@@ -1,0 +1,169 @@
+import { expect } from "chai";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
+import type { Summary } from "../../local/runner/run";
+import { repoRoot } from "../../render/stack-files";
+import { start } from "../../scripts/start";
+
+/** The example worker, run as the image's entry point with the job's command as its arguments. */
+const exampleWorker = `node ${path.join(repoRoot, "examples", "worker", "worker.mjs")}`;
+const workerCommand = "containerCommand=[Ref::inputUri, Ref::outputUri]";
+
+/** Runs `npm start` in this process and collects what it prints. */
+async function runStart(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await start(argv, {
+    out: (text) => (out += `${text}\n`),
+    err: (text) => (err += `${text}\n`),
+  });
+  return { code, out, err };
+}
+
+async function runJson(argv: string[]): Promise<{ code: number; summary: Summary }> {
+  const { code, out, err } = await runStart([...argv, "--json"]);
+  expect(out, err).to.not.equal("");
+  return { code, summary: JSON.parse(out) as Summary };
+}
+
+/** Every file under `folder`, relative, sorted, with its content. */
+async function filesIn(folder: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(folder, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.parentPath, entry.name);
+    files[path.relative(folder, full).split(path.sep).join("/")] = await readFile(full, "utf8");
+  }
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+describe("npm start --worker: the example worker through local mode", function () {
+  // Each configuration renders the stack once; the workers are a few short node processes.
+  this.timeout(180_000);
+  let scratch: string;
+  const resultFolders: string[] = [];
+
+  before(async () => {
+    scratch = await mkdtemp(path.join(os.tmpdir(), "worker-e2e-"));
+  });
+
+  after(async () => {
+    for (const folder of [scratch, ...resultFolders]) await rm(folder, { recursive: true, force: true });
+  });
+
+  async function inputFolder(name: string, files: Record<string, string | Buffer>): Promise<string> {
+    const folder = path.join(scratch, name);
+    for (const [file, content] of Object.entries(files)) {
+      await mkdir(path.dirname(path.join(folder, file)), { recursive: true });
+      await writeFile(path.join(folder, file), content);
+    }
+    return folder;
+  }
+
+  it("array mode: each child counts its share of the seeded input, chosen by its array index", async () => {
+    const input = await inputFolder("array", {
+      "a.txt": "one two\n",
+      "b.txt": "three\n",
+      "c.txt": "four five six\n",
+      "d/e.txt": "seven\neight\n",
+    });
+    const { code, summary } = await runJson([
+      ...["--worker", exampleWorker, "--input", input, "--shards", "3", "--config", workerCommand],
+    ]);
+    resultFolders.push(summary.worker!.resultsDirectory);
+    expect(code, summary.unexpected.join("; ")).to.equal(0);
+    expect(summary).to.deep.include({ outcome: "succeeded", mode: "array", jobsLeftRunning: 0 });
+    expect(summary.worker).to.deep.include({ concurrency: 128 });
+    expect(summary.worker!.input).to.deep.include({ objects: 4, seededFrom: input });
+    const output = await filesIn(summary.worker!.outputDirectory);
+    // Sorted keys a, b, c, d/e: positions 0..3, so shard 0 takes a and d/e, shard 1 b, shard 2 c.
+    expect(Object.keys(output)).to.deep.equal([
+      "a.txt.counts.json",
+      "b.txt.counts.json",
+      "c.txt.counts.json",
+      "d/e.txt.counts.json",
+    ]);
+    expect(JSON.parse(output["d/e.txt.counts.json"])).to.deep.include({ shard: 0, lines: 2, words: 2 });
+    expect(JSON.parse(output["c.txt.counts.json"])).to.deep.include({ shard: 2, lines: 1, words: 3 });
+    expect(summary.worker!.processes.map((p) => [p.arrayIndex, p.exitCode])).to.have.deep.members([
+      [0, 0],
+      [1, 0],
+      [2, 0],
+    ]);
+    const logs = await filesIn(summary.worker!.logsDirectory);
+    expect(Object.values(logs).join("")).to.include("shard 1 of 3: 1 object(s) counted");
+  });
+
+  it("jobs mode: each job counts its own shard-NNNNN folder", async () => {
+    const input = await inputFolder("jobs", {
+      "shard-00000/a.txt": "alpha beta\n",
+      "shard-00001/b.txt": "gamma\n",
+      "shard-00001/c.txt": "delta epsilon zeta\n",
+    });
+    const { code, summary } = await runJson([
+      ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", "jobs"],
+      ...["--config", workerCommand],
+    ]);
+    resultFolders.push(summary.worker!.resultsDirectory);
+    expect(code, summary.unexpected.join("; ")).to.equal(0);
+    expect(summary).to.deep.include({ outcome: "succeeded", mode: "jobs" });
+    const output = await filesIn(summary.worker!.outputDirectory);
+    expect(Object.keys(output)).to.deep.equal([
+      "shard-00000/a.txt.counts.json",
+      "shard-00001/b.txt.counts.json",
+      "shard-00001/c.txt.counts.json",
+    ]);
+    expect(JSON.parse(output["shard-00001/c.txt.counts.json"])).to.deep.include({ shard: 1, words: 3 });
+  });
+
+  it("a shard whose input is not text fails with the worker's exit code, named in the step's failure", async () => {
+    const input = await inputFolder("bad", { "a.txt": "fine\n", "b.bin": Buffer.from([0xff, 0xfe, 0x00]) });
+    const { code, summary } = await runJson([
+      ...["--worker", exampleWorker, "--input", input, "--shards", "2"],
+      ...["--config", workerCommand, "--config", "jobAttempts=1"],
+    ]);
+    resultFolders.push(summary.worker!.resultsDirectory);
+    expect(code).to.equal(1);
+    expect(summary.outcome).to.equal("failed");
+    expect(summary.failureReason).to.match(
+      /^1 of 2 shards failed: shard 1 \(exit code 65: Essential container in task exited\)/,
+    );
+    const failed = summary.worker!.processes.find((p) => p.arrayIndex === 1)!;
+    expect(failed.exitCode).to.equal(65);
+    expect(await readFile(failed.logFile, "utf8")).to.include("worker failed: input/b.bin is not UTF-8 text");
+  });
+
+  it("a stopped execution's terminated jobs kill their processes", async () => {
+    // The jobs start RUNNING 13 s in; the stop comes 2 s (of wall time) later.
+    const { summary } = await runJson(["--worker", "sleep 60; true", "--shards", "2", "--stop-after", "15s"]);
+    resultFolders.push(summary.worker!.resultsDirectory);
+    expect(summary).to.deep.include({ outcome: "stopped", expected: true, jobsLeftRunning: 0 });
+    expect(summary.worker!.processes.map((p) => [p.stopped, p.exitCode])).to.deep.equal([
+      [true, 143],
+      [true, 143],
+    ]);
+  });
+
+  it("refuses a worker that cannot start, a missing input folder and simulated failures, before anything runs", async () => {
+    const cases: [string[], string][] = [
+      [
+        ["--worker", "nodee worker.mjs"],
+        'worker "nodee worker.mjs" cannot start: nodee is not a program on PATH',
+      ],
+      [
+        ["--worker", "node x.mjs", "--input", path.join(scratch, "missing")],
+        `inputDirectory ${path.join(scratch, "missing")} is not a folder.`,
+      ],
+      [["--input", scratch], "inputDirectory needs worker"],
+      [["--worker", "true", "--fail-shards", "1"], "failShards cannot be combined with worker"],
+      [["--config", "jobAttempts"], "--config must be KEY=VALUE"],
+    ];
+    for (const [argv, message] of cases) {
+      const result = await runStart(argv);
+      expect(result.code, argv.join(" ")).to.equal(2);
+      expect(result.out, argv.join(" ")).to.equal("");
+      expect(result.err, argv.join(" ")).to.include(message);
+    }
+  });
+});
