@@ -13,6 +13,7 @@ import {
   type CliOutput,
 } from "../../scripts/cli";
 import { plan, planCommand } from "../../scripts/plan";
+import { readme, readmeCommand } from "../../scripts/readme";
 import { start, startCommand } from "../../scripts/start";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
@@ -31,6 +32,7 @@ const scripts: Record<
   "scripts/plan.ts": { command: planCommand, main: plan },
   "scripts/start.ts": { command: startCommand, main: start },
   "scripts/bench.ts": { command: benchCommand, main: (argv, o) => bench(argv, o) },
+  "scripts/readme.ts": { command: readmeCommand, main: readme },
 };
 
 async function capture(main: (argv: string[], o: CliOutput) => Promise<number>, argv: string[]) {
