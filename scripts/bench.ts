@@ -4,9 +4,18 @@
  * resumed. The designs are a list: a new one is a new entry (and a new column group).
  */
 import { configKeys } from "../infra/config";
-import { runExecution, type Summary } from "../local/runner/run";
-import { formatDuration, type Scenario } from "../local/runner/scenario";
-import { CliOutput, runCli } from "./cli";
+import type { Summary } from "../local/runner/run";
+import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
+import {
+  flagGiven,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+  type ParsedArgs,
+} from "./cli";
 
 /** One design the bench compares. */
 export interface BenchDesign {
@@ -53,7 +62,16 @@ export interface BenchRun {
   summary: Summary;
 }
 
-const usage = "Usage: npm run bench [-- --json]";
+/** `npm run bench`: its options and usage. */
+export const benchCommand: CliCommand = {
+  usage: ["npm run bench [-- options]"],
+  npmScripts: ["bench"],
+  description:
+    "Runs one local execution per design, shard count (1 to 10,000) and job duration (2 minutes, 2 hours), in\n" +
+    "simulated time, and prints a table of how each ended, how fast its step resumed and what it cost.",
+  options: [{ name: "--json", help: "print every run's summary as one JSON object on stdout" }],
+  examples: ["npm run bench", "npm run bench -- --json"],
+};
 
 /** What the bench runs: every design at every shard count and job duration. */
 export interface BenchPlan {
@@ -73,12 +91,21 @@ export async function bench(
   },
 ): Promise<number> {
   const { designs } = plan;
-  const unknown = argv.filter((arg) => arg !== "--json");
-  if (unknown.length > 0) {
-    output.err(`Unknown argument "${unknown[0]}".\n${usage}`);
+  let parsed: ParsedArgs;
+  try {
+    parsed = parseArgs(argv, benchCommand);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\nRun "npm run bench -- --help" for the options.`);
     return 2;
   }
-  const json = argv.includes("--json");
+  if (parsed.help) {
+    output.out(usageText(benchCommand));
+    return 0;
+  }
+  const json = flagGiven(parsed, "--json");
+  // Loaded only for a run: --help and a bad option answer at once.
+  const { runExecution } = await import("../local/runner/run");
   const runs: BenchRun[] = [];
   const wallStart = performance.now();
   const log = console.log;
@@ -91,7 +118,7 @@ export async function bench(
           const summary = await runExecution({ ...design.scenario, shards, jobDurationSeconds });
           runs.push({ design: design.name, shards, jobDurationSeconds, summary });
           output.err(
-            `${design.label}, ${shards} shards, ${formatDuration(jobDurationSeconds)} jobs: ${summary.outcome} ` +
+            `${design.label}, ${counted(shards, "shard")}, ${formatDuration(jobDurationSeconds)} jobs: ${summary.outcome} ` +
               `(${summary.wallSeconds.toFixed(1)} s)`,
           );
         }
@@ -115,7 +142,7 @@ const columns: Column[] = [
   { title: "outcome", value: (s) => s.outcome },
   {
     title: "resume",
-    value: (s) => (s.resumeLatencySeconds === null ? "-" : formatDuration(s.resumeLatencySeconds)),
+    value: (s) => (s.resumeLatencySeconds === null ? "-" : formatLatency(s.resumeLatencySeconds)),
   },
   { title: "Lambda", value: (s) => String(total(s.lambdaInvocations)) },
   { title: "Batch", value: (s) => String(s.batchApiCalls) },
@@ -161,8 +188,10 @@ export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSe
     .map((run) => {
       const design = designs.find((d) => d.name === run.design)?.label ?? run.design;
       const left =
-        run.summary.jobsLeftRunning > 0 ? ` ${run.summary.jobsLeftRunning} jobs left running.` : "";
-      return `  ${design}, ${run.shards} shards, ${formatDuration(run.jobDurationSeconds)} jobs: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
+        run.summary.jobsLeftRunning > 0
+          ? ` ${counted(run.summary.jobsLeftRunning, "job")} left running.`
+          : "";
+      return `  ${design}, ${counted(run.shards, "shard")}, ${formatDuration(run.jobDurationSeconds)} jobs: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
     });
   return [
     "Local bench: one execution per row and design, in simulated time (seed 1, events delayed 1 s)",
@@ -188,5 +217,5 @@ function total(counts: Record<string, number>): number {
 if (require.main === module) {
   // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  runCli(bench);
+  runCli(benchCommand, bench);
 }

@@ -1,36 +1,54 @@
 /**
- * `npm run plan [-- --stack dev] [-- --json]`: what `pulumi up` would create for a stack, worked out under
+ * `npm run plan [-- --stack NAME] [--json]`: what `pulumi up` would create for a stack, worked out under
  * the mock engine with the stack's config and no AWS credentials. Prints a tree of the resources with their
  * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
  */
-import { renderStack } from "../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../render/rendered-stack";
-import { CliOutput, UsageError, runCli } from "./cli";
+import {
+  flagGiven,
+  optionValue,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+} from "./cli";
 
-const usage = "Usage: npm run plan [-- --stack <name>] [-- --json]";
+/** `npm run plan`: its options and usage. */
+export const planCommand: CliCommand = {
+  usage: ["npm run plan [-- options]"],
+  npmScripts: ["plan"],
+  description:
+    "Shows what `pulumi up` would create for a stack, worked out under Pulumi's mock engine with the stack's\n" +
+    "config and no AWS credentials: every resource with its key settings, each role's IAM statements, the\n" +
+    "pipeline definition and each Lambda archive. Invalid config fails here as `pulumi preview` would (exit 1).",
+  options: [
+    {
+      name: "--stack",
+      value: "NAME",
+      allowed: "a stack name, e.g. --stack dev",
+      help: "whose config: Pulumi.<NAME>.yaml over the Pulumi.yaml defaults (default dev)",
+    },
+    { name: "--json", help: "print the plan as one JSON document on stdout" },
+  ],
+  examples: ["npm run plan", "npm run plan -- --stack prod", "npm run plan -- --json"],
+};
 
 export interface PlanOptions {
   stack: string;
   json: boolean;
+  help: boolean;
 }
 
 /** Reads `--stack <name>` (or `--stack=<name>`, default "dev") and `--json`. */
 export function parsePlanArgs(argv: string[]): PlanOptions {
-  const options: PlanOptions = { stack: "dev", json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === "--json") {
-      options.json = true;
-    } else if (arg === "--stack" || arg.startsWith("--stack=")) {
-      const value = arg === "--stack" ? argv[++i] : arg.slice("--stack=".length);
-      if (!value || value.startsWith("-"))
-        throw new UsageError("--stack needs a stack name, e.g. --stack dev.");
-      options.stack = value;
-    } else {
-      throw new UsageError(`Unknown argument "${arg}".`);
-    }
-  }
-  return options;
+  const parsed = parseArgs(argv, planCommand);
+  return {
+    stack: optionValue(parsed, "--stack") ?? "dev",
+    json: flagGiven(parsed, "--json"),
+    help: parsed.help,
+  };
 }
 
 /** Runs the plan; resolves to the process exit code. */
@@ -40,14 +58,20 @@ export async function plan(argv: string[], output: CliOutput): Promise<number> {
     options = parsePlanArgs(argv);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\n${usage}`);
+    output.err(`${error.message}\nRun "npm run plan -- --help" for the options.`);
     return 2;
+  }
+  if (options.help) {
+    output.out(usageText(planCommand));
+    return 0;
   }
   let rendered: RenderedStack;
   // Anything the program or its libraries print goes to stderr: stdout carries only the plan.
   const log = console.log;
   console.log = console.error;
   try {
+    // Loaded only for a plan (Pulumi's runtime): --help and a bad option answer at once.
+    const { renderStack } = await import("../render/render-stack");
     rendered = await renderStack({ stack: options.stack });
   } catch (error) {
     output.err(`Cannot plan stack "${options.stack}": ${(error as Error).message}`);
@@ -271,5 +295,5 @@ function keySettings(resource: RenderedResource): string[] {
 }
 
 if (require.main === module) {
-  runCli(plan);
+  runCli(planCommand, plan);
 }

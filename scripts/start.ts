@@ -7,8 +7,9 @@
 import { parse as parseYaml } from "yaml";
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
-import { runExecution, type Summary } from "../local/runner/run";
+import type { Summary } from "../local/runner/run";
 import {
+  counted,
   formatDuration,
   maxJobDurationSeconds,
   maxShards,
@@ -19,32 +20,111 @@ import {
   type Scenario,
 } from "../local/runner/scenario";
 import { stackNames, type ConfigValue } from "../render/stack-files";
-import { CliOutput, UsageError, runCli } from "./cli";
+import { parseArgs, runCli, UsageError, usageText, type CliCommand, type CliOutput } from "./cli";
 
-export const usage = `Usage: npm start [-- options]
+const durationExamples = "e.g. 90s, 30m, 2h";
 
-Runs one execution of the stack's pipeline locally (local AWS servers, simulated time) and summarizes it.
-
-Options:
-  --shards N              shards of the execution, 1-${maxShards} (default ${scenarioDefaults.shards})
-  --mode array|jobs       one array job, or one job per shard (default: the stack's submitMode)
-  --job-duration D        how long each job runs, e.g. 90s, 30m, 2h (default ${formatDuration(scenarioDefaults.jobDurationSeconds)})
-  --fail-shards i,j       these shards (0-based) exit with code 1 halfway through
-  --stop-after D          stop the execution this long after it starts, e.g. 5m
-  --throttle RATE         extra share of Batch calls answered 429, 0-1 (default 0)
-  --duplicate-deliveries  deliver every callback message and event twice
-  --stack NAME            whose config to use: Pulumi.<NAME>.yaml (default ${scenarioDefaults.stack})
-  --seed N                seed of everything random in the run (default ${scenarioDefaults.seed})
-  --event-delay D         delay of Batch's state-change events (default ${formatDuration(scenarioDefaults.eventDelaySeconds)})
-  --design NAME           bridge (the stack, default) or reference (the reference design's policy)
-  --function-logs         print the functions' own JSON log lines (not with --json)
-  --worker "COMMAND"      run COMMAND as every job's container, one process per job (the job's command,
-                          Ref:: resolved, follows as arguments); exit code 0 succeeds, any other fails
-  --input DIR             with --worker: upload DIR's files under the stack's input prefix first
-  --config KEY=VALUE      set a stack config key for this run (a YAML value: --config jobAttempts=1,
-                          --config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable
-  --json                  print the summary as one JSON object on stdout, nothing else
-  --help                  show this help`;
+/** `npm start`: its options and usage. */
+export const startCommand: CliCommand = {
+  usage: ["npm start [-- options]"],
+  npmScripts: ["start"],
+  description:
+    "Runs one execution of the stack's pipeline locally (local AWS servers, simulated time) and summarizes it.",
+  options: [
+    {
+      name: "--shards",
+      value: "N",
+      allowed: `a whole number from 1 to ${maxShards}`,
+      help: `shards of the execution, 1-${maxShards} (default ${scenarioDefaults.shards})`,
+    },
+    {
+      name: "--mode",
+      value: "array|jobs",
+      allowed: "array or jobs",
+      help: "one array job, or one job per shard (default: the stack's submitMode)",
+    },
+    {
+      name: "--job-duration",
+      value: "D",
+      allowed: `a duration up to ${formatDuration(maxJobDurationSeconds)}, ${durationExamples}`,
+      help: `how long each job runs, ${durationExamples} (default ${formatDuration(scenarioDefaults.jobDurationSeconds)})`,
+    },
+    {
+      name: "--fail-shards",
+      value: "i,j",
+      allowed: "shard indexes separated by commas, e.g. 0,3",
+      help: "these shards (0-based) exit with code 1 halfway through",
+    },
+    {
+      name: "--stop-after",
+      value: "D",
+      allowed: "a duration, e.g. 45s, 5m",
+      help: "stop the execution this long after it starts, e.g. 5m",
+    },
+    {
+      name: "--throttle",
+      value: "RATE",
+      allowed: "a fraction from 0 to 1, e.g. 0.2",
+      help: "extra share of Batch calls answered 429, 0-1 (default 0)",
+    },
+    { name: "--duplicate-deliveries", help: "deliver every callback message and event twice" },
+    {
+      name: "--stack",
+      value: "NAME",
+      allowed: "a stack name",
+      help: `whose config to use: Pulumi.<NAME>.yaml (default ${scenarioDefaults.stack})`,
+    },
+    {
+      name: "--seed",
+      value: "N",
+      allowed: `a whole number from 0 to ${2 ** 31 - 1}`,
+      help: `seed of everything random in the run (default ${scenarioDefaults.seed})`,
+    },
+    {
+      name: "--event-delay",
+      value: "D",
+      allowed: "a duration up to 1h, e.g. 1s, 500ms",
+      help: `delay of Batch's state-change events (default ${formatDuration(scenarioDefaults.eventDelaySeconds)})`,
+    },
+    {
+      name: "--design",
+      value: "NAME",
+      allowed: designNames.join(" or "),
+      help: "bridge (the stack, default) or reference (the reference design's policy)",
+    },
+    { name: "--function-logs", help: "print the functions' own JSON log lines (not with --json)" },
+    {
+      name: "--worker",
+      value: '"COMMAND"',
+      allowed: 'a command in quotes, e.g. "node worker.mjs"',
+      help:
+        "run COMMAND as every job's container, one process per job (the job's command,\n" +
+        "Ref:: resolved, follows as arguments); exit code 0 succeeds, any other fails",
+    },
+    {
+      name: "--input",
+      value: "DIR",
+      allowed: "a folder",
+      help: "with --worker: upload DIR's files under the stack's input prefix first",
+    },
+    {
+      name: "--config",
+      value: "KEY=VALUE",
+      allowed: "KEY=VALUE, e.g. jobAttempts=1",
+      help:
+        "set a stack config key for this run (a YAML value: --config jobAttempts=1,\n" +
+        "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
+    },
+    { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
+  ],
+  examples: [
+    "npm start",
+    "npm start -- --shards 10000 --job-duration 2h",
+    "npm start -- --mode jobs --shards 200 --fail-shards 7,9",
+    "npm start -- --stop-after 60s",
+    "npm start -- --throttle 0.3 --duplicate-deliveries --json",
+  ],
+};
 
 export interface StartOptions {
   scenario: Scenario;
@@ -54,45 +134,28 @@ export interface StartOptions {
 
 /** Reads the options (`--name value` or `--name=value`); throws a UsageError naming a bad one. */
 export function parseStartArgs(argv: string[]): StartOptions {
+  const parsed = parseArgs(argv, startCommand);
   const scenario: Scenario = {};
-  const options: StartOptions = { scenario, json: false, help: false };
+  const options: StartOptions = { scenario, json: false, help: parsed.help };
   let failShards: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const [name, inline] =
-      arg.startsWith("--") && arg.includes("=")
-        ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
-        : [arg, undefined];
-    const value = (allowed: string): string => {
-      const given = inline ?? argv[++i];
-      if (given === undefined || (inline === undefined && given.startsWith("--"))) {
-        throw new UsageError(`${name} needs a value: ${allowed}.`);
-      }
-      return given;
+  for (const [name, given] of parsed.values) {
+    const text = String(given);
+    const allowed = startCommand.options.find((option) => option.name === name)?.allowed;
+    const refuse = (): never => {
+      throw new UsageError(`${name} must be ${allowed}, got "${text}".`);
     };
-    const wholeNumber = (allowed: string, min: number, max: number): number => {
-      const text = value(allowed);
-      const n = Number(text);
-      if (!/^\d+$/.test(text) || n < min || n > max)
-        throw new UsageError(`${name} must be ${allowed}, got "${text}".`);
-      return n;
-    };
-    const duration = (allowed: string, max: number): number => {
-      const text = value(allowed);
+    const wholeNumber = (min: number, max: number): number =>
+      /^\d+$/.test(text) && Number(text) >= min && Number(text) <= max ? Number(text) : refuse();
+    const duration = (max: number): number => {
       let seconds: number;
       try {
         seconds = parseDuration(text);
       } catch {
-        throw new UsageError(`${name} must be ${allowed}, got "${text}".`);
+        return refuse();
       }
-      if (seconds > max) throw new UsageError(`${name} must be ${allowed}, got "${text}".`);
-      return seconds;
+      return seconds <= max ? seconds : refuse();
     };
     switch (name) {
-      case "--help":
-      case "-h":
-        options.help = true;
-        break;
       case "--json":
         options.json = true;
         break;
@@ -103,74 +166,57 @@ export function parseStartArgs(argv: string[]): StartOptions {
         scenario.functionLogs = true;
         break;
       case "--shards":
-        scenario.shards = wholeNumber(`a whole number from 1 to ${maxShards}`, 1, maxShards);
+        scenario.shards = wholeNumber(1, maxShards);
         break;
-      case "--mode": {
-        const mode = value("array or jobs");
-        if (mode !== "array" && mode !== "jobs")
-          throw new UsageError(`--mode must be array or jobs, got "${mode}".`);
-        scenario.mode = mode;
+      case "--mode":
+        scenario.mode = text === "array" || text === "jobs" ? text : refuse();
         break;
-      }
-      case "--design": {
-        const design = value(designNames.join(" or "));
-        if (!(designNames as readonly string[]).includes(design)) {
-          throw new UsageError(`--design must be ${designNames.join(" or ")}, got "${design}".`);
-        }
-        scenario.design = design as Scenario["design"];
+      case "--design":
+        scenario.design = (designNames as readonly string[]).includes(text)
+          ? (text as Scenario["design"])
+          : refuse();
         break;
-      }
       case "--job-duration":
-        scenario.jobDurationSeconds = duration(
-          `a duration up to ${formatDuration(maxJobDurationSeconds)}, e.g. 90s, 30m, 2h`,
-          maxJobDurationSeconds,
-        );
+        scenario.jobDurationSeconds = duration(maxJobDurationSeconds);
         break;
       case "--stop-after":
-        scenario.stopAfterSeconds = duration("a duration, e.g. 45s, 5m", 4 * maxJobDurationSeconds);
+        scenario.stopAfterSeconds = duration(4 * maxJobDurationSeconds);
         break;
       case "--event-delay":
-        scenario.eventDelaySeconds = duration("a duration up to 1h, e.g. 1s, 500ms", 3600);
+        scenario.eventDelaySeconds = duration(3600);
         break;
       case "--fail-shards":
-        failShards = value("shard indexes separated by commas, e.g. 0,3");
+        failShards = text;
         break;
       case "--throttle": {
-        const text = value("a fraction from 0 to 1, e.g. 0.2");
         const rate = Number(text);
-        if (text.trim() === "" || !(rate >= 0 && rate <= 1)) {
-          throw new UsageError(`--throttle must be a fraction from 0 to 1, e.g. 0.2, got "${text}".`);
-        }
-        scenario.throttleRate = rate;
+        scenario.throttleRate = text.trim() !== "" && rate >= 0 && rate <= 1 ? rate : refuse();
         break;
       }
       case "--stack": {
-        const stack = value("a stack name");
         const stacks = stackNames();
-        if (!stacks.includes(stack)) {
+        if (!stacks.includes(text)) {
           throw new UsageError(
-            `--stack ${stack}: there is no Pulumi.${stack}.yaml; stacks with a file: ${stacks.join(", ") || "(none)"}.`,
+            `--stack ${text}: there is no Pulumi.${text}.yaml; stacks with a file: ${stacks.join(", ") || "(none)"}.`,
           );
         }
-        scenario.stack = stack;
+        scenario.stack = text;
         break;
       }
       case "--seed":
-        scenario.seed = wholeNumber(`a whole number from 0 to ${2 ** 31 - 1}`, 0, 2 ** 31 - 1);
+        scenario.seed = wholeNumber(0, 2 ** 31 - 1);
         break;
       case "--worker":
-        scenario.worker = value('a command in quotes, e.g. "node worker.mjs"');
+        scenario.worker = text;
         break;
       case "--input":
-        scenario.inputDirectory = value("a folder");
+        scenario.inputDirectory = text;
         break;
       case "--config": {
-        const [key, configValue] = configSetting(value("KEY=VALUE, e.g. jobAttempts=1"));
+        const [key, configValue] = configSetting(text);
         scenario.config = { ...scenario.config, [key]: configValue };
         break;
       }
-      default:
-        throw new UsageError(`Unknown option "${arg}".`);
     }
   }
   if (failShards !== undefined) {
@@ -222,7 +268,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     return 2;
   }
   if (options.help) {
-    output.out(usage);
+    output.out(usageText(startCommand));
     return 0;
   }
   try {
@@ -239,7 +285,13 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
   const log = console.log;
   console.log = console.error;
   try {
+    // Loaded only for a run: --help and a bad option answer at once.
+    const { runExecution } = await import("../local/runner/run");
+    const { runConfig } = await import("../local/designs/prepare");
     output.err(describeRun(options.scenario));
+    for (const [key, { value, why }] of Object.entries(runConfig(resolveScenario(options.scenario)))) {
+      output.err(`Stack config for this run: ${key} = ${JSON.stringify(value)} (${why})`);
+    }
     summary = await runExecution(options.scenario, { onProgress: (p) => progress.update(p) });
   } catch (error) {
     output.err(`The local execution could not run: ${(error as Error).message}`);
@@ -255,7 +307,7 @@ function describeRun(scenario: Scenario): string {
   const design = scenario.design === "reference" ? "the reference design" : "the stack";
   return (
     `Running one execution of ${design} locally (${scenario.stack ?? scenarioDefaults.stack} config, ` +
-    `${scenario.shards ?? scenarioDefaults.shards} shards, ` +
+    `${counted(scenario.shards ?? scenarioDefaults.shards, "shard")}, ` +
     (scenario.worker !== undefined
       ? `jobs run by ${JSON.stringify(scenario.worker)}, `
       : `${formatDuration(scenario.jobDurationSeconds ?? scenarioDefaults.jobDurationSeconds)} jobs, `) +
@@ -266,5 +318,5 @@ function describeRun(scenario: Scenario): string {
 if (require.main === module) {
   // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  runCli(start);
+  runCli(startCommand, start);
 }

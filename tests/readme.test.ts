@@ -2,6 +2,12 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as path from "path";
 import { configKeys, pulumiTypeOf, type KeySpec } from "../infra/config";
+import { formatDuration } from "../local/runner/scenario";
+import { bench, benchDesigns, benchJobDurationsSeconds, benchShards, benchTable } from "../scripts/bench";
+import type { CliOutput } from "../scripts/cli";
+import { plan } from "../scripts/plan";
+import { readmeOutputBlocks, readmePath, runReadmeCommand } from "../scripts/readme";
+import { start } from "../scripts/start";
 
 interface ReadmeRow {
   type: string;
@@ -39,5 +45,88 @@ describe("README", () => {
       });
     }
     expect([...table.keys()]).to.have.members(Object.keys(configKeys));
+  });
+});
+
+/** The `npm` command lines of the README's `sh` code blocks, continuation lines joined, comments kept. */
+function readmeCommands(readme: string): { line: string; comment: string }[] {
+  const commands: { line: string; comment: string }[] = [];
+  for (const block of readme.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    const lines = block[1].replace(/\\\n\s*/g, "").split("\n");
+    for (const text of lines) {
+      const [, line, comment = ""] = /^(npm [^#]*?)\s*(?:#\s*(.*))?$/.exec(text) ?? [];
+      if (line) commands.push({ line, comment });
+    }
+  }
+  return commands;
+}
+
+/** Splits a command line as a POSIX shell does for plain words and single or double quotes. */
+function shellWords(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+}
+
+async function captured(run: (output: CliOutput) => Promise<number>) {
+  let out = "";
+  let err = "";
+  const code = await run({ out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
+  return { code, out, err };
+}
+
+describe("README commands and outputs", function () {
+  this.timeout(600_000);
+  const readme = fs.readFileSync(readmePath, "utf8");
+
+  it("every npm command it shows that needs no AWS account runs on a clone and exits 0", async () => {
+    const commands = readmeCommands(readme);
+    expect(commands.map((c) => c.line)).to.include.members(["npm ci", "npm test", "npm start"]);
+    const mains: Record<string, (argv: string[], output: CliOutput) => Promise<number>> = {
+      "npm start": start,
+      "npm run plan": plan,
+      // The full bench takes minutes: the same code path with the same arguments, on one small row.
+      "npm run bench": (argv, output) =>
+        bench(argv, output, { designs: benchDesigns().slice(0, 1), shards: [1], jobDurationsSeconds: [120] }),
+    };
+    for (const { line, comment } of commands) {
+      // npm ci installed what this runs with, npm test is this run, and a "yours:" line stands for the
+      // reader's own worker and files.
+      if (line === "npm ci" || line === "npm test" || comment.startsWith("yours:")) continue;
+      const [npm, first, second, ...rest] = shellWords(line);
+      const script = first === "run" ? `${npm} run ${second}` : `${npm} ${first}`;
+      const args = first === "run" ? rest : [second, ...rest].filter((a) => a !== undefined);
+      expect(args[0] ?? "--", `${line}: options after --`).to.equal("--");
+      expect(mains, line).to.have.property(script);
+      const result = await captured((output) => mains[script](args.slice(1), output));
+      expect(result.code, `${line}\n${result.err}`).to.equal(0);
+    }
+  });
+
+  it("shows npm start's output as a run prints it today (only the wall time may differ)", async () => {
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm start");
+    expect(block, "an output block for npm start").to.not.equal(undefined);
+    const run = await runReadmeCommand("npm start");
+    const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
+    expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
+  });
+
+  it("shows the bench's table with today's titles, columns, rows and legend", () => {
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");
+    expect(block, "an output block for npm run bench").to.not.equal(undefined);
+    const empty = benchTable([], benchDesigns(), 0).split("\n");
+    const shown = block.text.split("\n");
+    const words = (line: string) => line.trim().split(/\s+/);
+    const header = shown.findIndex((line) => line.startsWith("shards"));
+    expect(shown[0], "the bench's first line").to.equal(empty[0]);
+    expect(words(shown[header - 1]), "design titles").to.deep.equal(words(empty[2]));
+    expect(words(shown[header]), "column headers").to.deep.equal(words(empty[3]));
+    const rows = shown.slice(header + 1, shown.indexOf("", header));
+    expect(rows.map((row) => words(row).slice(0, 2).join(" "))).to.deep.equal(
+      benchJobDurationsSeconds.flatMap((d) => benchShards.map((n) => `${n} ${formatDuration(d)}`)),
+    );
+    for (const row of rows) expect(words(row), row).to.have.length(words(shown[header]).length);
+    const legend = empty.slice(5, empty.indexOf("", 5));
+    expect(shown.slice(header + 2 + rows.length, header + 2 + rows.length + legend.length)).to.deep.equal(
+      legend,
+    );
   });
 });

@@ -17,7 +17,7 @@ export function closestName(name: string, candidates: readonly string[]): string
 }
 
 /** Levenshtein distance: the fewest insertions, deletions and substitutions that turn `a` into `b`. */
-function editDistance(a: string, b: string): number {
+export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

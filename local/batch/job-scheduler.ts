@@ -72,6 +72,8 @@ export class JobScheduler {
   private changeOrder = 0;
   private readonly capacity: ComputeCapacity;
   private readonly units: Record<JobStatus, number> = emptySummary();
+  /** Jobs a TerminateJob or CancelJob call stopped (FAILED among `units`). */
+  private stoppedByCall = 0;
   private lastStop: number | undefined;
   private readonly listeners = new StateChangeListeners();
   private timer: SimTimer | undefined;
@@ -210,6 +212,12 @@ export class JobScheduler {
   snapshot(): JobSnapshot[] {
     this.applyDueChanges();
     return this.jobs.map(jobSnapshot);
+  }
+
+  /** Jobs (children and separate jobs) a TerminateJob or CancelJob call stopped: Batch shows them FAILED. */
+  terminatedJobs(): number {
+    this.applyDueChanges();
+    return this.stoppedByCall;
   }
 
   /** Simulated time the last job (or child) ended, or undefined while none has. */
@@ -430,6 +438,7 @@ export class JobScheduler {
         job.stoppedAt = at;
         this.units.SUBMITTED -= job.array.size;
         this.units.FAILED += job.array.size;
+        this.stoppedByCall += job.array.size;
         this.setStatus(job, "FAILED", at);
       } else {
         const children = job.array.children;
@@ -457,6 +466,7 @@ export class JobScheduler {
     }
     job.statusReason = reason;
     job.stoppedAt = at;
+    if (!job.array) this.stoppedByCall += 1;
     this.setStatus(job, "FAILED", at);
     this.releaseSlot(job, at);
   }

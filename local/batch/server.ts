@@ -78,6 +78,8 @@ export interface BatchServer extends RunningServer {
   jobsLeftRunning(): number;
   /** Jobs by state, counting array children and separate jobs, not parents. */
   countsByState(): Record<JobStatus, number>;
+  /** Jobs (children and separate jobs) a TerminateJob or CancelJob call stopped: FAILED in countsByState. */
+  terminatedJobs(): number;
   /** Every submitted job (array parents without their children), oldest first. */
   snapshot(): JobSnapshot[];
   /** Simulated time the last job or child ended (undefined while none has). */
@@ -217,6 +219,7 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
     onStateChange: (listener) => jobs.onStateChange(listener),
     jobsLeftRunning: () => jobs.jobsLeftRunning(),
     countsByState: () => jobs.countsByState(),
+    terminatedJobs: () => jobs.terminatedJobs(),
     snapshot: () => jobs.snapshot(),
     lastStoppedAt: () => jobs.lastStoppedAt(),
     calls: () => calls.toJSON(),

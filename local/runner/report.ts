@@ -1,12 +1,17 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
 import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
-import { formatDuration } from "./scenario";
+import { formatDuration, formatLatency } from "./scenario";
 import type { WorkerSummary } from "./worker-host";
 
-/** `4 RUNNING, 2 SUCCEEDED`, or `none yet`. */
-export function jobsByState(jobs: Record<JobStatus, number>): string {
-  const parts = jobStatuses.filter((state) => jobs[state] > 0).map((state) => `${jobs[state]} ${state}`);
+/**
+ * `4 RUNNING, 2 SUCCEEDED`, or `none yet`. Jobs stopped by a TerminateJob or CancelJob call are FAILED in
+ * Batch's terms; they are told apart as `terminated`, after the jobs that failed of their own.
+ */
+export function jobsByState(jobs: Record<JobStatus, number>, terminated = 0): string {
+  const counts = { ...jobs, FAILED: jobs.FAILED - terminated };
+  const parts = jobStatuses.filter((state) => counts[state] > 0).map((state) => `${counts[state]} ${state}`);
+  if (terminated > 0) parts.push(`${terminated} terminated`);
   return parts.length > 0 ? parts.join(", ") : "none yet";
 }
 
@@ -20,7 +25,8 @@ export function elapsed(seconds: number): string {
 /** One progress line: time, the step and its state, the jobs by state. */
 export function progressLine(progress: Progress): string {
   const step = `${progress.step ?? "(starting)"} ${progress.stepState}`;
-  return `${elapsed(progress.simulatedSeconds)}  ${step.padEnd(28)}  jobs: ${jobsByState(progress.jobs)}`;
+  const jobs = jobsByState(progress.jobs, progress.jobsTerminated);
+  return `${elapsed(progress.simulatedSeconds)}  ${step.padEnd(28)}  jobs: ${jobs}`;
 }
 
 /**
@@ -38,9 +44,11 @@ export class ProgressPrinter {
   ) {}
 
   update(progress: Progress): void {
-    const key = `${progress.step} ${progress.stepState} ${jobsByState(progress.jobs)}`;
+    const key = `${progress.step} ${progress.stepState} ${jobsByState(progress.jobs, progress.jobsTerminated)}`;
     if (key === this.last) return;
-    const states = `${progress.step} ${progress.stepState} ${jobStatuses.filter((s) => progress.jobs[s] > 0).join()}`;
+    const states =
+      `${progress.step} ${progress.stepState} ${jobStatuses.filter((s) => progress.jobs[s] > 0).join()}` +
+      `${progress.jobsTerminated > 0 ? " terminated" : ""}`;
     const now = performance.now();
     if (states === this.lastStates && now - this.lastWallMs < this.minWallMs) return;
     this.last = key;
@@ -74,6 +82,7 @@ export function formatSummary(summary: Summary): string {
     "Outcome",
     `${summary.outcome}${summary.expected ? " (as expected)" : ` (expected: ${summary.expectedOutcome})`}`,
   );
+  for (const note of summary.notes) row("Note", note);
   if (summary.failureReason) row("Failure reason", summary.failureReason);
   for (const problem of summary.unexpected) row("Not as expected", problem);
   row(
@@ -87,10 +96,10 @@ export function formatSummary(summary: Summary): string {
     "Resume latency",
     summary.resumeLatencySeconds === null
       ? "none (the step was not answered after its jobs)"
-      : `${formatDuration(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
+      : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
   );
   row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the step's answer`);
-  row("Wall time", `${summary.wallSeconds.toFixed(1)} s`);
+  row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
     .map(([name, count]) => {
       const errors = summary.lambdaErrors[name];

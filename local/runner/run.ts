@@ -43,7 +43,7 @@ import {
   type ExecutionScope,
   type ParameterValue,
 } from "./pipeline-interpreter";
-import { resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
+import { formatDuration, resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
 import { WorkerHost, type WorkerSummary } from "./worker-host";
 
@@ -71,6 +71,8 @@ export interface Progress {
   stepState: string;
   /** Jobs (array children and separate jobs) by state. */
   jobs: Record<JobStatus, number>;
+  /** Of the FAILED jobs, those a TerminateJob or CancelJob call stopped. */
+  jobsTerminated: number;
   lambdaInvocations: number;
 }
 
@@ -93,6 +95,8 @@ export interface Summary {
   expected: boolean;
   /** What differed from the expectation (empty when `expected`). */
   unexpected: string[];
+  /** What the scenario asked for that could not happen as asked (e.g. a stop planned after the end). */
+  notes: string[];
   failureReason: string | null;
   /** The Callback step's output parameters on success. */
   stepOutputs: Record<string, string> | null;
@@ -628,6 +632,7 @@ class ExecutionRun {
       step: this.step,
       stepState: this.stepState,
       jobs: batchServer.countsByState(),
+      jobsTerminated: batchServer.terminatedJobs(),
       lambdaInvocations: sum(this.lambda.invocations()),
     });
   }
@@ -684,6 +689,14 @@ class ExecutionRun {
         [resumeLatencyFrom, decidedAt] = ["last job ended", batchServer.lastStoppedAt()];
       }
     }
+    const executionSeconds = ((answeredAt ?? ended.at) - this.startedAt) / 1000;
+    const notes: string[] = [];
+    if (scenario.stopAfterSeconds !== undefined && this.stopRequestedAt === undefined) {
+      notes.push(
+        `no stop happened: the execution ended after ${formatDuration(executionSeconds)}, before the stop ` +
+          `planned at ${formatDuration(scenario.stopAfterSeconds)}`,
+      );
+    }
     const batchApiCalls = sum(apiCalls.Batch ?? {});
     return {
       design: scenario.design,
@@ -696,6 +709,7 @@ class ExecutionRun {
       expectedOutcome,
       expected: unexpected.length === 0,
       unexpected,
+      notes,
       failureReason: ended.reason,
       stepOutputs:
         ended.outcome === "succeeded" && this.answer
@@ -707,7 +721,7 @@ class ExecutionRun {
           : null,
       resumeLatencyFrom: decidedAt !== undefined ? resumeLatencyFrom : null,
       simulatedSeconds: (clock.now() - this.startedAt) / 1000,
-      executionSeconds: ((answeredAt ?? ended.at) - this.startedAt) / 1000,
+      executionSeconds,
       wallSeconds,
       lambdaInvocations: this.lambda.invocations(),
       lambdaErrors: this.lambda.errors(),

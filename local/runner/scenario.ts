@@ -312,19 +312,38 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-/** `5400` -> `1h30m`, `90` -> `1m30s`, `0.25` -> `0.25s`: the shortest exact form. */
+/**
+ * `5400` -> `1h30m`, `90` -> `1m30s`, `7233` -> `2h00m33s`, `0.25` -> `0.25s`: from the largest unit to the
+ * smallest that is not zero, each after the first in two digits, so that no unit can be misread.
+ */
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return String(seconds);
   if (seconds < 60 && !Number.isInteger(seconds)) return `${Number(seconds.toFixed(3))}s`;
   const whole = Math.round(seconds);
-  const parts: string[] = [];
-  const days = Math.floor(whole / 86400);
-  const hours = Math.floor((whole % 86400) / 3600);
-  const minutes = Math.floor((whole % 3600) / 60);
-  const rest = whole % 60;
-  if (days) parts.push(`${days}d`);
-  if (hours) parts.push(`${hours}h`);
-  if (minutes) parts.push(`${minutes}m`);
-  if (rest || parts.length === 0) parts.push(`${rest}s`);
-  return parts.join("");
+  const units: [number, string][] = [
+    [Math.floor(whole / 86400), "d"],
+    [Math.floor((whole % 86400) / 3600), "h"],
+    [Math.floor((whole % 3600) / 60), "m"],
+    [whole % 60, "s"],
+  ];
+  const first = units.findIndex(([n]) => n > 0);
+  if (first === -1) return "0s";
+  const last = units.length - 1 - [...units].reverse().findIndex(([n]) => n > 0);
+  return units
+    .slice(first, last + 1)
+    .map(([n, unit], i) => `${i === 0 ? n : String(n).padStart(2, "0")}${unit}`)
+    .join("");
+}
+
+/**
+ * A latency: tenths of a second under a minute (`1.0s`, `0.5s`, `12.3s`), whole seconds above (`2m38s`),
+ * so that figures side by side read alike.
+ */
+export function formatLatency(seconds: number): string {
+  return seconds < 59.95 ? `${seconds.toFixed(1)}s` : formatDuration(Math.round(seconds));
+}
+
+/** `1 shard`, `4 shards`. */
+export function counted(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }

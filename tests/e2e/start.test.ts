@@ -100,6 +100,7 @@ describe("npm start", function () {
         "--function-logs cannot be combined with --json: both write to stdout.",
       ],
       [["--verbose"], 'Unknown option "--verbose".'],
+      [["--shard", "5"], 'Unknown option "--shard": did you mean --shards?'],
     ];
     for (const [argv, message] of cases) {
       const result = await runStart(argv);
@@ -135,14 +136,32 @@ describe("npm start", function () {
     expect(result.code).to.equal(0);
     expect(result.err).to.match(/^\+00:00:00 {2}SubmitBatchJobs running +jobs: none yet$/m);
     expect(result.err).to.match(/^\+00:00:32 {2}WaitForBatchJobs waiting +jobs: 3 RUNNING$/m);
+    // The jobs the bridge terminated are not shown as failures of their own.
+    expect(result.err).to.match(/ WaitForBatchJobs answered +jobs: 1 FAILED, 2 terminated$/m);
     expect(result.out).to.include("Outcome            failed (as expected)");
     expect(result.out).to.match(
       /Failure reason {5}1 of 3 shards failed: shard 1 \(exit code 1: injected failure of shard 1\)/,
     );
-    expect(result.out).to.match(/Resume latency {5}\d+s from first shard failed to the step's answer/);
+    expect(result.out).to.match(/Resume latency {5}\d+\.\ds from first shard failed to the step's answer/);
     expect(result.out).to.match(/Lambda invocations \d+: .*batch-bridge-submit 1/);
     expect(result.out).to.match(/\n {2}Batch {12}.*SubmitJob 1.*TerminateJob 1/);
     expect(result.out).to.include("Jobs left running  0");
+  });
+
+  it("says up front when the run raises the job timeout, and at the end when a planned stop never came", async () => {
+    const result = await runStart(["--shards", "1", "--job-duration", "2h", "--stop-after", "3h"]);
+    expect(result.code).to.equal(0);
+    const lines = result.err.split("\n");
+    expect(lines[0]).to.equal(
+      "Running one execution of the stack locally (dev config, 1 shard, 2h jobs, seed 1); times are simulated:",
+    );
+    expect(lines[1]).to.match(
+      /^Stack config for this run: jobTimeoutSeconds = 9000 \(the stack's \d+ s job timeout is shorter than the 7200 s jobs\)$/,
+    );
+    expect(result.out).to.include("Outcome            succeeded (as expected)\n");
+    expect(result.out).to.match(
+      /\nNote {15}no stop happened: the execution ended after 2h00m3\ds, before the stop planned at 3h\n/,
+    );
   });
 
   it("exits 1 when the execution did not end as the scenario expects", async () => {

@@ -30,19 +30,31 @@ describe("npm run plan", () => {
   });
 
   it("reads --stack (default dev) and --json", () => {
-    expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", json: false });
-    expect(parsePlanArgs(["--stack", "prod", "--json"])).to.deep.equal({ stack: "prod", json: true });
-    expect(parsePlanArgs(["--stack=staging"])).to.deep.equal({ stack: "staging", json: false });
+    expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", json: false, help: false });
+    expect(parsePlanArgs(["--stack", "prod", "--json"])).to.deep.equal({
+      stack: "prod",
+      json: true,
+      help: false,
+    });
+    expect(parsePlanArgs(["--stack=staging"])).to.deep.equal({ stack: "staging", json: false, help: false });
   });
 
-  it("refuses an unknown flag or a --stack without a name, with the usage, exit code 2", async () => {
-    for (const argv of [["--jsn"], ["--stack"], ["--stack", "--json"]]) {
+  it("refuses an unknown flag or a --stack without a name, pointing at --help, exit code 2", async () => {
+    const cases: [string[], string][] = [
+      [["--jsn"], 'Unknown option "--jsn": did you mean --json?'],
+      [["--stack"], "--stack needs a value: a stack name, e.g. --stack dev."],
+      [["--stack", "--json"], "--stack needs a value: a stack name, e.g. --stack dev."],
+      [
+        ["--stack", "prod", "--", "--json"],
+        'npm passed on a second "--": put every option after the first one.',
+      ],
+    ];
+    for (const [argv, message] of cases) {
       const result = await runPlan(argv);
       expect(result.code, argv.join(" ")).to.equal(2);
       expect(result.out).to.equal("");
-      expect(result.err).to.include("Usage: npm run plan [-- --stack <name>] [-- --json]");
+      expect(result.err).to.equal(`${message}\nRun "npm run plan -- --help" for the options.\n`);
     }
-    expect((await runPlan(["--jsn"])).err).to.include('Unknown argument "--jsn".');
   });
 
   it("names the missing stack file and the stacks there are, exit code 1", async () => {

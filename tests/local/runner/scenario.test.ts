@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import {
+  counted,
   formatDuration,
+  formatLatency,
   parseDuration,
   resolveScenario,
   ScenarioError,
@@ -20,12 +22,33 @@ describe("local execution scenarios", () => {
         /is not a duration: use a number with a unit, e\.g\. 90s/,
       );
     }
-    expect([90, 5400, 7200, 0.5, 0].map(formatDuration)).to.deep.equal([
+    expect([90, 5400, 7200, 0.5, 0, 7233, 3660, 86_433].map(formatDuration)).to.deep.equal([
       "1m30s",
       "1h30m",
       "2h",
       "0.5s",
       "0s",
+      "2h00m33s",
+      "1h01m",
+      "1d00h00m33s",
+    ]);
+    for (const seconds of [7233, 3660, 86_433, 5400]) {
+      expect(parseDuration(formatDuration(seconds)), String(seconds)).to.equal(seconds);
+    }
+  });
+
+  it("prints latencies alike (tenths under a minute) and counts with the right plural", () => {
+    expect([1, 0.5, 12.34, 59.96, 158].map(formatLatency)).to.deep.equal([
+      "1.0s",
+      "0.5s",
+      "12.3s",
+      "1m",
+      "2m38s",
+    ]);
+    expect([counted(1, "shard"), counted(4, "shard"), counted(0, "job")]).to.deep.equal([
+      "1 shard",
+      "4 shards",
+      "0 jobs",
     ]);
   });
 

@@ -1,0 +1,265 @@
+/**
+ * `npm test`: the project's checks at once, each in its own process (the type check, ESLint, Prettier and
+ * the mocha suites in parallel workers), so that they share the machine's cores; a line as each starts and
+ * ends, the failing checks' output, and a closing count of the tests. `npm run typecheck`, `lint` and
+ * `unit` run one check; `npm run format` rewrites the files instead of checking them.
+ */
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import {
+  flagGiven,
+  optionValue,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+} from "./cli";
+
+const repoRoot = path.resolve(__dirname, "..");
+/** Caches live with the dependencies: `npm ci` starts them afresh. */
+const cacheFolder = path.join("node_modules", ".cache", "sagemaker-batch-bridge");
+
+/** One check: a tool run as a separate process. */
+interface Check {
+  name: CheckName;
+  title: string;
+  /** The tool's script and its arguments, run with this Node.js. */
+  command: string[];
+  /** With --fix: the command that rewrites what the check would refuse (none: the check is skipped). */
+  fix?: string[];
+}
+
+export const checkNames = ["typecheck", "eslint", "prettier", "unit"] as const;
+export type CheckName = (typeof checkNames)[number];
+
+/** Mocha's workers: one per core (each runs whole test files, in its own process). */
+export const mochaWorkers = Math.max(2, os.availableParallelism());
+
+/** A package's command-line script, as its package.json names it (`npx <name>` runs the same). */
+function bin(packageName: string, name = packageName): string {
+  const folder = path.join(repoRoot, "node_modules", packageName);
+  const manifest = JSON.parse(fs.readFileSync(path.join(folder, "package.json"), "utf8")) as {
+    bin: string | Record<string, string>;
+  };
+  return path.join(folder, typeof manifest.bin === "string" ? manifest.bin : manifest.bin[name]);
+}
+
+/**
+ * Suites that take longest (they render the stack or run whole executions): they start first, so that no
+ * worker is left running one alone at the end.
+ */
+const longestSuites = [
+  "tests/functions/job-event.test.ts",
+  "tests/e2e/local-execution.test.ts",
+  "tests/infra/plan.test.ts",
+  "tests/infra/stack.test.ts",
+  "tests/e2e/start.test.ts",
+  "tests/e2e/bench.test.ts",
+];
+
+/** Every test file under tests/, the longest suites first. */
+export function allTestFiles(): string[] {
+  const found: string[] = [];
+  const walk = (folder: string) => {
+    for (const entry of fs.readdirSync(path.join(repoRoot, folder), { withFileTypes: true })) {
+      const file = path.posix.join(folder, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (file.endsWith(".test.ts")) found.push(file);
+    }
+  };
+  walk("tests");
+  const rank = (file: string) => (longestSuites.includes(file) ? longestSuites.indexOf(file) : Infinity);
+  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** The checks, the unit tests on `testFiles` (default: every suite). */
+export function checks(testFiles: string[]): Check[] {
+  const files = testFiles.length > 0 ? testFiles : allTestFiles();
+  const parallel = files.length === 1 ? [] : ["--parallel", "--jobs", String(mochaWorkers)];
+  return [
+    {
+      name: "typecheck",
+      title: "type check (tsc --noEmit, strict)",
+      // --incremental keeps what it learnt for the next run; the first run costs the same.
+      command: [
+        bin("typescript", "tsc"),
+        "--noEmit",
+        "--incremental",
+        "--tsBuildInfoFile",
+        path.join(cacheFolder, "tsconfig.tsbuildinfo"),
+      ],
+    },
+    {
+      name: "eslint",
+      title: "lint (ESLint)",
+      command: [bin("eslint"), "--cache", "--cache-location", `${cacheFolder}/eslint/`, "."],
+      fix: [bin("eslint"), "--fix", "."],
+    },
+    {
+      name: "prettier",
+      title: "format (Prettier)",
+      command: [bin("prettier"), "--check", "--cache", "--log-level", "warn", "."],
+      fix: [bin("prettier"), "--write", "--log-level", "warn", "."],
+    },
+    {
+      name: "unit",
+      title: `unit tests (mocha${parallel.length > 0 ? `, ${mochaWorkers} workers` : ""})`,
+      command: [bin("mocha"), ...parallel, ...files],
+    },
+  ];
+}
+
+/** The npm scripts and the checks each runs. */
+const npmScriptChecks: Record<string, readonly CheckName[]> = {
+  test: checkNames,
+  typecheck: ["typecheck"],
+  lint: ["eslint", "prettier"],
+  unit: ["unit"],
+  format: ["prettier", "eslint"],
+};
+
+/** `npm test` and the scripts that run part of it: their options and usage. */
+export const checkCommand: CliCommand = {
+  usage: [
+    "npm test [-- options] [test files]",
+    "npm run typecheck | npm run lint | npm run unit [-- test files] | npm run format",
+  ],
+  npmScripts: Object.keys(npmScriptChecks),
+  description:
+    "Runs the project's checks at once, each in its own process: the type check (tsc), lint (ESLint), the\n" +
+    "format check (Prettier) and the unit tests (mocha, in parallel workers). Prints a line as each check\n" +
+    "starts and ends, the output of those that fail, and the count of tests. Exit code 0 when all pass.",
+  options: [
+    {
+      name: "--only",
+      value: "CHECKS",
+      allowed: `checks separated by commas: ${checkNames.join(", ")}`,
+      help: `run only these checks, separated by commas: ${checkNames.join(", ")}`,
+    },
+    { name: "--fix", help: "rewrite files as Prettier and ESLint would have them (npm run format)" },
+  ],
+  operands: "Test files given run alone (the unit check), e.g. npm run unit -- tests/e2e/start.test.ts",
+  examples: [
+    "npm test",
+    "npm run unit -- tests/e2e/start.test.ts",
+    "npm test -- --only typecheck,eslint",
+    "npm run format",
+  ],
+};
+
+/** Runs the checks `argv` selects; resolves to the exit code. */
+export async function check(argv: string[], output: CliOutput, env = process.env): Promise<number> {
+  let selected: readonly CheckName[];
+  let fix: boolean;
+  let testFiles: string[];
+  try {
+    const parsed = parseArgs(argv, checkCommand);
+    if (parsed.help) {
+      output.out(usageText(checkCommand));
+      return 0;
+    }
+    fix = flagGiven(parsed, "--fix") || env.npm_lifecycle_event === "format";
+    testFiles = parsed.operands;
+    selected = selectedChecks(optionValue(parsed, "--only"), env.npm_lifecycle_event, testFiles);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\nRun "npm test -- --help" for the options.`);
+    return 2;
+  }
+  const toRun = checks(testFiles)
+    .filter((c) => selected.includes(c.name))
+    .filter((c) => !fix || c.fix);
+  const started = performance.now();
+  output.err(`Running ${toRun.map((c) => c.title).join(", ")}${fix ? ", fixing" : " at once"}:`);
+  const run = (c: Check) => runCheck(c, fix ? c.fix! : c.command, c.name === "unit", output, started);
+  const results: CheckResult[] = [];
+  if (fix) {
+    // Both rewrite files: one after the other.
+    for (const c of toRun) results.push(await run(c));
+  } else {
+    results.push(...(await Promise.all(toRun.map(run))));
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  const failed = results.filter((r) => r.code !== 0);
+  output.err(
+    `${failed.length === 0 ? "All" : `${results.length - failed.length} of`} ${results.length} checks ` +
+      `passed in ${seconds} s${failed.length > 0 ? `; failed: ${failed.map((r) => r.name).join(", ")}` : ""}.`,
+  );
+  const unit = results.find((r) => r.name === "unit");
+  if (unit) {
+    // The closing line CI reads: mocha's own counts.
+    const count = (word: string) => Number(new RegExp(`(\\d+) ${word}`).exec(unit.text)?.[1] ?? 0);
+    output.out(`tests: ${count("passing")} passed, ${count("failing")} failed`);
+  }
+  return failed.length === 0 ? 0 : 1;
+}
+
+function selectedChecks(
+  only: string | undefined,
+  npmScript: string | undefined,
+  testFiles: string[],
+): readonly CheckName[] {
+  if (only !== undefined) {
+    const names = only.split(",").map((name) => name.trim());
+    const unknown = names.find((name) => !(checkNames as readonly string[]).includes(name));
+    if (unknown !== undefined) {
+      throw new UsageError(`--only must list ${checkCommand.options[0].allowed}, got "${unknown}".`);
+    }
+    return names as CheckName[];
+  }
+  if (testFiles.length > 0) return ["unit"];
+  return npmScriptChecks[npmScript ?? "test"] ?? checkNames;
+}
+
+interface CheckResult {
+  name: CheckName;
+  code: number;
+  text: string;
+}
+
+/**
+ * Runs one check; streams its output when `live` (mocha prints each file's results as it ends), else
+ * holds it and prints it only if the check fails.
+ */
+function runCheck(
+  c: Check,
+  command: string[],
+  live: boolean,
+  output: CliOutput,
+  started: number,
+): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, command, {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        FORCE_COLOR: process.stdout.isTTY ? "1" : "0",
+        // The SDK warns once per process that its 2027 releases will need Node 22; this project runs on 20.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let text = "";
+    const take = (chunk: Buffer) => {
+      text += chunk.toString();
+      if (live) process.stdout.write(chunk);
+    };
+    child.stdout.on("data", take);
+    child.stderr.on("data", take);
+    child.on("close", (code, signal) => {
+      const seconds = ((performance.now() - started) / 1000).toFixed(0);
+      const result = code === 0 ? "passed" : `FAILED (${signal ?? `exit code ${code}`})`;
+      if (code !== 0 && !live) output.err(text.trimEnd());
+      output.err(`${c.title}: ${result} after ${seconds} s`);
+      resolve({ name: c.name, code: code ?? 1, text });
+    });
+  });
+}
+
+if (require.main === module) {
+  runCli(checkCommand, check);
+}
