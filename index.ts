@@ -20,3 +20,5 @@ export const startExecutionCommand = bridge.startExecutionCommand;
 // Only with completionEvents: statusTableName, eventFunctionName (an export left undefined would make
 // Pulumi warn on every update).
 Object.assign(module.exports, bridge.completionEvents);
+// Only with recordApi: the records API's endpoint, key id and command, table and queues.
+Object.assign(module.exports, bridge.recordApi);

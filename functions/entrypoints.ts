@@ -76,7 +76,7 @@ export function jobEventHandlerFromEnvironment(
  */
 export function clientConfig(
   env: NodeJS.ProcessEnv,
-  service: "BATCH" | "SAGEMAKER" | "SQS" | "DYNAMODB",
+  service: "BATCH" | "SAGEMAKER" | "SQS" | "DYNAMODB" | "S3",
 ): { region?: string; endpoint?: string; retryMode: "adaptive"; maxAttempts: number } {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;

@@ -16,6 +16,16 @@ export interface SubmitArguments {
   shardCount: string | number;
 }
 
+/**
+ * The pipeline's parameters, as the stack's definition declares them; whoever starts an execution (a
+ * person, the records flush function) passes them by these names.
+ */
+export const pipelineParameterNames = {
+  inputUri: "InputUri",
+  outputUri: "OutputUri",
+  shardCount: "ShardCount",
+} as const;
+
 /** How the jobs of one execution were submitted. */
 export type JobMode = "array" | "jobs";
 

@@ -11,6 +11,7 @@ import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline } from "./pipeline";
 import { createCallbackQueues } from "./queue";
+import { createRecords, type RecordApiOutputs } from "./records";
 import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
 
@@ -48,6 +49,8 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly startExecutionCommand: pulumi.Output<string>;
   /** The status table and the job-event function; undefined when completionEvents is off. */
   readonly completionEvents?: CompletionEventOutputs;
+  /** The records API's endpoint, key, table and queues; undefined when recordApi is off. */
+  readonly recordApi?: RecordApiOutputs;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parseConfig(args.config);
@@ -84,6 +87,10 @@ export class BatchBridge extends pulumi.ComponentResource {
       this,
     );
 
+    if (config.recordApi) {
+      this.recordApi = createRecords(name, { config, scope, bucketName, pipeline }, this);
+    }
+
     this.pipelineName = pipeline.pipelineName;
     this.pipelineArn = pipeline.arn;
     this.callbackQueueUrl = queues.callbackQueue.url;
@@ -112,6 +119,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       dataBucketName: this.dataBucketName,
       startExecutionCommand: this.startExecutionCommand,
       ...this.completionEvents,
+      ...this.recordApi,
     });
   }
 }

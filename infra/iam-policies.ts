@@ -48,7 +48,8 @@ export function trustPolicy(service: string): TrustPolicy {
   };
 }
 
-function policy(...statements: (PolicyStatement | undefined)[]): RolePolicy {
+/** A policy of the statements given (undefined ones left out). */
+export function policy(...statements: (PolicyStatement | undefined)[]): RolePolicy {
   return {
     Version: "2012-10-17",
     Statement: statements.filter((s): s is PolicyStatement => s !== undefined),
@@ -65,7 +66,8 @@ function logStreamsArn(logGroupArn: string): string {
   return `${logGroupArn}:log-stream:*`;
 }
 
-function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
+/** Write a function's (or a job's) logs to its own log group. */
+export function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   return {
     Sid: sid,
     Effect: "Allow",
@@ -75,7 +77,7 @@ function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
 }
 
 /** The pipeline the stack deploys; its executions are the only ones the functions act for. */
-function pipelineArn(scope: AwsScope, pipelineName: string): string {
+export function pipelineArn(scope: AwsScope, pipelineName: string): string {
   return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${pipelineName}`;
 }
 

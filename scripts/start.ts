@@ -4,7 +4,6 @@
  * object and nothing else). Exit code 0 when the execution ended as the scenario expects, 1 when not,
  * 2 for a bad option.
  */
-import { parse as parseYaml } from "yaml";
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
 import type { Summary } from "../local/runner/run";
@@ -19,8 +18,16 @@ import {
   ScenarioError,
   type Scenario,
 } from "../local/runner/scenario";
-import { stackNames, type ConfigValue } from "../render/stack-files";
-import { parseArgs, runCli, UsageError, usageText, type CliCommand, type CliOutput } from "./cli";
+import { stackNames } from "../render/stack-files";
+import {
+  configSetting,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+} from "./cli";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
 
@@ -233,28 +240,6 @@ export function parseStartArgs(argv: string[]): StartOptions {
     throw new UsageError("--function-logs cannot be combined with --json: both write to stdout.");
   }
   return options;
-}
-
-/** `KEY=VALUE` with VALUE read as YAML, as a stack file holds it: a string, number, boolean or list of strings. */
-function configSetting(text: string): [string, ConfigValue] {
-  const equals = text.indexOf("=");
-  const key = text.slice(0, equals);
-  if (equals <= 0 || !/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
-    throw new UsageError(`--config must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text.slice(equals + 1));
-  } catch (error) {
-    throw new UsageError(
-      `--config ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`,
-    );
-  }
-  const isStringList = Array.isArray(parsed) && parsed.every((item) => typeof item === "string");
-  if (!["string", "number", "boolean"].includes(typeof parsed) && !isStringList) {
-    throw new UsageError(`--config ${key}: the value must be a string, number, boolean or list of strings.`);
-  }
-  return [key, parsed as ConfigValue];
 }
 
 /** Runs `npm start` with `argv`; resolves to the exit code. */
