@@ -441,7 +441,14 @@ class ExecutionRun {
       if (step.Type === "Lambda") {
         this.stepState = "running";
         this.reportProgress();
+        sageMakerServer.startStep(this.executionArn, step.Name, "Lambda");
         const reason = await this.runLambdaStep(step, scope);
+        sageMakerServer.endStep(
+          this.executionArn,
+          step.Name,
+          reason === undefined ? "Succeeded" : "Failed",
+          reason,
+        );
         if (reason !== undefined) {
           this.stepState = "failed";
           sageMakerServer.setExecutionStatus(this.executionArn, "Failed", reason);
@@ -451,6 +458,8 @@ class ExecutionRun {
       } else if (step.Type === "Callback") {
         this.stepState = "waiting";
         this.reportProgress();
+        // Its answer ends it (the server's part).
+        sageMakerServer.startStep(this.executionArn, step.Name, "Callback");
         const answer = await this.runCallbackStep(step, scope);
         this.stepState = "answered";
         const status = sageMakerServer.execution(this.executionArn)?.status;

@@ -34,6 +34,20 @@ export interface CallbackStep {
   answer?: StepAnswer;
 }
 
+/** A step's status, as ListPipelineExecutionSteps shows it. */
+export type StepStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded";
+
+/** A step of an execution that has started, with how it ended. */
+export interface StepRun {
+  stepName: string;
+  stepType: "Lambda" | "Callback";
+  status: StepStatus;
+  /** Simulated ms. */
+  startedAt: number;
+  endedAt?: number;
+  failureReason?: string;
+}
+
 /** A pipeline execution as the server holds it. */
 export interface PipelineExecution {
   executionArn: string;
@@ -49,6 +63,8 @@ export interface PipelineExecution {
   /** When StopPipelineExecution was first called, in simulated ms. */
   stopRequestedAt?: number;
   steps: CallbackStep[];
+  /** Every step started, in order (the runner reports them; a Callback step ends with its answer). */
+  stepRuns: StepRun[];
 }
 
 /** What starts an execution. */
@@ -118,6 +134,7 @@ export class PipelineExecutions {
       createdAt: now,
       lastModifiedAt: now,
       steps: [],
+      stepRuns: [],
     };
     this.executions.set(executionArn, execution);
     for (const listener of this.startedListeners) listener(execution);
@@ -152,6 +169,22 @@ export class PipelineExecutions {
         `Pipeline execution is ${execution.status} and cannot be stopped`,
       );
     }
+  }
+
+  /** A step has started (Executing). */
+  startStep(execution: PipelineExecution, stepName: string, stepType: StepRun["stepType"]): void {
+    execution.stepRuns.push({ stepName, stepType, status: "Executing", startedAt: this.clock.now() });
+  }
+
+  /** A step has ended, with its reason when it failed or was stopped. */
+  endStep(execution: PipelineExecution, stepName: string, status: StepStatus, failureReason?: string): void {
+    const run = [...execution.stepRuns]
+      .reverse()
+      .find((r) => r.stepName === stepName && r.endedAt === undefined);
+    if (!run) return;
+    run.status = status;
+    run.endedAt = this.clock.now();
+    if (failureReason !== undefined) run.failureReason = failureReason;
   }
 
   /** Starts a Callback step: mints its token and returns it with a promise of the step's first answer. */
@@ -212,6 +245,13 @@ export class PipelineExecutions {
   private accept(step: CallbackStep, answer: StepAnswer): void {
     step.answer = answer;
     const execution = this.executions.get(step.executionArn)!;
+    // A step's answer ends it: a stopping execution's step is Stopped, whatever the answer.
+    this.endStep(
+      execution,
+      step.stepName,
+      execution.status === "Stopping" ? "Stopped" : answer.outcome === "failure" ? "Failed" : "Succeeded",
+      answer.failureReason,
+    );
     if (execution.status === "Stopping") this.setStatus(execution, "Stopped");
     else if (answer.outcome === "failure") this.setStatus(execution, "Failed", answer.failureReason ?? "");
     else execution.lastModifiedAt = answer.answeredAt;

@@ -24,6 +24,7 @@ import {
   type PipelineExecution,
   type PipelineExecutionStatus,
   type StepAnswer,
+  type StepStatus,
 } from "./executions";
 import {
   checkDisplayName,
@@ -33,9 +34,23 @@ import {
   requireString,
   SageMakerError,
 } from "./requests";
-import { describedExecution, executionArnOutput, executionCopy } from "./views";
+import {
+  describedExecution,
+  executionArnOutput,
+  executionCopy,
+  listedParameters,
+  listedSteps,
+  page,
+} from "./views";
 
-export type { CallbackStep, PipelineExecution, PipelineExecutionStatus, StepAnswer } from "./executions";
+export type {
+  CallbackStep,
+  PipelineExecution,
+  PipelineExecutionStatus,
+  StepAnswer,
+  StepRun,
+  StepStatus,
+} from "./executions";
 
 export interface SageMakerServerOptions {
   clock: SimClock;
@@ -61,6 +76,10 @@ export interface SageMakerServer extends RunningServer {
   startCallbackStep(executionArn: string, stepName: string): { token: string; answer: Promise<StepAnswer> };
   /** Called when StopPipelineExecution moves an execution to Stopping; returns unsubscribe. */
   onStopRequested(listener: (execution: PipelineExecution) => void): () => void;
+  /** A step of the execution has started; ListPipelineExecutionSteps shows it Executing. */
+  startStep(executionArn: string, stepName: string, stepType: "Lambda" | "Callback"): void;
+  /** A step has ended (a Callback step also ends with its answer), with its reason when it did not succeed. */
+  endStep(executionArn: string, stepName: string, status: StepStatus, failureReason?: string): void;
   /** Sets an execution's status, e.g. Succeeded once its last step has succeeded. */
   setExecutionStatus(executionArn: string, status: PipelineExecutionStatus, failureReason?: string): void;
   /** A copy of one execution, or undefined. */
@@ -139,6 +158,10 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
     onStopRequested: (listener) => executions.onStopRequested(listener),
+    startStep: (executionArn, stepName, stepType) =>
+      executions.startStep(requireKnown(executions, executionArn, "startStep"), stepName, stepType),
+    endStep: (executionArn, stepName, status, failureReason) =>
+      executions.endStep(requireKnown(executions, executionArn, "endStep"), stepName, status, failureReason),
     setExecutionStatus: (executionArn, status, failureReason) => {
       const execution = executions.find(executionArn);
       if (!execution) throw new Error(`setExecutionStatus: no execution ${executionArn}`);
@@ -153,6 +176,16 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     rejectedCalls: () =>
       Object.fromEntries([...rejected.entries()].map(([op, counter]) => [op, counter.toJSON()])),
   };
+}
+
+function requireKnown(
+  executions: PipelineExecutions,
+  executionArn: string,
+  caller: string,
+): PipelineExecution {
+  const execution = executions.find(executionArn);
+  if (!execution) throw new Error(`${caller}: no execution ${executionArn}`);
+  return execution;
 }
 
 type Operation = (input: Record<string, unknown>) => unknown;
@@ -185,5 +218,21 @@ function operationsOn(executions: PipelineExecutions): Record<string, Operation>
       return executionArnOutput(execution.executionArn);
     },
     DescribePipelineExecution: (input) => describedExecution(requireExecution(input.PipelineExecutionArn)),
+    ListPipelineExecutionSteps: (input) => {
+      const listed = page(
+        listedSteps(requireExecution(input.PipelineExecutionArn)),
+        input.NextToken,
+        input.MaxResults,
+      );
+      return { PipelineExecutionSteps: listed.items, NextToken: listed.nextToken };
+    },
+    ListPipelineParametersForExecution: (input) => {
+      const listed = page(
+        listedParameters(requireExecution(input.PipelineExecutionArn)),
+        input.NextToken,
+        input.MaxResults,
+      );
+      return { PipelineParameters: listed.items, NextToken: listed.nextToken };
+    },
   };
 }
