@@ -58,6 +58,7 @@ const longestSuites = [
   "tests/infra/plan.test.ts",
   "tests/infra/stack.test.ts",
   "tests/infra/records-stack.test.ts",
+  "tests/e2e/records.test.ts",
   "tests/e2e/start.test.ts",
   "tests/e2e/bench.test.ts",
 ];

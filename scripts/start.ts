@@ -19,6 +19,7 @@ import {
   type Scenario,
 } from "../local/runner/scenario";
 import { stackNames } from "../render/stack-files";
+import type { RecordsScenario } from "../local/runner/records-run";
 import {
   configSetting,
   parseArgs,
@@ -28,6 +29,7 @@ import {
   type CliCommand,
   type CliOutput,
 } from "./cli";
+import { recordsOptions, recordsScenarioOf, startRecords } from "./start-records";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
 
@@ -122,6 +124,7 @@ export const startCommand: CliCommand = {
         "set a stack config key for this run (a YAML value: --config jobAttempts=1,\n" +
         "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
     },
+    ...recordsOptions,
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -130,11 +133,14 @@ export const startCommand: CliCommand = {
     "npm start -- --mode jobs --shards 200 --fail-shards 7,9",
     "npm start -- --stop-after 60s",
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
+    "npm start -- --records 1000 --fail-records 3,7",
   ],
 };
 
 export interface StartOptions {
   scenario: Scenario;
+  /** With --records: the records run instead of one execution. */
+  records?: RecordsScenario;
   json: boolean;
   help: boolean;
 }
@@ -239,6 +245,8 @@ export function parseStartArgs(argv: string[]): StartOptions {
   if (options.json && scenario.functionLogs) {
     throw new UsageError("--function-logs cannot be combined with --json: both write to stdout.");
   }
+  const records = recordsScenarioOf(parsed.values, scenario);
+  if (records) options.records = records;
   return options;
 }
 
@@ -256,6 +264,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     output.out(usageText(startCommand));
     return 0;
   }
+  if (options.records) return startRecords(options.records, options.json, output);
   try {
     // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
     resolveScenario(options.scenario);

@@ -24,6 +24,7 @@ import type {
   QueueSubscription,
 } from "./design";
 import { compileEventPattern } from "./event-pattern";
+import { restApiDeclarations } from "./rest-api";
 
 /** The rendered stack as the runner runs it. */
 export function bridgeDesign(
@@ -62,6 +63,7 @@ export function bridgeDesign(
         batchSize?: number;
         functionResponseTypes?: string[];
         scalingConfig?: { maximumConcurrency?: number };
+        maximumBatchingWindowInSeconds?: number;
         enabled?: boolean;
       };
       const queue = queues.find((q) => q.arn === inputs.eventSourceArn);
@@ -79,6 +81,7 @@ export function bridgeDesign(
         batchSize: inputs.batchSize ?? 10,
         reportBatchItemFailures: (inputs.functionResponseTypes ?? []).includes("ReportBatchItemFailures"),
         maximumConcurrency: inputs.scalingConfig?.maximumConcurrency,
+        maximumBatchingWindowSeconds: inputs.maximumBatchingWindowInSeconds,
       };
     },
   );
@@ -112,6 +115,7 @@ export function bridgeDesign(
     },
     subscriptions,
     rules: eventRuleTargets(rendered, functionArn),
+    restApis: restApiDeclarations(rendered),
     functions: (env) =>
       rendered.functions.map((fn): LambdaFunctionSpec => {
         const resource = lambdas.find((l) => l.name === fn.name)!;

@@ -9,6 +9,7 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import type { Context } from "aws-lambda";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { ConfigValue } from "../../render/stack-files";
+import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
 
@@ -53,6 +54,8 @@ export interface QueueSubscription {
   reportBatchItemFailures: boolean;
   /** Most batches in flight at once (unset: not limited here). */
   maximumConcurrency?: number;
+  /** Lambda gathers a batch this long at most (0: it invokes with what one receive gives). */
+  maximumBatchingWindowSeconds?: number;
 }
 
 /** An EventBridge rule with a Lambda target, as the design declares it. */
@@ -102,6 +105,8 @@ export interface PreparedDesign {
   data: { bucket: string; inputPrefix: string; outputPrefix: string };
   subscriptions: QueueSubscription[];
   rules: EventRuleTarget[];
+  /** REST APIs with a stage (the records API); absent or empty: none. */
+  restApis?: RestApiDeclaration[];
   /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
   functions(env: Record<string, string>): LambdaFunctionSpec[];
 }

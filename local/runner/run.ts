@@ -335,6 +335,7 @@ class ExecutionRun {
           region: design.region,
           duplicateDeliveries: scenario.duplicateDeliveries,
           track,
+          clock,
         }),
     );
     this.events = new EventDelivery(design.rules, {
