@@ -138,15 +138,19 @@ export interface BatchJobPolicyArgs {
   outputPrefix: string;
 }
 
-/** Batch job role (the container): read the input prefix, write the output prefix, nothing else. */
+/**
+ * Batch job role (the container): read the input and output prefixes (a bridge step may read what an
+ * earlier one wrote), write the output prefix, nothing else.
+ */
 export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
   const bucketArn = `arn:${args.partition}:s3:::${args.bucketName}`;
+  const readable = [args.inputPrefix, args.outputPrefix];
   return policy(
     {
       Sid: "ReadInput",
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: `${bucketArn}/${args.inputPrefix}*`,
+      Resource: readable.map((prefix) => `${bucketArn}/${prefix}*`),
     },
     {
       // Without ListBucket a missing input object reads as 403 instead of 404.
@@ -154,7 +158,7 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
       Effect: "Allow",
       Action: ["s3:ListBucket"],
       Resource: bucketArn,
-      Condition: { StringLike: { "s3:prefix": `${args.inputPrefix}*` } },
+      Condition: { StringLike: { "s3:prefix": readable.map((prefix) => `${prefix}*`) } },
     },
     {
       Sid: "WriteOutput",

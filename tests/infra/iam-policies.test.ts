@@ -153,20 +153,20 @@ describe("IAM policies", () => {
     expect(privateEcrRepositoryArn("python:3.12", "aws")).to.equal(undefined);
   });
 
-  it("Batch job role: reads the input prefix, writes the output prefix, nothing else", () => {
+  it("Batch job role: reads the input and output prefixes (a later step reads an earlier one's output), writes only the output prefix", () => {
     expect(jobPolicy.Statement).to.deep.equal([
       {
         Sid: "ReadInput",
         Effect: "Allow",
         Action: ["s3:GetObject"],
-        Resource: "arn:aws:s3:::data-bucket/input/*",
+        Resource: ["arn:aws:s3:::data-bucket/input/*", "arn:aws:s3:::data-bucket/output/*"],
       },
       {
         Sid: "ListInput",
         Effect: "Allow",
         Action: ["s3:ListBucket"],
         Resource: "arn:aws:s3:::data-bucket",
-        Condition: { StringLike: { "s3:prefix": "input/*" } },
+        Condition: { StringLike: { "s3:prefix": ["input/*", "output/*"] } },
       },
       {
         Sid: "WriteOutput",
