@@ -34,7 +34,7 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
   if (typeof event !== "object" || event === null || Array.isArray(event)) {
     throw new Error(
       "Invalid submit step arguments: expected an object with executionArn, inputUri, outputUri and " +
-        `shardCount, got ${describe(event)}.`,
+        `shardCount, got ${describeValue(event)}.`,
     );
   }
   const args = event as Record<string, unknown>;
@@ -50,7 +50,7 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
     problems.push(
       "executionArn must be a pipeline execution ARN " +
         "(arn:<partition>:sagemaker:<region>:<account>:pipeline/<name>/execution/<id>; pass " +
-        `{"Get": "Execution.PipelineExecutionArn"}), got ${describe(executionArn)}.`,
+        `{"Get": "Execution.PipelineExecutionArn"}), got ${describeValue(executionArn)}.`,
     );
   } else {
     executionId = parseExecutionArn(executionArn)!.executionId;
@@ -70,7 +70,9 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
 
   const shardCount = wholeNumber(args.shardCount);
   if (shardCount === undefined || shardCount < 1 || shardCount > maxShardCount) {
-    problems.push(`shardCount must be a whole number from 1 to 10,000, got ${describe(args.shardCount)}.`);
+    problems.push(
+      `shardCount must be a whole number from 1 to 10,000, got ${describeValue(args.shardCount)}.`,
+    );
   }
 
   const kinds = jobKindNames(settings);
@@ -80,14 +82,14 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
       `jobKind must be ${oneOf(
         kinds.map((k) => `"${k}"`),
         "or",
-      )} (the stack's job kinds), got ${describe(jobKind)}.`,
+      )} (the stack's job kinds), got ${describeValue(jobKind)}.`,
     );
   }
 
   const stepName = args.stepName;
   if (stepName !== undefined && (typeof stepName !== "string" || !stepNamePattern.test(stepName))) {
     problems.push(
-      `stepName must be a step name, 1-64 letters, digits, hyphens and underscores, got ${describe(stepName)}.`,
+      `stepName must be a step name, 1-64 letters, digits, hyphens and underscores, got ${describeValue(stepName)}.`,
     );
   } else if (executionId !== "") {
     const longest = shardJobName(executionJobName(settings.jobNamePrefix, executionId, stepName), 0);
@@ -114,7 +116,9 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
 /** An S3 URI under one of `allowedPrefixes` (the jobs' role reaches nothing else), or "" when it is not. */
 function checkUri(problems: string[], name: string, value: unknown, allowedPrefixes: string[]): string {
   if (typeof value !== "string" || !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(value)) {
-    problems.push(`${name} must be an S3 URI such as ${allowedPrefixes[0]}data, got ${describe(value)}.`);
+    problems.push(
+      `${name} must be an S3 URI such as ${allowedPrefixes[0]}data, got ${describeValue(value)}.`,
+    );
     return "";
   }
   const withSlash = value.endsWith("/") ? value : `${value}/`;
@@ -139,7 +143,11 @@ function wholeNumber(value: unknown): number | undefined {
   return undefined;
 }
 
-function describe(value: unknown): string {
+/**
+ * A value as a message shows it. (Not named `describe`: Pulumi serializes a closure's free variables that
+ * name globals as globals, and under mocha `describe` is one.)
+ */
+function describeValue(value: unknown): string {
   if (value === undefined) return "nothing";
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;

@@ -104,23 +104,24 @@ export function privateEcrRepositoryArn(image: string, partition: string): strin
 
 export interface BatchExecutionPolicyArgs {
   jobLogGroupArn: string;
-  /** Set when the job image is in a private ECR repository. */
-  ecrRepositoryArn?: string;
+  /** The private ECR repositories of the job kinds' images (images elsewhere need no permission). */
+  ecrRepositoryArns: readonly string[];
 }
 
-/** Batch execution role (ECS agent): write the job's logs and, for a private ECR image, pull it. */
+/** Batch execution role (ECS agent): write the jobs' logs and pull the images in private ECR repositories. */
 export function batchExecutionPolicy(args: BatchExecutionPolicyArgs): RolePolicy {
+  const repositories = [...new Set(args.ecrRepositoryArns)].sort();
   return policy(
     writeLogs("WriteJobLogs", args.jobLogGroupArn),
-    args.ecrRepositoryArn === undefined
+    repositories.length === 0
       ? undefined
       : {
           Sid: "PullJobImage",
           Effect: "Allow",
           Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-          Resource: args.ecrRepositoryArn,
+          Resource: repositories.length === 1 ? repositories[0] : repositories,
         },
-    args.ecrRepositoryArn === undefined
+    repositories.length === 0
       ? undefined
       : {
           Sid: "LogInToEcr",
@@ -173,12 +174,12 @@ export interface SubmitFunctionPolicyArgs {
   scope: AwsScope;
   pipelineName: string;
   jobQueueArn: string;
-  /** The job definition's ARN without revision (`...:job-definition/<name>`). */
-  jobDefinitionArnPrefix: string;
+  /** Every job kind's job definition ARN without revision (`...:job-definition/<name>`). */
+  jobDefinitionArnPrefixes: readonly string[];
   logGroupArn: string;
 }
 
-/** Submit function: submit tagged jobs on our queue and definition, find them again, clean up a partial submission. */
+/** Submit function: submit tagged jobs on our queue and definitions, find them again, clean up a partial submission. */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
   const requestCarriesExecutionTag = taggedForPipeline("RequestTag", args.scope, args.pipelineName);
@@ -188,7 +189,11 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Sid: "SubmitTaggedJobs",
       Effect: "Allow",
       Action: ["batch:SubmitJob"],
-      Resource: [args.jobQueueArn, args.jobDefinitionArnPrefix, `${args.jobDefinitionArnPrefix}:*`, jobs],
+      Resource: [
+        args.jobQueueArn,
+        ...args.jobDefinitionArnPrefixes.flatMap((prefix) => [prefix, `${prefix}:*`]),
+        jobs,
+      ],
       Condition: requestCarriesExecutionTag,
     },
     {

@@ -20,11 +20,14 @@ const jobs = arn("batch", "job/*");
 const thisPipelinesExecutions = [arn("sagemaker", "pipeline/batch-bridge/execution/*")];
 const tagged = { StringLike: { [`aws:ResourceTag/${executionTagKey}`]: thisPipelinesExecutions } };
 
-const executionPolicy = batchExecutionPolicy({ jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge") });
+const executionPolicy = batchExecutionPolicy({
+  jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
+  ecrRepositoryArns: [],
+});
 const ecrRepository = arn("ecr", "repository/team/model");
 const executionPolicyWithEcr = batchExecutionPolicy({
   jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
-  ecrRepositoryArn: ecrRepository,
+  ecrRepositoryArns: [ecrRepository],
 });
 const jobPolicy = batchJobPolicy({
   partition: "aws",
@@ -36,7 +39,7 @@ const submitArgs = {
   scope,
   pipelineName: "batch-bridge",
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
-  jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
+  jobDefinitionArnPrefixes: [arn("batch", "job-definition/bridge-job")],
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
 };
 const submitPolicy = submitFunctionPolicy(submitArgs);
@@ -151,6 +154,18 @@ describe("IAM policies", () => {
     ).to.equal("arn:aws-cn:ecr:cn-north-1:210987654321:repository/model");
     expect(privateEcrRepositoryArn("public.ecr.aws/aws-cli/aws-cli:latest", "aws")).to.equal(undefined);
     expect(privateEcrRepositoryArn("python:3.12", "aws")).to.equal(undefined);
+  });
+
+  it("Batch execution role: pulls the private ECR images of every job kind, each repository once", () => {
+    const other = arn("ecr", "repository/team/embedder");
+    const policy = batchExecutionPolicy({
+      jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
+      ecrRepositoryArns: [ecrRepository, other, ecrRepository],
+    });
+    expect(policy.Statement.find((s) => s.Sid === "PullJobImage")?.Resource).to.deep.equal([
+      other,
+      ecrRepository,
+    ]);
   });
 
   it("Batch job role: reads the input and output prefixes (a later step reads an earlier one's output), writes only the output prefix", () => {
@@ -359,6 +374,19 @@ describe("IAM policies", () => {
       expect(allowed(otherTag), otherTag).to.equal(false);
       expect(tags).to.not.include(otherTag);
     }
+  });
+
+  it("submit role with job kinds: submits to every kind's job definition and to no other", () => {
+    const kinds = [arn("batch", "job-definition/bridge-job"), arn("batch", "job-definition/bridge-job-gpu")];
+    const policy = submitFunctionPolicy({ ...submitArgs, jobDefinitionArnPrefixes: kinds });
+    expect(policy.Statement[0].Resource).to.deep.equal([
+      arn("batch", "job-queue/bridge-jobs"),
+      kinds[0],
+      `${kinds[0]}:*`,
+      kinds[1],
+      `${kinds[1]}:*`,
+      jobs,
+    ]);
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {
