@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
 import { parseConfig, type StackSettings } from "./config";
 import { createFunctions } from "./functions";
-import type { AwsScope } from "./iam-policies";
+import { pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline } from "./pipeline";
@@ -42,6 +42,14 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly jobQueueArn: pulumi.Output<string>;
   readonly jobDefinitionArn: pulumi.Output<string>;
   readonly submitFunctionName: pulumi.Output<string>;
+  /** The submit function: the FunctionArn of a bridge step's Lambda step. */
+  readonly submitFunctionArn: pulumi.Output<string>;
+  /**
+   * The policy a pipeline's execution role needs to run the bridge's two steps: invoke the submit function,
+   * send to the callback queue. The stack's own pipeline's role holds it; a pipeline of externalPipelineNames
+   * needs it too.
+   */
+  readonly pipelineRolePolicy: pulumi.Output<RolePolicy>;
   readonly monitorFunctionName: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
@@ -78,9 +86,20 @@ export class BatchBridge extends pulumi.ComponentResource {
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
+    this.pipelineRolePolicy = pulumi
+      .all([functions.submitFunction.arn, queues.callbackQueue.arn])
+      .apply(([submitFunctionArn, callbackQueueArn]) =>
+        pipelinePolicy({ submitFunctionArn, callbackQueueArn }),
+      );
     const pipeline = createPipeline(
       name,
-      { config, submitFunction: functions.submitFunction, callbackQueue: queues.callbackQueue, bucketName },
+      {
+        config,
+        submitFunction: functions.submitFunction,
+        callbackQueue: queues.callbackQueue,
+        bucketName,
+        rolePolicy: this.pipelineRolePolicy,
+      },
       this,
     );
 
@@ -91,6 +110,7 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.jobQueueArn = batch.jobQueue.arn;
     this.jobDefinitionArn = batch.jobDefinition.arn;
     this.submitFunctionName = functions.submitFunction.name;
+    this.submitFunctionArn = functions.submitFunction.arn;
     this.monitorFunctionName = functions.monitorFunction.name;
     this.dataBucketName = bucketName;
     this.startExecutionCommand = pulumi
@@ -108,6 +128,8 @@ export class BatchBridge extends pulumi.ComponentResource {
       jobQueueArn: this.jobQueueArn,
       jobDefinitionArn: this.jobDefinitionArn,
       submitFunctionName: this.submitFunctionName,
+      submitFunctionArn: this.submitFunctionArn,
+      pipelineRolePolicy: this.pipelineRolePolicy,
       monitorFunctionName: this.monitorFunctionName,
       dataBucketName: this.dataBucketName,
       startExecutionCommand: this.startExecutionCommand,

@@ -148,7 +148,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           .apply(([s, jobQueueArn, arnPrefixes, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               jobQueueArn,
               jobDefinitionArnPrefixes: arnPrefixes,
               logGroupArn,
@@ -183,7 +183,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
             monitorFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               callbackQueueArn,
               deadLetterQueueArn,
               logGroupArn,
@@ -251,7 +251,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           .apply(([s, statusTableArn, callbackQueueArn, logGroupArn]) =>
             jobEventFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               statusTableArn,
               callbackQueueArn,
               logGroupArn,

@@ -74,19 +74,31 @@ function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   };
 }
 
-/** The pipeline the stack deploys; its executions are the only ones the functions act for. */
-function pipelineArn(scope: AwsScope, pipelineName: string): string {
-  return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${pipelineName}`;
+/**
+ * The ARNs of the pipelines the functions act for (the stack's own and externalPipelineNames): each name as
+ * given and, when it has capitals, lowercased too, as SageMaker writes pipeline names in some ARNs.
+ */
+function pipelineArns(scope: AwsScope, pipelineNames: readonly string[]): string[] {
+  const names = [...new Set(pipelineNames.flatMap((name) => [name, name.toLowerCase()]))];
+  return names.map(
+    (name) => `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${name}`,
+  );
 }
 
 /**
- * The execution tag names one of this pipeline's executions, on the job (`ResourceTag`) or in the request
+ * The execution tag names one of these pipelines' executions, on the job (`ResourceTag`) or in the request
  * that creates it (`RequestTag`): jobs of other workloads, and of other stacks, are out of reach.
  */
-function taggedForPipeline(where: "ResourceTag" | "RequestTag", scope: AwsScope, pipelineName: string) {
+function taggedForPipelines(
+  where: "ResourceTag" | "RequestTag",
+  scope: AwsScope,
+  pipelineNames: readonly string[],
+) {
   return {
     StringLike: {
-      [`aws:${where}/${executionTagKey}`]: executionTagPatterns(pipelineArn(scope, pipelineName)),
+      [`aws:${where}/${executionTagKey}`]: [
+        ...new Set(pipelineArns(scope, pipelineNames).flatMap(executionTagPatterns)),
+      ],
     },
   };
 }
@@ -172,7 +184,8 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
 
 export interface SubmitFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose executions the function submits for: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   jobQueueArn: string;
   /** Every job kind's job definition ARN without revision (`...:job-definition/<name>`). */
   jobDefinitionArnPrefixes: readonly string[];
@@ -182,7 +195,7 @@ export interface SubmitFunctionPolicyArgs {
 /** Submit function: submit tagged jobs on our queue and definitions, find them again, clean up a partial submission. */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
-  const requestCarriesExecutionTag = taggedForPipeline("RequestTag", args.scope, args.pipelineName);
+  const requestCarriesExecutionTag = taggedForPipelines("RequestTag", args.scope, args.pipelineNames);
   return policy(
     {
       // SubmitJob authorizes the queue, the definition (any revision) and the new job.
@@ -219,7 +232,7 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Effect: "Allow",
       Action: ["batch:TerminateJob"],
       Resource: jobs,
-      Condition: taggedForPipeline("ResourceTag", args.scope, args.pipelineName),
+      Condition: taggedForPipelines("ResourceTag", args.scope, args.pipelineNames),
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
@@ -233,24 +246,25 @@ const checkJobs: PolicyStatement = {
   Resource: "*",
 };
 
-/** Terminate the jobs of an execution (fail fast, or a stopped execution); only this pipeline's jobs. */
-function stopJobsOfExecution(scope: AwsScope, pipelineName: string): PolicyStatement {
+/** Terminate the jobs of an execution (fail fast, or a stopped execution); only these pipelines' jobs. */
+function stopJobsOfExecution(scope: AwsScope, pipelineNames: readonly string[]): PolicyStatement {
   return {
     Sid: "StopJobsOfExecution",
     Effect: "Allow",
     Action: ["batch:TerminateJob"],
     Resource: batchJobsArn(scope),
-    Condition: taggedForPipeline("ResourceTag", scope, pipelineName),
+    Condition: taggedForPipelines("ResourceTag", scope, pipelineNames),
   };
 }
 
-/** The step callbacks of this pipeline's executions, and no other pipeline's. */
-function answerCallbackSteps(scope: AwsScope, pipelineName: string): PolicyStatement {
+/** The step callbacks of these pipelines' executions, and no other pipeline's. */
+function answerCallbackSteps(scope: AwsScope, pipelineNames: readonly string[]): PolicyStatement {
+  const executions = pipelineArns(scope, pipelineNames).map((arn) => `${arn}/execution/*`);
   return {
     Sid: "AnswerCallbackSteps",
     Effect: "Allow",
     Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
-    Resource: `${pipelineArn(scope, pipelineName)}/execution/*`,
+    Resource: executions.length === 1 ? executions[0] : executions,
   };
 }
 
@@ -266,7 +280,8 @@ function useStatusTable(statusTableArn: string): PolicyStatement {
 
 export interface MonitorFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose steps the function answers: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   callbackQueueArn: string;
   deadLetterQueueArn: string;
   logGroupArn: string;
@@ -278,8 +293,8 @@ export interface MonitorFunctionPolicyArgs {
 export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePolicy {
   return policy(
     checkJobs,
-    stopJobsOfExecution(args.scope, args.pipelineName),
-    answerCallbackSteps(args.scope, args.pipelineName),
+    stopJobsOfExecution(args.scope, args.pipelineNames),
+    answerCallbackSteps(args.scope, args.pipelineNames),
     {
       Sid: "ConsumeCallbackMessages",
       Effect: "Allow",
@@ -304,7 +319,8 @@ export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePoli
 
 export interface JobEventFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose steps the function answers: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   statusTableArn: string;
   callbackQueueArn: string;
   logGroupArn: string;
@@ -319,8 +335,8 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
     useStatusTable(args.statusTableArn),
     checkJobs,
     // A failed job's siblings are terminated before the step is failed, as the monitor does.
-    stopJobsOfExecution(args.scope, args.pipelineName),
-    answerCallbackSteps(args.scope, args.pipelineName),
+    stopJobsOfExecution(args.scope, args.pipelineNames),
+    answerCallbackSteps(args.scope, args.pipelineNames),
     {
       Sid: "DeleteAnsweredCallbackMessages",
       Effect: "Allow",
@@ -336,7 +352,11 @@ export interface PipelinePolicyArgs {
   callbackQueueArn: string;
 }
 
-/** Pipeline execution role: run the Lambda step and send the Callback step's token. Nothing else. */
+/**
+ * Pipeline execution role: run the Lambda step and send the Callback step's token. Nothing else. The
+ * stack's own pipeline's role holds it, and a pipeline managed elsewhere needs it for its bridge steps
+ * (the `pipelineRolePolicy` output).
+ */
 export function pipelinePolicy(args: PipelinePolicyArgs): RolePolicy {
   return policy(
     {

@@ -4,7 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { BridgeConfig } from "./config";
-import { pipelinePolicy, servicePrincipals } from "./iam-policies";
+import { servicePrincipals, type RolePolicy } from "./iam-policies";
 import { createServiceRole } from "./iam";
 import { bridgePipelineDefinition, serializePipelineDefinition } from "./pipeline-definition";
 
@@ -13,6 +13,8 @@ export interface PipelineArgs {
   submitFunction: aws.lambda.Function;
   callbackQueue: aws.sqs.Queue;
   bucketName: pulumi.Output<string>;
+  /** What the executions' role may do: run the bridge's two steps (`pipelinePolicy`). */
+  rolePolicy: pulumi.Output<RolePolicy>;
 }
 
 /** The pipeline: a Lambda step that submits the jobs, a Callback step that waits for them. */
@@ -27,11 +29,7 @@ export function createPipeline(
     {
       service: servicePrincipals.sagemaker,
       description: "The bridge pipeline's executions: invoke the submit function, send the callback token.",
-      policy: pulumi
-        .all([submitFunction.arn, callbackQueue.arn])
-        .apply(([submitFunctionArn, callbackQueueArn]) =>
-          pipelinePolicy({ submitFunctionArn, callbackQueueArn }),
-        ),
+      policy: args.rolePolicy,
     },
     parent,
   );

@@ -158,6 +158,12 @@ export const configKeys = {
     description:
       "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, environment; an unset field takes the top-level key (the kind default).",
   },
+  externalPipelineNames: {
+    type: "array",
+    default: [],
+    description:
+      "Pipelines managed outside the stack whose bridge steps the functions may answer and whose jobs they may stop.",
+  },
   callbackQueueName: {
     type: "string",
     default: "batch-bridge-callbacks",
@@ -289,6 +295,11 @@ export type BridgeConfig = BridgeSettings & {
   callbackMaxReceiveCount: number;
   /** Derived: every job kind, resolved, the default kind first. */
   kinds: JobKind[];
+  /**
+   * Derived: the pipelines whose bridge steps the functions serve, the stack's own first, then
+   * externalPipelineNames (each once).
+   */
+  bridgedPipelineNames: string[];
 };
 
 export type SubmitMode = BridgeConfig["submitMode"];

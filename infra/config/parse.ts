@@ -53,9 +53,10 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkNetwork(settings, report);
   checkData(settings, report);
   checkFunctions(settings, kinds, report);
+  const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
-  return { ...settings, ...waits, kinds };
+  return { ...settings, ...waits, kinds, bridgedPipelineNames };
 }
 
 /** A key the table does not hold, most often a typo: name the declared key it is nearest to. */
@@ -269,6 +270,22 @@ function jobKindField(
       return { value: environment };
     }
   }
+}
+
+/** The pipelines the functions serve: the stack's own, then externalPipelineNames. */
+function checkPipelines(c: BridgeSettings, report: Report): string[] {
+  for (const name of c.externalPipelineNames) {
+    if (name.startsWith("arn:")) {
+      report("externalPipelineNames", `must list pipeline names, not ARNs, got "${name}".`);
+    } else if (!/^[A-Za-z0-9](-*[A-Za-z0-9])*$/.test(name) || name.length > 256) {
+      report(
+        "externalPipelineNames",
+        `must list SageMaker pipeline names (1-256 letters, digits and hyphens, starting and ending with a ` +
+          `letter or digit), got "${name}".`,
+      );
+    }
+  }
+  return [...new Set([c.pipelineName, ...c.externalPipelineNames])];
 }
 
 /** Where the jobs run: subnets, security groups, public IPs. */

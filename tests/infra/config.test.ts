@@ -363,6 +363,25 @@ describe("stack configuration", () => {
     });
   });
 
+  describe("pipelines", () => {
+    it("serve the stack's own pipeline and those managed elsewhere, each once", () => {
+      const config = parseConfig({
+        externalPipelineNames: '["team-training","NightlyScoring","batch-bridge"]',
+      });
+      expect(config.bridgedPipelineNames).to.deep.equal(["batch-bridge", "team-training", "NightlyScoring"]);
+    });
+
+    it("reject an ARN or a name SageMaker would not take among externalPipelineNames", () => {
+      expect(
+        configError({ externalPipelineNames: '["arn:aws:sagemaker:eu-west-1:123456789012:pipeline/x"]' }),
+      ).to.include("sagemaker-batch-bridge:externalPipelineNames must list pipeline names, not ARNs");
+      expect(configError({ externalPipelineNames: '["team_training"]' })).to.include(
+        "sagemaker-batch-bridge:externalPipelineNames must list SageMaker pipeline names (1-256 letters, " +
+          'digits and hyphens, starting and ending with a letter or digit), got "team_training".',
+      );
+    });
+  });
+
   describe("completion events", () => {
     it("are on by default: the monitor checks every safetyNetCheckSeconds and the receive count follows", () => {
       const config = parseConfig({});

@@ -37,7 +37,7 @@ const jobPolicy = batchJobPolicy({
 });
 const submitArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
   jobDefinitionArnPrefixes: [arn("batch", "job-definition/bridge-job")],
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
@@ -45,7 +45,7 @@ const submitArgs = {
 const submitPolicy = submitFunctionPolicy(submitArgs);
 const monitorArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
@@ -55,7 +55,7 @@ const statusTableArn = arn("dynamodb", "table/bridge-executions");
 const monitorPolicyWithTable = monitorFunctionPolicy({ ...monitorArgs, statusTableArn });
 const jobEventArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   statusTableArn,
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-job-event"),
@@ -345,9 +345,9 @@ describe("IAM policies", () => {
       const pipelineName = "p".repeat(length);
       const otherPipeline = `${"p".repeat(length - 1)}q`;
       const tagConditions = [
-        ...submitFunctionPolicy({ ...submitArgs, pipelineName }).Statement,
-        ...monitorFunctionPolicy({ ...monitorArgs, pipelineName }).Statement,
-        ...jobEventFunctionPolicy({ ...jobEventArgs, pipelineName }).Statement,
+        ...submitFunctionPolicy({ ...submitArgs, pipelineNames: [pipelineName] }).Statement,
+        ...monitorFunctionPolicy({ ...monitorArgs, pipelineNames: [pipelineName] }).Statement,
+        ...jobEventFunctionPolicy({ ...jobEventArgs, pipelineNames: [pipelineName] }).Statement,
       ].flatMap((statement) => Object.entries(statement.Condition?.StringLike ?? {}));
       expect(tagConditions.map(([key]) => key)).to.have.members([
         `aws:RequestTag/${executionTagKey}`,
@@ -387,6 +387,56 @@ describe("IAM policies", () => {
       `${kinds[1]}:*`,
       jobs,
     ]);
+  });
+
+  describe("with pipelines managed outside the stack", () => {
+    const pipelineNames = ["batch-bridge", "team-training", "NightlyScoring"];
+    const policies = [
+      submitFunctionPolicy({ ...submitArgs, pipelineNames }),
+      monitorFunctionPolicy({ ...monitorArgs, pipelineNames }),
+      jobEventFunctionPolicy({ ...jobEventArgs, pipelineNames }),
+    ];
+    const tagConditions = policies
+      .flatMap((policy) => policy.Statement)
+      .flatMap((statement) => Object.values(statement.Condition?.StringLike ?? {}));
+    const taggable = (pipeline: string) =>
+      tagConditions.every((patterns) =>
+        [patterns]
+          .flat()
+          .some((p) => stringLike(p, arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`))),
+      );
+    const answerable = (pipeline: string) =>
+      policies
+        .slice(1)
+        .every((policy) =>
+          [policy.Statement.find((s) => s.Sid === "AnswerCallbackSteps")!.Resource]
+            .flat()
+            .some((r) => stringLike(r, arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`))),
+        );
+
+    it("submits, stops and answers for those pipelines' executions too", () => {
+      expect(tagConditions).to.have.length(5);
+      for (const pipeline of ["batch-bridge", "team-training", "NightlyScoring"]) {
+        expect(taggable(pipeline), pipeline).to.equal(true);
+        expect(answerable(pipeline), pipeline).to.equal(true);
+      }
+    });
+
+    it("covers a name with capitals as SageMaker writes it in ARNs, lowercased", () => {
+      expect(taggable("nightlyscoring")).to.equal(true);
+      expect(answerable("nightlyscoring")).to.equal(true);
+    });
+
+    it("and for no other pipeline", () => {
+      for (const pipeline of ["team-training2", "other", "batch-bridge-x"]) {
+        expect(taggable(pipeline), pipeline).to.equal(false);
+        expect(answerable(pipeline), pipeline).to.equal(false);
+      }
+    });
+
+    it("passes the reference check", async () => {
+      for (const policy of policies) expect(await iamReferenceProblems(policy.Statement)).to.deep.equal([]);
+    });
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {

@@ -1,7 +1,9 @@
 import { expect } from "chai";
+import { executionTagKey } from "../../functions/step-contract";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../../render/rendered-stack";
+import { iamReferenceProblems } from "../support/iam-reference";
 
 const account = "123456789012";
 const region = "us-east-1";
@@ -28,7 +30,16 @@ function statement(stack: RenderedStack, role: string, sid: string) {
   };
 }
 
-describe("job kinds, under the mock engine", () => {
+/** IAM's StringLike: `*` matches any run of characters. */
+function stringLike(pattern: string, value: string): boolean {
+  const source = pattern
+    .split("*")
+    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${source}$`).test(value);
+}
+
+describe("job kinds and pipelines managed elsewhere, under the mock engine", () => {
   let stack: RenderedStack;
   before(async () => {
     stack = await renderStack({
@@ -44,6 +55,7 @@ describe("job kinds, under the mock engine", () => {
             environment: { MODEL: "small" },
           },
         }),
+        externalPipelineNames: JSON.stringify(["team-training"]),
       },
     });
   });
@@ -124,5 +136,56 @@ describe("job kinds, under the mock engine", () => {
     expect(statement(stack, "batch-bridge-batch-execution", "PullJobImage").Resource).to.equal(
       arn("ecr", "repository/team/embedder"),
     );
+  });
+
+  it("lets the functions answer and stop the steps of the external pipelines too, and of no other", async () => {
+    const execution = (pipeline: string) => arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`);
+    for (const role of ["batch-bridge-monitor", "batch-bridge-job-event"]) {
+      const answers = [statement(stack, role, "AnswerCallbackSteps").Resource].flat();
+      expect(answers, role).to.deep.equal([
+        arn("sagemaker", "pipeline/batch-bridge-dev/execution/*"),
+        arn("sagemaker", "pipeline/team-training/execution/*"),
+      ]);
+    }
+    for (const [role, sid] of [
+      ["batch-bridge-submit", "SubmitTaggedJobs"],
+      ["batch-bridge-monitor", "StopJobsOfExecution"],
+      ["batch-bridge-job-event", "StopJobsOfExecution"],
+    ]) {
+      const patterns = Object.values(statement(stack, role, sid).Condition!.StringLike)[0];
+      const tagged = (pipeline: string) => patterns.some((p) => stringLike(p, execution(pipeline)));
+      expect([tagged("batch-bridge-dev"), tagged("team-training"), tagged("team-other")], role).to.deep.equal(
+        [true, true, false],
+      );
+      expect(Object.keys(statement(stack, role, sid).Condition!.StringLike)[0]).to.contain(executionTagKey);
+    }
+    for (const role of ["batch-bridge-submit", "batch-bridge-monitor", "batch-bridge-job-event"]) {
+      expect(await iamReferenceProblems(statementsOf(stack, role) as never), role).to.deep.equal([]);
+    }
+  });
+
+  it("exports the submit function's ARN, the callback queue's URL and the policy an external pipeline's role needs", () => {
+    const submit = named(stack, "aws:lambda/function:Function", "batch-bridge-submit");
+    expect(stack.outputs.submitFunctionArn).to.equal(submit.state.arn);
+    expect(stack.outputs.callbackQueueUrl).to.equal(
+      `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-callbacks`,
+    );
+    expect(stack.outputs.pipelineRolePolicy).to.deep.equal({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "InvokeSubmitFunction",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: submit.state.arn,
+        },
+        {
+          Sid: "SendCallbackTokens",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
+        },
+      ],
+    });
   });
 });

@@ -101,6 +101,10 @@ describe("the stack under the mock engine", () => {
         jobQueueArn: arn("batch", "job-queue/batch-bridge-dev-jobs"),
         jobDefinitionArn: arn("batch", "job-definition/batch-bridge-dev-job:1"),
         submitFunctionName: resource(dev, types.function, "batch-bridge-submit").state.name,
+        submitFunctionArn: resource(dev, types.function, "batch-bridge-submit").state.arn,
+        pipelineRolePolicy: JSON.parse(
+          resource(dev, types.rolePolicy, "batch-bridge-pipeline").inputs.policy as string,
+        ),
         monitorFunctionName: resource(dev, types.function, "batch-bridge-monitor").state.name,
         dataBucketName: bucket,
         startExecutionCommand:
