@@ -158,6 +158,12 @@ export const configKeys = {
     description:
       "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, environment; an unset field takes the top-level key (the kind default).",
   },
+  pipelineDefinitionFile: {
+    type: "string",
+    default: "",
+    description:
+      "A SageMaker pipeline definition (JSON, relative to the project) whose BatchBridge steps become the bridge's steps. Empty: the stack's own two-step pipeline.",
+  },
   externalPipelineNames: {
     type: "array",
     default: [],

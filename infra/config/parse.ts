@@ -2,6 +2,7 @@
  * Checks the settings a stack gives, applies the defaults and derives what follows from them. Every problem
  * is reported at once, each naming its key and what is allowed, before anything is created.
  */
+import * as path from "path";
 import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
 import { defaultJobKind } from "../../functions/step-contract";
 import { closestName } from "./closest-name";
@@ -272,7 +273,10 @@ function jobKindField(
   }
 }
 
-/** The pipelines the functions serve: the stack's own, then externalPipelineNames. */
+/**
+ * The pipelines the functions serve (the stack's own, then externalPipelineNames), and the pipeline
+ * definition file's path.
+ */
 function checkPipelines(c: BridgeSettings, report: Report): string[] {
   for (const name of c.externalPipelineNames) {
     if (name.startsWith("arn:")) {
@@ -284,6 +288,13 @@ function checkPipelines(c: BridgeSettings, report: Report): string[] {
           `letter or digit), got "${name}".`,
       );
     }
+  }
+  const file = c.pipelineDefinitionFile;
+  if (file !== "" && (path.isAbsolute(file) || !file.endsWith(".json"))) {
+    report(
+      "pipelineDefinitionFile",
+      `must be the path of a .json file relative to the project, e.g. "pipelines/definition.json", got "${file}".`,
+    );
   }
   return [...new Set([c.pipelineName, ...c.externalPipelineNames])];
 }

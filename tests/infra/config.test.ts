@@ -380,6 +380,17 @@ describe("stack configuration", () => {
           'digits and hyphens, starting and ending with a letter or digit), got "team_training".',
       );
     });
+
+    it("take a definition file as a .json path relative to the project", () => {
+      for (const file of ["/etc/pipeline.json", "pipelines/definition.yaml"]) {
+        expect(configError({ pipelineDefinitionFile: file })).to.include(
+          `sagemaker-batch-bridge:pipelineDefinitionFile must be the path of a .json file relative to the project`,
+        );
+      }
+      expect(
+        parseConfig({ pipelineDefinitionFile: "pipelines/definition.json" }).pipelineDefinitionFile,
+      ).to.equal("pipelines/definition.json");
+    });
   });
 
   describe("completion events", () => {
