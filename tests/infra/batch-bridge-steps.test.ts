@@ -9,6 +9,7 @@ import {
   type StepDocument,
 } from "../../infra/batch-bridge-steps";
 import { readPipelineDefinitionFile } from "../../infra/pipeline";
+import { compileSchema, relaxedPipelineSchema } from "../support/pipeline-schema";
 
 const targets = {
   submitFunctionArn: "arn:aws:lambda:eu-west-1:123456789012:function:batch-bridge-submit-1a2b3c4",
@@ -284,6 +285,42 @@ describe("BatchBridge steps in a pipeline definition", () => {
       expect(() => readPipelineDefinitionFile("missing.json", directory)).to.throw(
         /^sagemaker-batch-bridge:pipelineDefinitionFile names missing.json, which cannot be read \(ENOENT/,
       );
+    });
+  });
+
+  describe("the example definition (examples/pipelines/two-kinds.json)", () => {
+    const file = path.join(__dirname, "..", "..", "examples", "pipelines", "two-kinds.json");
+    const document = JSON.parse(fs.readFileSync(file, "utf8"));
+    const result = planPipelineDefinition(document, options).expand(targets);
+    const validate = compileSchema(relaxedPipelineSchema());
+
+    it("expands into a definition AWS's schema accepts", () => {
+      const valid = validate(JSON.parse(JSON.stringify(result)));
+      expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).to.deep.equal([]);
+      expect(valid).to.equal(true);
+    });
+
+    it("the schema check rejects the definition as written (so the check above means something)", () => {
+      expect(validate(document)).to.equal(false);
+    });
+
+    it("runs two bridge steps of different kinds, the second reading the first's output", () => {
+      const submits = result.Steps.filter((s) => s.Type === "Lambda");
+      expect(submits.map((s) => [s.Name, (s.Arguments as Record<string, unknown>).jobKind])).to.deep.equal([
+        ["Tokenize-Submit", "tokenize"],
+        ["Embed-Submit", "embed"],
+      ]);
+      expect((step(result, "Embed-Submit").Arguments as Record<string, unknown>).inputUri).to.deep.equal({
+        Get: "Steps.Tokenize.OutputParameters['OutputUri']",
+      });
+    });
+
+    it("holds a Condition step and a Fail step", () => {
+      const condition = step(result, "CheckEmbeddings");
+      expect(condition.Type).to.equal("Condition");
+      expect(
+        (condition.Arguments as { ElseSteps: StepDocument[] }).ElseSteps.map((s) => s.Type),
+      ).to.deep.equal(["Fail"]);
     });
   });
 });

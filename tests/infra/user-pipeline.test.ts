@@ -6,11 +6,21 @@ import * as path from "path";
 import type { BatchBridge as BatchBridgeType } from "../../infra/bridge";
 import { AwsMocks } from "../../render/aws-mocks";
 import { renderStack } from "../../render/render-stack";
+import { plan } from "../../scripts/plan";
+import { compileSchema, relaxedPipelineSchema } from "../support/pipeline-schema";
 
 interface PlannedResource {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+}
+
+/** `npm run plan -- <argv>` in-process: its exit code and what it printed. */
+async function runPlan(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await plan(argv, { out: (text) => (out += `${text}\n`), err: (text) => (err += `${text}\n`) });
+  return { code, out, err };
 }
 
 /** The value of an Output, as a test reads it. */
@@ -19,6 +29,52 @@ function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
 }
 
 describe("a user's pipeline definition", () => {
+  describe("npm run plan -- --stack example-pipeline", () => {
+    let document: { resources: PlannedResource[]; outputs: Record<string, unknown> };
+    let definition: { Steps: { Name: string; Type: string; FunctionArn?: string; SqsQueueUrl?: string }[] };
+    before(async () => {
+      const run = await runPlan(["--stack", "example-pipeline", "--json"]);
+      expect(run.code, run.err).to.equal(0);
+      document = JSON.parse(run.out);
+      const pipeline = document.resources.find((r) => r.type === "aws:sagemaker/pipeline:Pipeline")!;
+      definition = JSON.parse(pipeline.inputs.pipelineDefinition as string);
+    });
+
+    it("plans the pipeline with a definition AWS's schema accepts", () => {
+      const validate = compileSchema(relaxedPipelineSchema());
+      const valid = validate(definition);
+      expect(validate.errors ?? [], JSON.stringify(validate.errors, null, 2)).to.deep.equal([]);
+      expect(valid).to.equal(true);
+    });
+
+    it("makes each BatchBridge step the bridge's two steps, on the stack's function and queue", () => {
+      expect(definition.Steps.map((s) => [s.Name, s.Type])).to.deep.equal([
+        ["Tokenize-Submit", "Lambda"],
+        ["Tokenize", "Callback"],
+        ["Embed-Submit", "Lambda"],
+        ["Embed", "Callback"],
+        ["CheckEmbeddings", "Condition"],
+      ]);
+      for (const submit of definition.Steps.filter((s) => s.Type === "Lambda")) {
+        expect(submit.FunctionArn).to.equal(document.outputs.submitFunctionArn);
+      }
+      for (const wait of definition.Steps.filter((s) => s.Type === "Callback")) {
+        expect(wait.SqsQueueUrl).to.equal(document.outputs.callbackQueueUrl);
+      }
+    });
+
+    it("gives each of the two job kinds its own job definition", () => {
+      const names = document.resources
+        .filter((r) => r.type === "aws:batch/jobDefinition:JobDefinition")
+        .map((r) => r.inputs.name);
+      expect(names).to.have.members([
+        "example-pipeline-job",
+        "example-pipeline-job-tokenize",
+        "example-pipeline-job-embed",
+      ]);
+    });
+  });
+
   describe("a definition with a mistake", () => {
     let directory: string;
     before(() => {
