@@ -57,6 +57,8 @@ const longestSuites = [
   "tests/e2e/local-execution.test.ts",
   "tests/infra/plan.test.ts",
   "tests/infra/stack.test.ts",
+  "tests/infra/user-pipeline.test.ts",
+  "tests/infra/kinds-and-pipelines.test.ts",
   "tests/e2e/start.test.ts",
   "tests/e2e/bench.test.ts",
 ];
