@@ -1,8 +1,8 @@
 /** Reads and checks the message a Callback step puts on the callback queue. */
-import { executionJobName, parseExecutionArn } from "./job-names";
+import { executionJobName, parseExecutionArn, parseJobName } from "./job-names";
 import type { ExecutionJobsRef } from "./job-status";
 import type { JobMode } from "./step-contract";
-import { maxShardCount } from "./submit-arguments";
+import { maxShardCount, stepOutputValueLimit } from "./submit-arguments";
 
 /** A callback message that passed every check. */
 export interface ValidCallbackMessage extends ExecutionJobsRef {
@@ -17,8 +17,8 @@ export type ParsedCallbackMessage =
   | { valid: false; reason: string; token?: string; executionArn?: string };
 
 /**
- * Checks a callback message body. `jobNamePrefix` ties a jobs-mode `jobRef` to its execution, so a message
- * can never make the monitor act on another execution's jobs.
+ * Checks a callback message body. `jobNamePrefix` ties `jobName` and a jobs-mode `jobRef` to the message's
+ * execution, so a message can never make the monitor act on another execution's jobs.
  */
 export function parseCallbackMessage(body: string, jobNamePrefix: string): ParsedCallbackMessage {
   let parsed: unknown;
@@ -58,6 +58,8 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
   let jobMode: JobMode | undefined;
   let jobRef: string | undefined;
   let shardCount: number | undefined;
+  let jobName: string | undefined;
+  let outputUri: string | undefined;
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
     problems.push("arguments must be an object with jobMode, jobRef and shardCount");
   } else {
@@ -77,11 +79,31 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
           : NaN;
     if (Number.isInteger(count) && count >= 1 && count <= maxShardCount) shardCount = count;
     else problems.push("arguments.shardCount must be a whole number from 1 to 10,000");
-    if (jobMode === "jobs" && jobRef !== undefined && execution) {
-      const expected = executionJobName(jobNamePrefix, execution.executionId);
-      if (jobRef !== expected) {
-        problems.push(`arguments.jobRef must be "${expected}" (the jobs of this execution), got "${jobRef}"`);
+    if (execution) {
+      const executionName = executionJobName(jobNamePrefix, execution.executionId);
+      const named = typeof a.jobName === "string" ? parseJobName(jobNamePrefix, a.jobName) : undefined;
+      // A step defined before the submit step returned jobName uses the execution's job name.
+      if (a.jobName === undefined) jobName = executionName;
+      else if (
+        named?.executionJobName === a.jobName &&
+        named.executionId === execution.executionId &&
+        named.shardIndex === undefined
+      ) {
+        jobName = named.executionJobName;
+      } else {
+        problems.push(
+          `arguments.jobName must be "${executionName}", or that and "_<step key>" (the jobs of this ` +
+            `execution), got ${JSON.stringify(a.jobName)}`,
+        );
       }
+    }
+    if (jobMode === "jobs" && jobRef !== undefined && jobName !== undefined && jobRef !== jobName) {
+      problems.push(`arguments.jobRef must be "${jobName}" (the jobs of this execution), got "${jobRef}"`);
+    }
+    if (typeof a.outputUri === "string" && a.outputUri !== "" && a.outputUri.length <= stepOutputValueLimit) {
+      outputUri = a.outputUri;
+    } else if (a.outputUri !== undefined) {
+      problems.push(`arguments.outputUri must be a URI of 1 to ${stepOutputValueLimit} characters`);
     }
   }
 
@@ -102,6 +124,8 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
       jobMode: jobMode!,
       jobRef: jobRef!,
       shardCount: shardCount!,
+      jobName: jobName!,
+      ...(outputUri !== undefined ? { outputUri } : {}),
     },
   };
 }

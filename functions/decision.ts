@@ -71,10 +71,11 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
     return {
       decision: "succeed",
       outputs: {
-        status: "SUCCEEDED",
-        succeededShards: String(jobs.succeeded),
-        shardCount: String(jobs.shardCount),
-        jobRef: jobs.jobRef,
+        Status: "SUCCEEDED",
+        SucceededShards: String(jobs.succeeded),
+        ShardCount: String(jobs.shardCount),
+        JobRef: jobs.jobRef,
+        ...(jobs.outputUri !== undefined ? { OutputUri: jobs.outputUri } : {}),
       },
     };
   }

@@ -1,7 +1,9 @@
 /**
  * How an execution's jobs are named, so that both functions find them from the execution alone:
  * `<prefix>-<execution id>` for the array (or single) job and as the common prefix in jobs mode, where
- * shard i is `<prefix>-<execution id>-<i, 5 digits>`, and how they are tagged with the execution.
+ * shard i is `<prefix>-<execution id>-<i, 5 digits>`, and how they are tagged with the execution. A named
+ * bridge step's jobs carry `_<step key>` after the execution id, so that the bridge steps of one execution
+ * never share jobs.
  */
 import { createHash } from "node:crypto";
 
@@ -60,9 +62,20 @@ function boundedPipelineArn(pipelineArn: string): string {
   return `${pipelineArn.slice(0, longestPipelinePart - hash.length - 1)}.${hash}`;
 }
 
-/** The array job's name in array mode, the common prefix of the shards' names in jobs mode. */
-export function executionJobName(jobNamePrefix: string, executionId: string): string {
-  return `${jobNamePrefix}-${executionId}`;
+/**
+ * A step's key in its jobs' names: 8 hex digits of a hash of the step's name (SageMaker step names may hold
+ * hyphens and underscores, which a job name could not be read back through, and up to 64 characters).
+ */
+export function stepKey(stepName: string): string {
+  return createHash("sha256").update(stepName).digest("hex").slice(0, 8);
+}
+
+/**
+ * The array job's name in array mode, the common prefix of the shards' names in jobs mode:
+ * `<prefix>-<execution id>`, and `_<step key>` after it for a named step.
+ */
+export function executionJobName(jobNamePrefix: string, executionId: string, stepName?: string): string {
+  return `${jobNamePrefix}-${executionId}${stepName === undefined ? "" : `_${stepKey(stepName)}`}`;
 }
 
 /** Shard numbers are 0-based and written with 5 digits (up to 10,000 shards: 00000-09999). */
@@ -97,7 +110,7 @@ export function shardUri(uri: string, shardIndex: number): string {
 
 /** What a job's name says: the execution's job name, and in jobs mode the shard. */
 export interface NamedJob {
-  /** `<prefix>-<execution id>`: the status table's key. */
+  /** `<prefix>-<execution id>`, with `_<step key>` for a named step: the status table's key. */
   executionJobName: string;
   executionId: string;
   /** jobs mode: the shard index from the name's 5-digit suffix. */
@@ -106,16 +119,19 @@ export interface NamedJob {
 
 /**
  * Reads a job name of this stack: `<prefix>-<execution id>` (array or single job; array children carry
- * their parent's name) or `<prefix>-<execution id>-<5-digit shard>` (jobs mode). Undefined for any
- * other name. Execution ids hold no hyphens, so the two forms cannot be confused.
+ * their parent's name) or `<prefix>-<execution id>-<5-digit shard>` (jobs mode), either with `_<step key>`
+ * after the execution id for a named step. Undefined for any other name. Execution ids hold no hyphens or
+ * underscores, so the forms cannot be confused.
  */
 export function parseJobName(jobNamePrefix: string, jobName: string): NamedJob | undefined {
   if (!jobName.startsWith(`${jobNamePrefix}-`)) return undefined;
-  const match = /^([A-Za-z0-9]{1,56})(?:-(\d{5}))?$/.exec(jobName.slice(jobNamePrefix.length + 1));
+  const match = /^([A-Za-z0-9]{1,56})(_[0-9a-f]{8})?(?:-(\d{5}))?$/.exec(
+    jobName.slice(jobNamePrefix.length + 1),
+  );
   if (!match) return undefined;
   return {
-    executionJobName: executionJobName(jobNamePrefix, match[1]),
+    executionJobName: `${executionJobName(jobNamePrefix, match[1])}${match[2] ?? ""}`,
     executionId: match[1],
-    ...(match[2] !== undefined ? { shardIndex: Number(match[2]) } : {}),
+    ...(match[3] !== undefined ? { shardIndex: Number(match[3]) } : {}),
   };
 }

@@ -31,6 +31,10 @@ export interface ExecutionJobsRef {
   /** array: the array (or single) job's ID; jobs: the shards' common name prefix. */
   jobRef: string;
   shardCount: number;
+  /** The step's job name: the array job's name, the shards' name prefix, the status table's key. */
+  jobName: string;
+  /** The step's outputUri, returned with a success (unknown for a step that did not pass it on). */
+  outputUri?: string;
 }
 
 /** A failed shard, with what Batch says about why. */
@@ -197,7 +201,7 @@ async function findArrayJob(
   if (job && observed && observed.jobId === job.jobId && isUnfinished(job.status)) {
     job = withObservedStatus(job, observed);
   }
-  if (!job || !belongsToExecution(job, ref.executionArn)) {
+  if (!job || !belongsToStep(job, ref)) {
     summary.notFound = [ref.jobRef];
     summary.notFoundCount = ref.shardCount;
     summary.counts = { NOT_FOUND: ref.shardCount };
@@ -297,16 +301,12 @@ function withObservedStatus(job: JobDetail, observed: ObservedJob): JobDetail {
 }
 
 /**
- * A job of another execution is as good as missing: it must never be answered for or terminated. Ours
- * carry the execution ARN as a tag and end their name with the execution id.
+ * A job of another execution, or of another bridge step of the execution, is as good as missing: it must
+ * never be answered for or terminated. Ours carry the execution ARN as a tag and the step's job name.
  */
-function belongsToExecution(job: JobDetail, executionArn: string): boolean {
+function belongsToStep(job: JobDetail, ref: ExecutionJobsRef): boolean {
   const tag = job.tags?.[executionTagKey];
-  const executionId = executionArn.slice(executionArn.lastIndexOf("/") + 1);
-  return (
-    (tag === undefined || tag === executionTagValue(executionArn)) &&
-    (job.jobName ?? "").endsWith(`-${executionId}`)
-  );
+  return (tag === undefined || tag === executionTagValue(ref.executionArn)) && job.jobName === ref.jobName;
 }
 
 function countSingleJob(summary: ExecutionJobs, job: JobDetail): void {

@@ -18,7 +18,6 @@ import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-mess
 import { systemClock, type Clock, type Log } from "./clock";
 import { createRateLimiter, mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
-import { executionJobName, parseExecutionArn } from "./job-names";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
 import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
@@ -130,10 +129,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     context: Record<string, unknown>,
   ): StepToSettle => ({
     token: message.token,
-    executionJobName: executionJobName(
-      settings.jobNamePrefix,
-      parseExecutionArn(message.executionArn)!.executionId,
-    ),
+    executionJobName: message.jobName,
     heldReceiptHandle: record.receiptHandle,
     context,
   });

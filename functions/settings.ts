@@ -4,17 +4,27 @@
  * first invocation with an error naming the variable, not halfway through a pipeline run.
  */
 import type { PollSchedule } from "./poll-schedule";
-import { environmentVariables, type JobMode } from "./step-contract";
+import { defaultJobKind, environmentVariables, type JobMode } from "./step-contract";
+
+/** Where a job kind's jobs go: its job definition and how its shards are submitted. */
+export interface JobKindTarget {
+  /** Job definition ARN (with revision) or name. */
+  jobDefinition: string;
+  submitMode: JobMode;
+}
 
 /** What the submit function needs to submit an execution's jobs. */
 export interface SubmitSettings {
   /** Job queue ARN or name. */
   jobQueue: string;
-  /** Job definition ARN (with revision) or name. */
+  /** The default kind's job definition: ARN (with revision) or name. */
   jobDefinition: string;
   /** Every job name starts with `<jobNamePrefix>-<execution id>`. */
   jobNamePrefix: string;
+  /** The default kind's submit mode. */
   submitMode: JobMode;
+  /** The stack's other job kinds by name; a step may name only these and `default`. */
+  jobKinds?: Readonly<Record<string, JobKindTarget>>;
   /** `s3://bucket/prefix/`: step input URIs must lie inside it (the only input jobs can read). */
   inputUriPrefix: string;
   /** `s3://bucket/prefix/`: step output URIs must lie inside it (the only output jobs can write). */
@@ -60,9 +70,22 @@ export function submitSettingsFromEnvironment(env: Environment): SubmitSettings 
     submitMode: read.submitMode(),
     inputUriPrefix: read.s3Prefix("inputUriPrefix"),
     outputUriPrefix: read.s3Prefix("outputUriPrefix"),
+    ...(read.isSet("jobKinds") ? { jobKinds: read.jobKinds() } : {}),
   };
   throwIfProblems(problems);
   return settings;
+}
+
+/** The names a step may give as its jobKind: `default` and the stack's other kinds. */
+export function jobKindNames(settings: SubmitSettings): string[] {
+  return [defaultJobKind, ...Object.keys(settings.jobKinds ?? {})];
+}
+
+/** The settings with the job definition and submit mode of `kind` (a name `jobKindNames` lists). */
+export function settingsOfKind(settings: SubmitSettings, kind: string): SubmitSettings {
+  const target = kind === defaultJobKind ? undefined : settings.jobKinds?.[kind];
+  if (kind !== defaultJobKind && !target) throw new Error(`No job kind "${kind}" in these settings.`);
+  return target ? { ...settings, ...target } : settings;
 }
 
 /** Reads and checks the monitor function's settings; throws an error naming every bad variable. */
@@ -147,6 +170,40 @@ function settingReader(env: Environment, problems: string[]) {
         return "array";
       }
       return value;
+    },
+    jobKinds(): Record<string, JobKindTarget> {
+      const value = raw("jobKinds");
+      const allowed =
+        'a JSON object of job kinds, e.g. {"gpu":{"jobDefinition":"<ARN>","submitMode":"array"}}';
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(value ?? "{}");
+      } catch {
+        invalid("jobKinds", allowed, value ?? "");
+        return {};
+      }
+      const kinds: Record<string, JobKindTarget> = {};
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        invalid("jobKinds", allowed, value ?? "");
+        return kinds;
+      }
+      for (const [kind, target] of Object.entries(parsed)) {
+        const { jobDefinition, submitMode } = (target ?? {}) as Record<string, unknown>;
+        if (
+          kind === defaultJobKind ||
+          typeof jobDefinition !== "string" ||
+          jobDefinition === "" ||
+          (submitMode !== "array" && submitMode !== "jobs")
+        ) {
+          problems.push(
+            `${environmentVariables.jobKinds} kind ${JSON.stringify(kind)} must have a jobDefinition and a ` +
+              `submitMode "array" or "jobs" (and not be named ${defaultJobKind}), got ${JSON.stringify(target)}.`,
+          );
+          continue;
+        }
+        kinds[kind] = { jobDefinition, submitMode };
+      }
+      return kinds;
     },
     s3Prefix(name: SettingName): string {
       const value = raw(name);

@@ -61,6 +61,8 @@ export interface StepRecord {
   jobMode?: JobMode;
   jobRef?: string;
   shardCount?: number;
+  /** The step's outputUri from the callback message, returned with a success. */
+  outputUri?: string;
   /** The callback message's latest receipt handle, to delete it once the step is answered. */
   receiptHandle?: string;
   stepState?: StepState;
@@ -79,9 +81,16 @@ export interface StepRecord {
 
 /** The step's arguments as a ref to its jobs, once the callback message has been recorded. */
 export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
-  const { executionArn, jobMode, jobRef, shardCount } = record;
+  const { executionArn, jobMode, jobRef, shardCount, outputUri } = record;
   if (!executionArn || !jobMode || !jobRef || !shardCount) return undefined;
-  return { executionArn, jobMode, jobRef, shardCount };
+  return {
+    executionArn,
+    jobMode,
+    jobRef,
+    shardCount,
+    jobName: record.executionJobName,
+    ...(outputUri !== undefined ? { outputUri } : {}),
+  };
 }
 
 /** True while a claimant may still be answering (its lease has not run out). */
@@ -125,6 +134,7 @@ export interface WaitToRecord {
 export async function recordWait(table: StatusTable, wait: WaitToRecord, now: number): Promise<StepRecord> {
   const handle: Record<string, AttributeValue> =
     wait.receiptHandle !== undefined ? { ":receiptHandle": { S: wait.receiptHandle } } : {};
+  const outputUri = wait.ref.outputUri;
   // Two writers of the same new token can each find the other's write: a few rounds settle it.
   for (let round = 0; round < 3; round++) {
     const sameToken = await conditionalUpdate(table, wait.executionJobName, {
@@ -143,8 +153,10 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           "SET #callbackToken = :token, #executionArn = :executionArn, #jobMode = :jobMode, " +
           "#jobRef = :jobRef, #shardCount = :shardCount, #stepState = :waiting, #expiresAt = :expiresAt" +
           (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : "") +
+          (outputUri !== undefined ? ", #outputUri = :outputUri" : "") +
           " REMOVE #claimId, #claimedBy, #claimedAt, #answeredAt, #answer" +
           (wait.receiptHandle !== undefined ? "" : ", #receiptHandle") +
+          (outputUri !== undefined ? "" : ", #outputUri") +
           (replacing ? ", #finishedJob" : ""),
         ConditionExpression: replacing ? "#callbackToken <> :token" : "attribute_not_exists(#callbackToken)",
         values: {
@@ -156,6 +168,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           ":waiting": { S: "waiting" },
           ":expiresAt": expiresAt(now),
           ...handle,
+          ...(outputUri !== undefined ? { ":outputUri": { S: outputUri } } : {}),
         },
       });
       if (newWait) return newWait;
@@ -339,6 +352,7 @@ const attributeNames = [
   "jobMode",
   "jobRef",
   "shardCount",
+  "outputUri",
   "receiptHandle",
   "stepState",
   "claimId",
@@ -427,6 +441,7 @@ function stepRecord(item: Record<string, AttributeValue>, executionJobName: stri
     jobMode: jobMode === "array" || jobMode === "jobs" ? jobMode : undefined,
     jobRef: text("jobRef"),
     shardCount: number("shardCount"),
+    outputUri: text("outputUri"),
     receiptHandle: text("receiptHandle"),
     stepState:
       stepState === "waiting" || stepState === "answering" || stepState === "answered"

@@ -14,6 +14,13 @@ export interface SubmitArguments {
   outputUri: string;
   /** Whole number 1-10,000; pipeline parameters arrive as strings or numbers. */
   shardCount: string | number;
+  /** One of the stack's job kinds (its `jobKinds`, and `default`: the top-level keys); default `default`. */
+  jobKind?: string;
+  /**
+   * The bridge step's name. Each named step of an execution gets jobs of its own (their names carry a key
+   * of it), so a pipeline may hold several bridge steps; a step without it uses the execution's names.
+   */
+  stepName?: string;
 }
 
 /**
@@ -25,6 +32,19 @@ export const pipelineParameterNames = {
   outputUri: "OutputUri",
   shardCount: "ShardCount",
 } as const;
+
+/** Every argument the submit step takes: any other is refused, so a misspelled one is not ignored. */
+export const submitArgumentNames = [
+  "executionArn",
+  "inputUri",
+  "outputUri",
+  "shardCount",
+  "jobKind",
+  "stepName",
+] as const satisfies readonly (keyof SubmitArguments)[];
+
+/** The job kind of the top-level job settings, used when a step names none. */
+export const defaultJobKind = "default";
 
 /** How the jobs of one execution were submitted. */
 export type JobMode = "array" | "jobs";
@@ -40,23 +60,45 @@ export interface SubmitOutputs {
   jobRef: string;
   /** The number of shards, as a decimal string. */
   shardCount: string;
+  /**
+   * The step's job name, `<prefix>-<execution id>` (with `_<step key>` for a named step): the array job's
+   * name, or the shards' common name prefix, and the key of the step in the status table.
+   */
+  jobName: string;
+  /** The step's outputUri, handed on so that the Callback step returns it. */
+  outputUri: string;
 }
 
 export const submitOutputNames = [
   "jobMode",
   "jobRef",
   "shardCount",
+  "jobName",
+  "outputUri",
 ] as const satisfies readonly (keyof SubmitOutputs)[];
 
 /**
  * The Callback step's `Arguments`: the submit step's outputs, passed through. SageMaker resolves them and
- * puts them under `arguments` in the callback message.
+ * puts them under `arguments` in the callback message. `jobName` and `outputUri` may be missing from a
+ * step defined before the submit step returned them: the execution's job name, and no OutputUri.
  */
 export type CallbackArguments = SubmitOutputs;
 
-/** The Callback step's output parameters, sent with SendPipelineExecutionStepSuccess (all String). */
-export const callbackOutputNames = ["status", "succeededShards", "shardCount", "jobRef"] as const;
-export type CallbackOutputs = Record<(typeof callbackOutputNames)[number], string>;
+/**
+ * The Callback step's output parameters, sent with SendPipelineExecutionStepSuccess (all String): what a
+ * later step reads as `{"Get": "Steps.<step>.OutputParameters['OutputUri']"}`.
+ */
+export const callbackOutputNames = [
+  "Status",
+  "SucceededShards",
+  "ShardCount",
+  "JobRef",
+  "OutputUri",
+] as const;
+export type CallbackOutputs = Record<Exclude<(typeof callbackOutputNames)[number], "OutputUri">, string> & {
+  /** Missing only when the callback message carried no outputUri (a step defined before it did). */
+  OutputUri?: string;
+};
 
 /** The message SageMaker puts on the callback queue (the status key is spelled both ways in AWS docs). */
 export interface CallbackMessage {
@@ -83,6 +125,11 @@ export const environmentVariables = {
   jobNamePrefix: "BRIDGE_JOB_NAME_PREFIX",
   /** "array" or "jobs". */
   submitMode: "BRIDGE_SUBMIT_MODE",
+  /**
+   * The stack's other job kinds, JSON: `{"<kind>": {"jobDefinition": "<ARN>", "submitMode": "array"}}`;
+   * unset: the default kind only (BRIDGE_JOB_DEFINITION and BRIDGE_SUBMIT_MODE).
+   */
+  jobKinds: "BRIDGE_JOB_KINDS",
   /** `s3://bucket/input/`: the only input jobs can read. */
   inputUriPrefix: "BRIDGE_INPUT_URI_PREFIX",
   /** `s3://bucket/output/`: the only output jobs can write. */

@@ -8,8 +8,8 @@ import { systemClock, type Clock, type Log } from "./clock";
 import { createRateLimiter, mapWithConcurrency } from "./concurrency";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
-import type { SubmitSettings } from "./settings";
-import { executionTagKey, type SubmitOutputs } from "./step-contract";
+import { settingsOfKind, type SubmitSettings } from "./settings";
+import { executionTagKey, type JobMode, type SubmitOutputs } from "./step-contract";
 import { validateSubmitArguments, type ValidSubmitArguments } from "./submit-arguments";
 import { terminateJobs, terminatesPerSecond, terminationReasons } from "./terminate";
 
@@ -39,27 +39,37 @@ export function makeSubmitHandler(
   deps: SubmitDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
   const clock = deps.clock ?? systemClock();
-  const { batch, settings, logger } = deps;
+  const { batch, logger } = deps;
 
   return async (event, context) => {
-    const args = validateSubmitArguments(event, settings);
-    const baseName = executionJobName(settings.jobNamePrefix, args.executionId);
+    const args = validateSubmitArguments(event, deps.settings);
+    // The step's kind decides the job definition and the submit mode.
+    const settings = settingsOfKind(deps.settings, args.jobKind);
+    const baseName = executionJobName(settings.jobNamePrefix, args.executionId, args.stepName);
     // Jobs from an earlier invocation for this execution are reused, so a repeated call submits no second
     // set; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
     const existing = latestJobByName(await listJobsByName(batch, settings.jobQueue, baseName, clock));
     const shardCount = String(args.shardCount);
+    const outputs = (jobMode: JobMode, jobRef: string): SubmitOutputs => ({
+      jobMode,
+      jobRef,
+      shardCount,
+      jobName: baseName,
+      outputUri: args.outputUri,
+    });
 
     if (settings.submitMode === "array") {
       const reusable = existing.get(baseName);
       if (reusable && reusable.status !== "FAILED") {
         logger.info("submit", {
           executionArn: args.executionArn,
+          jobKind: args.jobKind,
           jobMode: "array",
           jobRef: reusable.jobId,
           shardCount: args.shardCount,
           decision: "reused existing job",
         });
-        return { jobMode: "array", jobRef: reusable.jobId!, shardCount };
+        return outputs("array", reusable.jobId!);
       }
       const submitted = await retryThrottled(
         () => batch.send(new SubmitJobCommand(arrayJobInput(settings, args, baseName))),
@@ -67,12 +77,13 @@ export function makeSubmitHandler(
       );
       logger.info("submit", {
         executionArn: args.executionArn,
+        jobKind: args.jobKind,
         jobMode: "array",
         jobRef: submitted.jobId,
         shardCount: args.shardCount,
         decision: args.shardCount === 1 ? "submitted single job" : "submitted array job",
       });
-      return { jobMode: "array", jobRef: submitted.jobId!, shardCount };
+      return outputs("array", submitted.jobId!);
     }
 
     const missing: number[] = [];
@@ -117,6 +128,7 @@ export function makeSubmitHandler(
     }
     logger.info("submit", {
       executionArn: args.executionArn,
+      jobKind: args.jobKind,
       jobMode: "jobs",
       jobRef: baseName,
       shardCount: args.shardCount,
@@ -124,7 +136,7 @@ export function makeSubmitHandler(
       reused: args.shardCount - missing.length,
       decision: "submitted jobs",
     });
-    return { jobMode: "jobs", jobRef: baseName, shardCount };
+    return outputs("jobs", baseName);
   };
 }
 

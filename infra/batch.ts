@@ -1,10 +1,11 @@
 /**
  * AWS Batch on Fargate: the jobs' log group, their two roles, a managed compute environment, a job queue and
- * the job definition the submit function uses.
+ * a job definition per job kind, which the submit function uses.
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { BridgeConfig } from "./config";
+import { defaultJobKind } from "../functions/step-contract";
+import type { BridgeConfig, JobKind } from "./config";
 import {
   batchExecutionPolicy,
   batchJobPolicy,
@@ -19,7 +20,10 @@ export interface BatchResources {
   jobLogGroup: aws.cloudwatch.LogGroup;
   computeEnvironment: aws.batch.ComputeEnvironment;
   jobQueue: aws.batch.JobQueue;
+  /** The default kind's job definition (the top-level keys). */
   jobDefinition: aws.batch.JobDefinition;
+  /** Every kind's job definition by kind name, the default kind's included. */
+  jobDefinitions: Record<string, aws.batch.JobDefinition>;
 }
 
 export interface BatchArgs {
@@ -69,7 +73,9 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
       policy: pulumi.all([scope, jobLogGroup.arn]).apply(([s, jobLogGroupArn]) =>
         batchExecutionPolicy({
           jobLogGroupArn,
-          ecrRepositoryArn: privateEcrRepositoryArn(config.containerImage, s.partition),
+          ecrRepositoryArns: config.kinds
+            .map((kind) => privateEcrRepositoryArn(kind.image, s.partition))
+            .filter((arn): arn is string => arn !== undefined),
         }),
       ),
     },
@@ -79,7 +85,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
     `${name}-batch-job`,
     {
       service: servicePrincipals.ecsTasks,
-      description: "The bridge's Batch jobs: read the input prefix, write the output prefix.",
+      description: "The bridge's Batch jobs: read the input and output prefixes, write the output prefix.",
       policy: pulumi.all([scope, args.bucketName]).apply(([s, bucketName]) =>
         batchJobPolicy({
           partition: s.partition,
@@ -120,22 +126,76 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
     opts,
   );
 
-  const jobDefinition = new aws.batch.JobDefinition(
-    `${name}-job`,
+  const jobDefinitions = Object.fromEntries(
+    config.kinds.map((kind) => [
+      kind.name,
+      createJobDefinition(
+        name,
+        kind,
+        {
+          config,
+          scope,
+          bucketName: args.bucketName,
+          roles: { executionRole: executionRole.role, jobRole: jobRole.role },
+          jobLogGroup,
+          // The roles must hold their permissions before the first job starts.
+          dependsOn: [executionRole.policy, jobRole.policy],
+        },
+        parent,
+      ),
+    ]),
+  );
+
+  return {
+    jobLogGroup,
+    computeEnvironment,
+    jobQueue,
+    jobDefinition: jobDefinitions[defaultJobKind],
+    jobDefinitions,
+  };
+}
+
+interface JobDefinitionArgs {
+  config: BridgeConfig;
+  scope: pulumi.Output<AwsScope>;
+  bucketName: pulumi.Output<string>;
+  roles: { executionRole: aws.iam.Role; jobRole: aws.iam.Role };
+  jobLogGroup: aws.cloudwatch.LogGroup;
+  dependsOn: pulumi.Resource[];
+}
+
+/**
+ * One kind's job definition: its image, command, size, variables, time limit and attempts; the roles, logs
+ * and network every kind shares. The default kind's keeps the name it has always had (`<name>-job`).
+ */
+function createJobDefinition(
+  name: string,
+  kind: JobKind,
+  args: JobDefinitionArgs,
+  parent: pulumi.Resource,
+): aws.batch.JobDefinition {
+  const { config, scope, roles } = args;
+  const isDefault = kind.name === defaultJobKind;
+  const environment = Object.entries(kind.environment)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([variable, value]) => ({ name: variable, value }));
+  return new aws.batch.JobDefinition(
+    isDefault ? `${name}-job` : `${name}-job-${kind.name}`,
     {
-      name: config.jobDefinitionName,
+      name: kind.jobDefinitionName,
       type: "container",
       platformCapabilities: ["FARGATE"],
       containerProperties: pulumi
-        .all([scope, executionRole.role.arn, jobRole.role.arn, jobLogGroup.name])
+        .all([scope, roles.executionRole.arn, roles.jobRole.arn, args.jobLogGroup.name])
         .apply(([s, executionRoleArn, jobRoleArn, logGroupName]) =>
           JSON.stringify({
-            image: config.containerImage,
-            command: config.containerCommand,
+            image: kind.image,
+            command: kind.command,
             resourceRequirements: [
-              { type: "VCPU", value: String(config.vcpu) },
-              { type: "MEMORY", value: String(config.memoryMiB) },
+              { type: "VCPU", value: String(kind.vcpu) },
+              { type: "MEMORY", value: String(kind.memoryMiB) },
             ],
+            ...(environment.length > 0 ? { environment } : {}),
             executionRoleArn,
             jobRoleArn,
             logConfiguration: {
@@ -143,7 +203,8 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
               options: {
                 "awslogs-group": logGroupName,
                 "awslogs-region": s.region,
-                "awslogs-stream-prefix": "job",
+                // Streams are <prefix>/<container>/<task id>: the kind tells them apart.
+                "awslogs-stream-prefix": isDefault ? "job" : kind.name,
               },
             },
             networkConfiguration: { assignPublicIp: config.assignPublicIp ? "ENABLED" : "DISABLED" },
@@ -157,14 +218,11 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
         shardIndex: "0",
         shardCount: "1",
       })),
-      timeout: { attemptDurationSeconds: config.jobTimeoutSeconds },
-      retryStrategy: { attempts: config.jobAttempts, evaluateOnExits: jobRetryConditions },
+      timeout: { attemptDurationSeconds: kind.jobTimeoutSeconds },
+      retryStrategy: { attempts: kind.jobAttempts, evaluateOnExits: jobRetryConditions },
       // Jobs carry the tags given at submission (the execution tag) onto their ECS tasks.
       propagateTags: true,
     },
-    // The roles must hold their permissions before the first job starts.
-    { parent, dependsOn: [executionRole.policy, jobRole.policy] },
+    { parent, dependsOn: args.dependsOn },
   );
-
-  return { jobLogGroup, computeEnvironment, jobQueue, jobDefinition };
 }

@@ -4,14 +4,23 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
-import { parseConfig, type StackSettings } from "./config";
+import {
+  checkBatchBridgeStep,
+  expandBatchBridgeStep,
+  PipelineDefinitionError,
+  planPipelineDefinition,
+  type BatchBridgeStep,
+  type PlannedDefinition,
+  type StepDocument,
+} from "./batch-bridge-steps";
+import { parseConfig, projectName, type BridgeConfig, type StackSettings } from "./config";
 import { createFunctions } from "./functions";
-import type { AwsScope } from "./iam-policies";
+import { pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
-import { createPipeline } from "./pipeline";
+import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
 import { createCallbackQueues } from "./queue";
-import { createRecords, type RecordApiOutputs } from "./records";
+import { checkRecordsPipeline, createRecords, type RecordApiOutputs } from "./records";
 import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
 
@@ -27,6 +36,17 @@ export interface BatchBridgeArgs {
    * their defaults. They are checked before anything is created.
    */
   config: StackSettings;
+  /**
+   * A pipeline definition built in code (the JSON SageMaker reads, as an object), whose BatchBridge steps
+   * become the bridge's steps, instead of the stack's own pipeline: as `pipelineDefinitionFile` does with
+   * a file. Not both.
+   */
+  pipelineDefinition?: object;
+  /**
+   * Where a relative `pipelineDefinitionFile` is found. Default: the current directory, which is the
+   * project's (where Pulumi.yaml is) when Pulumi runs the program.
+   */
+  projectDirectory?: string;
 }
 
 /**
@@ -43,6 +63,14 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly jobQueueArn: pulumi.Output<string>;
   readonly jobDefinitionArn: pulumi.Output<string>;
   readonly submitFunctionName: pulumi.Output<string>;
+  /** The submit function: the FunctionArn of a bridge step's Lambda step. */
+  readonly submitFunctionArn: pulumi.Output<string>;
+  /**
+   * The policy a pipeline's execution role needs to run the bridge's two steps: invoke the submit function,
+   * send to the callback queue. The stack's own pipeline's role holds it; a pipeline of externalPipelineNames
+   * needs it too.
+   */
+  readonly pipelineRolePolicy: pulumi.Output<RolePolicy>;
   readonly monitorFunctionName: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
@@ -51,10 +79,24 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly completionEvents?: CompletionEventOutputs;
   /** The records API's endpoint, key, table and queues; undefined when recordApi is off. */
   readonly recordApi?: RecordApiOutputs;
+  /** The job kinds a step may name. */
+  private readonly jobKinds: string[];
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parseConfig(args.config);
+    // A user's definition is checked here, at preview, before anything is created.
+    const definition = userDefinition(config, args);
+    if (config.recordApi && definition) checkRecordsPipeline(definition);
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
+    this.jobKinds = config.kinds.map((kind) => kind.name);
+    if (definition && definition.stepsNeedingOtherPermissions.length > 0) {
+      pulumi.log.warn(
+        `The pipeline's role holds only the bridge's permissions; steps ${definition.stepsNeedingOtherPermissions.join(", ")} ` +
+          `need their own (attach them to the role, or run the definition as a pipeline of yours listed in ` +
+          `externalPipelineNames).`,
+        this,
+      );
+    }
     const invokeOpts = { parent: this };
     const scope: pulumi.Output<AwsScope> = pulumi
       .all([
@@ -81,9 +123,21 @@ export class BatchBridge extends pulumi.ComponentResource {
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
+    this.pipelineRolePolicy = pulumi
+      .all([functions.submitFunction.arn, queues.callbackQueue.arn])
+      .apply(([submitFunctionArn, callbackQueueArn]) =>
+        pipelinePolicy({ submitFunctionArn, callbackQueueArn }),
+      );
     const pipeline = createPipeline(
       name,
-      { config, submitFunction: functions.submitFunction, callbackQueue: queues.callbackQueue, bucketName },
+      {
+        config,
+        submitFunction: functions.submitFunction,
+        callbackQueue: queues.callbackQueue,
+        bucketName,
+        rolePolicy: this.pipelineRolePolicy,
+        ...(definition ? { definition } : {}),
+      },
       this,
     );
 
@@ -98,6 +152,7 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.jobQueueArn = batch.jobQueue.arn;
     this.jobDefinitionArn = batch.jobDefinition.arn;
     this.submitFunctionName = functions.submitFunction.name;
+    this.submitFunctionArn = functions.submitFunction.arn;
     this.monitorFunctionName = functions.monitorFunction.name;
     this.dataBucketName = bucketName;
     this.startExecutionCommand = pulumi
@@ -115,6 +170,8 @@ export class BatchBridge extends pulumi.ComponentResource {
       jobQueueArn: this.jobQueueArn,
       jobDefinitionArn: this.jobDefinitionArn,
       submitFunctionName: this.submitFunctionName,
+      submitFunctionArn: this.submitFunctionArn,
+      pipelineRolePolicy: this.pipelineRolePolicy,
       monitorFunctionName: this.monitorFunctionName,
       dataBucketName: this.dataBucketName,
       startExecutionCommand: this.startExecutionCommand,
@@ -122,4 +179,40 @@ export class BatchBridge extends pulumi.ComponentResource {
       ...this.recordApi,
     });
   }
+
+  /**
+   * The bridge's two steps for a BatchBridge step, to put into a pipeline definition built in code: a
+   * Lambda step `<Name>-Submit` and a Callback step `<Name>`, checked as a definition file's are (the
+   * references to other steps are the pipeline's to check). The pipeline must be this stack's, or one of
+   * its externalPipelineNames with a role holding `pipelineRolePolicy`.
+   */
+  batchBridgeSteps(step: BatchBridgeStep): pulumi.Output<StepDocument[]> {
+    const problems = checkBatchBridgeStep({ ...step }, this.jobKinds);
+    if (problems.length > 0) throw new PipelineDefinitionError(`step ${step.Name}`, problems);
+    return pulumi
+      .all([this.submitFunctionArn, this.callbackQueueUrl])
+      .apply(([submitFunctionArn, callbackQueueUrl]) =>
+        expandBatchBridgeStep(step, { submitFunctionArn, callbackQueueUrl }),
+      );
+  }
+}
+
+/** The user's definition, from pipelineDefinitionFile or given in code, checked; undefined: none. */
+function userDefinition(config: BridgeConfig, args: BatchBridgeArgs): PlannedDefinition | undefined {
+  const file = config.pipelineDefinitionFile;
+  if (file !== "" && args.pipelineDefinition !== undefined) {
+    throw new Error(
+      `${projectName}:pipelineDefinitionFile and the pipelineDefinition argument both give a pipeline ` +
+        `definition: give one.`,
+    );
+  }
+  const jobKinds = config.kinds.map((kind) => kind.name);
+  if (file !== "") {
+    const document = readPipelineDefinitionFile(file, args.projectDirectory ?? process.cwd());
+    return planPipelineDefinition(document, { jobKinds, source: file });
+  }
+  if (args.pipelineDefinition !== undefined) {
+    return planPipelineDefinition(args.pipelineDefinition, { jobKinds, source: "given in code" });
+  }
+  return undefined;
 }

@@ -13,7 +13,7 @@ import {
   monitorHandlerFromEnvironment,
   submitHandlerFromEnvironment,
 } from "../functions/entrypoints";
-import { environmentVariables } from "../functions/step-contract";
+import { defaultJobKind, environmentVariables } from "../functions/step-contract";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
 import {
@@ -123,6 +123,18 @@ export function createBridgeFunction<E, R>(
 export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
   const { config, scope, batch, queues, statusTable } = args;
   const { callbackQueue, deadLetterQueue } = queues;
+  // The submit function may submit to every kind's job definition, and names the kinds besides the default.
+  const jobDefinitionArnPrefixes = pulumi.all(Object.values(batch.jobDefinitions).map((d) => d.arnPrefix));
+  const otherKinds = config.kinds.filter((kind) => kind.name !== defaultJobKind);
+  const otherKindTargets = pulumi
+    .all(otherKinds.map((kind) => batch.jobDefinitions[kind.name].arn))
+    .apply((arns) =>
+      JSON.stringify(
+        Object.fromEntries(
+          otherKinds.map((kind, i) => [kind.name, { jobDefinition: arns[i], submitMode: kind.submitMode }]),
+        ),
+      ),
+    );
 
   const submitFunction = createBridgeFunction<unknown, unknown>(
     name,
@@ -132,13 +144,13 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, logGroupArn])
-          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn]) =>
+          .all([scope, batch.jobQueue.arn, jobDefinitionArnPrefixes, logGroupArn])
+          .apply(([s, jobQueueArn, arnPrefixes, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               jobQueueArn,
-              jobDefinitionArnPrefix,
+              jobDefinitionArnPrefixes: arnPrefixes,
               logGroupArn,
             }),
           ),
@@ -149,6 +161,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.jobDefinition]: batch.jobDefinition.arn,
         [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
         [environmentVariables.submitMode]: config.submitMode,
+        ...(otherKinds.length > 0 ? { [environmentVariables.jobKinds]: otherKindTargets } : {}),
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
       },
@@ -170,7 +183,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
             monitorFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               callbackQueueArn,
               deadLetterQueueArn,
               logGroupArn,
@@ -238,7 +251,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           .apply(([s, statusTableArn, callbackQueueArn, logGroupArn]) =>
             jobEventFunctionPolicy({
               scope: s,
-              pipelineName: config.pipelineName,
+              pipelineNames: config.bridgedPipelineNames,
               statusTableArn,
               callbackQueueArn,
               logGroupArn,

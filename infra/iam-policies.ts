@@ -76,19 +76,34 @@ export function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   };
 }
 
-/** The pipeline the stack deploys; its executions are the only ones the functions act for. */
+/** A pipeline's ARN (the stack's own: the records functions start and read its executions only). */
 export function pipelineArn(scope: AwsScope, pipelineName: string): string {
   return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${pipelineName}`;
 }
 
 /**
- * The execution tag names one of this pipeline's executions, on the job (`ResourceTag`) or in the request
+ * The ARNs of the pipelines the functions act for (the stack's own and externalPipelineNames): each name as
+ * given and, when it has capitals, lowercased too, as SageMaker writes pipeline names in some ARNs.
+ */
+function pipelineArns(scope: AwsScope, pipelineNames: readonly string[]): string[] {
+  const names = [...new Set(pipelineNames.flatMap((name) => [name, name.toLowerCase()]))];
+  return names.map((name) => pipelineArn(scope, name));
+}
+
+/**
+ * The execution tag names one of these pipelines' executions, on the job (`ResourceTag`) or in the request
  * that creates it (`RequestTag`): jobs of other workloads, and of other stacks, are out of reach.
  */
-function taggedForPipeline(where: "ResourceTag" | "RequestTag", scope: AwsScope, pipelineName: string) {
+function taggedForPipelines(
+  where: "ResourceTag" | "RequestTag",
+  scope: AwsScope,
+  pipelineNames: readonly string[],
+) {
   return {
     StringLike: {
-      [`aws:${where}/${executionTagKey}`]: executionTagPatterns(pipelineArn(scope, pipelineName)),
+      [`aws:${where}/${executionTagKey}`]: [
+        ...new Set(pipelineArns(scope, pipelineNames).flatMap(executionTagPatterns)),
+      ],
     },
   };
 }
@@ -106,23 +121,24 @@ export function privateEcrRepositoryArn(image: string, partition: string): strin
 
 export interface BatchExecutionPolicyArgs {
   jobLogGroupArn: string;
-  /** Set when the job image is in a private ECR repository. */
-  ecrRepositoryArn?: string;
+  /** The private ECR repositories of the job kinds' images (images elsewhere need no permission). */
+  ecrRepositoryArns: readonly string[];
 }
 
-/** Batch execution role (ECS agent): write the job's logs and, for a private ECR image, pull it. */
+/** Batch execution role (ECS agent): write the jobs' logs and pull the images in private ECR repositories. */
 export function batchExecutionPolicy(args: BatchExecutionPolicyArgs): RolePolicy {
+  const repositories = [...new Set(args.ecrRepositoryArns)].sort();
   return policy(
     writeLogs("WriteJobLogs", args.jobLogGroupArn),
-    args.ecrRepositoryArn === undefined
+    repositories.length === 0
       ? undefined
       : {
           Sid: "PullJobImage",
           Effect: "Allow",
           Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-          Resource: args.ecrRepositoryArn,
+          Resource: repositories.length === 1 ? repositories[0] : repositories,
         },
-    args.ecrRepositoryArn === undefined
+    repositories.length === 0
       ? undefined
       : {
           Sid: "LogInToEcr",
@@ -140,15 +156,19 @@ export interface BatchJobPolicyArgs {
   outputPrefix: string;
 }
 
-/** Batch job role (the container): read the input prefix, write the output prefix, nothing else. */
+/**
+ * Batch job role (the container): read the input and output prefixes (a bridge step may read what an
+ * earlier one wrote), write the output prefix, nothing else.
+ */
 export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
   const bucketArn = `arn:${args.partition}:s3:::${args.bucketName}`;
+  const readable = [args.inputPrefix, args.outputPrefix];
   return policy(
     {
       Sid: "ReadInput",
       Effect: "Allow",
       Action: ["s3:GetObject"],
-      Resource: `${bucketArn}/${args.inputPrefix}*`,
+      Resource: readable.map((prefix) => `${bucketArn}/${prefix}*`),
     },
     {
       // Without ListBucket a missing input object reads as 403 instead of 404.
@@ -156,7 +176,7 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
       Effect: "Allow",
       Action: ["s3:ListBucket"],
       Resource: bucketArn,
-      Condition: { StringLike: { "s3:prefix": `${args.inputPrefix}*` } },
+      Condition: { StringLike: { "s3:prefix": readable.map((prefix) => `${prefix}*`) } },
     },
     {
       Sid: "WriteOutput",
@@ -169,24 +189,29 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
 
 export interface SubmitFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose executions the function submits for: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   jobQueueArn: string;
-  /** The job definition's ARN without revision (`...:job-definition/<name>`). */
-  jobDefinitionArnPrefix: string;
+  /** Every job kind's job definition ARN without revision (`...:job-definition/<name>`). */
+  jobDefinitionArnPrefixes: readonly string[];
   logGroupArn: string;
 }
 
-/** Submit function: submit tagged jobs on our queue and definition, find them again, clean up a partial submission. */
+/** Submit function: submit tagged jobs on our queue and definitions, find them again, clean up a partial submission. */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
-  const requestCarriesExecutionTag = taggedForPipeline("RequestTag", args.scope, args.pipelineName);
+  const requestCarriesExecutionTag = taggedForPipelines("RequestTag", args.scope, args.pipelineNames);
   return policy(
     {
       // SubmitJob authorizes the queue, the definition (any revision) and the new job.
       Sid: "SubmitTaggedJobs",
       Effect: "Allow",
       Action: ["batch:SubmitJob"],
-      Resource: [args.jobQueueArn, args.jobDefinitionArnPrefix, `${args.jobDefinitionArnPrefix}:*`, jobs],
+      Resource: [
+        args.jobQueueArn,
+        ...args.jobDefinitionArnPrefixes.flatMap((prefix) => [prefix, `${prefix}:*`]),
+        jobs,
+      ],
       Condition: requestCarriesExecutionTag,
     },
     {
@@ -212,7 +237,7 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Effect: "Allow",
       Action: ["batch:TerminateJob"],
       Resource: jobs,
-      Condition: taggedForPipeline("ResourceTag", args.scope, args.pipelineName),
+      Condition: taggedForPipelines("ResourceTag", args.scope, args.pipelineNames),
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
@@ -226,24 +251,25 @@ const checkJobs: PolicyStatement = {
   Resource: "*",
 };
 
-/** Terminate the jobs of an execution (fail fast, or a stopped execution); only this pipeline's jobs. */
-function stopJobsOfExecution(scope: AwsScope, pipelineName: string): PolicyStatement {
+/** Terminate the jobs of an execution (fail fast, or a stopped execution); only these pipelines' jobs. */
+function stopJobsOfExecution(scope: AwsScope, pipelineNames: readonly string[]): PolicyStatement {
   return {
     Sid: "StopJobsOfExecution",
     Effect: "Allow",
     Action: ["batch:TerminateJob"],
     Resource: batchJobsArn(scope),
-    Condition: taggedForPipeline("ResourceTag", scope, pipelineName),
+    Condition: taggedForPipelines("ResourceTag", scope, pipelineNames),
   };
 }
 
-/** The step callbacks of this pipeline's executions, and no other pipeline's. */
-function answerCallbackSteps(scope: AwsScope, pipelineName: string): PolicyStatement {
+/** The step callbacks of these pipelines' executions, and no other pipeline's. */
+function answerCallbackSteps(scope: AwsScope, pipelineNames: readonly string[]): PolicyStatement {
+  const executions = pipelineArns(scope, pipelineNames).map((arn) => `${arn}/execution/*`);
   return {
     Sid: "AnswerCallbackSteps",
     Effect: "Allow",
     Action: ["sagemaker:SendPipelineExecutionStepSuccess", "sagemaker:SendPipelineExecutionStepFailure"],
-    Resource: `${pipelineArn(scope, pipelineName)}/execution/*`,
+    Resource: executions.length === 1 ? executions[0] : executions,
   };
 }
 
@@ -259,7 +285,8 @@ function useStatusTable(statusTableArn: string): PolicyStatement {
 
 export interface MonitorFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose steps the function answers: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   callbackQueueArn: string;
   deadLetterQueueArn: string;
   logGroupArn: string;
@@ -271,8 +298,8 @@ export interface MonitorFunctionPolicyArgs {
 export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePolicy {
   return policy(
     checkJobs,
-    stopJobsOfExecution(args.scope, args.pipelineName),
-    answerCallbackSteps(args.scope, args.pipelineName),
+    stopJobsOfExecution(args.scope, args.pipelineNames),
+    answerCallbackSteps(args.scope, args.pipelineNames),
     {
       Sid: "ConsumeCallbackMessages",
       Effect: "Allow",
@@ -297,7 +324,8 @@ export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePoli
 
 export interface JobEventFunctionPolicyArgs {
   scope: AwsScope;
-  pipelineName: string;
+  /** The pipelines whose steps the function answers: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
   statusTableArn: string;
   callbackQueueArn: string;
   logGroupArn: string;
@@ -312,8 +340,8 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
     useStatusTable(args.statusTableArn),
     checkJobs,
     // A failed job's siblings are terminated before the step is failed, as the monitor does.
-    stopJobsOfExecution(args.scope, args.pipelineName),
-    answerCallbackSteps(args.scope, args.pipelineName),
+    stopJobsOfExecution(args.scope, args.pipelineNames),
+    answerCallbackSteps(args.scope, args.pipelineNames),
     {
       Sid: "DeleteAnsweredCallbackMessages",
       Effect: "Allow",
@@ -329,7 +357,11 @@ export interface PipelinePolicyArgs {
   callbackQueueArn: string;
 }
 
-/** Pipeline execution role: run the Lambda step and send the Callback step's token. Nothing else. */
+/**
+ * Pipeline execution role: run the Lambda step and send the Callback step's token. Nothing else. The
+ * stack's own pipeline's role holds it, and a pipeline managed elsewhere needs it for its bridge steps
+ * (the `pipelineRolePolicy` output).
+ */
 export function pipelinePolicy(args: PipelinePolicyArgs): RolePolicy {
   return policy(
     {

@@ -1,6 +1,8 @@
 /**
- * The SageMaker pipeline definition, built as data from typed step descriptions. Pure: no Pulumi, no AWS;
- * the component resolves the ARNs and URLs first and passes them in as strings.
+ * The SageMaker pipeline definition, built as data from typed step descriptions, and the bridge's two steps:
+ * the one source of their shapes, for the stack's own pipeline and for the BatchBridge steps of a user's
+ * (batch-bridge-steps.ts). Pure: no Pulumi, no AWS; the component resolves the ARNs and URLs first and
+ * passes them in as strings.
  */
 import {
   callbackOutputNames,
@@ -17,7 +19,24 @@ export interface Reference {
   Get: string;
 }
 
-export type ArgumentValue = string | number | boolean | Reference;
+/**
+ * A function SageMaker evaluates at run time, e.g. `{"Std:Join": {"On": "/", "Values": [...]}}`, passed
+ * through as written.
+ */
+export interface PipelineFunction {
+  readonly [name: `Std:${string}`]: unknown;
+}
+
+export type ArgumentValue = string | number | boolean | Reference | PipelineFunction;
+
+/** What every step may carry besides its type's fields. */
+interface StepCommon {
+  name: string;
+  /** Steps that must end before this one starts (besides those whose outputs it reads). */
+  dependsOn?: readonly string[];
+  displayName?: string;
+  description?: string;
+}
 
 export interface ParameterSpec {
   name: string;
@@ -31,18 +50,16 @@ export interface OutputSpec {
 }
 
 /** Calls a Lambda function with `arguments` as its event; its return value supplies `outputs`. */
-export interface LambdaStepSpec {
+export interface LambdaStepSpec extends StepCommon {
   type: "Lambda";
-  name: string;
   functionArn: string;
   arguments: Record<string, ArgumentValue>;
   outputs: readonly OutputSpec[];
 }
 
 /** Sends a token and `arguments` to an SQS queue and waits until someone answers with the token. */
-export interface CallbackStepSpec {
+export interface CallbackStepSpec extends StepCommon {
   type: "Callback";
-  name: string;
   sqsQueueUrl: string;
   arguments: Record<string, ArgumentValue>;
   outputs: readonly OutputSpec[];
@@ -60,30 +77,37 @@ interface OutputParameter {
   OutputType: ParameterType;
 }
 
+/** The fields every step's JSON may carry besides its type's. */
+interface StepCommonDefinition {
+  Name: string;
+  DependsOn?: string[];
+  DisplayName?: string;
+  Description?: string;
+}
+
+export interface LambdaStepDefinition extends StepCommonDefinition {
+  Type: "Lambda";
+  FunctionArn: string;
+  Arguments: Record<string, ArgumentValue>;
+  OutputParameters: OutputParameter[];
+}
+
+export interface CallbackStepDefinition extends StepCommonDefinition {
+  Type: "Callback";
+  SqsQueueUrl: string;
+  Arguments: Record<string, ArgumentValue>;
+  OutputParameters: OutputParameter[];
+}
+
 /** The definition JSON as SageMaker reads it (only the parts this builder emits). */
 export interface PipelineDefinition {
   Version: "2020-12-01";
   Parameters: { Name: string; Type: ParameterType; DefaultValue: string | number | boolean }[];
-  Steps: (
-    | {
-        Name: string;
-        Type: "Lambda";
-        FunctionArn: string;
-        Arguments: Record<string, ArgumentValue>;
-        OutputParameters: OutputParameter[];
-      }
-    | {
-        Name: string;
-        Type: "Callback";
-        SqsQueueUrl: string;
-        Arguments: Record<string, ArgumentValue>;
-        OutputParameters: OutputParameter[];
-      }
-  )[];
+  Steps: (LambdaStepDefinition | CallbackStepDefinition)[];
 }
 
 /** Parameter and step names: SageMaker accepts `^[A-Za-z0-9\-_]{1,64}$`. */
-const namePattern = /^[A-Za-z0-9\-_]{1,64}$/;
+export const namePattern = /^[A-Za-z0-9\-_]{1,64}$/;
 
 /** Execution properties a definition can read. */
 export type ExecutionProperty = "PipelineExecutionArn" | "PipelineExecutionId" | "PipelineName";
@@ -124,7 +148,7 @@ export function buildPipelineDefinition(spec: PipelineSpec): PipelineDefinition 
   ]);
   for (const step of spec.steps) {
     for (const [argument, value] of Object.entries(step.arguments)) {
-      if (typeof value === "object" && !known.has(value.Get)) {
+      if (isReference(value) && !known.has(value.Get)) {
         problems.push(`step ${step.name} argument ${argument} refers to unknown "${value.Get}".`);
       }
     }
@@ -136,32 +160,51 @@ export function buildPipelineDefinition(spec: PipelineSpec): PipelineDefinition 
   return {
     Version: "2020-12-01",
     Parameters: spec.parameters.map((p) => ({ Name: p.name, Type: p.type, DefaultValue: p.defaultValue })),
-    Steps: spec.steps.map((step) => {
-      const OutputParameters = step.outputs.map((o) => ({ OutputName: o.name, OutputType: o.type }));
-      return step.type === "Lambda"
-        ? {
-            Name: step.name,
-            Type: step.type,
-            FunctionArn: step.functionArn,
-            Arguments: step.arguments,
-            OutputParameters,
-          }
-        : {
-            Name: step.name,
-            Type: step.type,
-            SqsQueueUrl: step.sqsQueueUrl,
-            Arguments: step.arguments,
-            OutputParameters,
-          };
-    }),
+    Steps: spec.steps.map(stepDefinition),
   };
+}
+
+/** One step's JSON. */
+export function stepDefinition(step: StepSpec): LambdaStepDefinition | CallbackStepDefinition {
+  const common: StepCommonDefinition = {
+    Name: step.name,
+    ...(step.dependsOn && step.dependsOn.length > 0 ? { DependsOn: [...step.dependsOn] } : {}),
+    ...(step.displayName !== undefined ? { DisplayName: step.displayName } : {}),
+    ...(step.description !== undefined ? { Description: step.description } : {}),
+  };
+  const OutputParameters = step.outputs.map((o) => ({ OutputName: o.name, OutputType: o.type }));
+  return step.type === "Lambda"
+    ? {
+        ...common,
+        Type: step.type,
+        FunctionArn: step.functionArn,
+        Arguments: step.arguments,
+        OutputParameters,
+      }
+    : {
+        ...common,
+        Type: step.type,
+        SqsQueueUrl: step.sqsQueueUrl,
+        Arguments: step.arguments,
+        OutputParameters,
+      };
+}
+
+/** `{"Get": "..."}` */
+export function isReference(value: unknown): value is Reference {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    Object.keys(value).length === 1 &&
+    typeof (value as Reference).Get === "string"
+  );
 }
 
 /**
  * JSON with every object's keys sorted: the AWS provider compares the definition as text, so the same
  * definition must always serialize to the same string.
  */
-export function serializePipelineDefinition(definition: PipelineDefinition): string {
+export function serializePipelineDefinition(definition: object): string {
   return JSON.stringify(sortKeys(definition));
 }
 
@@ -196,9 +239,88 @@ export function bridgePipelineParameters(defaults: {
   ];
 }
 
-export interface BridgePipelineSettings {
+/** Where the bridge's steps send their work: the submit function and the callback queue. */
+export interface BridgeTargets {
   submitFunctionArn: string;
   callbackQueueUrl: string;
+}
+
+/** A bridge step's arguments, literal or SageMaker expressions, under the names the submit step takes. */
+export interface BridgeStepArguments {
+  inputUri: ArgumentValue;
+  outputUri: ArgumentValue;
+  shardCount: ArgumentValue;
+  /** Left out: the default kind. */
+  jobKind?: ArgumentValue;
+}
+
+/** The names of a bridge step's two steps. */
+export interface BridgeStepNames {
+  /** The Lambda step, which submits the jobs. */
+  submit: string;
+  /** The Callback step, which waits for them and returns the outputs later steps read. */
+  wait: string;
+  /**
+   * Passed to the submit function as stepName, so that the jobs of several bridge steps of one execution
+   * are named apart; left out, the jobs take the execution's names.
+   */
+  stepName?: string;
+}
+
+/** What a bridge step carries besides its arguments. */
+export interface BridgeStepOptions {
+  /** Kept on the Lambda step: the Callback step follows it. */
+  dependsOn?: readonly string[];
+  /** Kept on the Callback step, the one later steps refer to. */
+  displayName?: string;
+  description?: string;
+}
+
+/**
+ * A bridge step: a Lambda step submits the Batch jobs for the step's input, and a Callback step hands what
+ * it returned to the monitor through the callback queue and waits for the monitor's answer.
+ */
+export function bridgeStepSpecs(
+  names: BridgeStepNames,
+  args: BridgeStepArguments,
+  targets: BridgeTargets,
+  options: BridgeStepOptions = {},
+): [LambdaStepSpec, CallbackStepSpec] {
+  const submitArguments: Partial<Record<keyof SubmitArguments, ArgumentValue>> = {
+    executionArn: executionRef("PipelineExecutionArn"),
+    inputUri: args.inputUri,
+    outputUri: args.outputUri,
+    shardCount: args.shardCount,
+    ...(args.jobKind !== undefined ? { jobKind: args.jobKind } : {}),
+    ...(names.stepName !== undefined ? { stepName: names.stepName } : {}),
+  };
+  // Outputs are Strings: an Integer reference into a String argument is rejected at CreatePipeline.
+  const asStrings = (outputs: readonly string[]) =>
+    outputs.map((name) => ({ name, type: "String" as const }));
+  return [
+    {
+      type: "Lambda",
+      name: names.submit,
+      ...(options.dependsOn && options.dependsOn.length > 0 ? { dependsOn: options.dependsOn } : {}),
+      functionArn: targets.submitFunctionArn,
+      arguments: submitArguments,
+      outputs: asStrings(submitOutputNames),
+    },
+    {
+      type: "Callback",
+      name: names.wait,
+      ...(options.displayName !== undefined ? { displayName: options.displayName } : {}),
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      sqsQueueUrl: targets.callbackQueueUrl,
+      arguments: Object.fromEntries(
+        submitOutputNames.map((output) => [output, stepOutputRef(names.submit, output)]),
+      ),
+      outputs: asStrings(callbackOutputNames),
+    },
+  ];
+}
+
+export interface BridgePipelineSettings extends BridgeTargets {
   /** Default of InputUri, `s3://bucket/input/`. */
   inputUri: string;
   /** Default of OutputUri, `s3://bucket/output/`. */
@@ -207,42 +329,22 @@ export interface BridgePipelineSettings {
   defaultShardCount: number;
 }
 
-/**
- * The bridge pipeline: a Lambda step submits the Batch jobs for the execution's input, and a Callback step
- * hands what it returned to the monitor through the callback queue and waits for the monitor's answer.
- */
+/** The stack's own pipeline: its parameters and one bridge step. */
 export function bridgePipelineDefinition(settings: BridgePipelineSettings): PipelineDefinition {
-  const submitArguments: Record<keyof SubmitArguments, Reference> = {
-    executionArn: executionRef("PipelineExecutionArn"),
-    inputUri: parameterRef(bridgeParameters.inputUri),
-    outputUri: parameterRef(bridgeParameters.outputUri),
-    shardCount: parameterRef(bridgeParameters.shardCount),
-  };
-  // Outputs are Strings: an Integer reference into a String argument is rejected at CreatePipeline.
-  const asStrings = (names: readonly string[]) => names.map((name) => ({ name, type: "String" as const }));
   return buildPipelineDefinition({
     parameters: bridgePipelineParameters({
       inputUri: settings.inputUri,
       outputUri: settings.outputUri,
       shardCount: settings.defaultShardCount,
     }),
-    steps: [
+    steps: bridgeStepSpecs(
+      bridgeSteps,
       {
-        type: "Lambda",
-        name: bridgeSteps.submit,
-        functionArn: settings.submitFunctionArn,
-        arguments: submitArguments,
-        outputs: asStrings(submitOutputNames),
+        inputUri: parameterRef(bridgeParameters.inputUri),
+        outputUri: parameterRef(bridgeParameters.outputUri),
+        shardCount: parameterRef(bridgeParameters.shardCount),
       },
-      {
-        type: "Callback",
-        name: bridgeSteps.wait,
-        sqsQueueUrl: settings.callbackQueueUrl,
-        arguments: Object.fromEntries(
-          submitOutputNames.map((name) => [name, stepOutputRef(bridgeSteps.submit, name)]),
-        ),
-        outputs: asStrings(callbackOutputNames),
-      },
-    ],
+      settings,
+    ),
   });
 }

@@ -4,7 +4,9 @@
  */
 import type * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { BridgeConfig } from "./config";
+import { pipelineParameterNames } from "../functions/step-contract";
+import type { PlannedDefinition } from "./batch-bridge-steps";
+import { ConfigError, projectName, type BridgeConfig } from "./config";
 import type { AwsScope } from "./iam-policies";
 import { createRecordApi } from "./record-api";
 import { createRecordFunctions } from "./record-functions";
@@ -29,6 +31,23 @@ export interface RecordsArgs {
   scope: pulumi.Output<AwsScope>;
   bucketName: pulumi.Output<string>;
   pipeline: aws.sagemaker.Pipeline;
+}
+
+/**
+ * Each batch starts an execution of the stack's pipeline with InputUri, OutputUri and ShardCount: a user's
+ * definition (pipelineDefinitionFile) must declare them. Throws a ConfigError naming what it lacks.
+ */
+export function checkRecordsPipeline(definition: PlannedDefinition): void {
+  const document = definition.expand({ submitFunctionArn: "submit", callbackQueueUrl: "callbacks" });
+  const declared = new Set(((document.Parameters ?? []) as { Name?: string }[]).map((p) => p.Name));
+  const missing = Object.values(pipelineParameterNames).filter((name) => !declared.has(name));
+  if (missing.length > 0) {
+    throw new ConfigError([
+      `${projectName}:recordApi starts an execution of the stack's pipeline for each batch of records, with ` +
+        `the parameters ${Object.values(pipelineParameterNames).join(", ")}; the pipeline definition ` +
+        `(pipelineDefinitionFile) does not declare ${missing.join(", ")}.`,
+    ]);
+  }
 }
 
 /** Everything the records front door needs; returns its outputs. */

@@ -59,6 +59,8 @@ const longestSuites = [
   "tests/infra/stack.test.ts",
   "tests/infra/records-stack.test.ts",
   "tests/e2e/records.test.ts",
+  "tests/infra/user-pipeline.test.ts",
+  "tests/infra/kinds-and-pipelines.test.ts",
   "tests/e2e/start.test.ts",
   "tests/e2e/bench.test.ts",
 ];

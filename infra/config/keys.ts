@@ -12,19 +12,31 @@ export type RecordTrigger = "batch" | "schedule";
 export const projectName = "sagemaker-batch-bridge";
 
 /**
- * A setting's type. Pulumi's project config has no float type (its types are string, integer, boolean,
- * array and object), so a `number` is declared a string in Pulumi.yaml and parsed here.
+ * A setting's type. Pulumi.yaml declares config of four types only, string, integer, boolean and array
+ * (`simpleConfigType` in the Pulumi CLI's project schema, sdk/go/common/workspace/project.json; an
+ * `object` type is refused: pulumi/pulumi#11321). So a `number` is declared a string and parsed here, and
+ * an `object` (a map) is not declared at all: Pulumi hands the program a stack's map as JSON text,
+ * unchecked, and the checks here are the only ones.
  */
-export type KeyType = "string" | "integer" | "number" | "boolean" | "array";
+export type KeyType = "string" | "integer" | "number" | "boolean" | "array" | "object";
 
-/** The type Pulumi.yaml declares for a key of this type, which the Pulumi CLI checks stack values against. */
-export function pulumiTypeOf(type: KeyType): "string" | "integer" | "boolean" | "array" {
+/**
+ * The type Pulumi.yaml declares for a key of this type, which the Pulumi CLI checks stack values against;
+ * undefined for a map, which Pulumi.yaml cannot declare.
+ */
+export function pulumiTypeOf(type: KeyType): "string" | "integer" | "boolean" | "array" | undefined {
+  if (type === "object") return undefined;
   return type === "number" ? "string" : type;
+}
+
+/** The type the README's configuration table gives a key: Pulumi's, or `map` for one Pulumi.yaml cannot declare. */
+export function documentedTypeOf(type: KeyType): string {
+  return pulumiTypeOf(type) ?? "map";
 }
 
 export interface KeySpec {
   type: KeyType;
-  default: string | number | boolean | readonly string[];
+  default: string | number | boolean | readonly string[] | Readonly<Record<string, never>>;
   /** The only values accepted, when the type alone allows more. */
   allowed?: readonly (string | number)[];
   description: string;
@@ -142,6 +154,24 @@ export const configKeys = {
     default: "array",
     allowed: ["array", "jobs"] as const satisfies readonly JobMode[],
     description: "array: one Batch array job of N children; jobs: one job per shard with its own URIs.",
+  },
+  jobKinds: {
+    type: "object",
+    default: {},
+    description:
+      "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, environment; an unset field takes the top-level key (the kind default).",
+  },
+  pipelineDefinitionFile: {
+    type: "string",
+    default: "",
+    description:
+      "A SageMaker pipeline definition (JSON, relative to the project) whose BatchBridge steps become the bridge's steps. Empty: the stack's own two-step pipeline.",
+  },
+  externalPipelineNames: {
+    type: "array",
+    default: [],
+    description:
+      "Pipelines managed outside the stack whose bridge steps the functions may answer and whose jobs they may stop.",
   },
   callbackQueueName: {
     type: "string",
@@ -291,10 +321,43 @@ type SettingValue<Spec> = Spec extends { allowed: readonly (infer Allowed)[] }
       ? number
       : Spec extends { type: "boolean" }
         ? boolean
-        : string[];
+        : Spec extends { type: "object" }
+          ? Record<string, Record<string, unknown>>
+          : string[];
 
 /** Every setting, typed and with its default applied. */
 export type BridgeSettings = { -readonly [Key in ConfigKey]: SettingValue<(typeof configKeys)[Key]> };
+
+/**
+ * A job kind's fields, each with the top-level key it falls back to when unset (`environment` has none:
+ * unset, the kind's jobs get only the variables Batch and the bridge set).
+ */
+export const jobKindFields = {
+  image: "containerImage",
+  command: "containerCommand",
+  vcpu: "vcpu",
+  memoryMiB: "memoryMiB",
+  jobTimeoutSeconds: "jobTimeoutSeconds",
+  jobAttempts: "jobAttempts",
+  submitMode: "submitMode",
+  environment: undefined,
+} as const satisfies Record<string, ConfigKey | undefined>;
+
+/** A job kind with every field resolved: its own values, else the top-level keys'. */
+export interface JobKind {
+  /** `default` (the top-level keys) or the kind's name in jobKinds. */
+  name: string;
+  /** `jobDefinitionName` for the default kind, `<jobDefinitionName>-<kind>` for the others. */
+  jobDefinitionName: string;
+  image: string;
+  command: string[];
+  vcpu: number;
+  memoryMiB: number;
+  jobTimeoutSeconds: number;
+  jobAttempts: number;
+  submitMode: JobMode;
+  environment: Record<string, string>;
+}
 
 /** The validated configuration, passed down to every part of the stack. */
 export type BridgeConfig = BridgeSettings & {
@@ -305,6 +368,13 @@ export type BridgeConfig = BridgeSettings & {
   pollSchedule: PollSchedule;
   /** Derived: the callback queue's redrive maxReceiveCount (see `poll-schedule.ts`). */
   callbackMaxReceiveCount: number;
+  /** Derived: every job kind, resolved, the default kind first. */
+  kinds: JobKind[];
+  /**
+   * Derived: the pipelines whose bridge steps the functions serve, the stack's own first, then
+   * externalPipelineNames (each once).
+   */
+  bridgedPipelineNames: string[];
 };
 
 export type SubmitMode = BridgeConfig["submitMode"];

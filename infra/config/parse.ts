@@ -2,19 +2,24 @@
  * Checks the settings a stack gives, applies the defaults and derives what follows from them. Every problem
  * is reported at once, each naming its key and what is allowed, before anything is created.
  */
+import * as path from "path";
 import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
+import { defaultJobKind } from "../../functions/step-contract";
 import { closestName } from "./closest-name";
 import {
   configKeys,
+  jobKindFields,
   projectName,
   type BridgeConfig,
   type BridgeSettings,
   type ConfigKey,
+  type JobKind,
   type KeySpec,
   type KeyType,
 } from "./keys";
 import {
   fargateMemoryMiBByVcpu,
+  lambdaEnvironmentBytesLimit,
   logRetentionDaysAllowed,
   maxReceiveCountLimit,
   messageRetentionSeconds,
@@ -34,8 +39,8 @@ export class ConfigError extends Error {
   }
 }
 
-/** How a check reports a problem with one key. */
-type Report = (key: ConfigKey, message: string) => void;
+/** How a check reports a problem with one key, or with a field of a job kind (`jobKinds.gpu.vcpu`). */
+type Report = (key: ConfigKey | `jobKinds.${string}`, message: string) => void;
 
 /** The settings with their defaults applied, and the values derived from them. Throws a ConfigError. */
 export function parseConfig(raw: StackSettings): BridgeConfig {
@@ -44,14 +49,16 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   reportUnknownKeys(raw, problems);
   const settings = typedSettings(raw, report);
   checkNames(settings, report);
-  checkFargateSizes(settings, report);
+  const kinds = jobKindsOf(settings, report);
+  for (const kind of kinds) checkFargateSizes(settings, kind, report);
   checkNetwork(settings, report);
   checkData(settings, report);
-  checkFunctions(settings, report);
+  checkFunctions(settings, kinds, report);
   checkRecords(settings, report);
-  const waits = checkWaits(settings, report);
+  const bridgedPipelineNames = checkPipelines(settings, report);
+  const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
-  return { ...settings, ...waits };
+  return { ...settings, ...waits, kinds, bridgedPipelineNames };
 }
 
 /** A key the table does not hold, most often a typo: name the declared key it is nearest to. */
@@ -60,7 +67,7 @@ function reportUnknownKeys(raw: StackSettings, problems: string[]): void {
     const closest = closestName(key, Object.keys(configKeys));
     problems.push(
       `${projectName}:${key} is not a setting of this stack: did you mean ${projectName}:${closest}? ` +
-        `(Pulumi.yaml lists every key.)`,
+        `(The README's configuration table lists every key.)`,
     );
   }
 }
@@ -77,7 +84,7 @@ function typedSettings(raw: StackSettings, report: Report): BridgeSettings {
       report(key, `must be ${oneOf(spec.allowed)}, got ${JSON.stringify(typed)}.`);
     }
     const value = typed ?? spec.default;
-    settings[key] = Array.isArray(value) ? [...value] : value;
+    settings[key] = Array.isArray(value) ? [...value] : typeof value === "object" ? { ...value } : value;
   }
   return settings as BridgeSettings;
 }
@@ -121,23 +128,176 @@ function checkNames(c: BridgeSettings, report: Report): void {
   if (c.containerImage.trim() === "") report("containerImage", "must name a container image.");
 }
 
-/** The job's Fargate size, capacity, time limit and attempts. */
-function checkFargateSizes(c: BridgeSettings, report: Report): void {
-  const memoryChoices = fargateMemoryMiBByVcpu[String(c.vcpu)];
-  if (!memoryChoices) {
+/**
+ * A job kind's Fargate size, time limit and attempts: the default kind's under the top-level keys, another
+ * kind's under the fields it sets (a field it leaves unset was checked as the default kind's).
+ */
+function checkFargateSizes(c: BridgeSettings, kind: JobKind, report: Report): void {
+  const isDefault = kind.name === defaultJobKind;
+  type Field = "vcpu" | "memoryMiB" | "jobTimeoutSeconds" | "jobAttempts";
+  const own = (field: Field) => isDefault || c.jobKinds[kind.name]?.[field] !== undefined;
+  const keyOf = (field: Field) => (isDefault ? field : (`jobKinds.${kind.name}.${field}` as const));
+  const given = (field: Field) => `${kind[field]}${own(field) ? "" : ` (the top-level ${field})`}`;
+  const memoryChoices = fargateMemoryMiBByVcpu[String(kind.vcpu)];
+  if (own("vcpu") && !memoryChoices) {
     const allowed = Object.keys(fargateMemoryMiBByVcpu).sort((a, b) => Number(a) - Number(b));
-    report("vcpu", `must be one of ${allowed.join(", ")} (Fargate), got ${c.vcpu}.`);
-  } else if (!memoryChoices.includes(c.memoryMiB)) {
+    report(keyOf("vcpu"), `must be one of ${allowed.join(", ")} (Fargate), got ${kind.vcpu}.`);
+  } else if ((own("vcpu") || own("memoryMiB")) && memoryChoices && !memoryChoices.includes(kind.memoryMiB)) {
     report(
-      "memoryMiB",
-      `must be ${describeChoices(memoryChoices)} for vcpu ${c.vcpu} (Fargate), got ${c.memoryMiB}.`,
+      keyOf("memoryMiB"),
+      `must be ${describeChoices(memoryChoices)} for vcpu ${kind.vcpu} ` +
+        `(Fargate${own("vcpu") ? "" : "; the top-level vcpu"}), got ${given("memoryMiB")}.`,
     );
   }
-  if (!Number.isInteger(c.maxVcpus) || c.maxVcpus < Math.max(1, Math.ceil(c.vcpu))) {
-    report("maxVcpus", `must be a whole number of at least one job's vcpu (${c.vcpu}), got ${c.maxVcpus}.`);
+  if (own("vcpu") && (!Number.isInteger(c.maxVcpus) || c.maxVcpus < Math.max(1, Math.ceil(kind.vcpu)))) {
+    const whose = isDefault ? "" : ` of job kind ${kind.name}`;
+    report(
+      "maxVcpus",
+      `must be a whole number of at least one job's vcpu (${kind.vcpu}${whose}), got ${c.maxVcpus}.`,
+    );
   }
-  checkRange(report, "jobTimeoutSeconds", c.jobTimeoutSeconds, 60, messageRetentionSeconds);
-  checkRange(report, "jobAttempts", c.jobAttempts, 1, 10);
+  if (own("jobTimeoutSeconds")) {
+    checkRange(report, keyOf("jobTimeoutSeconds"), kind.jobTimeoutSeconds, 60, messageRetentionSeconds);
+  }
+  if (own("jobAttempts")) checkRange(report, keyOf("jobAttempts"), kind.jobAttempts, 1, 10);
+}
+
+/** Names a job kind may take: its job definition's name ends with it, and steps name it as their JobKind. */
+const jobKindNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
+/** Environment variables Batch or the bridge set on every job, which a kind may not set. */
+const reservedVariable = /^(AWS_BATCH|BRIDGE_SHARD_)/;
+
+/**
+ * Every job kind with its fields resolved, the default kind (the top-level keys) first. A field of the
+ * wrong type is reported and takes the top-level key's value, so that the other checks can go on.
+ */
+function jobKindsOf(c: BridgeSettings, report: Report): JobKind[] {
+  const defaultKind: JobKind = {
+    name: defaultJobKind,
+    jobDefinitionName: c.jobDefinitionName,
+    image: c.containerImage,
+    command: c.containerCommand,
+    vcpu: c.vcpu,
+    memoryMiB: c.memoryMiB,
+    jobTimeoutSeconds: c.jobTimeoutSeconds,
+    jobAttempts: c.jobAttempts,
+    submitMode: c.submitMode,
+    environment: {},
+  };
+  const kinds = [defaultKind];
+  for (const [name, fields] of Object.entries(c.jobKinds)) {
+    const at = `jobKinds.${name}` as const;
+    if (name === defaultJobKind) {
+      report(at, `is the top-level keys' kind: set containerImage, vcpu and the others instead.`);
+      continue;
+    }
+    if (!jobKindNamePattern.test(name)) {
+      report(
+        at,
+        `must be named with 1-32 letters, digits, hyphens and underscores, starting with a letter or digit.`,
+      );
+      continue;
+    }
+    const jobDefinitionName = `${c.jobDefinitionName}-${name}`;
+    if (jobDefinitionName.length > 128) {
+      report(
+        at,
+        `gives the job definition name "${jobDefinitionName}", longer than the 128 characters Batch allows.`,
+      );
+    }
+    const kind: JobKind = { ...defaultKind, name, jobDefinitionName };
+    for (const [field, value] of Object.entries(fields)) {
+      const where = `${at}.${field}` as const;
+      if (!(field in jobKindFields)) {
+        const closest = closestName(field, Object.keys(jobKindFields));
+        report(
+          where,
+          `is not a field of a job kind: did you mean ${closest}? (A kind takes ${oneOf(Object.keys(jobKindFields))}.)`,
+        );
+        continue;
+      }
+      const typed = jobKindField(field as keyof typeof jobKindFields, value);
+      if (typed.problem !== undefined) report(where, typed.problem);
+      else Object.assign(kind, { [field]: typed.value });
+    }
+    kinds.push(kind);
+  }
+  return kinds;
+}
+
+/** A job kind's field in its type, or what is wrong with it. */
+function jobKindField(
+  field: keyof typeof jobKindFields,
+  value: unknown,
+): { value: unknown; problem?: undefined } | { problem: string } {
+  const got = `got ${JSON.stringify(value)}.`;
+  switch (field) {
+    case "image":
+      return typeof value === "string" && value.trim() !== ""
+        ? { value }
+        : { problem: `must name a container image, ${got}` };
+    case "command": {
+      const command = coerce(value, "array");
+      return command !== undefined ? { value: command } : { problem: `must be a list of strings, ${got}` };
+    }
+    case "vcpu":
+    case "memoryMiB":
+    case "jobTimeoutSeconds":
+    case "jobAttempts": {
+      const number = coerce(value, field === "vcpu" ? "number" : "integer");
+      return number !== undefined
+        ? { value: number }
+        : { problem: `must be ${field === "vcpu" ? "a number" : "a whole number"}, ${got}` };
+    }
+    case "submitMode":
+      return value === "array" || value === "jobs" ? { value } : { problem: `must be array or jobs, ${got}` };
+    case "environment": {
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        return { problem: `must be a map of variable names to values, ${got}` };
+      }
+      const environment: Record<string, string> = {};
+      for (const [name, text] of Object.entries(value)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || reservedVariable.test(name)) {
+          return {
+            problem:
+              `must name variables with letters, digits and underscores, not starting with a digit, AWS_BATCH ` +
+              `(Batch's) or BRIDGE_SHARD_ (the bridge's), got "${name}".`,
+          };
+        }
+        if (!["string", "number", "boolean"].includes(typeof text)) {
+          return { problem: `must give ${name} a string, number or boolean, got ${JSON.stringify(text)}.` };
+        }
+        environment[name] = String(text);
+      }
+      return { value: environment };
+    }
+  }
+}
+
+/**
+ * The pipelines the functions serve (the stack's own, then externalPipelineNames), and the pipeline
+ * definition file's path.
+ */
+function checkPipelines(c: BridgeSettings, report: Report): string[] {
+  for (const name of c.externalPipelineNames) {
+    if (name.startsWith("arn:")) {
+      report("externalPipelineNames", `must list pipeline names, not ARNs, got "${name}".`);
+    } else if (!/^[A-Za-z0-9](-*[A-Za-z0-9])*$/.test(name) || name.length > 256) {
+      report(
+        "externalPipelineNames",
+        `must list SageMaker pipeline names (1-256 letters, digits and hyphens, starting and ending with a ` +
+          `letter or digit), got "${name}".`,
+      );
+    }
+  }
+  const file = c.pipelineDefinitionFile;
+  if (file !== "" && (path.isAbsolute(file) || !file.endsWith(".json"))) {
+    report(
+      "pipelineDefinitionFile",
+      `must be the path of a .json file relative to the project, e.g. "pipelines/definition.json", got "${file}".`,
+    );
+  }
+  return [...new Set([c.pipelineName, ...c.externalPipelineNames])];
 }
 
 /** Where the jobs run: subnets, security groups, public IPs. */
@@ -185,8 +345,37 @@ function checkData(c: BridgeSettings, report: Report): void {
   checkRange(report, "defaultShardCount", c.defaultShardCount, 1, 10_000);
 }
 
+/**
+ * What the submit function's environment holds for the other job kinds, with ARNs as long as any region
+ * and revision make them (BRIDGE_JOB_KINDS in functions/settings.ts).
+ */
+function jobKindsVariableBytes(kinds: readonly JobKind[]): number {
+  const entries = kinds
+    .filter((kind) => kind.name !== defaultJobKind)
+    .map((kind) => [
+      kind.name,
+      {
+        jobDefinition: `arn:aws-us-gov:batch:ap-southeast-4:123456789012:job-definition/${kind.jobDefinitionName}:1000000`,
+        submitMode: kind.submitMode,
+      },
+    ]);
+  return entries.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(Object.fromEntries(entries)));
+}
+
+/** The submit function's other variables (queue and default job definition ARNs, prefixes, mode, names). */
+const submitEnvironmentBytesBesidesKinds = 1024;
+
 /** The functions, the callback queue they read and their logs. */
-function checkFunctions(c: BridgeSettings, report: Report): void {
+function checkFunctions(c: BridgeSettings, kinds: readonly JobKind[], report: Report): void {
+  const kindsBytes = jobKindsVariableBytes(kinds);
+  if (kindsBytes + submitEnvironmentBytesBesidesKinds > lambdaEnvironmentBytesLimit) {
+    report(
+      "jobKinds",
+      `holds too many kinds for the submit function's environment: their job definitions take up to ` +
+        `${kindsBytes} bytes of it, and Lambda allows ${lambdaEnvironmentBytesLimit} bytes for all ` +
+        `variables: declare fewer kinds or shorter names.`,
+    );
+  }
   checkRange(report, "submitTimeoutSeconds", c.submitTimeoutSeconds, 10, 600);
   checkRange(report, "monitorTimeoutSeconds", c.monitorTimeoutSeconds, 10, 900);
   checkRange(report, "functionMemoryMiB", c.functionMemoryMiB, 128, 10240);
@@ -281,15 +470,19 @@ function isScheduleExpression(expression: string): boolean {
  */
 function checkWaits(
   c: BridgeSettings,
+  kinds: readonly JobKind[],
   report: Report,
 ): Pick<BridgeConfig, "pollSchedule" | "callbackMaxReceiveCount"> | undefined {
-  const longestJob = c.jobTimeoutSeconds * c.jobAttempts;
-  if (c.maxWaitSeconds < longestJob) {
-    report(
-      "maxWaitSeconds",
-      `must be at least jobTimeoutSeconds x jobAttempts (${longestJob} s) so a job that uses all its ` +
-        `attempts is still awaited, got ${c.maxWaitSeconds}.`,
-    );
+  for (const kind of kinds) {
+    const longestJob = kind.jobTimeoutSeconds * kind.jobAttempts;
+    if (c.maxWaitSeconds < longestJob) {
+      const whose = kind.name === defaultJobKind ? "" : ` of job kind ${kind.name}`;
+      report(
+        "maxWaitSeconds",
+        `must be at least jobTimeoutSeconds x jobAttempts${whose} (${longestJob} s) so a job that uses ` +
+          `all its attempts is still awaited, got ${c.maxWaitSeconds}.`,
+      );
+    }
   }
   const retentionMargin = c.callbackVisibilityTimeoutSeconds + c.monitorTimeoutSeconds;
   if (c.maxWaitSeconds > messageRetentionSeconds - retentionMargin) {
@@ -351,7 +544,13 @@ function countableSchedule(schedule: PollSchedule): boolean {
   );
 }
 
-function checkRange(report: Report, key: ConfigKey, value: number, min: number, max: number): void {
+function checkRange(
+  report: Report,
+  key: Parameters<Report>[0],
+  value: number,
+  min: number,
+  max: number,
+): void {
   if (!Number.isInteger(value) || value < min || value > max) {
     report(key, `must be a whole number from ${min} to ${max}, got ${value}.`);
   }
@@ -367,7 +566,7 @@ function describeChoices(values: readonly number[]): string {
 }
 
 /** "a or b", "a, b or c". */
-function oneOf(values: readonly (string | number)[]): string {
+export function oneOf(values: readonly (string | number)[]): string {
   return values.length > 1 ? `${values.slice(0, -1).join(", ")} or ${values.at(-1)}` : String(values[0]);
 }
 
@@ -397,6 +596,18 @@ function coerce(value: unknown, type: KeyType): unknown {
       }
       return Array.isArray(parsed) && parsed.every((s) => typeof s === "string") ? parsed : undefined;
     }
+    case "object": {
+      let parsed = value;
+      if (typeof value === "string") {
+        try {
+          parsed = JSON.parse(value);
+        } catch {
+          return undefined;
+        }
+      }
+      const isMap = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v);
+      return isMap(parsed) && Object.values(parsed as object).every(isMap) ? parsed : undefined;
+    }
   }
 }
 
@@ -412,5 +623,7 @@ function describeType(type: KeyType): string {
       return "true or false";
     case "array":
       return 'a JSON array of strings, e.g. ["a","b"]';
+    case "object":
+      return "a map of maps (in the stack file, e.g. gpu: {vcpu: 4, memoryMiB: 16384})";
   }
 }

@@ -33,3 +33,6 @@ export const messageRetentionSeconds = 14 * 24 * 3600;
 
 /** SQS allows a redrive maxReceiveCount of at most 1,000. */
 export const maxReceiveCountLimit = 1000;
+
+/** Lambda allows 4 KB of environment variables per function (Lambda quotas: "Environment variables"). */
+export const lambdaEnvironmentBytesLimit = 4096;

@@ -24,10 +24,12 @@ describe("one pipeline execution of the dev stack on local servers", function ()
       deadLetterMessages: 0,
     });
     expect(summary.stepOutputs).to.deep.include({
-      status: "SUCCEEDED",
-      succeededShards: "4",
-      shardCount: "4",
+      Status: "SUCCEEDED",
+      SucceededShards: "4",
+      ShardCount: "4",
     });
+    // The step's output prefix, for a later step to read.
+    expect(summary.stepOutputs?.OutputUri).to.match(/^s3:\/\/[a-z0-9.-]+\/output\/$/);
     expect(summary.jobsByState.SUCCEEDED).to.equal(4);
     expect(summary.resumeLatencyFrom).to.equal("last job ended");
     expect(summary.resumeLatencySeconds).to.be.at.most(2);
@@ -99,7 +101,7 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     const summary = await runExecution({ shards: 10_000, jobDurationSeconds: 120 });
     expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
     expect(summary.jobsByState.SUCCEEDED).to.equal(10_000);
-    expect(summary.stepOutputs?.succeededShards).to.equal("10000");
+    expect(summary.stepOutputs?.SucceededShards).to.equal("10000");
     expect(summary.batchApiCalls).to.be.below(20);
     expect(summary.wallSeconds).to.be.below(15);
   });

@@ -92,7 +92,7 @@ describe("npm start", function () {
       [["--throttle", "1.5"], '--throttle must be a fraction from 0 to 1, e.g. 0.2, got "1.5".'],
       [
         ["--stack", "staging"],
-        "--stack staging: there is no Pulumi.staging.yaml; stacks with a file: dev, prod.",
+        "--stack staging: there is no Pulumi.staging.yaml; stacks with a file: dev, example-pipeline, prod.",
       ],
       [["--seed", "-1"], '--seed must be a whole number from 0 to 2147483647, got "-1".'],
       [

@@ -22,7 +22,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { mockClient } from "aws-sdk-client-mock";
 import { makeJobEventHandler } from "../../functions/job-event";
-import { shardJobName } from "../../functions/job-names";
+import { executionJobName, shardJobName } from "../../functions/job-names";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { JobEventSettings, MonitorSettings } from "../../functions/settings";
 import { statusTableDefinition } from "../../functions/status-table";
@@ -119,10 +119,10 @@ async function startDynamoDbInWorker(): Promise<RunningServer> {
   };
 }
 
-/** The execution an example step belongs to. */
-export function execution(executionId: string) {
+/** The execution an example step belongs to; with `stepName`, a named bridge step's jobs. */
+export function execution(executionId: string, stepName?: string) {
   const executionArn = `arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge/execution/${executionId}`;
-  return { executionId, executionArn, baseName: `batch-bridge-${executionId}` };
+  return { executionId, executionArn, baseName: executionJobName("batch-bridge", executionId, stepName) };
 }
 export type Execution = ReturnType<typeof execution>;
 
@@ -193,13 +193,13 @@ export class BatchModel {
         jobName: shardJobName(run.baseName, shard),
         parameters: { shardCount: String(shardCount) },
       });
-      this.shardJobs.set(`${run.executionId}:${shard}`, jobId!);
+      this.shardJobs.set(`${run.baseName}:${shard}`, jobId!);
     }
   }
 
   /** A jobs-mode shard's job ID. */
   shardJobId(run: Execution, shard: number): string {
-    const jobId = this.shardJobs.get(`${run.executionId}:${shard}`);
+    const jobId = this.shardJobs.get(`${run.baseName}:${shard}`);
     if (!jobId) throw new Error(`no job for shard ${shard} of ${run.executionId}`);
     return jobId;
   }
@@ -250,11 +250,12 @@ export function callbackBody(
   run: Execution,
   args: { jobMode: "array" | "jobs"; jobRef: string; shardCount: number },
   overrides: Record<string, unknown> = {},
+  moreArguments: Record<string, string> = {},
 ): Record<string, unknown> {
   return {
     token: `tok-${run.executionId}`,
     pipelineExecutionArn: run.executionArn,
-    arguments: { ...args, shardCount: String(args.shardCount) },
+    arguments: { ...args, shardCount: String(args.shardCount), ...moreArguments },
     status: "Executing",
     ...overrides,
   };

@@ -49,10 +49,10 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 const arraySuccess = (jobRef: string, shards = 4) => ({
-  status: "SUCCEEDED",
-  succeededShards: String(shards),
-  shardCount: String(shards),
-  jobRef,
+  Status: "SUCCEEDED",
+  SucceededShards: String(shards),
+  ShardCount: String(shards),
+  JobRef: jobRef,
 });
 
 describe("job-event function and monitor with the status table", () => {
@@ -97,13 +97,50 @@ describe("job-event function and monitor with the status table", () => {
       }
 
       expect(f.answers()[0].outputs).to.deep.equal({
-        status: "SUCCEEDED",
-        succeededShards: "3",
-        shardCount: "3",
-        jobRef: run.baseName,
+        Status: "SUCCEEDED",
+        SucceededShards: "3",
+        ShardCount: "3",
+        JobRef: run.baseName,
       });
       expect(f.batchCalls()).to.equal(batchCallsBefore);
       expect(f.deletedMessages()).to.deep.equal([message.receiptHandle]);
+    });
+
+    it("answers each bridge step of one execution from its own jobs' events, with its OutputUri", async () => {
+      const f = await completionFixture(server, batch);
+      const steps = ["Tokenize", "Embed"].map((name) => execution("twosteps0001", name));
+      const messages = steps.map((step, i) => {
+        f.model.addShardJobs(step, 2);
+        return f.message(
+          callbackBody(
+            step,
+            { jobMode: "jobs", jobRef: step.baseName, shardCount: 2 },
+            { token: `tok-step-${i}` },
+            { jobName: step.baseName, outputUri: `s3://data-bucket/output/step-${i}/` },
+          ),
+        );
+      });
+      await f.deliver(...messages);
+
+      for (const shard of [0, 1]) {
+        f.model.set(f.model.shardJobId(steps[0], shard), "SUCCEEDED");
+        await f.onEvent(f.model.event(f.model.shardJobId(steps[0], shard)));
+      }
+      expect(f.answers().map((a) => [a.token, a.outputs?.OutputUri])).to.deep.equal([
+        ["tok-step-0", "s3://data-bucket/output/step-0/"],
+      ]);
+
+      f.model.set(f.model.shardJobId(steps[1], 0), "FAILED", {
+        statusReason: "Essential container in task exited",
+        exitCode: 3,
+      });
+      await f.onEvent(f.model.event(f.model.shardJobId(steps[1], 0)));
+      expect(f.answers().map((a) => [a.token, a.outcome])).to.deep.equal([
+        ["tok-step-0", "success"],
+        ["tok-step-1", "failure"],
+      ]);
+      // The failed step's other shard was stopped; the succeeded step's jobs were left alone.
+      expect(f.terminated()).to.deep.equal([f.model.shardJobId(steps[1], 1)]);
     });
 
     it("drops the message when it comes back after the event answered the step", async () => {
@@ -148,7 +185,7 @@ describe("job-event function and monitor with the status table", () => {
 
       expect(await f.deliver(message)).to.deep.equal([]);
 
-      expect(f.answers().map((a) => a.outputs?.succeededShards)).to.deep.equal(["5"]);
+      expect(f.answers().map((a) => a.outputs?.SucceededShards)).to.deep.equal(["5"]);
       expect(f.batchCalls()).to.equal(0);
     });
 
@@ -207,7 +244,7 @@ describe("job-event function and monitor with the status table", () => {
       await f.onEvent(last);
 
       expect(f.answers()).to.have.length(1);
-      expect(f.answers()[0].outputs?.succeededShards).to.equal("3");
+      expect(f.answers()[0].outputs?.SucceededShards).to.equal("3");
     });
 
     it("counts a shard only once: its duplicate does not stand in for a shard still running", async () => {
@@ -502,7 +539,7 @@ describe("job-event function and monitor with the status table", () => {
     });
 
     expect(f.answers()).to.have.length(1);
-    expect(f.answers()[0].outputs?.succeededShards).to.equal("10000");
+    expect(f.answers()[0].outputs?.SucceededShards).to.equal("10000");
     expect(f.batchCalls()).to.equal(batchCallsBefore);
     expect(f.deletedMessages()).to.deep.equal([message.receiptHandle]);
     // Each event adds its shard to a set of 200. Only the event that fills a set reads the 50 sets back,

@@ -18,6 +18,7 @@ import { expect } from "chai";
 import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { MonitorSettings } from "../../functions/settings";
+import { executionJobName, shardJobName } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
 import { isTerminatedByBridge } from "../../functions/job-status";
 import { terminationReasons } from "../../functions/terminate";
@@ -26,6 +27,7 @@ import {
   baseName,
   callbackMessage,
   executionArn,
+  executionId,
   fakeClock,
   fakeStart,
   monitorSettings,
@@ -186,10 +188,10 @@ describe("monitor function", () => {
       expect(f.successes()[0]).to.deep.include({
         CallbackToken: "tok-0000000001",
         OutputParameters: [
-          { Name: "status", Value: "SUCCEEDED" },
-          { Name: "succeededShards", Value: "4" },
-          { Name: "shardCount", Value: "4" },
-          { Name: "jobRef", Value: "array-job-1" },
+          { Name: "Status", Value: "SUCCEEDED" },
+          { Name: "SucceededShards", Value: "4" },
+          { Name: "ShardCount", Value: "4" },
+          { Name: "JobRef", Value: "array-job-1" },
         ],
       });
       expect(f.successes()[0].ClientRequestToken).to.match(/^[0-9a-f]{64}$/);
@@ -207,7 +209,7 @@ describe("monitor function", () => {
         }),
       );
 
-      expect(f.successes()[0].OutputParameters).to.deep.include({ Name: "succeededShards", Value: "1" });
+      expect(f.successes()[0].OutputParameters).to.deep.include({ Name: "SucceededShards", Value: "1" });
     });
 
     it("answers success once every one of 250 jobs-mode shards succeeded, reading every page", async () => {
@@ -218,11 +220,63 @@ describe("monitor function", () => {
 
       expect(f.batchMock.commandCalls(ListJobsCommand)).to.have.length(3);
       expect(f.successes()[0].OutputParameters).to.deep.equal([
-        { Name: "status", Value: "SUCCEEDED" },
-        { Name: "succeededShards", Value: "250" },
-        { Name: "shardCount", Value: "250" },
-        { Name: "jobRef", Value: baseName },
+        { Name: "Status", Value: "SUCCEEDED" },
+        { Name: "SucceededShards", Value: "250" },
+        { Name: "ShardCount", Value: "250" },
+        { Name: "JobRef", Value: baseName },
       ]);
+    });
+
+    it("returns the step's output URI as OutputUri, for later steps to read", async () => {
+      const f = monitorFixture();
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("SUCCEEDED", { SUCCEEDED: 4 })] });
+      const outputUri = "s3://data-bucket/output/embeddings/";
+
+      await f.run(
+        sqsRecord({
+          body: callbackMessage({ arguments: { ...arrayArguments, jobName: baseName, outputUri } }),
+        }),
+      );
+
+      expect(f.successes()[0].OutputParameters).to.deep.include({ Name: "OutputUri", Value: outputUri });
+    });
+
+    it("answers a named bridge step from its own jobs, not the execution's other steps'", async () => {
+      const f = monitorFixture();
+      const jobName = executionJobName("batch-bridge", executionId, "Embed");
+      f.listJobs([
+        // Another bridge step of the execution, failed; and this step's shards, all succeeded.
+        shardJob(0, "FAILED"),
+        ...[0, 1].map((i) =>
+          shardJob(i, "SUCCEEDED", { jobName: shardJobName(jobName, i), jobId: `embed-${i}` }),
+        ),
+      ]);
+
+      await f.run(
+        sqsRecord({
+          body: jobsMessage(2, { arguments: { jobMode: "jobs", jobRef: jobName, shardCount: "2", jobName } }),
+        }),
+      );
+
+      expect(f.failures()).to.deep.equal([]);
+      expect(f.successes()[0].OutputParameters).to.deep.include({ Name: "JobRef", Value: jobName });
+    });
+
+    it("does not take another step's array job for a named step's", async () => {
+      const f = monitorFixture();
+      // DescribeJobs finds the job ID, but it is the unnamed step's job (its name has no step key).
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("SUCCEEDED", { SUCCEEDED: 4 })] });
+      const jobName = executionJobName("batch-bridge", executionId, "Embed");
+
+      await f.run(
+        sqsRecord({
+          body: callbackMessage({ arguments: { ...arrayArguments, jobName } }),
+          sentAt: fakeStart - (listingGraceSeconds + 1) * 1000,
+        }),
+      );
+
+      expect(f.successes()).to.deep.equal([]);
+      expect(f.failures()[0].FailureReason).to.contain("was not found");
     });
 
     it("counts the newest job of a shard that was submitted again", async () => {
@@ -649,6 +703,20 @@ describe("monitor function", () => {
       );
 
       expect(f.failures()[0].FailureReason).to.contain(`arguments.jobRef must be "${baseName}"`);
+      expect(f.batchMock.calls()).to.have.length(0);
+    });
+
+    it("refuses a jobName of another execution", async () => {
+      const f = monitorFixture();
+      const otherExecution = executionJobName("batch-bridge", "zzzzzz999999", "Embed");
+
+      await f.run(
+        sqsRecord({ body: callbackMessage({ arguments: { ...arrayArguments, jobName: otherExecution } }) }),
+      );
+
+      expect(f.failures()[0].FailureReason).to.contain(
+        `arguments.jobName must be "${baseName}", or that and "_<step key>" (the jobs of this execution)`,
+      );
       expect(f.batchMock.calls()).to.have.length(0);
     });
 

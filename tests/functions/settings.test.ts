@@ -47,6 +47,31 @@ describe("function settings", () => {
     });
   });
 
+  it("reads the stack's other job kinds, each with its job definition and submit mode", () => {
+    const embed = "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job-embed:1";
+    const settings = submitSettingsFromEnvironment({
+      ...submitEnvironment,
+      [v.jobKinds]: JSON.stringify({ embed: { jobDefinition: embed, submitMode: "array" } }),
+    });
+    expect(settings.jobKinds).to.deep.equal({ embed: { jobDefinition: embed, submitMode: "array" } });
+  });
+
+  it("names a job kind the function could not submit", () => {
+    const message = errorOf(() =>
+      submitSettingsFromEnvironment({
+        ...submitEnvironment,
+        [v.jobKinds]: JSON.stringify({ embed: { jobDefinition: "", submitMode: "batch" } }),
+      }),
+    );
+    expect(message).to.equal(
+      'Invalid function settings: BRIDGE_JOB_KINDS kind "embed" must have a jobDefinition and a submitMode ' +
+        '"array" or "jobs" (and not be named default), got {"jobDefinition":"","submitMode":"batch"}.',
+    );
+    expect(
+      errorOf(() => submitSettingsFromEnvironment({ ...submitEnvironment, [v.jobKinds]: "[1]" })),
+    ).to.contain("BRIDGE_JOB_KINDS must be a JSON object of job kinds");
+  });
+
   it("reads the monitor settings, with the poll schedule as numbers", () => {
     expect(monitorSettingsFromEnvironment(monitorEnvironment)).to.deep.equal({
       jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",

@@ -65,7 +65,7 @@ describe("submit function", () => {
       [
         "an input outside the readable prefix",
         { inputUri: "s3://data-bucket/secrets/run-1" },
-        "inputUri must lie under s3://data-bucket/input/ (the jobs can read nothing else)",
+        "inputUri must lie under s3://data-bucket/input/ or s3://data-bucket/output/ (the jobs can read nothing else)",
       ],
       [
         "an input in a look-alike prefix",
@@ -89,6 +89,27 @@ describe("submit function", () => {
         "shardCount must be a whole number from 1 to 10,000",
       ],
       ["a shard count that is no number", { shardCount: "four" }, "shardCount must be a whole number"],
+      [
+        "a misspelled argument, which would otherwise be ignored",
+        { jobkind: "gpu" },
+        "jobkind is not an argument of the submit step (it takes executionArn, inputUri, outputUri, " +
+          "shardCount, jobKind and stepName)",
+      ],
+      [
+        "a job kind the stack does not declare",
+        { jobKind: "gpu" },
+        `jobKind must be "default" (the stack's job kinds), got "gpu"`,
+      ],
+      [
+        "a step name SageMaker would not take",
+        { stepName: "Tokenize docs" },
+        'stepName must be a step name, 1-64 letters, digits, hyphens and underscores, got "Tokenize docs"',
+      ],
+      [
+        "an output URI too long to be returned as a step output",
+        { outputUri: `s3://data-bucket/output/${"x".repeat(1001)}` },
+        "outputUri must be at most 1024 characters (the Callback step returns it as a step output), got 1025",
+      ],
     ];
     for (const [what, overrides, expected] of cases) {
       it(what, async () => {
@@ -122,13 +143,126 @@ describe("submit function", () => {
     });
   });
 
+  describe("job kinds and bridge steps", () => {
+    const kinds = {
+      embed: {
+        jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job-embed:3",
+        submitMode: "jobs" as const,
+      },
+      prepare: {
+        jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job-prepare:1",
+        submitMode: "array" as const,
+      },
+    };
+
+    /** A fixture whose ListJobs lists the jobs submitted so far, as Batch would for a later call. */
+    function batchWithMemory() {
+      const fixture = submitFixture({ jobKinds: kinds });
+      fixture.batchMock.on(ListJobsCommand).callsFake((input) => {
+        const prefix = String(input.filters?.[0]?.values?.[0] ?? "").replace(/\*$/, "");
+        return {
+          jobSummaryList: fixture
+            .submitted()
+            .filter((job) => job.jobName!.startsWith(prefix))
+            .map((job, i) => ({
+              jobId: `id-${job.jobName}`,
+              jobName: job.jobName,
+              status: "RUNNING",
+              createdAt: i,
+            })),
+        };
+      });
+      return fixture;
+    }
+
+    it("submits a step of a kind to that kind's job definition, in that kind's submit mode", async () => {
+      const { handler, submitted } = submitFixture({ jobKinds: kinds });
+
+      const outputs = await handler(submitArguments({ jobKind: "embed", shardCount: "3" }));
+
+      expect(outputs.jobMode).to.equal("jobs");
+      expect(submitted().map((job) => job.jobDefinition)).to.deep.equal(
+        Array(3).fill(kinds.embed.jobDefinition),
+      );
+    });
+
+    it("submits a step without a kind to the default job definition", async () => {
+      const { handler, submitted } = submitFixture({ jobKinds: kinds });
+
+      const outputs = await handler(submitArguments());
+
+      expect(outputs.jobMode).to.equal("array");
+      expect(submitted().map((job) => job.jobDefinition)).to.deep.equal([submitSettings.jobDefinition]);
+    });
+
+    it("names the stack's kinds when a step names another", async () => {
+      const { handler, submitted } = submitFixture({ jobKinds: kinds });
+
+      const error = await rejectionOf(handler(submitArguments({ jobKind: "gpu" })));
+
+      expect(error.message).to.contain(
+        `jobKind must be "default", "embed" or "prepare" (the stack's job kinds), got "gpu"`,
+      );
+      expect(submitted()).to.have.length(0);
+    });
+
+    it("gives two bridge steps of one execution jobs of their own, never the other's", async () => {
+      const { handler, submitted } = batchWithMemory();
+
+      const first = await handler(submitArguments({ stepName: "Tokenize", jobKind: "prepare" }));
+      const second = await handler(submitArguments({ stepName: "Embed", jobKind: "embed", shardCount: "2" }));
+      const firstAgain = await handler(submitArguments({ stepName: "Tokenize", jobKind: "prepare" }));
+
+      expect(first.jobName).to.match(new RegExp(`^${baseName}_[0-9a-f]{8}$`));
+      expect(second.jobName).to.match(new RegExp(`^${baseName}_[0-9a-f]{8}$`));
+      expect(second.jobName).to.not.equal(first.jobName);
+      expect(submitted().map((job) => job.jobName)).to.deep.equal([
+        first.jobName,
+        `${second.jobName}-00000`,
+        `${second.jobName}-00001`,
+      ]);
+      // The first step's retried invocation finds its own job again.
+      expect(firstAgain).to.deep.equal(first);
+    });
+
+    it("returns the step's job name and output URI for the Callback step", async () => {
+      const { handler } = submitFixture();
+
+      const outputs = await handler(submitArguments({ outputUri: "s3://data-bucket/output/embeddings/" }));
+
+      expect(outputs).to.deep.include({
+        jobName: baseName,
+        outputUri: "s3://data-bucket/output/embeddings/",
+      });
+    });
+
+    it("lets a step read what an earlier step wrote, under the output prefix", async () => {
+      const { handler, submitted } = submitFixture();
+
+      await handler(
+        submitArguments({
+          inputUri: "s3://data-bucket/output/tokens/",
+          outputUri: "s3://data-bucket/output/embeddings/",
+        }),
+      );
+
+      expect(submitted()[0].parameters).to.include({ inputUri: "s3://data-bucket/output/tokens/" });
+    });
+  });
+
   describe("array mode", () => {
     it("submits one array job of N children, tagged with the execution", async () => {
       const { handler, submitted } = submitFixture();
 
       const outputs = await handler(submitArguments({ shardCount: "4" }));
 
-      expect(outputs).to.deep.equal({ jobMode: "array", jobRef: `id-${baseName}`, shardCount: "4" });
+      expect(outputs).to.deep.equal({
+        jobMode: "array",
+        jobRef: `id-${baseName}`,
+        shardCount: "4",
+        jobName: baseName,
+        outputUri: "s3://data-bucket/output/run-1",
+      });
       expect(submitted()).to.deep.equal([
         {
           jobName: baseName,
@@ -153,7 +287,7 @@ describe("submit function", () => {
 
       const outputs = await handler(submitArguments({ shardCount: 1 }));
 
-      expect(outputs).to.deep.equal({ jobMode: "array", jobRef: `id-${baseName}`, shardCount: "1" });
+      expect(outputs).to.deep.include({ jobMode: "array", jobRef: `id-${baseName}`, shardCount: "1" });
       const [job] = submitted();
       expect(job.arrayProperties).to.equal(undefined);
       expect(job.parameters).to.include({ shardIndex: "0", shardCount: "1" });
@@ -178,7 +312,7 @@ describe("submit function", () => {
 
       const outputs = await handler(submitArguments());
 
-      expect(outputs).to.deep.equal({ jobMode: "array", jobRef: "existing-array-job", shardCount: "4" });
+      expect(outputs).to.deep.include({ jobMode: "array", jobRef: "existing-array-job", shardCount: "4" });
       expect(submitted()).to.have.length(0);
     });
 
@@ -218,7 +352,13 @@ describe("submit function", () => {
         }),
       );
 
-      expect(outputs).to.deep.equal({ jobMode: "jobs", jobRef: baseName, shardCount: "3" });
+      expect(outputs).to.deep.equal({
+        jobMode: "jobs",
+        jobRef: baseName,
+        shardCount: "3",
+        jobName: baseName,
+        outputUri: "s3://data-bucket/output/run-1",
+      });
       const jobs = submitted().sort((a, b) => a.jobName!.localeCompare(b.jobName!));
       expect(jobs.map((j) => j.jobName)).to.deep.equal([
         `${baseName}-00000`,
@@ -252,7 +392,7 @@ describe("submit function", () => {
 
       const outputs = await handler(submitArguments({ shardCount: "10000" }));
 
-      expect(outputs).to.deep.equal({ jobMode: "jobs", jobRef: baseName, shardCount: "10000" });
+      expect(outputs).to.deep.include({ jobMode: "jobs", jobRef: baseName, shardCount: "10000" });
       expect(new Set(submitted().map((j) => j.jobName)).size).to.equal(10_000);
       // The account's SubmitJob quota is 50 requests per second: no second may see more.
       let busiestSecond = 0;
@@ -336,7 +476,7 @@ describe("submit function", () => {
 
       const outputs = await handler(submitArguments({ shardCount: 5 }));
 
-      expect(outputs).to.deep.equal({ jobMode: "jobs", jobRef: baseName, shardCount: "5" });
+      expect(outputs).to.deep.include({ jobMode: "jobs", jobRef: baseName, shardCount: "5" });
       expect(
         submitted()
           .map((j) => j.jobName)

@@ -46,9 +46,16 @@ describe("stack configuration", () => {
     expect(pulumiYaml.name).to.equal(projectName);
   });
 
-  it("Pulumi.yaml declares exactly the keys of the table, with the same type, default and description", () => {
-    expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(Object.keys(configKeys).sort());
-    for (const [key, spec] of Object.entries(configKeys)) {
+  it("Pulumi.yaml declares every key of the table but the maps, with the same type, default and description", () => {
+    const declarable = Object.entries(configKeys).filter(([, spec]) => pulumiTypeOf(spec.type) !== undefined);
+    expect(Object.keys(pulumiYaml.config).sort()).to.deep.equal(declarable.map(([key]) => key).sort());
+    // A map cannot be declared (Pulumi.yaml's config types are string, integer, boolean and array): the
+    // file says so where the key would be.
+    const text = fs.readFileSync(path.join(repoRoot, "Pulumi.yaml"), "utf8");
+    for (const [key] of Object.entries(configKeys).filter(([, spec]) => spec.type === "object")) {
+      expect(text, key).to.match(new RegExp(`^  # ${key}, a map .* is not declared here`, "m"));
+    }
+    for (const [key, spec] of declarable) {
       const declared = pulumiYaml.config[key];
       expect(declared.type, `${key} type`).to.equal(pulumiTypeOf(spec.type));
       if (spec.type === "array") expect(declared.items, `${key} items`).to.deep.equal({ type: "string" });
@@ -84,9 +91,10 @@ describe("stack configuration", () => {
         .filter(([key]) => key.startsWith(`${projectName}:`))
         .map(([key, value]) => [key.slice(projectName.length + 1), value] as [string, unknown]);
       expect(() => parseConfig(Object.fromEntries(own)), file).to.not.throw();
-      // Written as the CLI writes typed values: 1024 rather than "1024" for an integer, a list for an array.
+      // Written as the CLI writes typed values: 1024 rather than "1024" for an integer, a list for an array,
+      // a map for a key Pulumi.yaml cannot declare.
       for (const [key, value] of own) {
-        const declared = pulumiYaml.config[key].type;
+        const declared = pulumiYaml.config[key]?.type ?? "object";
         const actual = Array.isArray(value) ? "array" : Number.isInteger(value) ? "integer" : typeof value;
         expect(actual, `${file} ${key}`).to.equal(declared);
       }
@@ -104,7 +112,7 @@ describe("stack configuration", () => {
   describe("a key the project does not declare", () => {
     const vcpusMessage =
       "sagemaker-batch-bridge:vcpus is not a setting of this stack: did you mean sagemaker-batch-bridge:vcpu? " +
-      "(Pulumi.yaml lists every key.)";
+      "(The README's configuration table lists every key.)";
 
     it("is rejected with the declared key nearest to it", () => {
       expect(configError({ vcpus: "2" })).to.include(vcpusMessage);
@@ -227,6 +235,162 @@ describe("stack configuration", () => {
     expect(() => new BatchBridge("bridge", { config: { callbackMaxReceiveCount: 5 } })).to.throw(
       "sagemaker-batch-bridge:callbackMaxReceiveCount is not a setting of this stack",
     );
+  });
+
+  describe("job kinds", () => {
+    const kinds = (jobKinds: unknown, more: Record<string, string> = {}) =>
+      parseConfig({ jobKinds: JSON.stringify(jobKinds), ...more }).kinds;
+
+    it("are the default kind (the top-level keys) alone when none is declared", () => {
+      const [only, ...others] = parseConfig({ vcpu: "2", memoryMiB: "4096" }).kinds;
+      expect(others).to.deep.equal([]);
+      expect(only).to.deep.include({
+        name: "default",
+        jobDefinitionName: "batch-bridge-job",
+        vcpu: 2,
+        memoryMiB: 4096,
+        environment: {},
+      });
+    });
+
+    it("take their own fields, the top-level keys for the others, and a job definition each", () => {
+      const [, embed] = kinds(
+        {
+          embed: {
+            image: "embedder:2",
+            vcpu: 4,
+            memoryMiB: 16384,
+            submitMode: "jobs",
+            environment: { MODEL: "small", BATCH: 32 },
+          },
+        },
+        { containerCommand: '["run","Ref::inputUri"]', jobAttempts: "2" },
+      );
+      expect(embed).to.deep.equal({
+        name: "embed",
+        jobDefinitionName: "batch-bridge-job-embed",
+        image: "embedder:2",
+        command: ["run", "Ref::inputUri"],
+        vcpu: 4,
+        memoryMiB: 16384,
+        jobTimeoutSeconds: 3600,
+        jobAttempts: 2,
+        submitMode: "jobs",
+        environment: { MODEL: "small", BATCH: "32" },
+      });
+    });
+
+    it("take numbers and lists as pulumi config set --path stores them, or as text", () => {
+      const [, a] = kinds({ a: { vcpu: "0.5", memoryMiB: "1024", command: '["x"]', jobAttempts: "1" } });
+      expect(a).to.deep.include({ vcpu: 0.5, memoryMiB: 1024, command: ["x"], jobAttempts: 1 });
+    });
+
+    it("are checked as the top-level keys are, each problem under the kind's field", () => {
+      const message = configError({
+        jobKinds: JSON.stringify({
+          gpu: { vcpu: 4 },
+          big: { memoryMiB: 1024, jobTimeoutSeconds: 30 },
+          odd: { vcpus: 2, submitMode: "batch", environment: { AWS_BATCH_JOB_ID: "x" } },
+        }),
+      });
+      expect(message).to.include(
+        "sagemaker-batch-bridge:jobKinds.gpu.memoryMiB must be 8192 to 30720 in steps of 1024 for vcpu 4 " +
+          "(Fargate), got 2048 (the top-level memoryMiB).",
+      );
+      expect(message).to.include(
+        "sagemaker-batch-bridge:jobKinds.big.memoryMiB must be 2048 to 8192 in steps of 1024 for vcpu 1 " +
+          "(Fargate; the top-level vcpu), got 1024.",
+      );
+      expect(message).to.include(
+        "sagemaker-batch-bridge:jobKinds.big.jobTimeoutSeconds must be a whole number from 60 to 1209600, got 30.",
+      );
+      expect(message).to.include(
+        "sagemaker-batch-bridge:jobKinds.odd.vcpus is not a field of a job kind: did you mean vcpu? (A kind " +
+          "takes image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode or environment.)",
+      );
+      expect(message).to.include(
+        'sagemaker-batch-bridge:jobKinds.odd.submitMode must be array or jobs, got "batch".',
+      );
+      expect(message).to.include(
+        "sagemaker-batch-bridge:jobKinds.odd.environment must name variables with letters, digits and " +
+          "underscores, not starting with a digit, AWS_BATCH (Batch's) or BRIDGE_SHARD_ (the bridge's), got \"AWS_BATCH_JOB_ID\".",
+      );
+    });
+
+    it("leave a kind without a size of its own to the default kind's checks", () => {
+      expect(configError({ vcpu: "4", jobKinds: JSON.stringify({ light: { image: "x" } }) })).to.not.include(
+        "jobKinds.light",
+      );
+    });
+
+    it("need a compute environment that fits one job of each, and a wait that outlasts every attempt", () => {
+      const message = configError({
+        maxVcpus: "4",
+        maxWaitSeconds: "7200",
+        jobKinds: JSON.stringify({
+          gpu: { vcpu: 8, memoryMiB: 16384, jobTimeoutSeconds: 3600, jobAttempts: 3 },
+        }),
+      });
+      expect(message).to.include(
+        "sagemaker-batch-bridge:maxVcpus must be a whole number of at least one job's vcpu (8 of job kind gpu), got 4.",
+      );
+      expect(message).to.include(
+        "sagemaker-batch-bridge:maxWaitSeconds must be at least jobTimeoutSeconds x jobAttempts of job kind " +
+          "gpu (10800 s)",
+      );
+    });
+
+    it("reject the name default, names Batch and SageMaker would not take, and a value that is no map of maps", () => {
+      expect(configError({ jobKinds: JSON.stringify({ default: { vcpu: 2 } }) })).to.include(
+        "sagemaker-batch-bridge:jobKinds.default is the top-level keys' kind: set containerImage, vcpu and the others instead.",
+      );
+      expect(configError({ jobKinds: JSON.stringify({ "gpu kind": {} }) })).to.include(
+        "sagemaker-batch-bridge:jobKinds.gpu kind must be named with 1-32 letters, digits, hyphens and underscores",
+      );
+      expect(configError({ jobKinds: '["gpu"]' })).to.include(
+        "sagemaker-batch-bridge:jobKinds must be a map of maps (in the stack file, e.g. gpu: {vcpu: 4, " +
+          'memoryMiB: 16384}), got "[\\"gpu\\"]".',
+      );
+    });
+
+    it("reject more kinds than the submit function's 4 KB environment holds", () => {
+      const many = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`kind-number-${i}`, {}]));
+      expect(configError({ jobKinds: JSON.stringify(many) })).to.match(
+        /sagemaker-batch-bridge:jobKinds holds too many kinds for the submit function's environment: their job definitions take up to \d+ bytes of it, and Lambda allows 4096 bytes/,
+      );
+      const fewer = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`kind-number-${i}`, {}]));
+      expect(() => parseConfig({ jobKinds: JSON.stringify(fewer) })).to.not.throw();
+    });
+  });
+
+  describe("pipelines", () => {
+    it("serve the stack's own pipeline and those managed elsewhere, each once", () => {
+      const config = parseConfig({
+        externalPipelineNames: '["team-training","NightlyScoring","batch-bridge"]',
+      });
+      expect(config.bridgedPipelineNames).to.deep.equal(["batch-bridge", "team-training", "NightlyScoring"]);
+    });
+
+    it("reject an ARN or a name SageMaker would not take among externalPipelineNames", () => {
+      expect(
+        configError({ externalPipelineNames: '["arn:aws:sagemaker:eu-west-1:123456789012:pipeline/x"]' }),
+      ).to.include("sagemaker-batch-bridge:externalPipelineNames must list pipeline names, not ARNs");
+      expect(configError({ externalPipelineNames: '["team_training"]' })).to.include(
+        "sagemaker-batch-bridge:externalPipelineNames must list SageMaker pipeline names (1-256 letters, " +
+          'digits and hyphens, starting and ending with a letter or digit), got "team_training".',
+      );
+    });
+
+    it("take a definition file as a .json path relative to the project", () => {
+      for (const file of ["/etc/pipeline.json", "pipelines/definition.yaml"]) {
+        expect(configError({ pipelineDefinitionFile: file })).to.include(
+          `sagemaker-batch-bridge:pipelineDefinitionFile must be the path of a .json file relative to the project`,
+        );
+      }
+      expect(
+        parseConfig({ pipelineDefinitionFile: "pipelines/definition.json" }).pipelineDefinitionFile,
+      ).to.equal("pipelines/definition.json");
+    });
   });
 
   describe("completion events", () => {

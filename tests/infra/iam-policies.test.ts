@@ -20,11 +20,14 @@ const jobs = arn("batch", "job/*");
 const thisPipelinesExecutions = [arn("sagemaker", "pipeline/batch-bridge/execution/*")];
 const tagged = { StringLike: { [`aws:ResourceTag/${executionTagKey}`]: thisPipelinesExecutions } };
 
-const executionPolicy = batchExecutionPolicy({ jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge") });
+const executionPolicy = batchExecutionPolicy({
+  jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
+  ecrRepositoryArns: [],
+});
 const ecrRepository = arn("ecr", "repository/team/model");
 const executionPolicyWithEcr = batchExecutionPolicy({
   jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
-  ecrRepositoryArn: ecrRepository,
+  ecrRepositoryArns: [ecrRepository],
 });
 const jobPolicy = batchJobPolicy({
   partition: "aws",
@@ -34,15 +37,15 @@ const jobPolicy = batchJobPolicy({
 });
 const submitArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
-  jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
+  jobDefinitionArnPrefixes: [arn("batch", "job-definition/bridge-job")],
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
 };
 const submitPolicy = submitFunctionPolicy(submitArgs);
 const monitorArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
@@ -52,7 +55,7 @@ const statusTableArn = arn("dynamodb", "table/bridge-executions");
 const monitorPolicyWithTable = monitorFunctionPolicy({ ...monitorArgs, statusTableArn });
 const jobEventArgs = {
   scope,
-  pipelineName: "batch-bridge",
+  pipelineNames: ["batch-bridge"],
   statusTableArn,
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-job-event"),
@@ -153,20 +156,32 @@ describe("IAM policies", () => {
     expect(privateEcrRepositoryArn("python:3.12", "aws")).to.equal(undefined);
   });
 
-  it("Batch job role: reads the input prefix, writes the output prefix, nothing else", () => {
+  it("Batch execution role: pulls the private ECR images of every job kind, each repository once", () => {
+    const other = arn("ecr", "repository/team/embedder");
+    const policy = batchExecutionPolicy({
+      jobLogGroupArn: arn("logs", "log-group:/aws/batch/bridge"),
+      ecrRepositoryArns: [ecrRepository, other, ecrRepository],
+    });
+    expect(policy.Statement.find((s) => s.Sid === "PullJobImage")?.Resource).to.deep.equal([
+      other,
+      ecrRepository,
+    ]);
+  });
+
+  it("Batch job role: reads the input and output prefixes (a later step reads an earlier one's output), writes only the output prefix", () => {
     expect(jobPolicy.Statement).to.deep.equal([
       {
         Sid: "ReadInput",
         Effect: "Allow",
         Action: ["s3:GetObject"],
-        Resource: "arn:aws:s3:::data-bucket/input/*",
+        Resource: ["arn:aws:s3:::data-bucket/input/*", "arn:aws:s3:::data-bucket/output/*"],
       },
       {
         Sid: "ListInput",
         Effect: "Allow",
         Action: ["s3:ListBucket"],
         Resource: "arn:aws:s3:::data-bucket",
-        Condition: { StringLike: { "s3:prefix": "input/*" } },
+        Condition: { StringLike: { "s3:prefix": ["input/*", "output/*"] } },
       },
       {
         Sid: "WriteOutput",
@@ -330,9 +345,9 @@ describe("IAM policies", () => {
       const pipelineName = "p".repeat(length);
       const otherPipeline = `${"p".repeat(length - 1)}q`;
       const tagConditions = [
-        ...submitFunctionPolicy({ ...submitArgs, pipelineName }).Statement,
-        ...monitorFunctionPolicy({ ...monitorArgs, pipelineName }).Statement,
-        ...jobEventFunctionPolicy({ ...jobEventArgs, pipelineName }).Statement,
+        ...submitFunctionPolicy({ ...submitArgs, pipelineNames: [pipelineName] }).Statement,
+        ...monitorFunctionPolicy({ ...monitorArgs, pipelineNames: [pipelineName] }).Statement,
+        ...jobEventFunctionPolicy({ ...jobEventArgs, pipelineNames: [pipelineName] }).Statement,
       ].flatMap((statement) => Object.entries(statement.Condition?.StringLike ?? {}));
       expect(tagConditions.map(([key]) => key)).to.have.members([
         `aws:RequestTag/${executionTagKey}`,
@@ -359,6 +374,69 @@ describe("IAM policies", () => {
       expect(allowed(otherTag), otherTag).to.equal(false);
       expect(tags).to.not.include(otherTag);
     }
+  });
+
+  it("submit role with job kinds: submits to every kind's job definition and to no other", () => {
+    const kinds = [arn("batch", "job-definition/bridge-job"), arn("batch", "job-definition/bridge-job-gpu")];
+    const policy = submitFunctionPolicy({ ...submitArgs, jobDefinitionArnPrefixes: kinds });
+    expect(policy.Statement[0].Resource).to.deep.equal([
+      arn("batch", "job-queue/bridge-jobs"),
+      kinds[0],
+      `${kinds[0]}:*`,
+      kinds[1],
+      `${kinds[1]}:*`,
+      jobs,
+    ]);
+  });
+
+  describe("with pipelines managed outside the stack", () => {
+    const pipelineNames = ["batch-bridge", "team-training", "NightlyScoring"];
+    const policies = [
+      submitFunctionPolicy({ ...submitArgs, pipelineNames }),
+      monitorFunctionPolicy({ ...monitorArgs, pipelineNames }),
+      jobEventFunctionPolicy({ ...jobEventArgs, pipelineNames }),
+    ];
+    const tagConditions = policies
+      .flatMap((policy) => policy.Statement)
+      .flatMap((statement) => Object.values(statement.Condition?.StringLike ?? {}));
+    const taggable = (pipeline: string) =>
+      tagConditions.every((patterns) =>
+        [patterns]
+          .flat()
+          .some((p) => stringLike(p, arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`))),
+      );
+    const answerable = (pipeline: string) =>
+      policies
+        .slice(1)
+        .every((policy) =>
+          [policy.Statement.find((s) => s.Sid === "AnswerCallbackSteps")!.Resource]
+            .flat()
+            .some((r) => stringLike(r, arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`))),
+        );
+
+    it("submits, stops and answers for those pipelines' executions too", () => {
+      expect(tagConditions).to.have.length(5);
+      for (const pipeline of ["batch-bridge", "team-training", "NightlyScoring"]) {
+        expect(taggable(pipeline), pipeline).to.equal(true);
+        expect(answerable(pipeline), pipeline).to.equal(true);
+      }
+    });
+
+    it("covers a name with capitals as SageMaker writes it in ARNs, lowercased", () => {
+      expect(taggable("nightlyscoring")).to.equal(true);
+      expect(answerable("nightlyscoring")).to.equal(true);
+    });
+
+    it("and for no other pipeline", () => {
+      for (const pipeline of ["team-training2", "other", "batch-bridge-x"]) {
+        expect(taggable(pipeline), pipeline).to.equal(false);
+        expect(answerable(pipeline), pipeline).to.equal(false);
+      }
+    });
+
+    it("passes the reference check", async () => {
+      for (const policy of policies) expect(await iamReferenceProblems(policy.Statement)).to.deep.equal([]);
+    });
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {

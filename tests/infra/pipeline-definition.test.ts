@@ -93,13 +93,15 @@ describe("pipeline definition", () => {
     );
   });
 
-  it("sends the submit step's outputs to the callback queue and expects String outputs back", () => {
+  it("sends the submit step's outputs to the callback queue and expects String outputs back, OutputUri among them", () => {
     const wait = stepNamed(JSON.parse(text), "WaitForBatchJobs");
     expect(wait).to.deep.include({ Type: "Callback", SqsQueueUrl: settings.callbackQueueUrl });
     expect(wait.Arguments).to.deep.equal({
       jobMode: { Get: "Steps.SubmitBatchJobs.OutputParameters['jobMode']" },
       jobRef: { Get: "Steps.SubmitBatchJobs.OutputParameters['jobRef']" },
       shardCount: { Get: "Steps.SubmitBatchJobs.OutputParameters['shardCount']" },
+      jobName: { Get: "Steps.SubmitBatchJobs.OutputParameters['jobName']" },
+      outputUri: { Get: "Steps.SubmitBatchJobs.OutputParameters['outputUri']" },
     });
     expect(wait.OutputParameters).to.deep.equal(
       callbackOutputNames.map((name) => ({ OutputName: name, OutputType: "String" })),

@@ -74,7 +74,7 @@ describe("npm run plan", () => {
     expect(result.code).to.equal(1);
     expect(result.out).to.equal("");
     expect(result.err).to.include('Cannot plan stack "nosuch": No stack file Pulumi.nosuch.yaml');
-    expect(result.err).to.include("stacks with a file: dev, prod.");
+    expect(result.err).to.include("stacks with a file: dev, example-pipeline, prod.");
   });
 
   it("plans the example production stack the README shows: private subnets, an ECR image, on-demand Fargate", async () => {

@@ -476,6 +476,21 @@ describe("the records front door under the mock engine (recordApi)", () => {
     });
   });
 
+  it("refuses a pipeline definition of the user's that lacks a parameter each batch is started with", async () => {
+    let message = "";
+    try {
+      await renderStack({ stack: "example-pipeline", config: { recordApi: true } });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).to.equal(
+      "Invalid stack configuration:\n" +
+        "  - sagemaker-batch-bridge:recordApi starts an execution of the stack's pipeline for each batch of " +
+        "records, with the parameters InputUri, OutputUri, ShardCount; the pipeline definition " +
+        "(pipelineDefinitionFile) does not declare OutputUri.",
+    );
+  });
+
   describe("with recordApi off (the default)", () => {
     it("creates none of it and exports none of its outputs", async () => {
       const dev = await renderedDevStack();

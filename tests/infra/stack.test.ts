@@ -101,6 +101,10 @@ describe("the stack under the mock engine", () => {
         jobQueueArn: arn("batch", "job-queue/batch-bridge-dev-jobs"),
         jobDefinitionArn: arn("batch", "job-definition/batch-bridge-dev-job:1"),
         submitFunctionName: resource(dev, types.function, "batch-bridge-submit").state.name,
+        submitFunctionArn: resource(dev, types.function, "batch-bridge-submit").state.arn,
+        pipelineRolePolicy: JSON.parse(
+          resource(dev, types.rolePolicy, "batch-bridge-pipeline").inputs.policy as string,
+        ),
         monitorFunctionName: resource(dev, types.function, "batch-bridge-monitor").state.name,
         dataBucketName: bucket,
         startExecutionCommand:
@@ -155,17 +159,22 @@ describe("the stack under the mock engine", () => {
       ]);
     });
 
-    it("Batch job role: reads the input prefix and writes the output prefix of the data bucket", () => {
+    it("Batch job role: reads the input and output prefixes and writes the output prefix of the data bucket", () => {
       const bucket = `arn:aws:s3:::${dev.outputs.dataBucketName}`;
       expect(trustedService(dev, "batch-bridge-batch-job")).to.equal("ecs-tasks.amazonaws.com");
       expect(statementsOf(dev, "batch-bridge-batch-job")).to.deep.equal([
-        { Sid: "ReadInput", Effect: "Allow", Action: ["s3:GetObject"], Resource: `${bucket}/input/*` },
+        {
+          Sid: "ReadInput",
+          Effect: "Allow",
+          Action: ["s3:GetObject"],
+          Resource: [`${bucket}/input/*`, `${bucket}/output/*`],
+        },
         {
           Sid: "ListInput",
           Effect: "Allow",
           Action: ["s3:ListBucket"],
           Resource: bucket,
-          Condition: { StringLike: { "s3:prefix": "input/*" } },
+          Condition: { StringLike: { "s3:prefix": ["input/*", "output/*"] } },
         },
         {
           Sid: "WriteOutput",
@@ -783,7 +792,10 @@ describe("the stack under the mock engine", () => {
 
     it("scopes the job role and the functions to the named bucket and submits one job per shard", () => {
       const read = statementsOf(custom, "batch-bridge-batch-job")[0];
-      expect(read.Resource).to.equal("arn:aws:s3:::team-ml-data/input/*");
+      expect(read.Resource).to.deep.equal([
+        "arn:aws:s3:::team-ml-data/input/*",
+        "arn:aws:s3:::team-ml-data/output/*",
+      ]);
       expect(custom.outputs.dataBucketName).to.equal("team-ml-data");
       const submit = custom.functions.find((f) => f.name === "batch-bridge-submit");
       expect(submit?.environment).to.deep.include({

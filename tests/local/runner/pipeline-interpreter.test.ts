@@ -64,12 +64,17 @@ describe("pipeline definitions as local mode runs them", () => {
 
   it("resolves the Callback step's arguments from the Lambda step's outputs, and Std:Join", () => {
     const [, wait] = definition.Steps;
-    const outputs = { SubmitBatchJobs: { jobMode: "array", jobRef: "a08ff49b", shardCount: "8" } };
-    expect(resolveArguments(wait.Arguments, scope({ stepOutputs: outputs }), wait.Name)).to.deep.equal({
+    const submitted = {
       jobMode: "array",
       jobRef: "a08ff49b",
       shardCount: "8",
-    });
+      jobName: "bridge-dev-was98kwzp9qr",
+      outputUri: "s3://data/output/",
+    };
+    const outputs = { SubmitBatchJobs: submitted };
+    expect(resolveArguments(wait.Arguments, scope({ stepOutputs: outputs }), wait.Name)).to.deep.equal(
+      submitted,
+    );
     const joined = resolveArguments(
       {
         label: {
