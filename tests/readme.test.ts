@@ -4,6 +4,7 @@ import * as path from "path";
 import { configKeys, documentedTypeOf, type KeySpec } from "../infra/config";
 import { formatDuration } from "../local/runner/scenario";
 import { bench, benchDesigns, benchJobDurationsSeconds, benchShards, benchTable } from "../scripts/bench";
+import { benchRecordCounts, recordsBenchTable, stackModelOf } from "../scripts/bench-records";
 import type { CliOutput } from "../scripts/cli";
 import { api } from "../scripts/api";
 import { plan } from "../scripts/plan";
@@ -129,6 +130,24 @@ describe("README commands and outputs", function () {
     expect(run.code).to.equal(0);
     const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
     expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
+  });
+
+  it("shows the bench's records table with today's titles and a row per size", () => {
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");
+    const shown = block.text.split("\n");
+    const empty = recordsBenchTable([], stackModelOf("dev")).split("\n");
+    const start = shown.indexOf(empty[0]);
+    expect(start, "the records table's first line").to.be.greaterThan(0);
+    const words = (line: string) => line.trim().split(/\s+/);
+    expect(words(shown[start + 2])).to.deep.equal(words(empty[2]));
+    expect(words(shown[start + 3])).to.deep.equal(words(empty[3]));
+    expect(
+      shown.slice(start + 4, start + 4 + benchRecordCounts.length).map((row) => words(row)[0]),
+    ).to.deep.equal(benchRecordCounts.map(String));
+    const assumptions = empty.slice(empty.indexOf("Assumptions:"));
+    expect(
+      shown.slice(shown.indexOf("Assumptions:"), shown.indexOf("Assumptions:") + assumptions.length),
+    ).to.deep.equal(assumptions);
   });
 
   it("shows the bench's table with today's titles, columns, rows and legend", () => {
