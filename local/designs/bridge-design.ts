@@ -25,6 +25,7 @@ import type {
 } from "./design";
 import { compileEventPattern } from "./event-pattern";
 import { restApiDeclarations } from "./rest-api";
+import { scheduleTargets } from "./schedules";
 
 /** The rendered stack as the runner runs it. */
 export function bridgeDesign(
@@ -116,6 +117,7 @@ export function bridgeDesign(
     subscriptions,
     rules: eventRuleTargets(rendered, functionArn),
     restApis: restApiDeclarations(rendered),
+    schedules: scheduleTargets(rendered),
     functions: (env) =>
       rendered.functions.map((fn): LambdaFunctionSpec => {
         const resource = lambdas.find((l) => l.name === fn.name)!;

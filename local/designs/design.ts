@@ -12,6 +12,7 @@ import type { ConfigValue } from "../../render/stack-files";
 import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
+import type { ScheduleTarget } from "./schedules";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";
@@ -107,6 +108,8 @@ export interface PreparedDesign {
   rules: EventRuleTarget[];
   /** REST APIs with a stage (the records API); absent or empty: none. */
   restApis?: RestApiDeclaration[];
+  /** Schedule rules with a Lambda target (the records flush on a schedule); absent or empty: none. */
+  schedules?: ScheduleTarget[];
   /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
   functions(env: Record<string, string>): LambdaFunctionSpec[];
 }

@@ -11,7 +11,9 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
 import { startBatchServer, type BatchServer } from "../batch/server";
+import { randomUUID } from "node:crypto";
 import type { PreparedDesign } from "../designs/design";
+import type { ScheduleTarget } from "../designs/schedules";
 import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
 import { localCredentials, startS3Server, type S3Server } from "../s3/server";
@@ -35,6 +37,21 @@ export interface RecordsWorldOptions {
   eventDelaySeconds: number;
   /** The API's stage on this port (default: any free port). */
   port?: number;
+}
+
+/** The event EventBridge hands a schedule's target ("Scheduled Event"). */
+function scheduledEvent(schedule: ScheduleTarget, design: PreparedDesign, at: number) {
+  return {
+    version: "0",
+    id: randomUUID(),
+    "detail-type": "Scheduled Event",
+    source: "aws.events",
+    account: design.accountId,
+    time: new Date(at).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    region: design.region,
+    resources: [`arn:aws:events:${design.region}:${design.accountId}:rule/${schedule.ruleName}`],
+    detail: {},
+  };
 }
 
 /** Everything running, and what the runner reads from it. */
@@ -201,6 +218,13 @@ export class RecordsWorld {
       track: this.track,
     });
     this.sageMakerServer.onExecutionStarted((execution) => this.pipelineRuns.start(execution));
+    // EventBridge's schedules: the target every period, the first one period from now.
+    for (const schedule of design.schedules ?? []) {
+      const timer = clock.setInterval(() => {
+        this.track(this.lambda.invoke(schedule.functionArn, scheduledEvent(schedule, design, clock.now())));
+      }, schedule.periodSeconds * 1000);
+      this.cleanup.unshift(() => clock.clearInterval(timer));
+    }
 
     this.apiGateway = await startApiGateway({
       clock,
@@ -225,12 +249,14 @@ export class RecordsWorld {
     return busy;
   }
 
-  /** True once nothing is in flight or waiting: invocations, events, executions, queued messages. */
+  /** True once nothing is in flight or waiting: invocations, events, executions, messages on a queue. */
   async quiet(): Promise<boolean> {
     if (this.works > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
     if (this.pipelineRuns.running > 0 || this.sources.some((s) => s.gathering > 0 || s.inFlight > 0))
       return false;
-    return (await this.messagesOn(this.design.subscriptions.map((s) => s.queueUrl))) === 0;
+    // Every queue but the dead-letter ones: a schedule's buffer has no subscription, yet holds work.
+    const working = this.design.queues.filter((q) => !this.design.deadLetterQueueNames.includes(q.name));
+    return (await this.messagesOn(working.map((q) => q.url))) === 0;
   }
 
   /** Messages on the queues, visible or not (GetQueueAttributes, left out of the figures). */

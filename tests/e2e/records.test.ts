@@ -89,6 +89,21 @@ describe("the records API locally: npm start -- --records and npm run api", func
     );
   });
 
+  it("flushes on a schedule with recordTrigger schedule: one batch when the rate comes, all records processed", async () => {
+    const { code, out } = await run(start, [
+      ...["--records", "30", "--json", "--config", "recordTrigger=schedule"],
+      ...["--config", "recordScheduleExpression=rate(5 minutes)"],
+    ]);
+    const summary = JSON.parse(out) as RecordsSummary;
+    expect(code, summary.unexpected.join("; ")).to.equal(0);
+    expect(summary.records).to.deep.equal({ submitted: 30, processed: 30, failed: 0, lost: 0 });
+    expect(summary.executions.started).to.equal(1);
+    expect(summary.batchSize).to.equal(null);
+    // Sent in the first 0.6 s, flushed at 5 min, final 154 s later (the model's timings for one batch).
+    expect(summary.recordLatencySeconds!.max).to.be.closeTo(300 + 154, 0.01);
+    expect(summary.lambdaInvocations["batch-bridge-records-flush"]).to.equal(1);
+  });
+
   it("refuses options that do not go with --records, naming them, exit code 2", async () => {
     const cases: [string[], string][] = [
       [["--records", "0"], '--records must be a whole number from 1 to 100000, got "0".'],

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { recordTableKey, recordTableTtlAttribute } from "../../functions/records/contract";
 import { recordApiDocument } from "../../infra/record-api";
 import { batchExecutionEndPattern } from "../../infra/record-triggers";
+import { scheduleTargets } from "../../local/designs/schedules";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../../render/rendered-stack";
@@ -473,6 +474,15 @@ describe("the records front door under the mock engine (recordApi)", () => {
         .filter((r) => r.type === types.eventSourceMapping)
         .map((r) => r.name);
       expect(mappings).to.deep.equal(["batch-bridge-monitor"]);
+      // As local mode runs it: the flush function every 15 minutes.
+      expect(scheduleTargets(scheduled)).to.deep.equal([
+        {
+          ruleName: rule.state.name,
+          expression: "rate(15 minutes)",
+          periodSeconds: 900,
+          functionArn: flush.state.arn,
+        },
+      ]);
     });
   });
 
