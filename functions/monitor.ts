@@ -14,9 +14,16 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } fr
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { StepAnswer } from "./answer";
 import { describeError, isTransientError } from "./aws-errors";
+import {
+  BatchCalls,
+  createBatchPacers,
+  invocationDeadline,
+  type BatchPacers,
+  type InvocationContext,
+} from "./batch-calls";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
 import { systemClock, type Clock, type Log } from "./clock";
-import { createRateLimiter, mapWithConcurrency } from "./concurrency";
+import { mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { executionJobName, parseExecutionArn } from "./job-names";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
@@ -30,7 +37,7 @@ import {
   recordWait,
   type StatusTable,
 } from "./status-table";
-import { terminatesPerSecond, terminationReasons } from "./terminate";
+import { terminationReasons } from "./terminate";
 
 /** Callback messages handled at once within one batch. */
 export const recordConcurrency = 4;
@@ -46,13 +53,18 @@ export interface MonitorDeps {
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
+  /** The container's Batch pacers (default: the handler's own, one per container all the same). */
+  pacers?: BatchPacers;
 }
 
 type RecordOutcome = "done" | "retry";
 
 /** Builds the monitor function's handler. */
-export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Promise<SQSBatchResponse> {
+export function makeMonitorHandler(
+  deps: MonitorDeps,
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   const clock = deps.clock ?? systemClock();
+  const pacers = deps.pacers ?? createBatchPacers(clock);
   const { settings, logger } = deps;
   if (settings.statusTable !== undefined && !deps.dynamodb) {
     throw new Error("The monitor needs a DynamoDB client when the status table is set.");
@@ -61,12 +73,9 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     settings.statusTable !== undefined
       ? { dynamodb: deps.dynamodb!, tableName: settings.statusTable }
       : undefined;
-  // One TerminateJob pace for all the records this container handles at once.
-  const terminateSlot = createRateLimiter(terminatesPerSecond, clock);
   const settler = makeStepSettler({
     ...deps,
     clock,
-    terminateSlot,
     statusTable,
     callbackQueueUrl: settings.callbackQueueUrl,
     claimant: "monitor",
@@ -143,6 +152,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
    * straight to SageMaker (the same request token keeps it to one answer).
    */
   const answerUnchecked = async (
+    calls: BatchCalls,
     record: SQSRecord,
     message: ValidCallbackMessage,
     reason: string,
@@ -151,7 +161,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     const failure: StepAnswer = { outcome: "failure", reason };
     if (statusTable) {
       try {
-        const result = await settler.settle(stepOf(record, message, context), async () => ({
+        const result = await settler.settle(calls, stepOf(record, message, context), async () => ({
           answer: () => failure,
         }));
         if (result.settled || result.because === "answered") return;
@@ -187,7 +197,11 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     return "done";
   };
 
-  const handleStep = async (record: SQSRecord, message: ValidCallbackMessage): Promise<RecordOutcome> => {
+  const handleStep = async (
+    calls: BatchCalls,
+    record: SQSRecord,
+    message: ValidCallbackMessage,
+  ): Promise<RecordOutcome> => {
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1;
     const sentAt = Number(record.attributes?.SentTimestamp ?? "");
     const ageSeconds = Number.isFinite(sentAt) && sentAt > 0 ? Math.max(0, (clock.now() - sentAt) / 1000) : 0;
@@ -240,14 +254,14 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
 
     let jobs: ExecutionJobs | undefined;
     const lookUp = async () => {
-      jobs = await findExecutionJobs(deps.batch, message, settings.jobQueue, clock, observations);
+      jobs = await findExecutionJobs(calls, message, settings.jobQueue, observations);
       return jobs;
     };
     const logDecision = (decision: string, details: Record<string, unknown>) =>
       logger.info("decision", { ...context, counts: jobs?.counts, decision, ...details });
 
     if (message.status === "stopping") {
-      const result = await settler.settle(step, async () => {
+      const result = await settler.settle(calls, step, async () => {
         const found = await lookUp();
         return {
           terminate: { jobs: found, reason: terminationReasons.stopped },
@@ -274,18 +288,20 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       logDecision("wait", { nextCheckSeconds: decision.nextCheckSeconds });
       return "retry";
     }
-    const result = await settler.settle(step, async () => outcomeResolution(decision, found));
+    const result = await settler.settle(calls, step, async () => outcomeResolution(decision, found));
     if (!result.settled) return notSettled(record, result, receiveCount, context);
     if (decision.decision === "succeed") logDecision("succeeded", { outputs: decision.outputs });
     else logDecision("failed", { reason: decision.reason, terminated: result.terminated });
     return "done";
   };
 
-  const handleRecord = async (record: SQSRecord): Promise<RecordOutcome> => {
+  const handleRecord = async (calls: BatchCalls, record: SQSRecord): Promise<RecordOutcome> => {
     const parsed = parseCallbackMessage(record.body, settings.jobNamePrefix);
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1;
     try {
-      return parsed.valid ? await handleStep(record, parsed.message) : await handleMalformed(record, parsed);
+      return parsed.valid
+        ? await handleStep(calls, record, parsed.message)
+        : await handleMalformed(record, parsed);
     } catch (error) {
       const context = {
         messageId: record.messageId,
@@ -297,7 +313,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       if (parsed.valid && receiveCount >= settings.maxReceiveCount - 1) {
         const reason = `Could not check the jobs after ${receiveCount} attempts: ${describeError(error)}`;
         try {
-          await answerUnchecked(record, parsed.message, reason, context);
+          await answerUnchecked(calls, record, parsed.message, reason, context);
           logger.error("decision", { ...context, decision: "failed", reason });
           return "done";
         } catch (answerError) {
@@ -315,9 +331,13 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     }
   };
 
-  return async (event) => {
+  return async (event, context) => {
     const records = event.Records ?? [];
-    const outcomes = await mapWithConcurrency(records, recordConcurrency, handleRecord);
+    // One pace per container for the Batch calls of every record, retried until the invocation's end.
+    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
+    const outcomes = await mapWithConcurrency(records, recordConcurrency, (record) =>
+      handleRecord(calls, record),
+    );
     return {
       batchItemFailures: records
         .filter((_, i) => outcomes[i] === "retry")

@@ -2,23 +2,29 @@
  * The submit function (the pipeline's Lambda step): checks the step's arguments, submits the execution's
  * Batch jobs once, and returns what the Callback step needs to find them again.
  */
-import { SubmitJobCommand, type BatchClient, type SubmitJobCommandInput } from "@aws-sdk/client-batch";
-import { describeError, retryThrottled } from "./aws-errors";
+import type { BatchClient, SubmitJobCommandInput } from "@aws-sdk/client-batch";
+import { describeError, OutOfTimeError } from "./aws-errors";
+import {
+  BatchCalls,
+  createBatchPacers,
+  invocationDeadline,
+  invocationReserveMs,
+  submitsPerSecond,
+  terminatesPerSecond,
+  type BatchPacers,
+  type InvocationContext,
+} from "./batch-calls";
 import { systemClock, type Clock, type Log } from "./clock";
-import { createRateLimiter, mapWithConcurrency } from "./concurrency";
+import { mapWithConcurrency } from "./concurrency";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import { executionTagKey, type SubmitOutputs } from "./step-contract";
 import { validateSubmitArguments, type ValidSubmitArguments } from "./submit-arguments";
-import { terminateJobs, terminatesPerSecond, terminationReasons } from "./terminate";
+import { terminateJobs, terminationReasons } from "./terminate";
 
-/** SubmitJob calls per second in jobs mode: under the fixed 50/s account quota, leaving room for others. */
-export const submitsPerSecond = 40;
-/** SubmitJob calls in flight at once in jobs mode. */
+/** SubmitJob calls in flight at once in jobs mode (the container's pacer sets their rate). */
 export const submitConcurrency = 8;
-/** Time kept free at the end of an invocation, for logging and returning. */
-const reserveMilliseconds = 10_000;
 
 /** The submit handler's collaborators. */
 export interface SubmitDeps {
@@ -27,11 +33,8 @@ export interface SubmitDeps {
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
-}
-
-/** The part of the Lambda context the handler uses: how long it may still run. */
-export interface InvocationContext {
-  getRemainingTimeInMillis(): number;
+  /** The container's Batch pacers (default: the handler's own, one per container all the same). */
+  pacers?: BatchPacers;
 }
 
 /** Builds the submit function's handler. */
@@ -39,14 +42,16 @@ export function makeSubmitHandler(
   deps: SubmitDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
   const clock = deps.clock ?? systemClock();
+  const pacers = deps.pacers ?? createBatchPacers(clock);
   const { batch, settings, logger } = deps;
 
   return async (event, context) => {
     const args = validateSubmitArguments(event, settings);
+    const calls = new BatchCalls(batch, clock, pacers, invocationDeadline(clock, context));
     const baseName = executionJobName(settings.jobNamePrefix, args.executionId);
     // Jobs from an earlier invocation for this execution are reused, so a repeated call submits no second
     // set; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
-    const existing = latestJobByName(await listJobsByName(batch, settings.jobQueue, baseName, clock));
+    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName));
     const shardCount = String(args.shardCount);
 
     if (settings.submitMode === "array") {
@@ -61,10 +66,7 @@ export function makeSubmitHandler(
         });
         return { jobMode: "array", jobRef: reusable.jobId!, shardCount };
       }
-      const submitted = await retryThrottled(
-        () => batch.send(new SubmitJobCommand(arrayJobInput(settings, args, baseName))),
-        clock,
-      );
+      const submitted = await calls.submitJob(arrayJobInput(settings, args, baseName));
       logger.info("submit", {
         executionArn: args.executionArn,
         jobMode: "array",
@@ -76,33 +78,38 @@ export function makeSubmitHandler(
     }
 
     const missing: number[] = [];
+    let reusedUnfinished = 0;
     for (let shard = 0; shard < args.shardCount; shard++) {
       const job = existing.get(shardJobName(baseName, shard));
       if (!job || job.status === "FAILED") missing.push(shard);
+      else if (isUnfinished(job.status)) reusedUnfinished += 1;
     }
     checkTimeToSubmit(missing.length, context);
 
     const submittedIds: string[] = [];
-    const acquire = createRateLimiter(submitsPerSecond, clock);
+    let stopSubmitting = false;
+    // Keep the time to terminate what a failed submission leaves running (the jobs submitted now and the
+    // unfinished ones reused) at the rate Batch is accepting calls; after a failure, stop every call.
+    const submitUntil = () =>
+      stopSubmitting
+        ? -Infinity
+        : calls.deadline -
+          ((submittedIds.length + reusedUnfinished) / calls.expectedTerminationsPerSecond()) * 1000;
     try {
       await mapWithConcurrency(missing, submitConcurrency, async (shard) => {
-        // Keep time to terminate what was submitted if the rest cannot be submitted in time.
-        const needed = (submittedIds.length / terminatesPerSecond) * 1000 + reserveMilliseconds;
-        if (context && context.getRemainingTimeInMillis() < needed) {
-          throw new Error("the function ran out of time (SubmitJob was throttled)");
+        try {
+          const input = shardJobInput(settings, args, baseName, shard);
+          submittedIds.push((await calls.submitJob(input, submitUntil)).jobId!);
+        } catch (error) {
+          stopSubmitting = true;
+          throw error;
         }
-        await acquire();
-        const submitted = await retryThrottled(
-          () => batch.send(new SubmitJobCommand(shardJobInput(settings, args, baseName, shard))),
-          clock,
-        );
-        submittedIds.push(submitted.jobId!);
       });
     } catch (error) {
-      const cleanup = await terminateExecutionJobs(deps, clock, baseName, submittedIds);
+      const cleanup = await terminateExecutionJobs(deps, calls, baseName, submittedIds);
       const message =
         `Submitted ${submittedIds.length} of ${missing.length} jobs, then submission failed ` +
-        `(${describeError(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
+        `(${submissionFailure(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
         (cleanup.failed > 0 ? `, ${cleanup.failed} could not be terminated` : "") +
         ".";
       logger.error("submit", {
@@ -126,6 +133,18 @@ export function makeSubmitHandler(
     });
     return { jobMode: "jobs", jobRef: baseName, shardCount };
   };
+}
+
+/** Why submission stopped, for the step's failure reason. */
+function submissionFailure(error: unknown): string {
+  if (error instanceof OutOfTimeError && error.operation === "SubmitJob") {
+    return (
+      "Batch accepted too few SubmitJob calls to submit every shard within the function's time, the rest " +
+      "of which is kept to clean up" +
+      (error.lastError !== undefined ? `; the last refusal: ${describeError(error.lastError)}` : "")
+    );
+  }
+  return describeError(error);
 }
 
 function taggedJob(
@@ -200,7 +219,7 @@ export function shardJobInput(
 function checkTimeToSubmit(jobCount: number, context: InvocationContext | undefined): void {
   if (!context || jobCount === 0) return;
   const needed =
-    (jobCount / submitsPerSecond) * 1000 + (jobCount / terminatesPerSecond) * 1000 + reserveMilliseconds;
+    (jobCount / submitsPerSecond) * 1000 + (jobCount / terminatesPerSecond) * 1000 + invocationReserveMs;
   const remaining = context.getRemainingTimeInMillis();
   if (remaining < needed) {
     throw new Error(
@@ -216,13 +235,13 @@ function checkTimeToSubmit(jobCount: number, context: InvocationContext | undefi
 /** After a failed submission: terminates every unfinished job of the execution, listed or just submitted. */
 async function terminateExecutionJobs(
   deps: SubmitDeps,
-  clock: Clock,
+  calls: BatchCalls,
   baseName: string,
   submittedIds: readonly string[],
 ): Promise<{ terminated: number; failed: number }> {
   const ids = new Set(submittedIds);
   try {
-    for (const job of await listJobsByName(deps.batch, deps.settings.jobQueue, baseName, clock)) {
+    for (const job of await listJobsByName(calls, deps.settings.jobQueue, baseName)) {
       if (job.jobId && isUnfinished(job.status)) ids.add(job.jobId);
     }
   } catch (error) {
@@ -231,6 +250,6 @@ async function terminateExecutionJobs(
       error: describeError(error),
     });
   }
-  const result = await terminateJobs(deps.batch, [...ids], terminationReasons.submissionFailed, clock);
+  const result = await terminateJobs(calls, [...ids], terminationReasons.submissionFailed);
   return { terminated: result.terminated, failed: result.failures.length };
 }

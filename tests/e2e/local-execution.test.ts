@@ -86,6 +86,13 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(summary.apiCalls.Batch.SubmitJob).to.equal(20 + (summary.throttledBatchCalls.SubmitJob ?? 0));
   });
 
+  it("submits 200 jobs-mode shards while Batch refuses 90% of calls, and the step succeeds", async () => {
+    const summary = await runExecution({ shards: 200, mode: "jobs", throttleRate: 0.9 });
+    expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });
+    expect(summary.jobsByState.SUCCEEDED).to.equal(200);
+    expect(summary.lambdaErrors).to.deep.equal({});
+  });
+
   it("answers the step exactly once when every message and every event is delivered twice", async () => {
     const summary = await runExecution({ shards: 4, duplicateDeliveries: true });
     expect(summary).to.deep.include({ outcome: "succeeded", expected: true, jobsLeftRunning: 0 });

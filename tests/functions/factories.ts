@@ -1,6 +1,7 @@
 /** Small builders for the events, settings and fakes the function tests share. */
 import type { JobSummary } from "@aws-sdk/client-batch";
 import type { SQSRecord } from "aws-lambda";
+import type { InvocationContext } from "../../functions/batch-calls";
 import type { Clock, Log } from "../../functions/clock";
 import type { MonitorSettings, SubmitSettings } from "../../functions/settings";
 
@@ -110,6 +111,12 @@ export function fakeClock(start = fakeStart): Clock & { slept: number[] } {
       now += milliseconds;
     },
   };
+}
+
+/** A Lambda context for an invocation starting now on `clock` with `seconds` to run. */
+export function invocationContext(clock: Clock, seconds: number): InvocationContext {
+  const end = clock.now() + seconds * 1000;
+  return { getRemainingTimeInMillis: () => Math.max(0, end - clock.now()) };
 }
 
 export interface LogLine {

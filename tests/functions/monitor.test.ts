@@ -28,6 +28,7 @@ import {
   executionArn,
   fakeClock,
   fakeStart,
+  invocationContext,
   monitorSettings,
   recordingLog,
   shardJob,
@@ -86,7 +87,8 @@ function monitorFixture(settings: Partial<MonitorSettings> = {}) {
     logger: log,
     clock,
   });
-  const run = (...records: SQSRecord[]) => handler({ Records: records });
+  // Each invocation has 30 s: a Batch call throttled for good is retried until then, then left for later.
+  const run = (...records: SQSRecord[]) => handler({ Records: records }, invocationContext(clock, 30));
   return {
     run,
     batchMock,

@@ -15,6 +15,7 @@ import {
   baseName,
   executionArn,
   fakeClock,
+  invocationContext,
   recordingLog,
   rejectionOf,
   shardJob,
@@ -309,7 +310,7 @@ describe("submit function", () => {
     });
 
     it("gives up on throttling that does not end, and cleans up", async () => {
-      const { handler, batchMock, terminated } = submitFixture({ submitMode: "jobs" });
+      const { handler, batchMock, terminated, clock } = submitFixture({ submitMode: "jobs" });
       let calls = 0;
       batchMock.on(SubmitJobCommand).callsFake((input: SubmitJobCommandInput) => {
         calls += 1;
@@ -317,7 +318,9 @@ describe("submit function", () => {
         return { jobId: `id-${input.jobName}`, jobName: input.jobName };
       });
 
-      const error = await rejectionOf(handler(submitArguments({ shardCount: 10 })));
+      const error = await rejectionOf(
+        handler(submitArguments({ shardCount: 10 }), invocationContext(clock, 60)),
+      );
 
       expect(error.message).to.contain("Submitted 3 of 10 jobs");
       expect(error.message).to.contain("TooManyRequestsException");

@@ -1,0 +1,115 @@
+/**
+ * The functions as local mode runs them, for tests that measure them in simulated time: local Batch on
+ * loopback (its 50/s SubmitJob quota on, a share of all calls throttled if asked) on one frozen simulated
+ * clock, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
+ * waits and the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer
+ * to the next whenever everything in flight has come to rest, until the work settles.
+ */
+import type { InvocationContext } from "../../functions/batch-calls";
+import { environmentVariables } from "../../functions/step-contract";
+import { startBatchServer, type BatchServer } from "../../local/batch/server";
+import {
+  HttpActivity,
+  installSimulatedProcess,
+  localAwsEnvironment,
+  settle,
+} from "../../local/runner/simulated-process";
+import { SimClock } from "../../local/time/clock";
+
+export const region = "eu-west-1";
+export const accountId = "123456789012";
+export const jobQueueName = "batch-bridge-jobs";
+export const jobQueueArn = `arn:aws:batch:${region}:${accountId}:job-queue/${jobQueueName}`;
+export const jobDefinitionArn = `arn:aws:batch:${region}:${accountId}:job-definition/batch-bridge-job:1`;
+/** Simulated time when every test starts. */
+export const simulatedStart = Date.UTC(2030, 0, 1);
+
+export interface SimulatedAccountOptions {
+  /** Share of all Batch calls answered 429 on top of the quota (default 0). */
+  throttleRate?: number;
+  seed?: number;
+  /** Endpoints of other services (`AWS_ENDPOINT_URL_<SERVICE>`), e.g. `{ DYNAMODB: ... }`. */
+  endpoints?: Record<string, string>;
+  /** More variables for the functions' environment. */
+  env?: Record<string, string>;
+}
+
+export class SimulatedAccount {
+  private constructor(
+    readonly clock: SimClock,
+    readonly batch: BatchServer,
+    private readonly activity: HttpActivity,
+    private readonly restore: () => void,
+  ) {}
+
+  static async start(options: SimulatedAccountOptions = {}): Promise<SimulatedAccount> {
+    const clock = new SimClock({ speed: 0, startMs: simulatedStart });
+    const batch = await startBatchServer({
+      clock,
+      region,
+      accountId,
+      seed: options.seed ?? 1,
+      throttleRate: options.throttleRate ?? 0,
+      scenario: {
+        jobQueues: [jobQueueArn],
+        jobDefinitions: { [jobDefinitionArn]: {} },
+        // Jobs run for a day: nothing the tests watch ends on its own.
+        jobDurationMs: () => 24 * 3600 * 1000,
+      },
+    });
+    const env = {
+      ...localAwsEnvironment({ BATCH: batch.endpoint, ...options.endpoints }, region),
+      POWERTOOLS_LOG_LEVEL: "SILENT",
+      [environmentVariables.jobQueue]: jobQueueArn,
+      [environmentVariables.jobDefinition]: jobDefinitionArn,
+      [environmentVariables.jobNamePrefix]: "batch-bridge",
+      [environmentVariables.submitMode]: "jobs",
+      [environmentVariables.inputUriPrefix]: "s3://data-bucket/input/",
+      [environmentVariables.outputUriPrefix]: "s3://data-bucket/output/",
+      ...options.env,
+    };
+    const restore = installSimulatedProcess(clock, options.seed ?? 1, env);
+    return new SimulatedAccount(clock, batch, new HttpActivity(), restore);
+  }
+
+  /** A Lambda context for an invocation starting now with `timeoutSeconds` to run. */
+  context(timeoutSeconds: number): InvocationContext {
+    const deadline = this.clock.now() + timeoutSeconds * 1000;
+    return { getRemainingTimeInMillis: () => Math.max(0, deadline - this.clock.now()) };
+  }
+
+  /**
+   * Settles `work` in simulated time: whenever nothing is in flight, the clock jumps to the next timer.
+   * Fails once `limitSeconds` of simulated time have passed without it settling.
+   */
+  async run<T>(work: Promise<T>, limitSeconds: number): Promise<T> {
+    let outcome: { value: T } | { error: unknown } | undefined;
+    work.then(
+      (value) => (outcome = { value }),
+      (error: unknown) => (outcome = { error }),
+    );
+    const limit = this.clock.now() + limitSeconds * 1000;
+    for (;;) {
+      await settle(this.activity, this.clock);
+      if (outcome !== undefined) break;
+      if (this.clock.now() >= limit) {
+        throw new Error(`the work did not settle within ${limitSeconds} simulated seconds`);
+      }
+      if (this.clock.advanceToNextTimer(limit) === undefined) this.clock.advanceTo(limit);
+    }
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
+  /** Simulated seconds since the start. */
+  elapsedSeconds(): number {
+    return (this.clock.now() - simulatedStart) / 1000;
+  }
+
+  async stop(): Promise<void> {
+    this.activity.close();
+    this.restore();
+    await this.batch.stop();
+    this.clock.stop();
+  }
+}
