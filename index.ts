@@ -16,7 +16,8 @@ export const jobDefinitionArn = bridge.jobDefinitionArn;
 export const submitFunctionName = bridge.submitFunctionName;
 export const monitorFunctionName = bridge.monitorFunctionName;
 export const dataBucketName = bridge.dataBucketName;
+export const statusTableName = bridge.statusTableName;
 export const startExecutionCommand = bridge.startExecutionCommand;
-// Only with completionEvents: statusTableName, eventFunctionName (an export left undefined would make
-// Pulumi warn on every update).
+// Only with completionEvents: eventFunctionName (an export left undefined would make Pulumi warn on every
+// update).
 Object.assign(module.exports, bridge.completionEvents);

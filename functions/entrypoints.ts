@@ -36,6 +36,7 @@ export function submitHandlerFromEnvironment(
   const settings = submitSettingsFromEnvironment(env);
   return makeSubmitHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
+    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     pacers: createBatchPacers(systemClock()),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-submit" }),

@@ -19,6 +19,8 @@ export interface SubmitSettings {
   inputUriPrefix: string;
   /** `s3://bucket/prefix/`: step output URIs must lie inside it (the only output jobs can write). */
   outputUriPrefix: string;
+  /** The status table, where each execution's submission is claimed (submission-claim.ts). */
+  statusTable: string;
 }
 
 /** What the monitor function needs to check jobs and answer callback steps. */
@@ -60,6 +62,7 @@ export function submitSettingsFromEnvironment(env: Environment): SubmitSettings 
     submitMode: read.submitMode(),
     inputUriPrefix: read.s3Prefix("inputUriPrefix"),
     outputUriPrefix: read.s3Prefix("outputUriPrefix"),
+    statusTable: read.tableName("statusTable"),
   };
   throwIfProblems(problems);
   return settings;

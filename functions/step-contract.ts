@@ -83,7 +83,10 @@ export const environmentVariables = {
   pollMaxDelaySeconds: "BRIDGE_POLL_MAX_DELAY_SECONDS",
   maxWaitSeconds: "BRIDGE_MAX_WAIT_SECONDS",
   maxReceiveCount: "BRIDGE_MAX_RECEIVE_COUNT",
-  /** DynamoDB table of waiting steps (execution, callback token, jobs); unset: completion by polling only. */
+  /**
+   * DynamoDB status table: the submit function's submission claims; for the monitor, waiting steps
+   * (execution, callback token, jobs), unset when completion is by polling only.
+   */
   statusTable: "BRIDGE_STATUS_TABLE",
 } as const;
 

@@ -1,8 +1,10 @@
 /**
  * The submit function (the pipeline's Lambda step): checks the step's arguments, submits the execution's
- * Batch jobs once, and returns what the Callback step needs to find them again.
+ * Batch jobs once (one claim per execution in the status table), and returns what the Callback step needs
+ * to find them again.
  */
 import type { BatchClient, SubmitJobCommandInput } from "@aws-sdk/client-batch";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { describeError, OutOfTimeError } from "./aws-errors";
 import {
   BatchCalls,
@@ -19,7 +21,14 @@ import { mapWithConcurrency } from "./concurrency";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
+import type { StatusTable } from "./status-table";
 import { executionTagKey, type SubmitOutputs } from "./step-contract";
+import {
+  claimOrAwaitSubmission,
+  recordSubmissionFailed,
+  recordSubmitted,
+  submissionLeaseMarginMs,
+} from "./submission-claim";
 import { validateSubmitArguments, type ValidSubmitArguments } from "./submit-arguments";
 import { terminateJobs, terminationReasons } from "./terminate";
 
@@ -29,6 +38,8 @@ export const submitConcurrency = 8;
 /** The submit handler's collaborators. */
 export interface SubmitDeps {
   batch: BatchClient;
+  /** The status table's client: submissions are claimed there. */
+  dynamodb: DynamoDBClient;
   settings: SubmitSettings;
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
@@ -37,46 +48,106 @@ export interface SubmitDeps {
   pacers?: BatchPacers;
 }
 
-/** Builds the submit function's handler. */
+/** One submission: its arguments, its Batch calls and the execution's job name. */
+interface Submission {
+  args: ValidSubmitArguments;
+  calls: BatchCalls;
+  baseName: string;
+  context: InvocationContext | undefined;
+}
+
+/**
+ * Builds the submit function's handler. One call per execution submits: it claims the submission in the
+ * status table; a call made while another holds the claim waits for it and returns the same outputs.
+ */
 export function makeSubmitHandler(
   deps: SubmitDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
   const clock = deps.clock ?? systemClock();
   const pacers = deps.pacers ?? createBatchPacers(clock);
-  const { batch, settings, logger } = deps;
+  const { settings, logger } = deps;
+  const table: StatusTable = { dynamodb: deps.dynamodb, tableName: settings.statusTable };
 
   return async (event, context) => {
     const args = validateSubmitArguments(event, settings);
-    const calls = new BatchCalls(batch, clock, pacers, invocationDeadline(clock, context));
+    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
     const baseName = executionJobName(settings.jobNamePrefix, args.executionId);
-    // Jobs from an earlier invocation for this execution are reused, so a repeated call submits no second
-    // set; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
-    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName));
-    const shardCount = String(args.shardCount);
-
-    if (settings.submitMode === "array") {
-      const reusable = existing.get(baseName);
-      if (reusable && reusable.status !== "FAILED") {
-        logger.info("submit", {
-          executionArn: args.executionArn,
-          jobMode: "array",
-          jobRef: reusable.jobId,
-          shardCount: args.shardCount,
-          decision: "reused existing job",
-        });
-        return { jobMode: "array", jobRef: reusable.jobId!, shardCount };
-      }
-      const submitted = await calls.submitJob(arrayJobInput(settings, args, baseName));
+    const logContext = {
+      executionArn: args.executionArn,
+      jobMode: settings.submitMode,
+      shardCount: args.shardCount,
+    };
+    // The claim lasts as long as this invocation may run, and a margin.
+    const leaseUntil = calls.deadline + invocationReserveMs + submissionLeaseMarginMs;
+    const turn = await claimOrAwaitSubmission(table, baseName, clock, calls.deadline, leaseUntil);
+    if (!turn.submit) {
       logger.info("submit", {
-        executionArn: args.executionArn,
-        jobMode: "array",
-        jobRef: submitted.jobId,
-        shardCount: args.shardCount,
-        decision: args.shardCount === 1 ? "submitted single job" : "submitted array job",
+        ...logContext,
+        jobRef: turn.outputs.jobRef,
+        decision: "returned the execution's submission",
       });
-      return { jobMode: "array", jobRef: submitted.jobId!, shardCount };
+      return turn.outputs;
     }
+    if (turn.tookOver) {
+      logger.warn("took over a submission whose invocation ended before it finished", {
+        ...logContext,
+        jobRef: baseName,
+      });
+    }
+    const submission: Submission = { args, calls, baseName, context };
+    try {
+      const outputs =
+        settings.submitMode === "array"
+          ? await submitArrayJob(submission)
+          : await submitShardJobs(submission);
+      await endClaim(() => recordSubmitted(table, baseName, turn.claimId, outputs, clock.now()), logContext);
+      return outputs;
+    } catch (error) {
+      const reason = describeError(error);
+      await endClaim(
+        () => recordSubmissionFailed(table, baseName, turn.claimId, reason, clock.now()),
+        logContext,
+      );
+      logger.error("submit", { ...logContext, jobRef: baseName, decision: "failed", reason });
+      throw error;
+    }
+  };
 
+  /** Marks the claim ended; on an error, waiting calls take the claim over once its lease is over. */
+  async function endClaim(end: () => Promise<boolean>, logContext: Record<string, unknown>) {
+    try {
+      if (!(await end())) logger.warn("the submission claim was taken over before it ended", logContext);
+    } catch (error) {
+      logger.warn("could not record the end of the submission claim", {
+        ...logContext,
+        error: describeError(error),
+      });
+    }
+  }
+
+  /** Array mode: the execution's array (or single) job, reused unless it FAILED. */
+  async function submitArrayJob({ args, calls, baseName }: Submission): Promise<SubmitOutputs> {
+    const shardCount = String(args.shardCount);
+    const logContext = { executionArn: args.executionArn, jobMode: "array", shardCount: args.shardCount };
+    // A job from an earlier invocation for this execution is reused, so a repeated call submits no second
+    // one; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
+    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName)).get(baseName);
+    if (existing && existing.status !== "FAILED") {
+      logger.info("submit", { ...logContext, jobRef: existing.jobId, decision: "reused existing job" });
+      return { jobMode: "array", jobRef: existing.jobId!, shardCount };
+    }
+    const submitted = await calls.submitJob(arrayJobInput(settings, args, baseName));
+    logger.info("submit", {
+      ...logContext,
+      jobRef: submitted.jobId,
+      decision: args.shardCount === 1 ? "submitted single job" : "submitted array job",
+    });
+    return { jobMode: "array", jobRef: submitted.jobId!, shardCount };
+  }
+
+  /** Jobs mode: one job per shard; shards with a job from an earlier invocation that did not fail keep it. */
+  async function submitShardJobs({ args, calls, baseName, context }: Submission): Promise<SubmitOutputs> {
+    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName));
     const missing: number[] = [];
     let reusedUnfinished = 0;
     for (let shard = 0; shard < args.shardCount; shard++) {
@@ -107,20 +178,12 @@ export function makeSubmitHandler(
       });
     } catch (error) {
       const cleanup = await terminateExecutionJobs(deps, calls, baseName, submittedIds);
-      const message =
+      throw new Error(
         `Submitted ${submittedIds.length} of ${missing.length} jobs, then submission failed ` +
-        `(${submissionFailure(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
-        (cleanup.failed > 0 ? `, ${cleanup.failed} could not be terminated` : "") +
-        ".";
-      logger.error("submit", {
-        executionArn: args.executionArn,
-        jobMode: "jobs",
-        jobRef: baseName,
-        shardCount: args.shardCount,
-        decision: "failed",
-        reason: message,
-      });
-      throw new Error(message);
+          `(${submissionFailure(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
+          (cleanup.failed > 0 ? `, ${cleanup.failed} could not be terminated` : "") +
+          ".",
+      );
     }
     logger.info("submit", {
       executionArn: args.executionArn,
@@ -131,8 +194,8 @@ export function makeSubmitHandler(
       reused: args.shardCount - missing.length,
       decision: "submitted jobs",
     });
-    return { jobMode: "jobs", jobRef: baseName, shardCount };
-  };
+    return { jobMode: "jobs", jobRef: baseName, shardCount: String(args.shardCount) };
+  }
 }
 
 /** Why submission stopped, for the step's failure reason. */

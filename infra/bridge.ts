@@ -16,7 +16,6 @@ import { createDataBucket } from "./storage";
 
 /** What completionEvents adds to the stack's outputs. */
 export interface CompletionEventOutputs {
-  statusTableName: pulumi.Output<string>;
   eventFunctionName: pulumi.Output<string>;
 }
 
@@ -44,9 +43,11 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly submitFunctionName: pulumi.Output<string>;
   readonly monitorFunctionName: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
+  /** The status table: submission claims, and with completionEvents the waiting steps. */
+  readonly statusTableName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
   readonly startExecutionCommand: pulumi.Output<string>;
-  /** The status table and the job-event function; undefined when completionEvents is off. */
+  /** The job-event function; undefined when completionEvents is off. */
   readonly completionEvents?: CompletionEventOutputs;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -65,16 +66,15 @@ export class BatchBridge extends pulumi.ComponentResource {
     const { bucketName } = createDataBucket(name, config, this);
     const batch = createBatch(name, { config, scope, network, bucketName }, this);
     const queues = createCallbackQueues(name, config, this);
-    const statusTable = config.completionEvents ? createStatusTable(name, config, this) : undefined;
+    const statusTable = createStatusTable(name, config, this);
     const functions = createFunctions(name, { config, scope, batch, queues, bucketName, statusTable }, this);
-    if (statusTable && functions.jobEventFunction) {
+    if (functions.jobEventFunction) {
       routeJobEvents(
         name,
         { config, jobQueueArn: batch.jobQueue.arn, jobEventFunction: functions.jobEventFunction },
         this,
       );
       this.completionEvents = {
-        statusTableName: statusTable.name,
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
@@ -93,6 +93,7 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.submitFunctionName = functions.submitFunction.name;
     this.monitorFunctionName = functions.monitorFunction.name;
     this.dataBucketName = bucketName;
+    this.statusTableName = statusTable.name;
     this.startExecutionCommand = pulumi
       .all([pipeline.pipelineName, scope])
       .apply(
@@ -110,6 +111,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       submitFunctionName: this.submitFunctionName,
       monitorFunctionName: this.monitorFunctionName,
       dataBucketName: this.dataBucketName,
+      statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,
       ...this.completionEvents,
     });

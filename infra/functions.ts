@@ -41,8 +41,11 @@ export interface FunctionsArgs {
   batch: BatchResources;
   queues: CallbackQueues;
   bucketName: pulumi.Output<string>;
-  /** With completionEvents: the monitor records waits in it, and the job-event function is added. */
-  statusTable?: aws.dynamodb.Table;
+  /**
+   * The submit function claims each execution's submission in it; with completionEvents the monitor also
+   * records waits in it, and the job-event function is added.
+   */
+  statusTable: aws.dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -122,6 +125,8 @@ function createBridgeFunction<E, R>(
 /** The functions, their roles and log groups, and the monitor's subscription to the callback queue. */
 export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
   const { config, scope, batch, queues, statusTable } = args;
+  // With completionEvents, steps are answered from Batch's events through the waits in the status table.
+  const waitsInTable = config.completionEvents;
   const { callbackQueue, deadLetterQueue } = queues;
 
   const submitFunction = createBridgeFunction<unknown, unknown>(
@@ -132,13 +137,15 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, logGroupArn])
-          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, logGroupArn]) =>
+          .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, statusTable.arn, logGroupArn])
+          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, statusTableArn, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
               pipelineName: config.pipelineName,
               jobQueueArn,
               jobDefinitionArnPrefix,
+              jobNamePrefix: config.jobNamePrefix,
+              statusTableArn,
               logGroupArn,
             }),
           ),
@@ -151,6 +158,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.submitMode]: config.submitMode,
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
+        [environmentVariables.statusTable]: statusTable.name,
       },
       callbackFactory: () => submitHandlerFromEnvironment(process.env),
     },
@@ -166,7 +174,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable?.arn])
+          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable.arn])
           .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
             monitorFunctionPolicy({
               scope: s,
@@ -174,7 +182,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               callbackQueueArn,
               deadLetterQueueArn,
               logGroupArn,
-              ...(statusTableArn !== undefined ? { statusTableArn } : {}),
+              ...(waitsInTable ? { statusTableArn } : {}),
             }),
           ),
       // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
@@ -189,7 +197,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
         [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
         [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
-        ...(statusTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
+        ...(waitsInTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
       callbackFactory: () => monitorHandlerFromEnvironment(process.env),
     },
@@ -223,7 +231,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     { transformations: [subscriptionSettings] },
   );
 
-  if (!statusTable) return { submitFunction, monitorFunction, monitorSubscription };
+  if (!waitsInTable) return { submitFunction, monitorFunction, monitorSubscription };
 
   const jobEventFunction = createBridgeFunction<unknown, unknown>(
     name,

@@ -6,6 +6,7 @@
 import type * as aws from "@pulumi/aws";
 import { executionTagPatterns } from "../functions/job-names";
 import { executionTagKey } from "../functions/step-contract";
+import { submissionKey } from "../functions/submission-claim";
 
 export interface PolicyStatement {
   Sid: string;
@@ -171,10 +172,16 @@ export interface SubmitFunctionPolicyArgs {
   jobQueueArn: string;
   /** The job definition's ARN without revision (`...:job-definition/<name>`). */
   jobDefinitionArnPrefix: string;
+  /** Names the executions' items in the status table (`<jobNamePrefix>-<execution id>...`). */
+  jobNamePrefix: string;
+  statusTableArn: string;
   logGroupArn: string;
 }
 
-/** Submit function: submit tagged jobs on our queue and definition, find them again, clean up a partial submission. */
+/**
+ * Submit function: claim each execution's submission, submit tagged jobs on our queue and definition, find
+ * them again, clean up a partial submission.
+ */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
   const requestCarriesExecutionTag = taggedForPipeline("RequestTag", args.scope, args.pipelineName);
@@ -211,6 +218,17 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Action: ["batch:TerminateJob"],
       Resource: jobs,
       Condition: taggedForPipeline("ResourceTag", args.scope, args.pipelineName),
+    },
+    {
+      // Conditional writes on the submission items only (`<execution job name>#submission`), not on the
+      // steps' waits.
+      Sid: "ClaimSubmissions",
+      Effect: "Allow",
+      Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+      Resource: args.statusTableArn,
+      Condition: {
+        "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [submissionKey(`${args.jobNamePrefix}-*`)] },
+      },
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );

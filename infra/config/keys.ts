@@ -166,7 +166,8 @@ export const configKeys = {
   statusTableName: {
     type: "string",
     default: "batch-bridge-executions",
-    description: "DynamoDB table of waiting steps (callback token, jobs) used by completionEvents.",
+    description:
+      "DynamoDB table of submission claims (one submission per execution) and, with completionEvents, waiting steps.",
   },
   safetyNetCheckSeconds: {
     type: "integer",

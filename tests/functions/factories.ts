@@ -17,6 +17,7 @@ export const submitSettings: SubmitSettings = {
   submitMode: "array",
   inputUriPrefix: "s3://data-bucket/input/",
   outputUriPrefix: "s3://data-bucket/output/",
+  statusTable: "batch-bridge-executions",
 };
 
 export const monitorSettings: MonitorSettings = {

@@ -13,6 +13,7 @@ const submitEnvironment = {
   [v.submitMode]: "jobs",
   [v.inputUriPrefix]: "s3://data-bucket/input/",
   [v.outputUriPrefix]: "s3://data-bucket/output/",
+  [v.statusTable]: "batch-bridge-executions",
 };
 
 const monitorEnvironment = {
@@ -44,6 +45,7 @@ describe("function settings", () => {
       submitMode: "jobs",
       inputUriPrefix: "s3://data-bucket/input/",
       outputUriPrefix: "s3://data-bucket/output/",
+      statusTable: "batch-bridge-executions",
     });
   });
 

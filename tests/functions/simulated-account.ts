@@ -1,7 +1,7 @@
 /**
  * The functions as local mode runs them, for tests that measure them in simulated time: local Batch on
  * loopback (its 50/s SubmitJob quota on, a share of all calls throttled if asked) on one frozen simulated
- * clock, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
+ * clock, local DynamoDB (dynalite) with a status table, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
  * waits and the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer
  * to the next whenever everything in flight has come to rest, until the work settles.
  */
@@ -15,6 +15,7 @@ import {
   settle,
 } from "../../local/runner/simulated-process";
 import { SimClock } from "../../local/time/clock";
+import { StatusTableServer } from "./completion-fixture";
 
 export const region = "eu-west-1";
 export const accountId = "123456789012";
@@ -28,7 +29,7 @@ export interface SimulatedAccountOptions {
   /** Share of all Batch calls answered 429 on top of the quota (default 0). */
   throttleRate?: number;
   seed?: number;
-  /** Endpoints of other services (`AWS_ENDPOINT_URL_<SERVICE>`), e.g. `{ DYNAMODB: ... }`. */
+  /** Endpoints of other services (`AWS_ENDPOINT_URL_<SERVICE>`), e.g. `{ SQS: ... }`. */
   endpoints?: Record<string, string>;
   /** More variables for the functions' environment. */
   env?: Record<string, string>;
@@ -38,11 +39,17 @@ export class SimulatedAccount {
   private constructor(
     readonly clock: SimClock,
     readonly batch: BatchServer,
+    /** The status table's server, its client, and the table's name (`BRIDGE_STATUS_TABLE`). */
+    readonly tables: StatusTableServer,
+    readonly statusTable: string,
     private readonly activity: HttpActivity,
     private readonly restore: () => void,
   ) {}
 
   static async start(options: SimulatedAccountOptions = {}): Promise<SimulatedAccount> {
+    // Created before time is simulated: dynalite turns a table ACTIVE on a wall-clock timer.
+    const tables = await StatusTableServer.start();
+    const statusTable = await tables.createTable();
     const clock = new SimClock({ speed: 0, startMs: simulatedStart });
     const batch = await startBatchServer({
       clock,
@@ -58,7 +65,10 @@ export class SimulatedAccount {
       },
     });
     const env = {
-      ...localAwsEnvironment({ BATCH: batch.endpoint, ...options.endpoints }, region),
+      ...localAwsEnvironment(
+        { BATCH: batch.endpoint, DYNAMODB: tables.endpoint, ...options.endpoints },
+        region,
+      ),
       POWERTOOLS_LOG_LEVEL: "SILENT",
       [environmentVariables.jobQueue]: jobQueueArn,
       [environmentVariables.jobDefinition]: jobDefinitionArn,
@@ -66,10 +76,11 @@ export class SimulatedAccount {
       [environmentVariables.submitMode]: "jobs",
       [environmentVariables.inputUriPrefix]: "s3://data-bucket/input/",
       [environmentVariables.outputUriPrefix]: "s3://data-bucket/output/",
+      [environmentVariables.statusTable]: statusTable,
       ...options.env,
     };
     const restore = installSimulatedProcess(clock, options.seed ?? 1, env);
-    return new SimulatedAccount(clock, batch, new HttpActivity(), restore);
+    return new SimulatedAccount(clock, batch, tables, statusTable, new HttpActivity(), restore);
   }
 
   /** A Lambda context for an invocation starting now with `timeoutSeconds` to run. */
@@ -110,6 +121,7 @@ export class SimulatedAccount {
     this.activity.close();
     this.restore();
     await this.batch.stop();
+    await this.tables.stop();
     this.clock.stop();
   }
 }

@@ -5,6 +5,7 @@ import {
   TerminateJobCommand,
   type SubmitJobCommandInput,
 } from "@aws-sdk/client-batch";
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import type { SubmitSettings } from "../../functions/settings";
@@ -23,10 +24,15 @@ import {
   submitSettings,
 } from "./factories";
 
-/** A submit handler on a mocked Batch client that hands out job IDs and records what was submitted. */
+/**
+ * A submit handler on a mocked Batch client that hands out job IDs and records what was submitted; its
+ * claims in the status table are always granted (submission-claims.test.ts races real ones).
+ */
 function submitFixture(settings: Partial<SubmitSettings> = {}) {
   const batch = new BatchClient({ region: "eu-west-1" });
   const batchMock = mockClient(batch);
+  const dynamodb = new DynamoDBClient({ region: "eu-west-1" });
+  mockClient(dynamodb).on(UpdateItemCommand).resolves({});
   const clock = fakeClock();
   const log = recordingLog();
   const submittedAt: number[] = [];
@@ -38,6 +44,7 @@ function submitFixture(settings: Partial<SubmitSettings> = {}) {
   batchMock.on(TerminateJobCommand).resolves({});
   const handler = makeSubmitHandler({
     batch,
+    dynamodb,
     settings: { ...submitSettings, ...settings },
     logger: log,
     clock,

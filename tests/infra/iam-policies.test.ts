@@ -12,6 +12,7 @@ import {
 } from "../../infra/iam-policies";
 import { executionTagValue } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
+import { submissionKey } from "../../functions/submission-claim";
 import { iamReferenceProblems } from "../support/iam-reference";
 
 const scope = { partition: "aws", region: "eu-west-1", accountId: "123456789012" };
@@ -37,6 +38,8 @@ const submitArgs = {
   pipelineName: "batch-bridge",
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
   jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
+  jobNamePrefix: "bridge",
+  statusTableArn: arn("dynamodb", "table/bridge-executions"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
 };
 const submitPolicy = submitFunctionPolicy(submitArgs);
@@ -177,7 +180,7 @@ describe("IAM policies", () => {
     ]);
   });
 
-  it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs", () => {
+  it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs, claims submissions only", () => {
     const requestTag = { StringLike: { [`aws:RequestTag/${executionTagKey}`]: thisPipelinesExecutions } };
     expect(submitPolicy.Statement).to.deep.equal([
       {
@@ -208,12 +211,27 @@ describe("IAM policies", () => {
         Condition: tagged,
       },
       {
+        Sid: "ClaimSubmissions",
+        Effect: "Allow",
+        Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+        Resource: arn("dynamodb", "table/bridge-executions"),
+        Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["bridge-*#submission"] } },
+      },
+      {
         Sid: "WriteFunctionLogs",
         Effect: "Allow",
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn("logs", "log-group:/aws/lambda/bridge-submit:log-stream:*"),
       },
     ]);
+    // The claim items match the condition; the steps' waits and shard sets do not.
+    const leadingKeys = (submitPolicy.Statement.find((s) => s.Sid === "ClaimSubmissions")?.Condition ?? {})[
+      "ForAllValues:StringLike"
+    ]["dynamodb:LeadingKeys"] as string[];
+    const reachable = (key: string) => leadingKeys.some((pattern) => stringLike(pattern, key));
+    expect(reachable(submissionKey("bridge-abcdef123456"))).to.equal(true);
+    expect(reachable("bridge-abcdef123456")).to.equal(false);
+    expect(reachable("bridge-abcdef123456#shards-0")).to.equal(false);
   });
 
   it("monitor role: checks jobs, stops tagged ones, answers this pipeline's steps, consumes its queue", () => {

@@ -208,6 +208,13 @@ describe("the stack under the mock engine", () => {
           Condition: tagged,
         },
         {
+          Sid: "ClaimSubmissions",
+          Effect: "Allow",
+          Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+          Resource: arn("dynamodb", "table/batch-bridge-dev-executions"),
+          Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["bridge-dev-*#submission"] } },
+        },
+        {
           Sid: "WriteFunctionLogs",
           Effect: "Allow",
           Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -514,6 +521,7 @@ describe("the stack under the mock engine", () => {
         BRIDGE_SUBMIT_MODE: "array",
         BRIDGE_INPUT_URI_PREFIX: `s3://${bucket}/input/`,
         BRIDGE_OUTPUT_URI_PREFIX: `s3://${bucket}/output/`,
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
         POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-submit",
       });
     });
@@ -666,19 +674,25 @@ describe("the stack under the mock engine", () => {
       polling = await renderStack({ stack: "dev", config: { completionEvents: false } });
     });
 
-    it("creates no table, rule, target, invoke config or job-event function, and exports neither", () => {
-      for (const type of [types.table, types.eventRule, types.eventTarget, types.eventInvokeConfig]) {
+    it("creates no job-event rule, target, invoke config or function, and keeps the table for submission claims", () => {
+      for (const type of [types.eventRule, types.eventTarget, types.eventInvokeConfig]) {
         expect(ofType(polling, type), type).to.deep.equal([]);
       }
+      expect(ofType(polling, types.table).map((t) => t.inputs.name)).to.deep.equal([
+        "batch-bridge-dev-executions",
+      ]);
+      expect(polling.functions.find((f) => f.name === "batch-bridge-submit")?.environment).to.include({
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
+      });
       expect(polling.functions.map((f) => f.name).sort()).to.deep.equal([
         "batch-bridge-monitor",
         "batch-bridge-submit",
       ]);
       expect(ofType(polling, types.role)).to.have.length(5);
       expect(ofType(polling, types.permission).map((p) => p.name)).to.deep.equal(["batch-bridge-monitor"]);
-      expect(polling.outputs).to.not.have.any.keys("statusTableName", "eventFunctionName");
+      expect(polling.outputs).to.not.have.any.keys("eventFunctionName");
       expect(Object.keys(polling.outputs)).to.deep.equal(
-        Object.keys(dev.outputs).filter((key) => !["statusTableName", "eventFunctionName"].includes(key)),
+        Object.keys(dev.outputs).filter((key) => key !== "eventFunctionName"),
       );
     });
 
