@@ -14,7 +14,9 @@ import { createBatchPacers, type InvocationContext } from "./batch-calls";
 import { systemClock } from "./clock";
 import { makeJobEventHandler, type JobEventDecision } from "./job-event";
 import { makeMonitorHandler } from "./monitor";
+import { makeCleanupHandler } from "./cleanup";
 import {
+  cleanupSettingsFromEnvironment,
   jobEventSettingsFromEnvironment,
   monitorSettingsFromEnvironment,
   submitSettingsFromEnvironment,
@@ -77,6 +79,23 @@ export function jobEventHandlerFromEnvironment(
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-job-event" }),
+  });
+}
+
+/**
+ * The clean-up function's handler (it consumes the clean-up queue, fed by the rule
+ * `executionStatusChangePattern` describes), configured from `env` (the function's environment).
+ */
+export function cleanupHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
+  const settings = cleanupSettingsFromEnvironment(env);
+  return makeCleanupHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
+    pacers: createBatchPacers(systemClock()),
+    settings,
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-cleanup" }),
   });
 }
 

@@ -26,6 +26,7 @@ import { systemClock, type Clock, type Log } from "./clock";
 import { mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { executionJobName, parseExecutionArn } from "./job-names";
+import { terminateExecutionJobs } from "./execution-cleanup";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
 import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
@@ -101,10 +102,27 @@ export function makeMonitorHandler(
   };
 
   const handleMalformed = async (
+    calls: BatchCalls,
     record: SQSRecord,
     problem: { reason: string; token?: string; executionArn?: string },
   ): Promise<RecordOutcome> => {
     const context = { messageId: record.messageId, executionArn: problem.executionArn };
+    let cleanup: Record<string, unknown> = {};
+    if (problem.token !== undefined && problem.executionArn !== undefined) {
+      // The step is failed below: its execution's jobs must not run on. What the time does not allow, the
+      // clean-up function finishes once the failed step has ended the execution.
+      try {
+        const pass = await terminateExecutionJobs(
+          calls,
+          settings,
+          problem.executionArn,
+          terminationReasons.invalidCallbackMessage,
+        );
+        cleanup = { terminated: pass.terminated, left: pass.left.length };
+      } catch (error) {
+        logger.warn("could not terminate the execution's jobs", { ...context, error: describeError(error) });
+      }
+    }
     if (problem.token !== undefined) {
       await answer(
         problem.token,
@@ -124,6 +142,7 @@ export function makeMonitorHandler(
     );
     logger.warn("malformed callback message", {
       ...context,
+      ...cleanup,
       decision:
         problem.token !== undefined
           ? "answered failure, moved to dead-letter queue"
@@ -301,7 +320,7 @@ export function makeMonitorHandler(
     try {
       return parsed.valid
         ? await handleStep(calls, record, parsed.message)
-        : await handleMalformed(record, parsed);
+        : await handleMalformed(calls, record, parsed);
     } catch (error) {
       const context = {
         messageId: record.messageId,

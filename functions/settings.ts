@@ -49,6 +49,14 @@ export interface JobEventSettings {
   callbackQueueUrl: string;
 }
 
+/** What the clean-up function needs to terminate ended executions' jobs. */
+export interface CleanupSettings {
+  jobQueue: string;
+  jobNamePrefix: string;
+  /** Where a clean-up that could not finish goes on later. */
+  cleanupQueueUrl: string;
+}
+
 type Environment = Record<string, string | undefined>;
 
 /** Reads and checks the submit function's settings; throws an error naming every bad variable. */
@@ -107,6 +115,19 @@ export function jobEventSettingsFromEnvironment(env: Environment): JobEventSetti
     jobNamePrefix: read.jobNamePrefix(),
     statusTable: read.tableName("statusTable"),
     callbackQueueUrl: read.queueUrl("callbackQueueUrl"),
+  };
+  throwIfProblems(problems);
+  return settings;
+}
+
+/** Reads and checks the clean-up function's settings; throws an error naming every bad variable. */
+export function cleanupSettingsFromEnvironment(env: Environment): CleanupSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: CleanupSettings = {
+    jobQueue: read.text("jobQueue"),
+    jobNamePrefix: read.jobNamePrefix(),
+    cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
   throwIfProblems(problems);
   return settings;

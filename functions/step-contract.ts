@@ -78,6 +78,8 @@ export const environmentVariables = {
   /** `s3://bucket/output/`: the only output jobs can write. */
   outputUriPrefix: "BRIDGE_OUTPUT_URI_PREFIX",
   callbackQueueUrl: "BRIDGE_CALLBACK_QUEUE_URL",
+  /** The clean-up queue: executions whose unfinished jobs are to be terminated. */
+  cleanupQueueUrl: "BRIDGE_CLEANUP_QUEUE_URL",
   deadLetterQueueUrl: "BRIDGE_DEAD_LETTER_QUEUE_URL",
   pollInitialDelaySeconds: "BRIDGE_POLL_INITIAL_DELAY_SECONDS",
   pollMaxDelaySeconds: "BRIDGE_POLL_MAX_DELAY_SECONDS",

@@ -17,7 +17,9 @@ export const terminationReasons = {
   jobsNotFound: "sagemaker-batch-bridge: jobs of the step were not found",
   waitEnded: "sagemaker-batch-bridge: the step waited maxWaitSeconds",
   stopped: "sagemaker-batch-bridge: pipeline execution stopped",
+  executionFailed: "sagemaker-batch-bridge: pipeline execution failed",
   submissionFailed: "sagemaker-batch-bridge: job submission for the step failed",
+  invalidCallbackMessage: "sagemaker-batch-bridge: the step's callback message was invalid",
 } as const;
 
 /** What a clean-up did. */

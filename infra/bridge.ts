@@ -5,6 +5,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
 import { parseConfig, type StackSettings } from "./config";
+import { createCleanupQueues, routeExecutionEnds } from "./execution-cleanup";
 import { createFunctions } from "./functions";
 import type { AwsScope } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
@@ -42,6 +43,10 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly jobDefinitionArn: pulumi.Output<string>;
   readonly submitFunctionName: pulumi.Output<string>;
   readonly monitorFunctionName: pulumi.Output<string>;
+  /** Terminates the jobs of executions that ended Stopped or Failed. */
+  readonly cleanupFunctionName: pulumi.Output<string>;
+  /** Clean-up messages that could not be read or delivered, for an operator. */
+  readonly cleanupDeadLetterQueueUrl: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
   /** The status table: submission claims, and with completionEvents the waiting steps. */
   readonly statusTableName: pulumi.Output<string>;
@@ -66,8 +71,13 @@ export class BatchBridge extends pulumi.ComponentResource {
     const { bucketName } = createDataBucket(name, config, this);
     const batch = createBatch(name, { config, scope, network, bucketName }, this);
     const queues = createCallbackQueues(name, config, this);
+    const cleanupQueues = createCleanupQueues(name, config, this);
     const statusTable = createStatusTable(name, config, this);
-    const functions = createFunctions(name, { config, scope, batch, queues, bucketName, statusTable }, this);
+    const functions = createFunctions(
+      name,
+      { config, scope, batch, queues, cleanupQueues, bucketName, statusTable },
+      this,
+    );
     if (functions.jobEventFunction) {
       routeJobEvents(
         name,
@@ -83,6 +93,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       { config, submitFunction: functions.submitFunction, callbackQueue: queues.callbackQueue, bucketName },
       this,
     );
+    routeExecutionEnds(name, { config, pipelineArn: pipeline.arn, queues: cleanupQueues }, this);
 
     this.pipelineName = pipeline.pipelineName;
     this.pipelineArn = pipeline.arn;
@@ -92,6 +103,8 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.jobDefinitionArn = batch.jobDefinition.arn;
     this.submitFunctionName = functions.submitFunction.name;
     this.monitorFunctionName = functions.monitorFunction.name;
+    this.cleanupFunctionName = functions.cleanupFunction.name;
+    this.cleanupDeadLetterQueueUrl = cleanupQueues.cleanupDeadLetterQueue.url;
     this.dataBucketName = bucketName;
     this.statusTableName = statusTable.name;
     this.startExecutionCommand = pulumi
@@ -110,6 +123,8 @@ export class BatchBridge extends pulumi.ComponentResource {
       jobDefinitionArn: this.jobDefinitionArn,
       submitFunctionName: this.submitFunctionName,
       monitorFunctionName: this.monitorFunctionName,
+      cleanupFunctionName: this.cleanupFunctionName,
+      cleanupDeadLetterQueueUrl: this.cleanupDeadLetterQueueUrl,
       dataBucketName: this.dataBucketName,
       statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,

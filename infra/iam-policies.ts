@@ -34,12 +34,26 @@ export interface AwsScope {
   accountId: string;
 }
 
-/** Services that assume the stack's roles. */
+/** Services that assume the stack's roles, or send to its queues. */
 export const servicePrincipals = {
   ecsTasks: "ecs-tasks.amazonaws.com",
   lambda: "lambda.amazonaws.com",
   sagemaker: "sagemaker.amazonaws.com",
+  events: "events.amazonaws.com",
 } as const;
+
+/** A queue's resource policy: one service may send to it, on behalf of one source ARN. */
+export interface QueuePolicy extends aws.iam.PolicyDocument {
+  Version: "2012-10-17";
+  Statement: {
+    Sid: string;
+    Effect: "Allow";
+    Principal: { Service: string };
+    Action: string[];
+    Resource: string;
+    Condition: { ArnEquals: { "aws:SourceArn": string } };
+  }[];
+}
 
 /** Lets one AWS service assume the role. */
 export function trustPolicy(service: string): TrustPolicy {
@@ -338,6 +352,62 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
+}
+
+export interface CleanupFunctionPolicyArgs {
+  scope: AwsScope;
+  pipelineName: string;
+  cleanupQueueArn: string;
+  logGroupArn: string;
+}
+
+/**
+ * Clean-up function: find an ended execution's jobs, terminate the tagged ones, consume the clean-up queue
+ * and put a clean-up that must go on later back on it.
+ */
+export function cleanupFunctionPolicy(args: CleanupFunctionPolicyArgs): RolePolicy {
+  return policy(
+    checkJobs,
+    stopJobsOfExecution(args.scope, args.pipelineName),
+    {
+      Sid: "ConsumeCleanupRequests",
+      Effect: "Allow",
+      Action: [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+      ],
+      Resource: args.cleanupQueueArn,
+    },
+    {
+      Sid: "GoOnWithCleanupLater",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage"],
+      Resource: args.cleanupQueueArn,
+    },
+    writeLogs("WriteFunctionLogs", args.logGroupArn),
+  );
+}
+
+/**
+ * The policy of a queue an EventBridge rule sends to (its target, or its target's dead-letter queue): only
+ * EventBridge, and only for that rule.
+ */
+export function ruleDeliveryQueuePolicy(args: { queueArn: string; ruleArn: string }): QueuePolicy {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DeliverRuleEvents",
+        Effect: "Allow",
+        Principal: { Service: servicePrincipals.events },
+        Action: ["sqs:SendMessage"],
+        Resource: args.queueArn,
+        Condition: { ArnEquals: { "aws:SourceArn": args.ruleArn } },
+      },
+    ],
+  };
 }
 
 export interface PipelinePolicyArgs {

@@ -145,6 +145,12 @@ export const configKeys = {
     default: "batch-bridge-callbacks",
     description: "SQS queue the Callback step sends its token to.",
   },
+  cleanupQueueName: {
+    type: "string",
+    default: "batch-bridge-cleanup",
+    description:
+      "SQS queue of executions that ended Stopped or Failed, whose unfinished jobs are terminated.",
+  },
   callbackVisibilityTimeoutSeconds: {
     type: "integer",
     default: 1800,
@@ -188,7 +194,8 @@ export const configKeys = {
   monitorTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description: "Monitor and job-event function timeout (at most 900, and at most the visibility timeout).",
+    description:
+      "Monitor, job-event and clean-up function timeout (at most 900, and at most the visibility timeout).",
   },
   functionMemoryMiB: {
     type: "integer",

@@ -2,10 +2,12 @@ import { expect } from "chai";
 import {
   batchExecutionPolicy,
   batchJobPolicy,
+  cleanupFunctionPolicy,
   jobEventFunctionPolicy,
   monitorFunctionPolicy,
   pipelinePolicy,
   privateEcrRepositoryArn,
+  ruleDeliveryQueuePolicy,
   submitFunctionPolicy,
   trustPolicy,
   type RolePolicy,
@@ -80,6 +82,14 @@ const executionRolePolicy = pipelinePolicy({
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
 });
 
+const cleanupArgs = {
+  scope,
+  pipelineName: "batch-bridge",
+  cleanupQueueArn: arn("sqs", "bridge-cleanup"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-cleanup"),
+};
+const cleanupPolicy = cleanupFunctionPolicy(cleanupArgs);
+
 const allPolicies: Record<string, RolePolicy> = {
   executionPolicy,
   executionPolicyWithEcr,
@@ -88,6 +98,7 @@ const allPolicies: Record<string, RolePolicy> = {
   monitorPolicy,
   monitorPolicyWithTable,
   jobEventPolicy,
+  cleanupPolicy,
   executionRolePolicy,
 };
 
@@ -377,6 +388,60 @@ describe("IAM policies", () => {
       expect(allowed(otherTag), otherTag).to.equal(false);
       expect(tags).to.not.include(otherTag);
     }
+  });
+
+  it("clean-up role: checks jobs, stops tagged ones, consumes its queue and sends to it alone", () => {
+    expect(cleanupPolicy.Statement).to.deep.equal([
+      { Sid: "CheckJobs", Effect: "Allow", Action: ["batch:DescribeJobs", "batch:ListJobs"], Resource: "*" },
+      {
+        Sid: "StopJobsOfExecution",
+        Effect: "Allow",
+        Action: ["batch:TerminateJob"],
+        Resource: jobs,
+        Condition: tagged,
+      },
+      {
+        Sid: "ConsumeCleanupRequests",
+        Effect: "Allow",
+        Action: [
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+          "sqs:ChangeMessageVisibility",
+        ],
+        Resource: arn("sqs", "bridge-cleanup"),
+      },
+      {
+        Sid: "GoOnWithCleanupLater",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
+      },
+      {
+        Sid: "WriteFunctionLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/lambda/bridge-cleanup:log-stream:*"),
+      },
+    ]);
+  });
+
+  it("a rule's queue takes messages from EventBridge for that rule alone", async () => {
+    const queuePolicy = ruleDeliveryQueuePolicy({
+      queueArn: arn("sqs", "bridge-cleanup"),
+      ruleArn: arn("events", "rule/bridge-execution-ended"),
+    });
+    expect(queuePolicy.Statement).to.deep.equal([
+      {
+        Sid: "DeliverRuleEvents",
+        Effect: "Allow",
+        Principal: { Service: "events.amazonaws.com" },
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
+        Condition: { ArnEquals: { "aws:SourceArn": arn("events", "rule/bridge-execution-ended") } },
+      },
+    ]);
+    expect(await iamReferenceProblems(queuePolicy.Statement)).to.deep.equal([]);
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {
