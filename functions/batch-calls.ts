@@ -28,6 +28,8 @@ export const submitsPerSecond = 40;
 export const terminatesPerSecond = 40;
 /** ListJobs and DescribeJobs calls per second: a page of 100 jobs each, 10,000 shards in 5 s. */
 export const readsPerSecond = 20;
+/** DescribeJobs takes at most 100 job IDs a call, and ListJobs with a name filter lists 100 a page. */
+export const describeJobsLimit = 100;
 
 /** Time an invocation keeps free after its last Batch call: to answer, record, log and return. */
 export const invocationReserveMs = 10_000;
@@ -127,12 +129,16 @@ export class BatchCalls {
   }
 
   /**
-   * TerminateJob calls per second this invocation can expect to get through: the pace, times the share of
-   * its attempts Batch has accepted so far.
+   * How long terminating `jobCount` jobs of an execution takes at the rate Batch is accepting this
+   * invocation's calls: listing and describing them (100 a call each) and terminating each one, every
+   * attempt at its pace, as many attempts a call as the share Batch has accepted so far implies.
    */
-  expectedTerminationsPerSecond(): number {
-    // One accepted attempt assumed, so that the first estimate is the pace and a throttled one never 0.
-    return (this.pacers.terminate.perSecond * (this.accepted + 1)) / (this.attempts + 1);
+  expectedCleanupMs(jobCount: number): number {
+    // One accepted attempt assumed, so that the first estimate is unthrottled and a throttled one finite.
+    const acceptedShare = (this.accepted + 1) / (this.attempts + 1);
+    const reads = 2 * Math.ceil(jobCount / describeJobsLimit);
+    const seconds = jobCount / this.pacers.terminate.perSecond + reads / this.pacers.read.perSecond;
+    return (seconds / acceptedShare) * 1000;
   }
 
   private async paced<T>(

@@ -39,6 +39,7 @@ export function submitHandlerFromEnvironment(
   return makeSubmitHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
     pacers: createBatchPacers(systemClock()),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-submit" }),

@@ -7,15 +7,13 @@
  */
 import type { JobSummary } from "@aws-sdk/client-batch";
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import type { BatchCalls } from "./batch-calls";
+import { describeJobsLimit, type BatchCalls } from "./batch-calls";
 import { cleanupRequestBody, type CleanupRequest } from "./execution-status-change";
 import { executionJobName, executionTagValue, parseExecutionArn, parseJobName } from "./job-names";
 import { isUnfinished, listJobsByName } from "./job-status";
 import { executionTagKey } from "./step-contract";
 import { terminateJobs } from "./terminate";
 
-/** DescribeJobs takes at most 100 job IDs a call. */
-const describeJobsLimit = 100;
 /** SQS delays a message at most 15 minutes. */
 export const longestMessageDelaySeconds = 900;
 

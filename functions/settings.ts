@@ -21,6 +21,8 @@ export interface SubmitSettings {
   outputUriPrefix: string;
   /** The status table, where each execution's submission is claimed (submission-claim.ts). */
   statusTable: string;
+  /** Where a failed submission hands over the jobs it could not terminate in time. */
+  cleanupQueueUrl: string;
 }
 
 /** What the monitor function needs to check jobs and answer callback steps. */
@@ -71,6 +73,7 @@ export function submitSettingsFromEnvironment(env: Environment): SubmitSettings 
     inputUriPrefix: read.s3Prefix("inputUriPrefix"),
     outputUriPrefix: read.s3Prefix("outputUriPrefix"),
     statusTable: read.tableName("statusTable"),
+    cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
   throwIfProblems(problems);
   return settings;

@@ -5,6 +5,7 @@
  */
 import type { BatchClient, SubmitJobCommandInput } from "@aws-sdk/client-batch";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { describeError, OutOfTimeError } from "./aws-errors";
 import {
   BatchCalls,
@@ -19,6 +20,7 @@ import {
 import { systemClock, type Clock, type Log } from "./clock";
 import { mapWithConcurrency } from "./concurrency";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
+import { requestCleanup, terminateExecutionJobs } from "./execution-cleanup";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import type { StatusTable } from "./status-table";
@@ -40,6 +42,8 @@ export interface SubmitDeps {
   batch: BatchClient;
   /** The status table's client: submissions are claimed there. */
   dynamodb: DynamoDBClient;
+  /** The clean-up queue's client: a failed submission hands it the jobs it could not terminate in time. */
+  sqs: SQSClient;
   settings: SubmitSettings;
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
@@ -113,6 +117,47 @@ export function makeSubmitHandler(
     }
   };
 
+  /**
+   * After a failed submission: terminates the execution's unfinished jobs (listed, and those just submitted,
+   * which Batch may not list yet) until the invocation's deadline, and hands what is left to the clean-up
+   * function through its queue, so that the clean-up never outlives the function. Says what became of them.
+   */
+  async function cleanUpFailedSubmission(
+    args: ValidSubmitArguments,
+    calls: BatchCalls,
+    submittedIds: readonly string[],
+  ): Promise<string> {
+    const reason = terminationReasons.submissionFailed;
+    let terminated: number;
+    let left: number | "the rest";
+    try {
+      const pass = await terminateExecutionJobs(calls, settings, args.executionArn, reason, submittedIds);
+      terminated = pass.terminated;
+      left = pass.left.length;
+    } catch (error) {
+      logger.warn("could not list the execution's jobs; terminating those submitted now", {
+        executionArn: args.executionArn,
+        error: describeError(error),
+      });
+      const result = await terminateJobs(calls, submittedIds, reason);
+      terminated = result.terminated;
+      left = "the rest";
+    }
+    const done = `terminated ${terminated} job(s) of this execution`;
+    if (left === 0) return done;
+    const request = { executionArn: args.executionArn, reason, endedAt: clock.now(), round: 1 };
+    try {
+      await requestCleanup(deps.sqs, settings.cleanupQueueUrl, request);
+    } catch (error) {
+      // The execution ends Failed with this step, and its status-change event starts the same clean-up.
+      logger.error("could not hand the clean-up over to its queue", {
+        executionArn: args.executionArn,
+        error: describeError(error),
+      });
+    }
+    return `${done}; the clean-up function terminates ${left === "the rest" ? left : `the ${left} left`}`;
+  }
+
   /** Marks the claim ended; on an error, waiting calls take the claim over once its lease is over. */
   async function endClaim(end: () => Promise<boolean>, logContext: Record<string, unknown>) {
     try {
@@ -159,13 +204,12 @@ export function makeSubmitHandler(
 
     const submittedIds: string[] = [];
     let stopSubmitting = false;
-    // Keep the time to terminate what a failed submission leaves running (the jobs submitted now and the
+    // Keep the time to clean up what a failed submission leaves running (the jobs submitted now and the
     // unfinished ones reused) at the rate Batch is accepting calls; after a failure, stop every call.
     const submitUntil = () =>
       stopSubmitting
         ? -Infinity
-        : calls.deadline -
-          ((submittedIds.length + reusedUnfinished) / calls.expectedTerminationsPerSecond()) * 1000;
+        : calls.deadline - calls.expectedCleanupMs(submittedIds.length + reusedUnfinished);
     try {
       await mapWithConcurrency(missing, submitConcurrency, async (shard) => {
         try {
@@ -177,12 +221,10 @@ export function makeSubmitHandler(
         }
       });
     } catch (error) {
-      const cleanup = await terminateExecutionJobs(deps, calls, baseName, submittedIds);
+      const cleanup = await cleanUpFailedSubmission(args, calls, submittedIds);
       throw new Error(
         `Submitted ${submittedIds.length} of ${missing.length} jobs, then submission failed ` +
-          `(${submissionFailure(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
-          (cleanup.failed > 0 ? `, ${cleanup.failed} could not be terminated` : "") +
-          ".",
+          `(${submissionFailure(error)}); ${cleanup}.`,
       );
     }
     logger.info("submit", {
@@ -293,26 +335,4 @@ function checkTimeToSubmit(jobCount: number, context: InvocationContext | undefi
         `No job was submitted.`,
     );
   }
-}
-
-/** After a failed submission: terminates every unfinished job of the execution, listed or just submitted. */
-async function terminateExecutionJobs(
-  deps: SubmitDeps,
-  calls: BatchCalls,
-  baseName: string,
-  submittedIds: readonly string[],
-): Promise<{ terminated: number; failed: number }> {
-  const ids = new Set(submittedIds);
-  try {
-    for (const job of await listJobsByName(calls, deps.settings.jobQueue, baseName)) {
-      if (job.jobId && isUnfinished(job.status)) ids.add(job.jobId);
-    }
-  } catch (error) {
-    deps.logger.warn("could not list the execution's jobs; terminating those submitted now", {
-      jobRef: baseName,
-      error: describeError(error),
-    });
-  }
-  const result = await terminateJobs(calls, [...ids], terminationReasons.submissionFailed);
-  return { terminated: result.terminated, failed: result.failures.length };
 }

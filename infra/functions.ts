@@ -132,6 +132,7 @@ function createBridgeFunction<E, R>(
 /** The functions, their roles and log groups, and the monitor's subscription to the callback queue. */
 export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
   const { config, scope, batch, queues, statusTable } = args;
+  const { cleanupQueue } = args.cleanupQueues;
   // With completionEvents, steps are answered from Batch's events through the waits in the status table.
   const waitsInTable = config.completionEvents;
   const { callbackQueue, deadLetterQueue } = queues;
@@ -144,8 +145,15 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, batch.jobDefinition.arnPrefix, statusTable.arn, logGroupArn])
-          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, statusTableArn, logGroupArn]) =>
+          .all([
+            scope,
+            batch.jobQueue.arn,
+            batch.jobDefinition.arnPrefix,
+            statusTable.arn,
+            cleanupQueue.arn,
+            logGroupArn,
+          ])
+          .apply(([s, jobQueueArn, jobDefinitionArnPrefix, statusTableArn, cleanupQueueArn, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
               pipelineName: config.pipelineName,
@@ -153,6 +161,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               jobDefinitionArnPrefix,
               jobNamePrefix: config.jobNamePrefix,
               statusTableArn,
+              cleanupQueueArn,
               logGroupArn,
             }),
           ),
@@ -166,6 +175,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
         [environmentVariables.statusTable]: statusTable.name,
+        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
       },
       callbackFactory: () => submitHandlerFromEnvironment(process.env),
     },
@@ -219,7 +229,6 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     { transformations: [queueSubscriptionSettings(config.monitorMaxConcurrency)] },
   );
 
-  const { cleanupQueue } = args.cleanupQueues;
   const cleanupFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
     name,
     {

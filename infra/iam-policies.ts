@@ -189,12 +189,13 @@ export interface SubmitFunctionPolicyArgs {
   /** Names the executions' items in the status table (`<jobNamePrefix>-<execution id>...`). */
   jobNamePrefix: string;
   statusTableArn: string;
+  cleanupQueueArn: string;
   logGroupArn: string;
 }
 
 /**
  * Submit function: claim each execution's submission, submit tagged jobs on our queue and definition, find
- * them again, clean up a partial submission.
+ * them again, clean up a partial submission (handing what its time does not allow to the clean-up queue).
  */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
@@ -232,6 +233,12 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Action: ["batch:TerminateJob"],
       Resource: jobs,
       Condition: taggedForPipeline("ResourceTag", args.scope, args.pipelineName),
+    },
+    {
+      Sid: "HandOverCleanup",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage"],
+      Resource: args.cleanupQueueArn,
     },
     {
       // Conditional writes on the submission items only (`<execution job name>#submission`), not on the

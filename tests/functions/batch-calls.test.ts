@@ -68,7 +68,7 @@ describe("Batch calls", () => {
     expect(f.batchMock.commandCalls(ListJobsCommand)).to.have.length(1);
   });
 
-  it("expects terminations at the pace times the share of attempts Batch accepted", async () => {
+  it("expects a clean-up to take its calls at their paces, over the share of attempts Batch accepted", async () => {
     const f = callsFixture();
     let call = 0;
     f.batchMock.on(TerminateJobCommand).callsFake(() => {
@@ -77,10 +77,11 @@ describe("Batch calls", () => {
     });
     const calls = f.invocation(60);
 
-    expect(calls.expectedTerminationsPerSecond()).to.equal(40);
+    // 400 jobs: 4 ListJobs pages and 4 DescribeJobs calls at 20 a second, 400 TerminateJob at 40: 10.4 s.
+    expect(calls.expectedCleanupMs(400)).to.be.closeTo(10_400, 1e-6);
     for (const jobId of ["job-1", "job-2", "job-3"]) await calls.terminateJob(jobId, "reason");
 
-    // 3 accepted of 12 attempts, one more accepted assumed: 40 x 4/13.
-    expect(calls.expectedTerminationsPerSecond()).to.be.closeTo((40 * 4) / 13, 1e-9);
+    // 3 accepted of 12 attempts, one more accepted assumed: 4 of 13, so 13/4 as long.
+    expect(calls.expectedCleanupMs(400)).to.be.closeTo((10_400 * 13) / 4, 1e-6);
   });
 });

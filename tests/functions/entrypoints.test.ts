@@ -88,6 +88,7 @@ describe("serialized function entry points", () => {
     const handler = await loadSerializedHandler(() => submitHandlerFromEnvironment(process.env), {
       ...functionEnvironment(server),
       [environmentVariables.statusTable]: "batch-bridge-executions",
+      [environmentVariables.cleanupQueueUrl]: `${server.url}/123456789012/batch-bridge-cleanup`,
     });
 
     const outputs = await handler({

@@ -18,6 +18,7 @@ export const submitSettings: SubmitSettings = {
   inputUriPrefix: "s3://data-bucket/input/",
   outputUriPrefix: "s3://data-bucket/output/",
   statusTable: "batch-bridge-executions",
+  cleanupQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
 };
 
 export const monitorSettings: MonitorSettings = {

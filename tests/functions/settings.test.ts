@@ -14,6 +14,7 @@ const submitEnvironment = {
   [v.inputUriPrefix]: "s3://data-bucket/input/",
   [v.outputUriPrefix]: "s3://data-bucket/output/",
   [v.statusTable]: "batch-bridge-executions",
+  [v.cleanupQueueUrl]: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
 };
 
 const monitorEnvironment = {
@@ -46,6 +47,7 @@ describe("function settings", () => {
       inputUriPrefix: "s3://data-bucket/input/",
       outputUriPrefix: "s3://data-bucket/output/",
       statusTable: "batch-bridge-executions",
+      cleanupQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
     });
   });
 

@@ -1,7 +1,7 @@
 /**
  * The functions as local mode runs them, for tests that measure them in simulated time: local Batch on
  * loopback (its 50/s SubmitJob quota on, a share of all calls throttled if asked) on one frozen simulated
- * clock, local DynamoDB (dynalite) with a status table, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
+ * clock, local DynamoDB (dynalite) with a status table, local SQS with a clean-up queue, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
  * waits and the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer
  * to the next whenever everything in flight has come to rest, until the work settles.
  */
@@ -14,6 +14,8 @@ import {
   localAwsEnvironment,
   settle,
 } from "../../local/runner/simulated-process";
+import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { startSqs, type SqsServer } from "../../local/sqs/server";
 import { SimClock } from "../../local/time/clock";
 import { StatusTableServer } from "./completion-fixture";
 
@@ -42,6 +44,10 @@ export class SimulatedAccount {
     /** The status table's server, its client, and the table's name (`BRIDGE_STATUS_TABLE`). */
     readonly tables: StatusTableServer,
     readonly statusTable: string,
+    private readonly sqsServer: SqsServer,
+    private readonly sqs: SQSClient,
+    /** The clean-up queue (`BRIDGE_CLEANUP_QUEUE_URL`). */
+    readonly cleanupQueueUrl: string,
     private readonly activity: HttpActivity,
     private readonly restore: () => void,
   ) {}
@@ -64,9 +70,18 @@ export class SimulatedAccount {
         jobDurationMs: () => 24 * 3600 * 1000,
       },
     });
+    const sqsServer = await startSqs({ clock, region, accountId });
+    const sqs = new SQSClient({
+      endpoint: sqsServer.endpoint,
+      region,
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    const { QueueUrl: cleanupQueueUrl } = await sqs.send(
+      new CreateQueueCommand({ QueueName: "batch-bridge-cleanup" }),
+    );
     const env = {
       ...localAwsEnvironment(
-        { BATCH: batch.endpoint, DYNAMODB: tables.endpoint, ...options.endpoints },
+        { BATCH: batch.endpoint, DYNAMODB: tables.endpoint, SQS: sqsServer.endpoint, ...options.endpoints },
         region,
       ),
       POWERTOOLS_LOG_LEVEL: "SILENT",
@@ -77,10 +92,21 @@ export class SimulatedAccount {
       [environmentVariables.inputUriPrefix]: "s3://data-bucket/input/",
       [environmentVariables.outputUriPrefix]: "s3://data-bucket/output/",
       [environmentVariables.statusTable]: statusTable,
+      [environmentVariables.cleanupQueueUrl]: cleanupQueueUrl!,
       ...options.env,
     };
     const restore = installSimulatedProcess(clock, options.seed ?? 1, env);
-    return new SimulatedAccount(clock, batch, tables, statusTable, new HttpActivity(), restore);
+    return new SimulatedAccount(
+      clock,
+      batch,
+      tables,
+      statusTable,
+      sqsServer,
+      sqs,
+      cleanupQueueUrl!,
+      new HttpActivity(),
+      restore,
+    );
   }
 
   /** A Lambda context for an invocation starting now with `timeoutSeconds` to run. */
@@ -112,6 +138,25 @@ export class SimulatedAccount {
     return outcome.value;
   }
 
+  /** The bodies of the messages on the clean-up queue now (each received once, left to come back). */
+  async cleanupMessages(): Promise<string[]> {
+    const bodies: string[] = [];
+    for (;;) {
+      const { Messages = [] } = await this.run(
+        this.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.cleanupQueueUrl,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: 3600,
+          }),
+        ),
+        1,
+      );
+      if (Messages.length === 0) return bodies;
+      bodies.push(...Messages.map((m) => m.Body ?? ""));
+    }
+  }
+
   /** Simulated seconds since the start. */
   elapsedSeconds(): number {
     return (this.clock.now() - simulatedStart) / 1000;
@@ -120,6 +165,8 @@ export class SimulatedAccount {
   async stop(): Promise<void> {
     this.activity.close();
     this.restore();
+    this.sqs.destroy();
+    await this.sqsServer.stop();
     await this.batch.stop();
     await this.tables.stop();
     this.clock.stop();

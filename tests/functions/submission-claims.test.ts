@@ -1,5 +1,6 @@
 import { BatchClient } from "@aws-sdk/client-batch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { expect } from "chai";
 import { clientConfig, submitHandlerFromEnvironment } from "../../functions/entrypoints";
 import { submitSettingsFromEnvironment } from "../../functions/settings";
@@ -35,6 +36,7 @@ function interceptedContainer(intercept: (pass: () => Promise<unknown>) => Promi
   const handler = makeSubmitHandler({
     batch,
     dynamodb: new DynamoDBClient(clientConfig(process.env, "DYNAMODB")),
+    sqs: new SQSClient(clientConfig(process.env, "SQS")),
     settings: submitSettingsFromEnvironment(process.env),
     logger: log,
   });

@@ -6,6 +6,7 @@ import {
   type SubmitJobCommandInput,
 } from "@aws-sdk/client-batch";
 import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import type { SubmitSettings } from "../../functions/settings";
@@ -33,6 +34,9 @@ function submitFixture(settings: Partial<SubmitSettings> = {}) {
   const batchMock = mockClient(batch);
   const dynamodb = new DynamoDBClient({ region: "eu-west-1" });
   mockClient(dynamodb).on(UpdateItemCommand).resolves({});
+  const sqs = new SQSClient({ region: "eu-west-1" });
+  const sqsMock = mockClient(sqs);
+  sqsMock.on(SendMessageCommand).resolves({ MessageId: "cleanup-1" });
   const clock = fakeClock();
   const log = recordingLog();
   const submittedAt: number[] = [];
@@ -45,6 +49,7 @@ function submitFixture(settings: Partial<SubmitSettings> = {}) {
   const handler = makeSubmitHandler({
     batch,
     dynamodb,
+    sqs,
     settings: { ...submitSettings, ...settings },
     logger: log,
     clock,

@@ -42,6 +42,7 @@ const submitArgs = {
   jobDefinitionArnPrefix: arn("batch", "job-definition/bridge-job"),
   jobNamePrefix: "bridge",
   statusTableArn: arn("dynamodb", "table/bridge-executions"),
+  cleanupQueueArn: arn("sqs", "bridge-cleanup"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
 };
 const submitPolicy = submitFunctionPolicy(submitArgs);
@@ -220,6 +221,12 @@ describe("IAM policies", () => {
         Action: ["batch:TerminateJob"],
         Resource: jobs,
         Condition: tagged,
+      },
+      {
+        Sid: "HandOverCleanup",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
       },
       {
         Sid: "ClaimSubmissions",

@@ -210,6 +210,12 @@ describe("the stack under the mock engine", () => {
           Condition: tagged,
         },
         {
+          Sid: "HandOverCleanup",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-cleanup"),
+        },
+        {
           Sid: "ClaimSubmissions",
           Effect: "Allow",
           Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
@@ -588,6 +594,7 @@ describe("the stack under the mock engine", () => {
         BRIDGE_INPUT_URI_PREFIX: `s3://${bucket}/input/`,
         BRIDGE_OUTPUT_URI_PREFIX: `s3://${bucket}/output/`,
         BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
+        BRIDGE_CLEANUP_QUEUE_URL: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-cleanup`,
         POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-submit",
       });
     });
