@@ -44,8 +44,9 @@ export async function findUnfinishedJobs(
   const execution = parseExecutionArn(executionArn);
   if (!execution) throw new Error(`Not a pipeline execution ARN: ${executionArn}`);
   const baseName = executionJobName(location.jobNamePrefix, execution.executionId);
+  // Every job named for the execution (the prefix also lists other ids that start alike: not theirs).
   const named = (job: JobSummary) =>
-    parseJobName(location.jobNamePrefix, job.jobName ?? "")?.executionJobName === baseName;
+    parseJobName(location.jobNamePrefix, job.jobName ?? "")?.executionId === execution.executionId;
   const listed = (await listJobsByName(calls, location.jobQueue, baseName))
     .filter((job) => job.jobId && isUnfinished(job.status) && named(job))
     .map((job) => job.jobId!);

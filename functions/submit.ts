@@ -19,8 +19,8 @@ import {
 } from "./batch-calls";
 import { systemClock, type Clock, type Log } from "./clock";
 import { mapWithConcurrency } from "./concurrency";
-import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { requestCleanup, terminateExecutionJobs } from "./execution-cleanup";
+import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import type { SubmitSettings } from "./settings";
 import type { StatusTable } from "./status-table";
