@@ -14,8 +14,9 @@ import {
   type StepDocument,
 } from "./batch-bridge-steps";
 import { parseConfig, projectName, type BridgeConfig, type StackSettings } from "./config";
+import { createCleanupQueues, routeExecutionEnds } from "./execution-cleanup";
 import { createFunctions } from "./functions";
-import { pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
+import { pipelineArns, pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
@@ -25,7 +26,6 @@ import { createDataBucket } from "./storage";
 
 /** What completionEvents adds to the stack's outputs. */
 export interface CompletionEventOutputs {
-  statusTableName: pulumi.Output<string>;
   eventFunctionName: pulumi.Output<string>;
 }
 
@@ -71,10 +71,16 @@ export class BatchBridge extends pulumi.ComponentResource {
    */
   readonly pipelineRolePolicy: pulumi.Output<RolePolicy>;
   readonly monitorFunctionName: pulumi.Output<string>;
+  /** Terminates the jobs of executions that ended Stopped or Failed. */
+  readonly cleanupFunctionName: pulumi.Output<string>;
+  /** Clean-up messages that could not be read or delivered, for an operator. */
+  readonly cleanupDeadLetterQueueUrl: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
+  /** The status table: submission claims, and with completionEvents the waiting steps. */
+  readonly statusTableName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
   readonly startExecutionCommand: pulumi.Output<string>;
-  /** The status table and the job-event function; undefined when completionEvents is off. */
+  /** The job-event function; undefined when completionEvents is off. */
   readonly completionEvents?: CompletionEventOutputs;
   /** The job kinds a step may name. */
   private readonly jobKinds: string[];
@@ -106,16 +112,20 @@ export class BatchBridge extends pulumi.ComponentResource {
     const { bucketName } = createDataBucket(name, config, this);
     const batch = createBatch(name, { config, scope, network, bucketName }, this);
     const queues = createCallbackQueues(name, config, this);
-    const statusTable = config.completionEvents ? createStatusTable(name, config, this) : undefined;
-    const functions = createFunctions(name, { config, scope, batch, queues, bucketName, statusTable }, this);
-    if (statusTable && functions.jobEventFunction) {
+    const cleanupQueues = createCleanupQueues(name, config, this);
+    const statusTable = createStatusTable(name, config, this);
+    const functions = createFunctions(
+      name,
+      { config, scope, batch, queues, cleanupQueues, bucketName, statusTable },
+      this,
+    );
+    if (functions.jobEventFunction) {
       routeJobEvents(
         name,
         { config, jobQueueArn: batch.jobQueue.arn, jobEventFunction: functions.jobEventFunction },
         this,
       );
       this.completionEvents = {
-        statusTableName: statusTable.name,
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
@@ -136,6 +146,11 @@ export class BatchBridge extends pulumi.ComponentResource {
       },
       this,
     );
+    // Every pipeline whose jobs the bridge runs: the stack's own and externalPipelineNames.
+    const bridgedPipelineArns = pulumi
+      .all([scope, pipeline.arn])
+      .apply(([s]) => pipelineArns(s, config.bridgedPipelineNames));
+    routeExecutionEnds(name, { config, pipelineArns: bridgedPipelineArns, queues: cleanupQueues }, this);
 
     this.pipelineName = pipeline.pipelineName;
     this.pipelineArn = pipeline.arn;
@@ -146,7 +161,10 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.submitFunctionName = functions.submitFunction.name;
     this.submitFunctionArn = functions.submitFunction.arn;
     this.monitorFunctionName = functions.monitorFunction.name;
+    this.cleanupFunctionName = functions.cleanupFunction.name;
+    this.cleanupDeadLetterQueueUrl = cleanupQueues.cleanupDeadLetterQueue.url;
     this.dataBucketName = bucketName;
+    this.statusTableName = statusTable.name;
     this.startExecutionCommand = pulumi
       .all([pipeline.pipelineName, scope])
       .apply(
@@ -165,7 +183,10 @@ export class BatchBridge extends pulumi.ComponentResource {
       submitFunctionArn: this.submitFunctionArn,
       pipelineRolePolicy: this.pipelineRolePolicy,
       monitorFunctionName: this.monitorFunctionName,
+      cleanupFunctionName: this.cleanupFunctionName,
+      cleanupDeadLetterQueueUrl: this.cleanupDeadLetterQueueUrl,
       dataBucketName: this.dataBucketName,
+      statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,
       ...this.completionEvents,
     });

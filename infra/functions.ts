@@ -1,14 +1,16 @@
 /**
  * The bridge's functions: CallbackFunctions whose closures only call into functions/, each with its own
  * role and log group and its settings passed as environment variables. The submit function runs the
- * Lambda step, the monitor consumes the callback queue, and with completionEvents the job-event function
- * takes Batch's job state-change events (job-events.ts routes them to it).
+ * Lambda step, the monitor consumes the callback queue, the clean-up function consumes the clean-up queue
+ * (execution-cleanup.ts fills it), and with completionEvents the job-event function takes Batch's job
+ * state-change events (job-events.ts routes them to it).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import {
+  cleanupHandlerFromEnvironment,
   jobEventHandlerFromEnvironment,
   monitorHandlerFromEnvironment,
   submitHandlerFromEnvironment,
@@ -16,7 +18,9 @@ import {
 import { defaultJobKind, environmentVariables } from "../functions/step-contract";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
+import type { CleanupQueues } from "./execution-cleanup";
 import {
+  cleanupFunctionPolicy,
   jobEventFunctionPolicy,
   monitorFunctionPolicy,
   servicePrincipals,
@@ -31,6 +35,8 @@ export interface BridgeFunctions {
   submitFunction: aws.lambda.CallbackFunction<unknown, unknown>;
   monitorFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
   monitorSubscription: aws.sqs.QueueEventSubscription;
+  cleanupFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
+  cleanupSubscription: aws.sqs.QueueEventSubscription;
   /** With completionEvents only. */
   jobEventFunction?: aws.lambda.CallbackFunction<unknown, unknown>;
 }
@@ -40,9 +46,13 @@ export interface FunctionsArgs {
   scope: pulumi.Output<AwsScope>;
   batch: BatchResources;
   queues: CallbackQueues;
+  cleanupQueues: CleanupQueues;
   bucketName: pulumi.Output<string>;
-  /** With completionEvents: the monitor records waits in it, and the job-event function is added. */
-  statusTable?: aws.dynamodb.Table;
+  /**
+   * The submit function claims each execution's submission in it; with completionEvents the monitor also
+   * records waits in it, and the job-event function is added.
+   */
+  statusTable: aws.dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -122,6 +132,9 @@ function createBridgeFunction<E, R>(
 /** The functions, their roles and log groups, and the monitor's subscription to the callback queue. */
 export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
   const { config, scope, batch, queues, statusTable } = args;
+  const { cleanupQueue } = args.cleanupQueues;
+  // With completionEvents, steps are answered from Batch's events through the waits in the status table.
+  const waitsInTable = config.completionEvents;
   const { callbackQueue, deadLetterQueue } = queues;
   // The submit function may submit to every kind's job definition, and names the kinds besides the default.
   const jobDefinitionArnPrefixes = pulumi.all(Object.values(batch.jobDefinitions).map((d) => d.arnPrefix));
@@ -144,13 +157,16 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, jobDefinitionArnPrefixes, logGroupArn])
-          .apply(([s, jobQueueArn, arnPrefixes, logGroupArn]) =>
+          .all([scope, batch.jobQueue.arn, jobDefinitionArnPrefixes, statusTable.arn, cleanupQueue.arn, logGroupArn])
+          .apply(([s, jobQueueArn, arnPrefixes, statusTableArn, cleanupQueueArn, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
               pipelineNames: config.bridgedPipelineNames,
               jobQueueArn,
               jobDefinitionArnPrefixes: arnPrefixes,
+              jobNamePrefix: config.jobNamePrefix,
+              statusTableArn,
+              cleanupQueueArn,
               logGroupArn,
             }),
           ),
@@ -164,6 +180,8 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         ...(otherKinds.length > 0 ? { [environmentVariables.jobKinds]: otherKindTargets } : {}),
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
+        [environmentVariables.statusTable]: statusTable.name,
+        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
       },
       callbackFactory: () => submitHandlerFromEnvironment(process.env),
     },
@@ -179,7 +197,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable?.arn])
+          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable.arn])
           .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
             monitorFunctionPolicy({
               scope: s,
@@ -187,7 +205,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               callbackQueueArn,
               deadLetterQueueArn,
               logGroupArn,
-              ...(statusTableArn !== undefined ? { statusTableArn } : {}),
+              ...(waitsInTable ? { statusTableArn } : {}),
             }),
           ),
       // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
@@ -202,7 +220,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
         [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
         [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
-        ...(statusTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
+        ...(waitsInTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
       callbackFactory: () => monitorHandlerFromEnvironment(process.env),
     },
@@ -210,33 +228,57 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     parent,
   );
 
-  // onEvent takes only batchSize and the batching window: the mapping's other settings are set here. Its
-  // permission for SQS is narrowed from lambda:* (the mapping polls with the function's role anyway).
-  const subscriptionSettings: pulumi.ResourceTransformation = (resource) => {
-    switch (resource.type) {
-      case "aws:lambda/eventSourceMapping:EventSourceMapping":
-        return {
-          props: {
-            ...resource.props,
-            functionResponseTypes: ["ReportBatchItemFailures"],
-            scalingConfig: { maximumConcurrency: config.monitorMaxConcurrency },
-          },
-          opts: resource.opts,
-        };
-      case "aws:lambda/permission:Permission":
-        return { props: { ...resource.props, action: "lambda:InvokeFunction" }, opts: resource.opts };
-      default:
-        return undefined;
-    }
-  };
   const monitorSubscription = callbackQueue.onEvent(
     `${name}-monitor`,
     monitorFunction,
     { batchSize: config.monitorBatchSize },
-    { transformations: [subscriptionSettings] },
+    { transformations: [queueSubscriptionSettings(config.monitorMaxConcurrency)] },
   );
 
-  if (!statusTable) return { submitFunction, monitorFunction, monitorSubscription };
+  const cleanupFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+    name,
+    {
+      part: "cleanup",
+      description: "Terminates the Batch jobs of pipeline executions that ended Stopped or Failed.",
+      roleDescription: "The bridge's clean-up function: terminates the jobs of executions that ended.",
+      policy: (logGroupArn) =>
+        pulumi.all([scope, cleanupQueue.arn, logGroupArn]).apply(([s, cleanupQueueArn, logGroupArn]) =>
+          cleanupFunctionPolicy({
+            scope: s,
+            pipelineNames: config.bridgedPipelineNames,
+            cleanupQueueArn,
+            logGroupArn,
+          }),
+        ),
+      // It terminates jobs as the monitor does, so it gets the monitor's time.
+      timeoutSeconds: config.monitorTimeoutSeconds,
+      environment: {
+        [environmentVariables.jobQueue]: batch.jobQueue.arn,
+        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
+        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
+      },
+      callbackFactory: () => cleanupHandlerFromEnvironment(process.env),
+    },
+    config,
+    parent,
+  );
+  // Each message is one execution's clean-up, handled one after another; two invocations at most (SQS's
+  // least) keep the TerminateJob calls of clean-ups at once within twice one container's pace.
+  const cleanupSubscription = cleanupQueue.onEvent(
+    `${name}-cleanup`,
+    cleanupFunction,
+    { batchSize: cleanupBatchSize },
+    { transformations: [queueSubscriptionSettings(cleanupMaxConcurrency)] },
+  );
+
+  const common = {
+    submitFunction,
+    monitorFunction,
+    monitorSubscription,
+    cleanupFunction,
+    cleanupSubscription,
+  };
+  if (!waitsInTable) return common;
 
   const jobEventFunction = createBridgeFunction<unknown, unknown>(
     name,
@@ -270,5 +312,35 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     config,
     parent,
   );
-  return { submitFunction, monitorFunction, monitorSubscription, jobEventFunction };
+  return { ...common, jobEventFunction };
+}
+
+/** Clean-up messages per invocation. */
+const cleanupBatchSize = 5;
+/** Clean-up invocations at once: the least an SQS event source's MaximumConcurrency allows (2..1000). */
+const cleanupMaxConcurrency = 2;
+
+/**
+ * A queue subscription's settings beyond what onEvent takes (batchSize and the batching window): partial
+ * batch responses and capped concurrency on the mapping, and its permission for SQS narrowed from lambda:*
+ * (the mapping polls with the function's role anyway).
+ */
+function queueSubscriptionSettings(maximumConcurrency: number): pulumi.ResourceTransformation {
+  return (resource) => {
+    switch (resource.type) {
+      case "aws:lambda/eventSourceMapping:EventSourceMapping":
+        return {
+          props: {
+            ...resource.props,
+            functionResponseTypes: ["ReportBatchItemFailures"],
+            scalingConfig: { maximumConcurrency },
+          },
+          opts: resource.opts,
+        };
+      case "aws:lambda/permission:Permission":
+        return { props: { ...resource.props, action: "lambda:InvokeFunction" }, opts: resource.opts };
+      default:
+        return undefined;
+    }
+  };
 }

@@ -1,6 +1,7 @@
 /**
- * The status table (completionEvents): one item per waiting Callback step, written by the monitor and the
- * job-event function (`functions/status-table.ts` describes the items).
+ * The status table: one submission claim per execution, written by the submit function
+ * (`functions/submission-claim.ts`), and with completionEvents one item per waiting Callback step, written
+ * by the monitor and the job-event function (`functions/status-table.ts` describes the items).
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";

@@ -672,10 +672,7 @@ class ExecutionRun {
     if (scenario.malformedMessage !== undefined && deadLetterMessages === 0) {
       unexpected.push("the malformed message did not reach a dead-letter queue");
     }
-    // A malformed message with a token cannot say which jobs are its own: they run on.
-    if (jobsLeftRunning > 0 && scenario.malformedMessage !== "with-token") {
-      unexpected.push(`${jobsLeftRunning} job(s) left running`);
-    }
+    if (jobsLeftRunning > 0) unexpected.push(`${jobsLeftRunning} job(s) left running`);
 
     const answeredAt = this.answer?.answeredAt;
     let resumeLatencyFrom: Summary["resumeLatencyFrom"] = null;

@@ -136,6 +136,7 @@ describe("npm run plan", () => {
     expect(queue.inputs.visibilityTimeoutSeconds).to.equal(1800);
     expect(document.outputs.pipelineName).to.equal("batch-bridge-dev");
     expect(document.functions.map((f: { name: string }) => f.name).sort()).to.deep.equal([
+      "batch-bridge-cleanup",
       "batch-bridge-job-event",
       "batch-bridge-monitor",
       "batch-bridge-submit",
