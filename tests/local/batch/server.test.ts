@@ -18,6 +18,7 @@ import {
   type BatchServer,
   type BatchServerOptions,
 } from "../../../local/batch/server";
+import { HttpActivity, installSimulatedProcess, settle } from "../../../local/runner/simulated-process";
 import { SimClock } from "../../../local/time/clock";
 import { errorOf, localClientConfig } from "../aws-config";
 
@@ -508,32 +509,42 @@ describe("local Batch server", () => {
       expect(f.server.calls()).to.deep.equal({ DescribeJobs: 25, ListJobs: 1, SubmitJob: 27 });
     });
 
-    it("lets the SDK retry throttled calls until they pass", async () => {
-      // Time stands still but for the SDK's backoff: each retry waits 200 simulated ms (no wall time), so a
-      // burst of 80 calls at one instant outruns the 50-a-second quota (Batch's SubmitJob limit) and the
-      // bucket refills between retries. How many are throttled depends on how the burst interleaves with
-      // the first retries; that each 429 is retried and every call passes does not.
+    it("lets the SDK retry throttled calls, backing off in simulated time while the quota refills", async () => {
+      // The SDK's back-off sleeps on the simulated clock, and the clock moves only once no request is in
+      // flight: 80 calls at one instant meet a 50-a-second quota (Batch's SubmitJob limit), and every 200 ms
+      // back-off refills 10 tokens. So the outcome is exact, however the machine is loaded: 50 pass at once,
+      // then 10 of the 30 retries at each step.
       const f = await startBatch();
-      const backoffs: number[] = [];
       const batch = new BatchClient({
         ...localClientConfig(f.server.endpoint),
-        retryStrategy: new ConfiguredRetryStrategy(10, (attempt) => {
-          backoffs.push(attempt);
-          f.clock.advance(200);
-          return 0;
-        }),
+        retryStrategy: new ConfiguredRetryStrategy(10, 200),
       });
+      const restore = installSimulatedProcess(f.clock, 1, {});
+      const activity = new HttpActivity();
       try {
-        const answers = await Promise.all(
+        const calls = Promise.all(
           Array.from({ length: 80 }, () => batch.send(new SubmitJobCommand(submitInput()))),
         );
-        expect(answers.every((a) => typeof a.jobId === "string")).to.equal(true);
-        expect(Math.max(...answers.map((a) => a.$metadata.attempts ?? 1))).to.be.greaterThan(1);
-        // Every 429 was retried, and no call needed more than the simulated second that refills the quota.
-        expect(f.server.throttledCalls().SubmitJob).to.equal(backoffs.length).and.to.be.greaterThan(0);
-        expect(f.clock.now() - start).to.be.at.most(backoffs.length * 200);
+        let answered = false;
+        const answer = () => {
+          answered = true;
+        };
+        calls.then(answer, answer);
+        for (let steps = 0; steps < 10; steps += 1) {
+          await settle(activity, f.clock);
+          if (answered) break;
+          f.clock.advanceToNextTimer();
+        }
+        const answers = await calls;
+        const attempts = answers.map((a) => a.$metadata.attempts ?? 1);
+        expect(attempts.filter((n) => n === 1)).to.have.length(50);
+        expect([2, 3, 4].map((n) => attempts.filter((a) => a === n).length)).to.deep.equal([10, 10, 10]);
+        expect(f.server.throttledCalls()).to.deep.equal({ SubmitJob: 30 + 20 + 10 });
+        expect(f.clock.now() - start).to.equal(3 * 200);
         expect(f.server.snapshot()).to.have.length(80);
       } finally {
+        activity.close();
+        restore();
         batch.destroy();
       }
     });
