@@ -31,8 +31,8 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(summary.jobsByState.SUCCEEDED).to.equal(4);
     expect(summary.resumeLatencyFrom).to.equal("last job ended");
     expect(summary.resumeLatencySeconds).to.be.at.most(2);
-    // The jobs run 32 s of queueing and starting, then 120 s.
-    expect(summary.executionSeconds).to.be.within(152, 154);
+    // The jobs run 31 s of queueing and starting, then 120 s.
+    expect(summary.executionSeconds).to.be.within(151, 153);
     expect(summary.apiCalls.Batch.SubmitJob).to.equal(1);
     expect(summary.lambdaInvocations["batch-bridge-submit"]).to.equal(1);
   });
@@ -188,8 +188,8 @@ describe("the reference design's policy on the same local servers", function () 
       jobsLeftRunning: 0,
       mode: "jobs",
     });
-    // Jobs end at 152 s; the monitor threw at 0 s and sees them done when the message returns at 900 s.
-    expect(summary.resumeLatencySeconds).to.equal(748);
+    // Jobs end at 151 s; the monitor threw at 0 s and sees them done when the message returns at 900 s.
+    expect(summary.resumeLatencySeconds).to.equal(749);
     expect(summary.lambdaErrors["reference-monitor"]).to.equal(1);
     expect(summary.apiCalls.Batch.SubmitJob).to.equal(10);
   });
@@ -207,7 +207,7 @@ describe("the reference design's policy on the same local servers", function () 
     const summary = await runExecution({ design: "reference", shards: 2, noAnswerAfterSeconds: 300 });
     expect(summary).to.deep.include({ outcome: "no answer", expected: false, resumeLatencySeconds: null });
     expect(summary.failureReason).to.equal("The step was not answered within 300 s of the last job's end.");
-    // The jobs ended at 152 s: the run gave up at 452 s, before the message came back at 900 s.
-    expect(summary.executionSeconds).to.equal(452);
+    // The jobs ended at 151 s: the run gave up at 451 s, before the message came back at 900 s.
+    expect(summary.executionSeconds).to.equal(451);
   });
 });

@@ -73,7 +73,7 @@ describe("servers sharing one simulated clock", () => {
       { at: 1_800_000, status: "RUNNING" },
       { at: 2_700_000, status: "SUCCEEDED" },
     ]);
-    expect(jobEndedAt).to.deep.equal([32_000 + 30 * minute]);
+    expect(jobEndedAt).to.deep.equal([31_000 + 30 * minute]);
     expect(performance.now() - wallStart).to.be.below(1_000);
   });
 });
