@@ -80,6 +80,14 @@ export interface LambdaFunctionSpec {
   load(): Handler;
 }
 
+/**
+ * How many jobs the compute environment runs at once: floor(maxVcpus / the job's vCPUs), at least one.
+ * Batch places a job only where its vCPUs fit under maxVcpus; the others wait RUNNABLE.
+ */
+export function concurrentJobs(compute: PreparedDesign["compute"]): number {
+  return Math.max(1, Math.floor(compute.maxVcpus / compute.jobVcpu));
+}
+
 /** Everything the runner sets up and runs for one design. */
 export interface PreparedDesign {
   design: DesignName;

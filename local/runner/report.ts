@@ -90,7 +90,8 @@ export function formatSummary(summary: Summary): string {
     `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
       (summary.worker
         ? "each job as long as its process"
-        : `${formatDuration(summary.jobDurationSeconds)} jobs`),
+        : `${formatDuration(summary.jobDurationSeconds)} jobs`) +
+      `, at most ${summary.concurrentJobs} running at once`,
   );
   row(
     "Resume latency",

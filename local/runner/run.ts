@@ -32,7 +32,7 @@ import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
-import type { PreparedDesign } from "../designs/design";
+import { concurrentJobs, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
 import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
@@ -87,6 +87,8 @@ export interface Summary {
   mode: "array" | "jobs";
   shards: number;
   jobDurationSeconds: number;
+  /** Jobs the compute environment runs at once (the others wait RUNNABLE). */
+  concurrentJobs: number;
   seed: number;
   outcome: Outcome;
   /** The outcome the scenario expects: succeeded, or the injected failure or stop. */
@@ -158,11 +160,12 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       worker = await WorkerHost.start(scenario.worker, scenario.inputDirectory, design);
       cleanup.unshift(() => worker!.stop());
     }
+    const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({
       ...identity,
       seed: scenario.seed,
       throttleRate: scenario.throttleRate,
-      scenario: { ...batchScenario(scenario, design), ...worker?.batchScenario() },
+      scenario: { ...batchScenario(scenario, design, jobSlots), ...worker?.batchScenario() },
     });
     cleanup.unshift(() => batchServer.stop());
     const sageMakerServer = await startSageMakerServer({
@@ -225,6 +228,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         batchServer,
         sageMakerServer,
         env,
+        jobSlots,
         worker,
         onProgress: options.onProgress,
       });
@@ -247,14 +251,17 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
   }
 }
 
-/** The local Batch account for a scenario: the design's queue and definition, durations and failures. */
-function batchScenario(scenario: ResolvedScenario, design: PreparedDesign): BatchScenario {
+/**
+ * The local Batch account for a scenario: the design's queue and definition, the compute environment's
+ * capacity, durations and failures.
+ */
+function batchScenario(scenario: ResolvedScenario, design: PreparedDesign, jobSlots: number): BatchScenario {
   const failing = new Set(scenario.failShards);
   const durationMs = scenario.jobDurationSeconds * 1000;
   return {
     jobQueues: design.batch.jobQueues,
     jobDefinitions: design.batch.jobDefinitions,
-    maxConcurrentJobs: scenario.maxConcurrentJobs,
+    maxConcurrentJobs: jobSlots,
     listingLagMs: scenario.listingLagSeconds * 1000,
     // A failing shard fails halfway, so that the others are still running when it does.
     jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
@@ -292,6 +299,8 @@ interface RunDeps {
   batchServer: BatchServer;
   sageMakerServer: SageMakerServer;
   env: Record<string, string>;
+  /** Jobs the local Batch runs at once. */
+  jobSlots: number;
   /** With a worker: the processes that run the jobs. */
   worker?: WorkerHost;
   onProgress?: (progress: Progress) => void;
@@ -704,6 +713,7 @@ class ExecutionRun {
       mode: design.mode,
       shards: scenario.shards,
       jobDurationSeconds: scenario.jobDurationSeconds,
+      concurrentJobs: this.deps.jobSlots,
       seed: scenario.seed,
       outcome: ended.outcome,
       expectedOutcome,
