@@ -1,7 +1,7 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
 import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
-import { formatDuration, formatLatency } from "./scenario";
+import { counted, formatDuration, formatLatency } from "./scenario";
 import type { WorkerSummary } from "./worker-host";
 
 /**
@@ -74,6 +74,17 @@ function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((sum, n) => sum + n, 0);
 }
 
+/** ` (2 failed)`, ` (1 timed out)`, ` (3 failed, 1 timed out)`: a function's failed invocations, if any. */
+function failures(summary: Summary, name: string): string {
+  const timedOut = summary.lambdaTimeouts[name] ?? 0;
+  const threw = (summary.lambdaErrors[name] ?? 0) - timedOut;
+  const parts = [
+    ...(threw > 0 ? [`${threw} failed`] : []),
+    ...(timedOut > 0 ? [`${timedOut} timed out`] : []),
+  ];
+  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
+}
+
 /** The summary as a person reads it. */
 export function formatSummary(summary: Summary): string {
   const lines: string[] = [];
@@ -102,12 +113,15 @@ export function formatSummary(summary: Summary): string {
   row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the step's answer`);
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
-    .map(([name, count]) => {
-      const errors = summary.lambdaErrors[name];
-      return `${name} ${count}${errors ? ` (${errors} failed)` : ""}`;
-    })
+    .map(([name, count]) => `${name} ${count}${failures(summary, name)}`)
     .join(", ");
   row("Lambda invocations", `${total(summary.lambdaInvocations)}: ${invocations || "none"}`);
+  if (summary.callsRefusedAfterTimeout > 0) {
+    row(
+      "After a timeout",
+      `${counted(summary.callsRefusedAfterTimeout, "call")} refused: Lambda had stopped the invocation`,
+    );
+  }
   const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
   row("AWS API calls", `${callCount} by operation:`);
   lines.push(...callLines(summary.apiCalls));

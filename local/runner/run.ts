@@ -32,7 +32,7 @@ import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
-import { concurrentJobs, type PreparedDesign } from "../designs/design";
+import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
 import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
@@ -78,6 +78,11 @@ export interface Progress {
 
 export interface RunOptions {
   onProgress?: (progress: Progress) => void;
+  /**
+   * Prepares the design to run (default: the stack rendered with the scenario's config). Tests give a
+   * rendered stack of their own this way, e.g. with a function or an event rule the stack does not have.
+   */
+  prepareDesign?: (request: DesignRequest) => Promise<PreparedDesign>;
 }
 
 /** The result of one execution (the `--json` object). Everything is simulated except `wallSeconds`. */
@@ -111,7 +116,12 @@ export interface Summary {
   executionSeconds: number;
   wallSeconds: number;
   lambdaInvocations: Record<string, number>;
+  /** Invocations that threw or timed out, by function. */
   lambdaErrors: Record<string, number>;
+  /** Of those, the ones Lambda stopped at the function's timeout. */
+  lambdaTimeouts: Record<string, number>;
+  /** Calls stopped invocations tried to make after their timeout, refused before they were sent. */
+  callsRefusedAfterTimeout: number;
   /** Calls received by the local servers, by service and operation (setup and the runner's checks excluded). */
   apiCalls: Record<string, Record<string, number>>;
   batchApiCalls: number;
@@ -148,7 +158,7 @@ export async function runExecution(input: Scenario = {}, options: RunOptions = {
 
 async function runResolved(scenario: ResolvedScenario, options: RunOptions): Promise<Summary> {
   const wallStart = performance.now();
-  const design = await prepareDesign(scenario);
+  const design = await (options.prepareDesign ?? prepareDesign)(scenario);
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
   const cleanup: (() => Promise<void> | void)[] = [() => clock.stop()];
   try {
@@ -735,6 +745,8 @@ class ExecutionRun {
       wallSeconds,
       lambdaInvocations: this.lambda.invocations(),
       lambdaErrors: this.lambda.errors(),
+      lambdaTimeouts: this.lambda.timedOut(),
+      callsRefusedAfterTimeout: this.lambda.refusedAfterTimeout(),
       apiCalls,
       batchApiCalls,
       throttledBatchCalls: batchServer.throttledCalls(),
