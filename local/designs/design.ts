@@ -55,13 +55,26 @@ export interface QueueSubscription {
   maximumConcurrency?: number;
 }
 
-/** An EventBridge rule with a Lambda target, as the design declares it. */
+/** Where an EventBridge rule sends the events it matches. */
+export type EventTarget =
+  | {
+      kind: "lambda";
+      functionArn: string;
+      /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
+      retryAttempts: number;
+    }
+  | {
+      kind: "sqs";
+      /** The URL the design uses (AWS's form; the local server resolves it by name). */
+      queueUrl: string;
+      queueArn: string;
+    };
+
+/** An EventBridge rule on the default bus (where AWS services send their events) and one of its targets. */
 export interface EventRuleTarget {
   ruleName: string;
   matches: EventMatcher;
-  functionArn: string;
-  /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
-  retryAttempts: number;
+  target: EventTarget;
 }
 
 /** A Lambda handler, sync or async. */

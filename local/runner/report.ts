@@ -85,6 +85,9 @@ function failures(summary: Summary, name: string): string {
   return parts.length > 0 ? ` (${parts.join(", ")})` : "";
 }
 
+/** The services whose events the summary counts, by the events' source. */
+const eventSourceNames: Record<string, string> = { "aws.batch": "Batch", "aws.sagemaker": "SageMaker" };
+
 /** The summary as a person reads it. */
 export function formatSummary(summary: Summary): string {
   const lines: string[] = [];
@@ -125,7 +128,11 @@ export function formatSummary(summary: Summary): string {
   const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
   row("AWS API calls", `${callCount} by operation:`);
   lines.push(...callLines(summary.apiCalls));
-  lines.push("  (SQS includes Lambda polling the queue and SageMaker sending the callback message)");
+  lines.push(
+    summary.events.deliveredToQueues > 0
+      ? "  (SQS includes Lambda polling the queues, SageMaker sending the callback message and EventBridge sending events)"
+      : "  (SQS includes Lambda polling the queue and SageMaker sending the callback message)",
+  );
   const throttled = total(summary.throttledBatchCalls);
   if (throttled > 0) {
     row(
@@ -136,7 +143,13 @@ export function formatSummary(summary: Summary): string {
     );
   }
   if (summary.events.delivered > 0) {
-    row("Batch events", `${summary.events.matched} matched the rule, ${summary.events.delivered} delivered`);
+    const bySource = Object.entries(summary.events.matchedBySource)
+      .map(([source, count]) => `${eventSourceNames[source] ?? source} ${count}`)
+      .join(", ");
+    row(
+      "Events",
+      `${summary.events.matched} matched a rule (${bySource}), ${summary.events.delivered} delivered`,
+    );
   }
   row("Jobs left running", String(summary.jobsLeftRunning));
   row("Dead letters", String(summary.deadLetterMessages));

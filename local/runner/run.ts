@@ -26,7 +26,7 @@ import {
   type JobStatus,
   type ScenarioJob,
 } from "../batch/server";
-import { SimClock } from "../time/clock";
+import { SimClock, type SimTimer } from "../time/clock";
 import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
@@ -34,7 +34,7 @@ import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
 import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
-import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
+import { EventDelivery, QueueEventSource, type EventCounts, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
 import {
   lambdaStepOutputs,
@@ -133,8 +133,11 @@ export interface Summary {
   jobsLeftRunning: number;
   jobsByState: Record<JobStatus, number>;
   deadLetterMessages: number;
-  /** Batch state-change events that matched a rule, and deliveries made (duplicates and retries included). */
-  events: { matched: number; delivered: number };
+  /**
+   * Events (Batch's and SageMaker's) that matched a rule, by source too, and deliveries made (duplicates
+   * and retries included), to queues among them.
+   */
+  events: EventCounts;
   /** Stack config this run set over the stack file, with why. */
   configOverrides: Record<string, { value: unknown; why: string }>;
   /** With a worker: its processes, where their logs and the output are (null for simulated jobs). */
@@ -356,9 +359,11 @@ class ExecutionRun {
           track,
         }),
     );
+    // EventBridge: Batch's and SageMaker's events, routed through the stack's rules.
     this.events = new EventDelivery(design.rules, {
       clock,
       lambda: this.lambda,
+      sqs: deps.sqs,
       delayMs: scenario.eventDelaySeconds * 1000,
       duplicateDeliveries: scenario.duplicateDeliveries,
       track,
@@ -372,6 +377,7 @@ class ExecutionRun {
         this.events.publish(event);
       });
     }
+    deps.sageMakerServer.onStatusChange((event) => this.events.publish(event));
   }
 
   /** Runs the execution and what it sets off until both have ended (or the scenario's limits). */
@@ -411,7 +417,9 @@ class ExecutionRun {
       await settle(activity, clock);
       if (this.internalError !== undefined) throw this.internalError;
       this.reportProgress();
-      if (this.callback !== undefined && (await this.pollQueues())) continue;
+      // Lambda polls the queues once there can be messages: the callback message, or events sent to a queue.
+      const queuesInUse = this.callback !== undefined || this.events.counts().deliveredToQueues > 0;
+      if (queuesInUse && (await this.pollQueues())) continue;
       const deadline = this.ended ? this.drainDeadline : this.giveUpAt();
       if (this.ended && (await this.drained())) break;
       if (clock.now() >= deadline) {
@@ -446,13 +454,15 @@ class ExecutionRun {
     runtime.deliverExits();
   }
 
-  /** SageMaker's part: the steps in order. */
+  /**
+   * SageMaker's part: the steps in order. The local SageMaker holds the execution's status: a stop makes it
+   * Stopping, and it becomes Stopped when the running step ends (a Lambda step runs to its end; a Callback
+   * step ends with its answer); a stopped execution starts no later step.
+   */
   private async runPipeline(scope: ExecutionScope): Promise<void> {
     const { sageMakerServer } = this.deps;
     for (const step of this.design.definition.Steps) {
-      if (this.stopRequestedAt !== undefined) {
-        // A stopped execution starts no further step.
-        sageMakerServer.setExecutionStatus(this.executionArn, "Stopped");
+      if (sageMakerServer.execution(this.executionArn)?.status === "Stopped") {
         this.end("stopped", "Pipeline execution stopped before the step started.");
         return;
       }
@@ -460,10 +470,20 @@ class ExecutionRun {
       if (step.Type === "Lambda") {
         this.stepState = "running";
         this.reportProgress();
+        sageMakerServer.startLambdaStep(this.executionArn, step.Name);
         const reason = await this.runLambdaStep(step, scope);
+        const status = sageMakerServer.endLambdaStep(this.executionArn, reason);
+        if (status === "Stopped") {
+          this.stepState = reason === undefined ? "ended" : "failed";
+          this.end(
+            "stopped",
+            `Pipeline execution stopped during step ${step.Name}: a Lambda step runs to its end, ` +
+              `then no later step starts.${reason === undefined ? "" : ` The step failed: ${reason}`}`,
+          );
+          return;
+        }
         if (reason !== undefined) {
           this.stepState = "failed";
-          sageMakerServer.setExecutionStatus(this.executionArn, "Failed", reason);
           this.end("failed", reason);
           return;
         }
@@ -495,16 +515,26 @@ class ExecutionRun {
     this.end("succeeded", null);
   }
 
-  /** Invokes the step's function; resolves to why the step failed, or undefined. */
+  /**
+   * Invokes the step's function; resolves to why the step failed, or undefined. SageMaker gives up on a
+   * Lambda step after 10 minutes, while the function may run on to its own timeout (up to 15 minutes).
+   */
   private async runLambdaStep(
     step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Lambda" }>,
     scope: ExecutionScope,
   ): Promise<string | undefined> {
+    const { clock } = this.deps;
     const args = resolveArguments(step.Arguments, scope, step.Name);
     if (!this.lambda.find(step.FunctionArn)) return `Function ${step.FunctionArn} not found.`;
-    const startedAt = this.deps.clock.now();
-    const result = await this.lambda.invoke(step.FunctionArn, args);
-    if ((this.deps.clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
+    const invocation = this.lambda.invoke(step.FunctionArn, args);
+    this.track(invocation);
+    let stepLimit: SimTimer | undefined;
+    const gaveUp = new Promise<"gave up">((resolve) => {
+      stepLimit = clock.setTimeout(() => resolve("gave up"), lambdaStepLimitSeconds * 1000);
+    });
+    const result = await Promise.race([invocation, gaveUp]);
+    clock.clearTimeout(stepLimit);
+    if (result === "gave up") {
       return `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
     }
     if (!result.ok) return `Step ${step.Name} failed: ${result.message}`;

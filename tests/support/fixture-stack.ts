@@ -57,3 +57,97 @@ export function addResource(
   rendered.resources.push(resource);
   return resource;
 }
+
+/** Where a recorder function puts what it received, by recorder name (the test reads it here). */
+const recorded = Symbol.for("sagemaker-batch-bridge:fixture-recorded-events");
+
+/** One event a recorder received, and when (simulated ms since the epoch). */
+export interface RecordedEvent {
+  receivedAt: number;
+  event: { source: string; "detail-type": string; time: string; detail: Record<string, unknown> };
+}
+
+/** The events the recorder named `name` received, in order (each delivery once). */
+export function recordedEvents(name: string): RecordedEvent[] {
+  const byName = (globalThis as Record<symbol, Record<string, RecordedEvent[]> | undefined>)[recorded] ?? {};
+  return byName[name] ?? [];
+}
+
+/** Forgets what every recorder received. */
+export function clearRecordedEvents(): void {
+  delete (globalThis as Record<symbol, unknown>)[recorded];
+}
+
+/**
+ * Adds an EventBridge rule with `pattern` whose target records the events it receives: a Lambda function
+ * (`via: "lambda"`), or an SQS queue read by such a function through an event source mapping (`via:
+ * "sqs"`: the function records each message's body, the event). Read them with `recordedEvents(name)`.
+ */
+export function addEventRecorder(
+  rendered: RenderedStack,
+  name: string,
+  pattern: Record<string, unknown>,
+  via: "lambda" | "sqs",
+): void {
+  const region = rendered.config["aws:region"] ?? "us-east-1";
+  const account = "123456789012";
+  const functionName = `${name}-recorder`;
+  const functionArn = `arn:aws:lambda:${region}:${account}:function:${functionName}`;
+  addResource(
+    rendered,
+    "aws:lambda/function:Function",
+    functionName,
+    { timeout: 30 },
+    {
+      name: functionName,
+      arn: functionArn,
+    },
+  );
+  rendered.functions.push({
+    name: functionName,
+    functionName,
+    runtime: "nodejs22.x",
+    handler: "__index.handler",
+    environment: {},
+    files: ["__index.js"],
+    archiveBytes: 0,
+    indexJs: `
+      exports.handler = async (event) => {
+        const byName = (globalThis[Symbol.for("sagemaker-batch-bridge:fixture-recorded-events")] ??= {});
+        const events = event.Records ? event.Records.map((record) => JSON.parse(record.body)) : [event];
+        const receivedAt = Date.now();
+        (byName[${JSON.stringify(name)}] ??= []).push(...events.map((e) => ({ receivedAt, event: e })));
+        return {};
+      };`,
+  });
+  let targetArn = functionArn;
+  if (via === "sqs") {
+    const queueName = `${name}-events`;
+    targetArn = `arn:aws:sqs:${region}:${account}:${queueName}`;
+    addResource(
+      rendered,
+      "aws:sqs/queue:Queue",
+      queueName,
+      { name: queueName, visibilityTimeoutSeconds: 180 },
+      {
+        url: `https://sqs.${region}.amazonaws.com/${account}/${queueName}`,
+        arn: targetArn,
+      },
+    );
+    addResource(rendered, "aws:lambda/eventSourceMapping:EventSourceMapping", queueName, {
+      eventSourceArn: targetArn,
+      functionName: functionArn,
+      batchSize: 10,
+    });
+  }
+  const ruleName = `${name}-rule`;
+  addResource(rendered, "aws:cloudwatch/eventRule:EventRule", ruleName, {
+    name: ruleName,
+    eventPattern: JSON.stringify(pattern),
+    state: "ENABLED",
+  });
+  addResource(rendered, "aws:cloudwatch/eventTarget:EventTarget", ruleName, {
+    rule: ruleName,
+    arn: targetArn,
+  });
+}
