@@ -113,7 +113,11 @@ export function formatSummary(summary: Summary): string {
       ? "none (the step was not answered after its jobs)"
       : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
   );
-  row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the step's answer`);
+  row(
+    "Simulated time",
+    `${formatDuration(summary.executionSeconds)} from the start to ` +
+      (summary.answered ? "the step's answer" : "the execution's end"),
+  );
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
     .map(([name, count]) => `${name} ${count}${failures(summary, name)}`)

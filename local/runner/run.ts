@@ -114,6 +114,8 @@ export interface Summary {
   simulatedSeconds: number;
   /** From the execution's start to the step's answer (or the end, without one). */
   executionSeconds: number;
+  /** True when the Callback step was answered: `executionSeconds` runs to the answer. */
+  answered: boolean;
   wallSeconds: number;
   lambdaInvocations: Record<string, number>;
   /** Invocations that threw or timed out, by function. */
@@ -772,6 +774,7 @@ class ExecutionRun {
       resumeLatencyFrom: decidedAt !== undefined ? resumeLatencyFrom : null,
       simulatedSeconds: (clock.now() - this.startedAt) / 1000,
       executionSeconds,
+      answered: answeredAt !== undefined,
       wallSeconds,
       lambdaInvocations: this.lambda.invocations(),
       lambdaErrors: this.lambda.errors(),
