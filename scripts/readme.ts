@@ -54,7 +54,7 @@ export const readmeCommand: CliCommand = {
   npmScripts: ["readme"],
   description:
     "Runs the commands whose output the README shows (npm start, npm run bench) and writes what they print\n" +
-    "into README.md. About a minute: the bench runs in full.",
+    "into README.md. A few minutes: the bench runs in full (about 4 minutes on the shared 2-core machine).",
   options: [{ name: "--check", help: "change nothing; exit 1 if a block's lines would change" }],
   examples: ["npm run readme", "npm run readme -- --check"],
 };

@@ -3,7 +3,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { configKeys, documentedTypeOf, type KeySpec } from "../infra/config";
 import { formatDuration } from "../local/runner/scenario";
-import { bench, benchDesigns, benchJobDurationsSeconds, benchShards, benchTable } from "../scripts/bench";
+import {
+  bench,
+  benchDesigns,
+  benchJobDurationsSeconds,
+  benchRows,
+  benchShards,
+  benchTable,
+} from "../scripts/bench";
 import type { CliOutput } from "../scripts/cli";
 import { plan } from "../scripts/plan";
 import { readmeOutputBlocks, readmePath, runReadmeCommand } from "../scripts/readme";
@@ -85,7 +92,11 @@ describe("README commands and outputs", function () {
       "npm run plan": plan,
       // The full bench takes minutes: the same code path with the same arguments, on one small row.
       "npm run bench": (argv, output) =>
-        bench(argv, output, { designs: benchDesigns().slice(0, 1), shards: [1], jobDurationsSeconds: [120] }),
+        bench(argv, output, {
+          designs: benchDesigns().slice(0, 1),
+          shards: { array: [1] },
+          jobDurationsSeconds: [120],
+        }),
     };
     for (const { line, comment } of commands) {
       // npm ci installed what this runs with, npm test is this run, and a "yours:" line stands for the
@@ -115,13 +126,15 @@ describe("README commands and outputs", function () {
     const empty = benchTable([], benchDesigns(), 0).split("\n");
     const shown = block.text.split("\n");
     const words = (line: string) => line.trim().split(/\s+/);
-    const header = shown.findIndex((line) => line.startsWith("shards"));
+    const header = shown.findIndex((line) => line.startsWith("submit"));
     expect(shown[0], "the bench's first line").to.equal(empty[0]);
     expect(words(shown[header - 1]), "design titles").to.deep.equal(words(empty[2]));
     expect(words(shown[header]), "column headers").to.deep.equal(words(empty[3]));
     const rows = shown.slice(header + 1, shown.indexOf("", header));
-    expect(rows.map((row) => words(row).slice(0, 2).join(" "))).to.deep.equal(
-      benchJobDurationsSeconds.flatMap((d) => benchShards.map((n) => `${n} ${formatDuration(d)}`)),
+    expect(rows.map((row) => words(row).slice(0, 3).join(" "))).to.deep.equal(
+      benchRows({ shards: benchShards, jobDurationsSeconds: benchJobDurationsSeconds }).map(
+        (r) => `${r.mode} ${r.shards} ${formatDuration(r.jobDurationSeconds)}`,
+      ),
     );
     for (const row of rows) expect(words(row), row).to.have.length(words(shown[header]).length);
     const legend = empty.slice(5, empty.indexOf("", 5));
