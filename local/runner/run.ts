@@ -26,15 +26,15 @@ import {
   type JobStatus,
   type ScenarioJob,
 } from "../batch/server";
-import { SimClock } from "../time/clock";
+import { SimClock, type SimTimer } from "../time/clock";
 import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
-import type { PreparedDesign } from "../designs/design";
+import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
-import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
+import { EventDelivery, QueueEventSource, type EventCounts, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
 import {
   lambdaStepOutputs,
@@ -78,6 +78,11 @@ export interface Progress {
 
 export interface RunOptions {
   onProgress?: (progress: Progress) => void;
+  /**
+   * Prepares the design to run (default: the stack rendered with the scenario's config). Tests give a
+   * rendered stack of their own this way, e.g. with a function or an event rule the stack does not have.
+   */
+  prepareDesign?: (request: DesignRequest) => Promise<PreparedDesign>;
 }
 
 /** The result of one execution (the `--json` object). Everything is simulated except `wallSeconds`. */
@@ -87,6 +92,8 @@ export interface Summary {
   mode: "array" | "jobs";
   shards: number;
   jobDurationSeconds: number;
+  /** Jobs the compute environment runs at once (the others wait RUNNABLE). */
+  concurrentJobs: number;
   seed: number;
   outcome: Outcome;
   /** The outcome the scenario expects: succeeded, or the injected failure or stop. */
@@ -109,7 +116,12 @@ export interface Summary {
   executionSeconds: number;
   wallSeconds: number;
   lambdaInvocations: Record<string, number>;
+  /** Invocations that threw or timed out, by function. */
   lambdaErrors: Record<string, number>;
+  /** Of those, the ones Lambda stopped at the function's timeout. */
+  lambdaTimeouts: Record<string, number>;
+  /** Calls stopped invocations tried to make after their timeout, refused before they were sent. */
+  callsRefusedAfterTimeout: number;
   /** Calls received by the local servers, by service and operation (setup and the runner's checks excluded). */
   apiCalls: Record<string, Record<string, number>>;
   batchApiCalls: number;
@@ -121,8 +133,11 @@ export interface Summary {
   jobsLeftRunning: number;
   jobsByState: Record<JobStatus, number>;
   deadLetterMessages: number;
-  /** Batch state-change events that matched a rule, and deliveries made (duplicates and retries included). */
-  events: { matched: number; delivered: number };
+  /**
+   * Events (Batch's and SageMaker's) that matched a rule, by source too, and deliveries made (duplicates
+   * and retries included), to queues among them.
+   */
+  events: EventCounts;
   /** Stack config this run set over the stack file, with why. */
   configOverrides: Record<string, { value: unknown; why: string }>;
   /** With a worker: its processes, where their logs and the output are (null for simulated jobs). */
@@ -146,7 +161,7 @@ export async function runExecution(input: Scenario = {}, options: RunOptions = {
 
 async function runResolved(scenario: ResolvedScenario, options: RunOptions): Promise<Summary> {
   const wallStart = performance.now();
-  const design = await prepareDesign(scenario);
+  const design = await (options.prepareDesign ?? prepareDesign)(scenario);
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
   const cleanup: (() => Promise<void> | void)[] = [() => clock.stop()];
   try {
@@ -158,11 +173,12 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       worker = await WorkerHost.start(scenario.worker, scenario.inputDirectory, design);
       cleanup.unshift(() => worker!.stop());
     }
+    const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({
       ...identity,
       seed: scenario.seed,
       throttleRate: scenario.throttleRate,
-      scenario: { ...batchScenario(scenario, design), ...worker?.batchScenario() },
+      scenario: { ...batchScenario(scenario, design, jobSlots), ...worker?.batchScenario() },
     });
     cleanup.unshift(() => batchServer.stop());
     const sageMakerServer = await startSageMakerServer({
@@ -225,6 +241,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         batchServer,
         sageMakerServer,
         env,
+        jobSlots,
         worker,
         onProgress: options.onProgress,
       });
@@ -247,14 +264,17 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
   }
 }
 
-/** The local Batch account for a scenario: the design's queue and definition, durations and failures. */
-function batchScenario(scenario: ResolvedScenario, design: PreparedDesign): BatchScenario {
+/**
+ * The local Batch account for a scenario: the design's queue and definition, the compute environment's
+ * capacity, durations and failures.
+ */
+function batchScenario(scenario: ResolvedScenario, design: PreparedDesign, jobSlots: number): BatchScenario {
   const failing = new Set(scenario.failShards);
   const durationMs = scenario.jobDurationSeconds * 1000;
   return {
     jobQueues: design.batch.jobQueues,
     jobDefinitions: design.batch.jobDefinitions,
-    maxConcurrentJobs: scenario.maxConcurrentJobs,
+    maxConcurrentJobs: jobSlots,
     listingLagMs: scenario.listingLagSeconds * 1000,
     // A failing shard fails halfway, so that the others are still running when it does.
     jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
@@ -292,6 +312,8 @@ interface RunDeps {
   batchServer: BatchServer;
   sageMakerServer: SageMakerServer;
   env: Record<string, string>;
+  /** Jobs the local Batch runs at once. */
+  jobSlots: number;
   /** With a worker: the processes that run the jobs. */
   worker?: WorkerHost;
   onProgress?: (progress: Progress) => void;
@@ -337,9 +359,11 @@ class ExecutionRun {
           track,
         }),
     );
+    // EventBridge: Batch's and SageMaker's events, routed through the stack's rules.
     this.events = new EventDelivery(design.rules, {
       clock,
       lambda: this.lambda,
+      sqs: deps.sqs,
       delayMs: scenario.eventDelaySeconds * 1000,
       duplicateDeliveries: scenario.duplicateDeliveries,
       track,
@@ -353,6 +377,7 @@ class ExecutionRun {
         this.events.publish(event);
       });
     }
+    deps.sageMakerServer.onStatusChange((event) => this.events.publish(event));
   }
 
   /** Runs the execution and what it sets off until both have ended (or the scenario's limits). */
@@ -392,7 +417,9 @@ class ExecutionRun {
       await settle(activity, clock);
       if (this.internalError !== undefined) throw this.internalError;
       this.reportProgress();
-      if (this.callback !== undefined && (await this.pollQueues())) continue;
+      // Lambda polls the queues once there can be messages: the callback message, or events sent to a queue.
+      const queuesInUse = this.callback !== undefined || this.events.counts().deliveredToQueues > 0;
+      if (queuesInUse && (await this.pollQueues())) continue;
       const deadline = this.ended ? this.drainDeadline : this.giveUpAt();
       if (this.ended && (await this.drained())) break;
       if (clock.now() >= deadline) {
@@ -427,13 +454,15 @@ class ExecutionRun {
     runtime.deliverExits();
   }
 
-  /** SageMaker's part: the steps in order. */
+  /**
+   * SageMaker's part: the steps in order. The local SageMaker holds the execution's status: a stop makes it
+   * Stopping, and it becomes Stopped when the running step ends (a Lambda step runs to its end; a Callback
+   * step ends with its answer); a stopped execution starts no later step.
+   */
   private async runPipeline(scope: ExecutionScope): Promise<void> {
     const { sageMakerServer } = this.deps;
     for (const step of this.design.definition.Steps) {
-      if (this.stopRequestedAt !== undefined) {
-        // A stopped execution starts no further step.
-        sageMakerServer.setExecutionStatus(this.executionArn, "Stopped");
+      if (sageMakerServer.execution(this.executionArn)?.status === "Stopped") {
         this.end("stopped", "Pipeline execution stopped before the step started.");
         return;
       }
@@ -441,10 +470,20 @@ class ExecutionRun {
       if (step.Type === "Lambda") {
         this.stepState = "running";
         this.reportProgress();
+        sageMakerServer.startLambdaStep(this.executionArn, step.Name);
         const reason = await this.runLambdaStep(step, scope);
+        const status = sageMakerServer.endLambdaStep(this.executionArn, reason);
+        if (status === "Stopped") {
+          this.stepState = reason === undefined ? "ended" : "failed";
+          this.end(
+            "stopped",
+            `Pipeline execution stopped during step ${step.Name}: a Lambda step runs to its end, ` +
+              `then no later step starts.${reason === undefined ? "" : ` The step failed: ${reason}`}`,
+          );
+          return;
+        }
         if (reason !== undefined) {
           this.stepState = "failed";
-          sageMakerServer.setExecutionStatus(this.executionArn, "Failed", reason);
           this.end("failed", reason);
           return;
         }
@@ -476,16 +515,26 @@ class ExecutionRun {
     this.end("succeeded", null);
   }
 
-  /** Invokes the step's function; resolves to why the step failed, or undefined. */
+  /**
+   * Invokes the step's function; resolves to why the step failed, or undefined. SageMaker gives up on a
+   * Lambda step after 10 minutes, while the function may run on to its own timeout (up to 15 minutes).
+   */
   private async runLambdaStep(
     step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Lambda" }>,
     scope: ExecutionScope,
   ): Promise<string | undefined> {
+    const { clock } = this.deps;
     const args = resolveArguments(step.Arguments, scope, step.Name);
     if (!this.lambda.find(step.FunctionArn)) return `Function ${step.FunctionArn} not found.`;
-    const startedAt = this.deps.clock.now();
-    const result = await this.lambda.invoke(step.FunctionArn, args);
-    if ((this.deps.clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
+    const invocation = this.lambda.invoke(step.FunctionArn, args);
+    this.track(invocation);
+    let stepLimit: SimTimer | undefined;
+    const gaveUp = new Promise<"gave up">((resolve) => {
+      stepLimit = clock.setTimeout(() => resolve("gave up"), lambdaStepLimitSeconds * 1000);
+    });
+    const result = await Promise.race([invocation, gaveUp]);
+    clock.clearTimeout(stepLimit);
+    if (result === "gave up") {
       return `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
     }
     if (!result.ok) return `Step ${step.Name} failed: ${result.message}`;
@@ -704,6 +753,7 @@ class ExecutionRun {
       mode: design.mode,
       shards: scenario.shards,
       jobDurationSeconds: scenario.jobDurationSeconds,
+      concurrentJobs: this.deps.jobSlots,
       seed: scenario.seed,
       outcome: ended.outcome,
       expectedOutcome,
@@ -725,6 +775,8 @@ class ExecutionRun {
       wallSeconds,
       lambdaInvocations: this.lambda.invocations(),
       lambdaErrors: this.lambda.errors(),
+      lambdaTimeouts: this.lambda.timedOut(),
+      callsRefusedAfterTimeout: this.lambda.refusedAfterTimeout(),
       apiCalls,
       batchApiCalls,
       throttledBatchCalls: batchServer.throttledCalls(),

@@ -46,7 +46,10 @@ export interface Scenario {
   noAnswerAfterSeconds?: number;
   /** Give up ("no answer") at this simulated time after the start, whatever happens (default 8 days). */
   timeLimitSeconds?: number;
-  /** At most this many jobs run at once (default: no limit, as if capacity were unlimited). */
+  /**
+   * At most this many jobs STARTING or RUNNING at once, the others RUNNABLE (default: the stack's compute
+   * environment, floor(maxVcpus / vcpu)).
+   */
   maxConcurrentJobs?: number;
   /** How long a submitted job is missing from DescribeJobs and ListJobs, in simulated seconds (default 0). */
   listingLagSeconds?: number;

@@ -33,9 +33,11 @@ import {
   requireString,
   SageMakerError,
 } from "./requests";
+import type { PipelineExecutionStatusChangeEvent } from "./status-events";
 import { describedExecution, executionArnOutput, executionCopy } from "./views";
 
 export type { CallbackStep, PipelineExecution, PipelineExecutionStatus, StepAnswer } from "./executions";
+export type { PipelineExecutionStatusChangeEvent } from "./status-events";
 
 export interface SageMakerServerOptions {
   clock: SimClock;
@@ -54,6 +56,13 @@ export interface SageMakerServer extends RunningServer {
   startExecution(input: ExecutionStart): PipelineExecution;
   /** Called for every execution started, through the API or `startExecution`; returns unsubscribe. */
   onExecutionStarted(listener: (execution: PipelineExecution) => void): () => void;
+  /** Starts a Lambda step: it runs to its end, even if the execution is stopped meanwhile. */
+  startLambdaStep(executionArn: string, stepName: string): void;
+  /**
+   * Ends the running Lambda step (failed with `failureReason`, or not): a stopping execution becomes
+   * Stopped, a failed step fails it. Returns the execution's status.
+   */
+  endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
   /**
    * Starts a Callback step: mints its token and returns it with a promise of the step's first accepted
    * answer.
@@ -61,6 +70,11 @@ export interface SageMakerServer extends RunningServer {
   startCallbackStep(executionArn: string, stepName: string): { token: string; answer: Promise<StepAnswer> };
   /** Called when StopPipelineExecution moves an execution to Stopping; returns unsubscribe. */
   onStopRequested(listener: (execution: PipelineExecution) => void): () => void;
+  /**
+   * Called with the EventBridge event of every status change after an execution's start (Stopping and
+   * every end: Succeeded, Failed, Stopped); returns unsubscribe.
+   */
+  onStatusChange(listener: (event: PipelineExecutionStatusChangeEvent) => void): () => void;
   /** Sets an execution's status, e.g. Succeeded once its last step has succeeded. */
   setExecutionStatus(executionArn: string, status: PipelineExecutionStatus, failureReason?: string): void;
   /** A copy of one execution, or undefined. */
@@ -137,8 +151,11 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     stop: listening.stop,
     startExecution: (input) => executionCopy(executions.start(input)),
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
+    startLambdaStep: (executionArn, stepName) => executions.startLambdaStep(executionArn, stepName),
+    endLambdaStep: (executionArn, failureReason) => executions.endLambdaStep(executionArn, failureReason),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
     onStopRequested: (listener) => executions.onStopRequested(listener),
+    onStatusChange: (listener) => executions.onStatusChange(listener),
     setExecutionStatus: (executionArn, status, failureReason) => {
       const execution = executions.find(executionArn);
       if (!execution) throw new Error(`setExecutionStatus: no execution ${executionArn}`);

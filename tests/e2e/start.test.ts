@@ -135,7 +135,7 @@ describe("npm start", function () {
     const result = await runStart(["--shards", "3", "--fail-shards", "1"]);
     expect(result.code).to.equal(0);
     expect(result.err).to.match(/^\+00:00:00 {2}SubmitBatchJobs running +jobs: none yet$/m);
-    expect(result.err).to.match(/^\+00:00:32 {2}WaitForBatchJobs waiting +jobs: 3 RUNNING$/m);
+    expect(result.err).to.match(/^\+00:00:31 {2}WaitForBatchJobs waiting +jobs: 3 RUNNING$/m);
     // The jobs the bridge terminated are not shown as failures of their own.
     expect(result.err).to.match(/ WaitForBatchJobs answered +jobs: 1 FAILED, 2 terminated$/m);
     expect(result.out).to.include("Outcome            failed (as expected)");

@@ -155,7 +155,7 @@ export class LocalBatch {
       quota: false,
       seed: 1,
       scenario: {
-        stateDurationsMs: { SUBMITTED: 0, PENDING: 0, RUNNABLE: 0, STARTING: 0 },
+        stateDurationsMs: { SUBMITTED: 0, RUNNABLE: 0, STARTING: 0 },
         jobQueues: [jobQueueArn],
         jobDefinitions: { [jobDefinitionArn]: {} },
       },
