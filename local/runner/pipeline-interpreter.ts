@@ -136,6 +136,12 @@ function resolveGet(reference: unknown, scope: ExecutionScope, path: string): Pa
     if (!(output[2] in outputs)) throw new Error(`${path}: step ${output[1]} has no output ${output[2]}`);
     return outputs[output[2]];
   }
+  if (/^Steps\.[A-Za-z0-9_-]+\./.test(text)) {
+    throw new Error(
+      `${path}: cannot resolve {"Get": ${JSON.stringify(text)}}: local mode reads the OutputParameters of ` +
+        `Lambda and Callback steps only; steps of other types run simulated, without properties`,
+    );
+  }
   throw new Error(`${path}: cannot resolve {"Get": ${JSON.stringify(text)}}`);
 }
 

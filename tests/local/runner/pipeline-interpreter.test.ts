@@ -108,6 +108,13 @@ describe("pipeline definitions as local mode runs them", () => {
     expect(() => resolveArguments({ x: { Get: "Execution.StartTime" } }, scope(), "S")).to.throw(
       /Execution\.StartTime is not an execution property/,
     );
+    expect(() =>
+      resolveArguments(
+        { x: { Get: "Steps.Train.Properties.ModelArtifacts.S3ModelArtifacts" } },
+        scope(),
+        "S",
+      ),
+    ).to.throw(/steps of other types run simulated, without properties/);
   });
 
   it("fails a Lambda step, as SageMaker does, on a missing output, a non-string, or a value over 1,024 characters", () => {
