@@ -538,7 +538,8 @@ class ExecutionRun {
     const failed = (reason: string) => {
       record.status = "Failed";
       record.detail = reason;
-      this.stepState = "failed";
+      // A Callback step stays `answered`: its answer failed it.
+      if (step.Type !== "Callback") this.stepState = "failed";
       this.end("failed", reason);
       return true;
     };
