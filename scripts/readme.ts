@@ -21,6 +21,10 @@ export const readmeOutputs: Record<
   { run: (output: CliOutput) => Promise<number>; progress: boolean }
 > = {
   "npm start": { run: (output) => start([], output), progress: true },
+  "npm start -- --stack example-pipeline": {
+    run: (output) => start(["--stack", "example-pipeline"], output),
+    progress: true,
+  },
   "npm run bench": { run: (output) => bench([], output), progress: false },
 };
 

@@ -112,13 +112,15 @@ describe("README commands and outputs", function () {
     }
   });
 
-  it("shows npm start's output as a run prints it today (only the wall time may differ)", async () => {
-    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm start");
-    expect(block, "an output block for npm start").to.not.equal(undefined);
-    const run = await runReadmeCommand("npm start");
-    const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
-    expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
-  });
+  for (const command of ["npm start", "npm start -- --stack example-pipeline"]) {
+    it(`shows ${command}'s output as a run prints it today (only the wall time may differ)`, async () => {
+      const [block] = readmeOutputBlocks(readme).filter((b) => b.command === command);
+      expect(block, `an output block for ${command}`).to.not.equal(undefined);
+      const run = await runReadmeCommand(command);
+      const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
+      expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
+    });
+  }
 
   it("shows the bench's table with today's titles, columns, rows and legend", () => {
     const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");

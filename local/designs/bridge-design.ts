@@ -51,7 +51,11 @@ export function bridgeDesign(
     .filter((url): url is string => url !== undefined);
 
   const jobQueue = single(rendered, "aws:batch/jobQueue:JobQueue");
-  const jobDefinition = single(rendered, "aws:batch/jobDefinition:JobDefinition");
+  // One job definition per job kind (the top-level keys are the kind `default`).
+  const jobDefinitions = resourcesOfType(rendered, "aws:batch/jobDefinition:JobDefinition");
+  if (jobDefinitions.length === 0) {
+    throw new Error(`Local mode needs a job definition in the ${rendered.stack} stack, found none.`);
+  }
   const computeEnvironment = single(rendered, "aws:batch/computeEnvironment:ComputeEnvironment");
   const setting = (key: string): string => rendered.config[`sagemaker-batch-bridge:${key}`] ?? "";
 
@@ -99,12 +103,18 @@ export function bridgeDesign(
     tables: resourcesOfType(rendered, "aws:dynamodb/table:Table").map(tableDeclaration),
     batch: {
       jobQueues: [String(jobQueue.state.name)],
-      jobDefinitions: { [String(jobDefinition.state.name)]: jobDefinitionSettings(jobDefinition) },
+      jobDefinitions: Object.fromEntries(
+        jobDefinitions.map((definition) => [
+          String(definition.state.name),
+          jobDefinitionSettings(definition),
+        ]),
+      ),
     },
     compute: {
       computeEnvironmentName: String(computeEnvironment.state.name),
       maxVcpus: Number((computeEnvironment.inputs.computeResources as { maxVcpus?: number }).maxVcpus),
-      jobVcpu: jobVcpu(jobDefinition),
+      // Capacity is counted in jobs: with kinds of different sizes, the largest sets how many run at once.
+      jobVcpu: Math.max(...jobDefinitions.map(jobVcpu)),
     },
     data: {
       bucket: String(rendered.outputs.dataBucketName),

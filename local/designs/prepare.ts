@@ -70,6 +70,13 @@ export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDe
     scenario.stack,
     Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
   );
+  const definitionFile = rendered.config["sagemaker-batch-bridge:pipelineDefinitionFile"] ?? "";
+  if (scenario.design === "reference" && definitionFile !== "") {
+    throw new Error(
+      `The reference design runs its own two-step pipeline; the ${scenario.stack} stack deploys the ` +
+        `pipeline of ${definitionFile} (pipelineDefinitionFile): run it with the bridge design.`,
+    );
+  }
   const bridge = bridgeDesign(rendered, scenario, overrides);
   return scenario.design === "reference" ? referenceDesignOn(bridge, scenario) : bridge;
 }

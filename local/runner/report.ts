@@ -99,6 +99,11 @@ export function formatSummary(summary: Summary): string {
   for (const note of summary.notes) row("Note", note);
   if (summary.failureReason) row("Failure reason", summary.failureReason);
   for (const problem of summary.unexpected) row("Not as expected", problem);
+  for (const step of summary.steps) {
+    // A failed step's reason is the failure reason above.
+    const detail = step.detail !== undefined && step.status !== "Failed" ? ` (${step.detail})` : "";
+    row("Step", `${step.name} (${step.type}): ${step.status}${detail}`);
+  }
   row(
     "Shards",
     `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
@@ -113,11 +118,7 @@ export function formatSummary(summary: Summary): string {
       ? "none (the step was not answered after its jobs)"
       : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
   );
-  row(
-    "Simulated time",
-    `${formatDuration(summary.executionSeconds)} from the start to ` +
-      (summary.answered ? "the step's answer" : "the execution's end"),
-  );
+  row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the execution's end`);
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
     .map(([name, count]) => `${name} ${count}${failures(summary, name)}`)

@@ -36,10 +36,16 @@ import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../desi
 import { prepareDesign } from "../designs/prepare";
 import { EventDelivery, QueueEventSource, type EventCounts, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
+import type { CallbackStepDefinition, LambdaStepDefinition } from "../../infra/pipeline-definition";
 import {
+  conditionsHold,
+  executionPlan,
+  failStepMessage,
   lambdaStepOutputs,
   resolveArguments,
   resolveParameters,
+  type ConditionBranch,
+  type DefinitionStep,
   type ExecutionScope,
   type ParameterValue,
 } from "./pipeline-interpreter";
@@ -85,6 +91,17 @@ export interface RunOptions {
   prepareDesign?: (request: DesignRequest) => Promise<PreparedDesign>;
 }
 
+/** A step of the execution and how it went, as ListPipelineExecutionSteps would show it. */
+export interface StepRecord {
+  name: string;
+  /** As the definition names it: Lambda, Callback, Condition, Fail, Training, ... */
+  type: string;
+  /** SageMaker's step status, or `Not run` for a step the execution never started. */
+  status: "Executing" | "Succeeded" | "Failed" | "Stopped" | "Not run";
+  /** A Condition step's outcome and branch, a failure's reason, or why a step did not run. */
+  detail?: string;
+}
+
 /** The result of one execution (the `--json` object). Everything is simulated except `wallSeconds`. */
 export interface Summary {
   design: ResolvedScenario["design"];
@@ -105,14 +122,16 @@ export interface Summary {
   /** What the scenario asked for that could not happen as asked (e.g. a stop planned after the end). */
   notes: string[];
   failureReason: string | null;
-  /** The Callback step's output parameters on success. */
+  /** The last Callback step's output parameters on success. */
   stepOutputs: Record<string, string> | null;
+  /** Every step of the definition, in the order the execution runs them, with its status. */
+  steps: StepRecord[];
   /** From the moment the outcome was decided in Batch (see `resumeLatencyFrom`) to the step's answer. */
   resumeLatencySeconds: number | null;
   resumeLatencyFrom: "last job ended" | "first shard failed" | "stop requested" | null;
   /** From the start of the execution to the end of the run. */
   simulatedSeconds: number;
-  /** From the execution's start to the step's answer (or the end, without one). */
+  /** From the execution's start to its end (to the give-up, without one). */
   executionSeconds: number;
   /** True when the Callback step was answered: `executionSeconds` runs to the answer. */
   answered: boolean;
@@ -331,6 +350,10 @@ class ExecutionRun {
   private executionArn = "";
   private step: string | undefined;
   private stepState = "not started";
+  /** Every step of the definition in the order it runs, with its status. */
+  private stepRecords: StepRecord[] = [];
+  /** While a simulated step runs: ends it at once (a stop). */
+  private stopSimulatedStep: (() => void) | undefined;
   private callback: { token: string; arguments: unknown; queueUrl: string } | undefined;
   private stopRequestedAt: number | undefined;
   private stopSent = false;
@@ -385,9 +408,11 @@ class ExecutionRun {
   /** Runs the execution and what it sets off until both have ended (or the scenario's limits). */
   async run(): Promise<void> {
     const { clock, activity, sageMakerServer } = this.deps;
+    // --shards sets the ShardCount parameter, in a definition that declares one.
+    const declaresShardCount = this.design.definition.Parameters.some((p) => p.Name === "ShardCount");
     const parameters: Record<string, ParameterValue> = {
       ...this.scenario.parameters,
-      ShardCount: this.scenario.shards,
+      ...(declaresShardCount ? { ShardCount: this.scenario.shards } : {}),
     };
     const definitionParameters = resolveParameters(this.design.definition, parameters);
     const execution = sageMakerServer.startExecution({
@@ -457,64 +482,162 @@ class ExecutionRun {
   }
 
   /**
-   * SageMaker's part: the steps in order. The local SageMaker holds the execution's status: a stop makes it
-   * Stopping, and it becomes Stopped when the running step ends (a Lambda step runs to its end; a Callback
-   * step ends with its answer); a stopped execution starts no later step.
+   * SageMaker's part: the definition's steps in dependency order (executionPlan), one at a time. The local
+   * SageMaker holds the execution's status: a stop makes it Stopping, and it becomes Stopped when the
+   * running step ends (a Lambda step runs to its end; a Callback step ends with its answer; a simulated
+   * step of another type is stopped at once); a stopped execution starts no later step. A Condition step
+   * runs one of its branches; a step whose branch was not taken, or that depends on a step that did not
+   * run, does not run. A Fail step fails the execution with its message.
    */
   private async runPipeline(scope: ExecutionScope): Promise<void> {
     const { sageMakerServer } = this.deps;
-    for (const step of this.design.definition.Steps) {
+    const plan = executionPlan(this.design.definition);
+    this.stepRecords = plan.map(({ step }) => ({ name: step.Name, type: step.Type, status: "Not run" }));
+    const chosen = new Map<string, ConditionBranch>();
+    for (const [index, { step, dependsOn, branchOf }] of plan.entries()) {
+      const record = this.stepRecords[index];
+      if (branchOf && chosen.get(branchOf.condition) !== branchOf.branch) {
+        record.detail = `${branchOf.condition} chose ${branchOf.branch === "IfSteps" ? "ElseSteps" : "IfSteps"}`;
+        continue;
+      }
+      const notRun = dependsOn.find((name) => this.stepRecord(name)?.status !== "Succeeded");
+      if (notRun !== undefined) {
+        record.detail = `${notRun} did not run`;
+        continue;
+      }
       if (sageMakerServer.execution(this.executionArn)?.status === "Stopped") {
         this.end("stopped", "Pipeline execution stopped before the step started.");
         return;
       }
       this.step = step.Name;
-      if (step.Type === "Lambda") {
-        this.stepState = "running";
-        this.reportProgress();
-        sageMakerServer.startLambdaStep(this.executionArn, step.Name);
-        const reason = await this.runLambdaStep(step, scope);
-        const status = sageMakerServer.endLambdaStep(this.executionArn, reason);
-        if (status === "Stopped") {
-          this.stepState = reason === undefined ? "ended" : "failed";
-          this.end(
-            "stopped",
-            `Pipeline execution stopped during step ${step.Name}: a Lambda step runs to its end, ` +
-              `then no later step starts.${reason === undefined ? "" : ` The step failed: ${reason}`}`,
-          );
-          return;
-        }
-        if (reason !== undefined) {
-          this.stepState = "failed";
-          this.end("failed", reason);
-          return;
-        }
-      } else if (step.Type === "Callback") {
-        this.stepState = "waiting";
-        this.reportProgress();
-        const answer = await this.runCallbackStep(step, scope);
-        this.stepState = "answered";
-        const status = sageMakerServer.execution(this.executionArn)?.status;
-        if (status === "Stopped") {
-          this.end("stopped", answer.failureReason ?? "Pipeline execution stopped.");
-          return;
-        }
-        if (answer.outcome === "failure") {
-          this.end("failed", answer.failureReason ?? "");
-          return;
-        }
-        scope.stepOutputs[step.Name] = Object.fromEntries(
-          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
-        );
-      } else {
-        throw new Error(
-          `Local mode runs Lambda and Callback steps; step ${(step as { Name: string }).Name} is ` +
-            `${(step as { Type: string }).Type}.`,
-        );
-      }
+      record.status = "Executing";
+      const ended = await this.runStep(step, scope, record, chosen);
+      if (ended) return;
+      record.status = "Succeeded";
     }
     sageMakerServer.setExecutionStatus(this.executionArn, "Succeeded");
     this.end("succeeded", null);
+  }
+
+  /** The record of the step with this name. */
+  private stepRecord(name: string): StepRecord | undefined {
+    return this.stepRecords.find((record) => record.name === name);
+  }
+
+  /** Runs one step; true when it ended the execution (failed or stopped). */
+  private async runStep(
+    step: DefinitionStep,
+    scope: ExecutionScope,
+    record: StepRecord,
+    chosen: Map<string, ConditionBranch>,
+  ): Promise<boolean> {
+    const { sageMakerServer } = this.deps;
+    const stopped = (detail: string) => {
+      record.status = "Stopped";
+      this.end("stopped", detail);
+      return true;
+    };
+    const failed = (reason: string) => {
+      record.status = "Failed";
+      record.detail = reason;
+      // A Callback step stays `answered`: its answer failed it.
+      if (step.Type !== "Callback") this.stepState = "failed";
+      this.end("failed", reason);
+      return true;
+    };
+    switch (step.Type) {
+      case "Lambda": {
+        this.stepState = "running";
+        this.reportProgress();
+        sageMakerServer.startLambdaStep(this.executionArn, step.Name);
+        const reason = await this.runLambdaStep(step as unknown as LambdaStepDefinition, scope);
+        const status = sageMakerServer.endLambdaStep(this.executionArn, reason);
+        if (status === "Stopped") {
+          this.stepState = reason === undefined ? "ended" : "failed";
+          return stopped(
+            `Pipeline execution stopped during step ${step.Name}: a Lambda step runs to its end, ` +
+              `then no later step starts.${reason === undefined ? "" : ` The step failed: ${reason}`}`,
+          );
+        }
+        return reason !== undefined ? failed(reason) : false;
+      }
+      case "Callback": {
+        this.stepState = "waiting";
+        this.reportProgress();
+        const answer = await this.runCallbackStep(step as unknown as CallbackStepDefinition, scope);
+        this.stepState = "answered";
+        const status = sageMakerServer.execution(this.executionArn)?.status;
+        if (status === "Stopped") return stopped(answer.failureReason ?? "Pipeline execution stopped.");
+        if (answer.outcome === "failure") return failed(answer.failureReason ?? "");
+        scope.stepOutputs[step.Name] = Object.fromEntries(
+          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
+        );
+        return false;
+      }
+      case "Condition": {
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        let holds: boolean;
+        try {
+          holds = conditionsHold(step, scope);
+        } catch (error) {
+          sageMakerServer.endStep(this.executionArn, (error as Error).message);
+          return failed((error as Error).message);
+        }
+        sageMakerServer.endStep(this.executionArn);
+        const branch: ConditionBranch = holds ? "IfSteps" : "ElseSteps";
+        chosen.set(step.Name, branch);
+        record.detail = `${holds ? "true" : "false"}: ${branch}`;
+        this.stepState = `chose ${branch}`;
+        this.reportProgress();
+        return false;
+      }
+      case "Fail": {
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        let message: string;
+        try {
+          message = failStepMessage(step, scope);
+        } catch (error) {
+          message = (error as Error).message;
+        }
+        sageMakerServer.endStep(this.executionArn, message);
+        return failed(message);
+      }
+      default: {
+        // SageMaker runs these steps itself (a training job, a model, ...): here they succeed after
+        // --step-duration, with no properties to read.
+        this.stepState = "running";
+        this.reportProgress();
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        const stoppedEarly = await this.simulateStep();
+        const status = sageMakerServer.endStep(this.executionArn);
+        if (status === "Stopped") {
+          this.stepState = "stopped";
+          return stopped(`Pipeline execution stopped during step ${step.Name}.`);
+        }
+        this.stepState = stoppedEarly ? "stopped" : "ended";
+        return false;
+      }
+    }
+  }
+
+  /**
+   * A simulated step's run: `stepDurationSeconds` of simulated time, cut short by a stop (SageMaker stops
+   * the job such a step runs). Resolves to true when a stop cut it short.
+   */
+  private simulateStep(): Promise<boolean> {
+    const { clock } = this.deps;
+    return new Promise<boolean>((resolve) => {
+      const timer = clock.setTimeout(() => {
+        this.stopSimulatedStep = undefined;
+        resolve(false);
+      }, this.scenario.stepDurationSeconds * 1000);
+      this.stopSimulatedStep = () => {
+        clock.clearTimeout(timer);
+        this.stopSimulatedStep = undefined;
+        resolve(true);
+      };
+      if (this.stopRequestedAt !== undefined) this.stopSimulatedStep();
+    });
   }
 
   /**
@@ -522,7 +645,7 @@ class ExecutionRun {
    * Lambda step after 10 minutes, while the function may run on to its own timeout (up to 15 minutes).
    */
   private async runLambdaStep(
-    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Lambda" }>,
+    step: LambdaStepDefinition,
     scope: ExecutionScope,
   ): Promise<string | undefined> {
     const { clock } = this.deps;
@@ -547,13 +670,13 @@ class ExecutionRun {
   }
 
   /** Mints the token, sends the callback message as SageMaker does, and waits for the answer. */
-  private async runCallbackStep(
-    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Callback" }>,
-    scope: ExecutionScope,
-  ): Promise<StepAnswer> {
+  private async runCallbackStep(step: CallbackStepDefinition, scope: ExecutionScope): Promise<StepAnswer> {
     const args = resolveArguments(step.Arguments, scope, step.Name);
     const { token, answer } = this.deps.sageMakerServer.startCallbackStep(this.executionArn, step.Name);
+    // A new Callback step: its own token, its own answer, its own Stopping message.
     this.callback = { token, arguments: args, queueUrl: step.SqsQueueUrl };
+    this.answer = undefined;
+    this.stopSent = false;
     const message = (status: string, messageArguments: unknown = args) =>
       JSON.stringify({ token, pipelineExecutionArn: this.executionArn, arguments: messageArguments, status });
     if (this.scenario.malformedMessage === "without-token") {
@@ -592,6 +715,7 @@ class ExecutionRun {
   private onStopRequested(): void {
     this.stopRequestedAt ??= this.deps.clock.now();
     if (this.callback && !this.answer) this.track(this.sendStopping());
+    this.stopSimulatedStep?.();
   }
 
   private async sendStopping(): Promise<void> {
@@ -618,8 +742,8 @@ class ExecutionRun {
     const limit = this.startedAt + this.scenario.timeLimitSeconds * 1000;
     const jobs = Object.values(batchServer.countsByState()).reduce((sum, n) => sum + n, 0);
     const lastStop = batchServer.lastStoppedAt();
-    if (!this.callback || jobs === 0 || batchServer.jobsLeftRunning() > 0 || lastStop === undefined)
-      return limit;
+    const waiting = this.callback !== undefined && this.answer === undefined;
+    if (!waiting || jobs === 0 || batchServer.jobsLeftRunning() > 0 || lastStop === undefined) return limit;
     return Math.min(limit, lastStop + this.scenario.noAnswerAfterSeconds * 1000);
   }
 
@@ -728,6 +852,7 @@ class ExecutionRun {
     const answeredAt = this.answer?.answeredAt;
     let resumeLatencyFrom: Summary["resumeLatencyFrom"] = null;
     let decidedAt: number | undefined;
+    // The answer that ended the wait: the last Callback step's, if it came after the stop or the failure.
     if (answeredAt !== undefined) {
       if (ended.outcome === "stopped" && this.stopRequestedAt !== undefined) {
         [resumeLatencyFrom, decidedAt] = ["stop requested", this.stopRequestedAt];
@@ -737,7 +862,11 @@ class ExecutionRun {
         [resumeLatencyFrom, decidedAt] = ["last job ended", batchServer.lastStoppedAt()];
       }
     }
-    const executionSeconds = ((answeredAt ?? ended.at) - this.startedAt) / 1000;
+    if (decidedAt !== undefined && answeredAt !== undefined && answeredAt < decidedAt) {
+      // An earlier Callback step's answer: the execution ended in a later step.
+      [resumeLatencyFrom, decidedAt] = [null, undefined];
+    }
+    const executionSeconds = (ended.at - this.startedAt) / 1000;
     const notes: string[] = [];
     if (scenario.stopAfterSeconds !== undefined && this.stopRequestedAt === undefined) {
       notes.push(
@@ -764,6 +893,7 @@ class ExecutionRun {
         ended.outcome === "succeeded" && this.answer
           ? Object.fromEntries((this.answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]))
           : null,
+      steps: this.stepRecords.map((record) => ({ ...record })),
       resumeLatencySeconds:
         answeredAt !== undefined && decidedAt !== undefined
           ? Math.max(0, answeredAt - decidedAt) / 1000

@@ -62,8 +62,8 @@ export interface PipelineExecution {
   endedAt?: number;
   /** When StopPipelineExecution was first called, in simulated ms. */
   stopRequestedAt?: number;
-  /** The step running now, if any. */
-  runningStep?: { name: string; type: "Lambda" | "Callback" };
+  /** The step running now, if any (its type as the definition names it: Lambda, Callback, Training, ...). */
+  runningStep?: { name: string; type: string };
   steps: CallbackStep[];
 }
 
@@ -201,8 +201,18 @@ export class PipelineExecutions {
 
   /** A Lambda step starts: it runs to its end, even if the execution is stopped meanwhile. */
   startLambdaStep(executionArn: string, stepName: string): void {
+    this.startStep(executionArn, stepName, "Lambda");
+  }
+
+  /**
+   * A step the runner plays starts (a Lambda step, or a step of another type that SageMaker runs itself,
+   * such as a Training step); `endStep` ends it.
+   */
+  startStep(executionArn: string, stepName: string, type: string): void {
+    if (type === "Callback")
+      throw new Error(`step ${stepName}: a Callback step starts with startCallbackStep`);
     const execution = this.runnable(executionArn, stepName);
-    execution.runningStep = { name: stepName, type: "Lambda" };
+    execution.runningStep = { name: stepName, type };
   }
 
   /**
@@ -210,9 +220,20 @@ export class PipelineExecutions {
    * step fails the execution. Returns the execution's status.
    */
   endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus {
-    const execution = this.executions.get(executionArn);
-    if (execution?.runningStep?.type !== "Lambda") {
+    if (this.executions.get(executionArn)?.runningStep?.type !== "Lambda") {
       throw new Error(`endLambdaStep: execution ${executionArn} runs no Lambda step`);
+    }
+    return this.endStep(executionArn, failureReason);
+  }
+
+  /**
+   * The running step (not a Callback step, which ends with its answer) ended, failing with `failureReason`
+   * or not. A stopping execution stops now; a failed step fails the execution. Returns the status.
+   */
+  endStep(executionArn: string, failureReason?: string): PipelineExecutionStatus {
+    const execution = this.executions.get(executionArn);
+    if (!execution?.runningStep || execution.runningStep.type === "Callback") {
+      throw new Error(`endStep: execution ${executionArn} runs no step that ends this way`);
     }
     execution.runningStep = undefined;
     if (execution.status === "Stopping") this.setStatus(execution, "Stopped");

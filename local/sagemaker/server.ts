@@ -63,6 +63,10 @@ export interface SageMakerServer extends RunningServer {
    * Stopped, a failed step fails it. Returns the execution's status.
    */
   endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
+  /** Starts a step of another type that the runner plays (Condition, Fail, Training, ...). */
+  startStep(executionArn: string, stepName: string, type: string): void;
+  /** Ends the step `startStep` started, as `endLambdaStep` ends a Lambda step. Returns the status. */
+  endStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
   /**
    * Starts a Callback step: mints its token and returns it with a promise of the step's first accepted
    * answer.
@@ -153,6 +157,8 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
     startLambdaStep: (executionArn, stepName) => executions.startLambdaStep(executionArn, stepName),
     endLambdaStep: (executionArn, failureReason) => executions.endLambdaStep(executionArn, failureReason),
+    startStep: (executionArn, stepName, type) => executions.startStep(executionArn, stepName, type),
+    endStep: (executionArn, failureReason) => executions.endStep(executionArn, failureReason),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
     onStopRequested: (listener) => executions.onStopRequested(listener),
     onStatusChange: (listener) => executions.onStatusChange(listener),
