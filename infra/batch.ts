@@ -2,7 +2,8 @@
  * AWS Batch on Fargate: the jobs' log group, their two roles, a managed compute environment, a job queue and
  * the job definition the submit function uses.
  */
-import * as aws from "@pulumi/aws";
+import * as batch from "@pulumi/aws/batch";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as pulumi from "@pulumi/pulumi";
 import type { BridgeConfig } from "./config";
 import {
@@ -16,10 +17,10 @@ import { createServiceRole } from "./iam";
 import type { JobNetwork } from "./network";
 
 export interface BatchResources {
-  jobLogGroup: aws.cloudwatch.LogGroup;
-  computeEnvironment: aws.batch.ComputeEnvironment;
-  jobQueue: aws.batch.JobQueue;
-  jobDefinition: aws.batch.JobDefinition;
+  jobLogGroup: cloudwatch.LogGroup;
+  computeEnvironment: batch.ComputeEnvironment;
+  jobQueue: batch.JobQueue;
+  jobDefinition: batch.JobDefinition;
 }
 
 export interface BatchArgs {
@@ -55,7 +56,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
   const { config, scope } = args;
   const opts = { parent };
 
-  const jobLogGroup = new aws.cloudwatch.LogGroup(
+  const jobLogGroup = new cloudwatch.LogGroup(
     `${name}-jobs`,
     { name: `/aws/batch/${config.jobDefinitionName}`, retentionInDays: config.logRetentionDays },
     opts,
@@ -93,7 +94,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
   );
 
   // No serviceRole: Batch uses its service-linked role. Fargate takes no instance settings.
-  const computeEnvironment = new aws.batch.ComputeEnvironment(
+  const computeEnvironment = new batch.ComputeEnvironment(
     `${name}-fargate`,
     {
       name: config.computeEnvironmentName,
@@ -109,7 +110,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
     opts,
   );
 
-  const jobQueue = new aws.batch.JobQueue(
+  const jobQueue = new batch.JobQueue(
     `${name}-jobs`,
     {
       name: config.jobQueueName,
@@ -120,7 +121,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
     opts,
   );
 
-  const jobDefinition = new aws.batch.JobDefinition(
+  const jobDefinition = new batch.JobDefinition(
     `${name}-job`,
     {
       name: config.jobDefinitionName,

@@ -4,7 +4,10 @@
  * Lambda step, the monitor consumes the callback queue, and with completionEvents the job-event function
  * takes Batch's job state-change events (job-events.ts routes them to it).
  */
-import * as aws from "@pulumi/aws";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as dynamodb from "@pulumi/aws/dynamodb";
+import * as lambda from "@pulumi/aws/lambda";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -28,11 +31,11 @@ import { createServiceRole } from "./iam";
 import type { CallbackQueues } from "./queue";
 
 export interface BridgeFunctions {
-  submitFunction: aws.lambda.CallbackFunction<unknown, unknown>;
-  monitorFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
-  monitorSubscription: aws.sqs.QueueEventSubscription;
+  submitFunction: lambda.CallbackFunction<unknown, unknown>;
+  monitorFunction: lambda.CallbackFunction<sqs.QueueEvent, unknown>;
+  monitorSubscription: sqs.QueueEventSubscription;
   /** With completionEvents only. */
-  jobEventFunction?: aws.lambda.CallbackFunction<unknown, unknown>;
+  jobEventFunction?: lambda.CallbackFunction<unknown, unknown>;
 }
 
 export interface FunctionsArgs {
@@ -42,7 +45,7 @@ export interface FunctionsArgs {
   queues: CallbackQueues;
   bucketName: pulumi.Output<string>;
   /** With completionEvents: the monitor records waits in it, and the job-event function is added. */
-  statusTable?: aws.dynamodb.Table;
+  statusTable?: dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -73,7 +76,7 @@ interface BridgeFunctionSpec<E, R> {
   /** Settings (`environmentVariables`); POWERTOOLS_SERVICE_NAME is added. */
   environment: Record<string, pulumi.Input<string>>;
   /** Builds the handler in Lambda: reads process.env and calls into functions/entrypoints.ts. */
-  callbackFactory: () => aws.lambda.Callback<E, R>;
+  callbackFactory: () => lambda.Callback<E, R>;
 }
 
 /** A function with its own log group and least-privilege role, on Node.js 22, logging JSON. */
@@ -82,9 +85,9 @@ function createBridgeFunction<E, R>(
   spec: BridgeFunctionSpec<E, R>,
   config: BridgeConfig,
   parent: pulumi.Resource,
-): aws.lambda.CallbackFunction<E, R> {
+): lambda.CallbackFunction<E, R> {
   const logicalName = `${name}-${spec.part}`;
-  const logGroup = new aws.cloudwatch.LogGroup(
+  const logGroup = new cloudwatch.LogGroup(
     logicalName,
     { name: `/aws/lambda/${config.pipelineName}-${spec.part}`, retentionInDays: config.logRetentionDays },
     { parent },
@@ -98,11 +101,11 @@ function createBridgeFunction<E, R>(
     },
     parent,
   );
-  return new aws.lambda.CallbackFunction<E, R>(
+  return new lambda.CallbackFunction<E, R>(
     logicalName,
     {
       description: spec.description,
-      runtime: aws.lambda.Runtime.NodeJS22dX,
+      runtime: lambda.Runtime.NodeJS22dX,
       role: role.role,
       timeout: spec.timeoutSeconds,
       memorySize: config.functionMemoryMiB,
@@ -158,7 +161,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     parent,
   );
 
-  const monitorFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+  const monitorFunction = createBridgeFunction<sqs.QueueEvent, unknown>(
     name,
     {
       part: "monitor",

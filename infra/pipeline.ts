@@ -1,7 +1,9 @@
 /**
  * The SageMaker pipeline and the role its executions run with.
  */
-import * as aws from "@pulumi/aws";
+import * as lambda from "@pulumi/aws/lambda";
+import * as sagemaker from "@pulumi/aws/sagemaker";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import type { BridgeConfig } from "./config";
 import { pipelinePolicy, servicePrincipals } from "./iam-policies";
@@ -10,8 +12,8 @@ import { bridgePipelineDefinition, serializePipelineDefinition } from "./pipelin
 
 export interface PipelineArgs {
   config: BridgeConfig;
-  submitFunction: aws.lambda.Function;
-  callbackQueue: aws.sqs.Queue;
+  submitFunction: lambda.Function;
+  callbackQueue: sqs.Queue;
   bucketName: pulumi.Output<string>;
 }
 
@@ -20,7 +22,7 @@ export function createPipeline(
   name: string,
   args: PipelineArgs,
   parent: pulumi.Resource,
-): aws.sagemaker.Pipeline {
+): sagemaker.Pipeline {
   const { config, submitFunction, callbackQueue } = args;
   const executionRole = createServiceRole(
     `${name}-pipeline`,
@@ -35,7 +37,7 @@ export function createPipeline(
     },
     parent,
   );
-  return new aws.sagemaker.Pipeline(
+  return new sagemaker.Pipeline(
     `${name}-pipeline`,
     {
       pipelineName: config.pipelineName,
