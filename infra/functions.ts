@@ -61,6 +61,17 @@ export function runtimeProvidedPackages(root = projectRoot): string[] {
   });
 }
 
+/**
+ * What each function runs in Lambda: its handler, built from the function's environment by
+ * functions/entrypoints.ts. Module-level, so that each is one function object however often the stack is
+ * built (a render serializes each once).
+ */
+const callbackFactories = {
+  submit: () => submitHandlerFromEnvironment(process.env),
+  monitor: () => monitorHandlerFromEnvironment(process.env),
+  jobEvent: () => jobEventHandlerFromEnvironment(process.env),
+};
+
 /** What sets one function apart from the others. */
 interface BridgeFunctionSpec<E, R> {
   /**
@@ -155,7 +166,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
       },
-      callbackFactory: () => submitHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.submit,
     },
     config,
     parent,
@@ -194,7 +205,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
         ...(statusTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
-      callbackFactory: () => monitorHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.monitor,
     },
     config,
     parent,
@@ -255,7 +266,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.statusTable]: statusTable.name,
         [environmentVariables.callbackQueueUrl]: callbackQueue.url,
       },
-      callbackFactory: () => jobEventHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.jobEvent,
     },
     config,
     parent,

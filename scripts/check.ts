@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { cacheFolder as projectCacheFolder } from "../render/render-cache";
 import {
   flagGiven,
   optionValue,
@@ -20,8 +21,7 @@ import {
 } from "./cli";
 
 const repoRoot = path.resolve(__dirname, "..");
-/** Caches live with the dependencies: `npm ci` starts them afresh. */
-const cacheFolder = path.join("node_modules", ".cache", "sagemaker-batch-bridge");
+const cacheFolder = projectCacheFolder(repoRoot);
 
 /** One check: a tool run as a separate process. */
 interface Check {

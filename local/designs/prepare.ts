@@ -3,29 +3,10 @@
  * it, and the bridge's design or the reference design on the bridge's Batch resources.
  */
 import { renderStack } from "../../render/render-stack";
-import type { RenderedStack } from "../../render/rendered-stack";
 import { stackConfig, type ConfigValue } from "../../render/stack-files";
 import { bridgeDesign } from "./bridge-design";
 import type { DesignRequest, PreparedDesign } from "./design";
 import { referenceDesignOn } from "./reference-on-bridge";
-
-const renders = new Map<string, Promise<RenderedStack>>();
-
-/**
- * The stack rendered under the mock engine with `config`, once per process for the same stack and config
- * (a render takes seconds; renders run one after another).
- */
-export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
-  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
-  let rendered = renders.get(key);
-  if (!rendered) {
-    const previous = [...renders.values()].at(-1) ?? Promise.resolve(undefined);
-    rendered = previous.catch(() => undefined).then(() => renderStack({ stack, config }));
-    renders.set(key, rendered);
-    rendered.catch(() => renders.delete(key));
-  }
-  return rendered;
-}
 
 /**
  * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its simulated
@@ -66,10 +47,10 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
 /** Renders (or reuses) the stack and prepares the scenario's design. */
 export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDesign> {
   const overrides = runConfig(scenario);
-  const rendered = await renderedStack(
-    scenario.stack,
-    Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
-  );
+  const rendered = await renderStack({
+    stack: scenario.stack,
+    config: Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
+  });
   const bridge = bridgeDesign(rendered, scenario, overrides);
   return scenario.design === "reference" ? referenceDesignOn(bridge, scenario) : bridge;
 }
