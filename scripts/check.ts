@@ -84,9 +84,10 @@ export function checks(testFiles: string[]): Check[] {
     {
       name: "typecheck",
       title: "type check (tsc --noEmit, strict)",
-      // --incremental keeps what it learnt for the next run; the first run costs the same.
+      // TypeScript 7's native compiler checks what 5.9 (ts-node's and Pulumi's) would, for a fifth of the
+      // CPU. --incremental keeps what it learnt for the next run; the first run costs the same.
       command: [
-        bin("typescript", "tsc"),
+        bin("typescript-7", "tsc"),
         "--noEmit",
         "--incremental",
         "--tsBuildInfoFile",
