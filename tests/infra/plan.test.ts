@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { execFile } from "child_process";
-import * as path from "path";
 import { promisify } from "util";
 import { jobStateChangePattern } from "../../functions/job-state-change";
 import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";
+import { npmScriptNodeArgs } from "../support/npm-script";
 
 /** Runs the plan in-process and collects what it prints. */
 async function runPlan(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -22,11 +22,10 @@ describe("npm run plan", () => {
   // Started first so that the separate process runs while the other tests render in this one.
   let jsonRun: Promise<{ stdout: string }>;
   before(() => {
-    jsonRun = promisify(execFile)(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join("scripts", "plan.ts"), "--json"],
-      { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 },
-    );
+    jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("plan", ["--json"]), {
+      cwd: repoRoot,
+      maxBuffer: 64 * 1024 * 1024,
+    });
   });
 
   it("reads --stack (default dev) and --json", () => {
