@@ -335,6 +335,7 @@ class ExecutionRun {
           region: design.region,
           duplicateDeliveries: scenario.duplicateDeliveries,
           track,
+          visibleMessages: (queueUrl) => deps.sqsServer.visibleMessages(queueUrl),
         }),
     );
     this.events = new EventDelivery(design.rules, {
