@@ -1,7 +1,9 @@
 /**
  * BatchBridge: everything that runs AWS Batch (Fargate) jobs as a step of a SageMaker pipeline.
  */
-import * as aws from "@pulumi/aws";
+import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
+import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { getRegionOutput } from "@pulumi/aws/getRegion";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
 import {
@@ -102,9 +104,9 @@ export class BatchBridge extends pulumi.ComponentResource {
     const invokeOpts = { parent: this };
     const scope: pulumi.Output<AwsScope> = pulumi
       .all([
-        aws.getPartitionOutput({}, invokeOpts).partition,
-        aws.getRegionOutput({}, invokeOpts).region,
-        aws.getCallerIdentityOutput({}, invokeOpts).accountId,
+        getPartitionOutput({}, invokeOpts).partition,
+        getRegionOutput({}, invokeOpts).region,
+        getCallerIdentityOutput({}, invokeOpts).accountId,
       ])
       .apply(([partition, region, accountId]) => ({ partition, region, accountId }));
 

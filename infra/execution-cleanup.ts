@@ -5,7 +5,8 @@
  * read. The clean-up function (functions.ts) consumes the queue; the submit function hands it what a
  * failed submission could not terminate in time.
  */
-import * as aws from "@pulumi/aws";
+import * as sqs from "@pulumi/aws/sqs";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as pulumi from "@pulumi/pulumi";
 import { executionStatusChangePattern } from "../functions/execution-status-change";
 import { messageRetentionSeconds, type BridgeConfig } from "./config";
@@ -24,8 +25,8 @@ export const cleanupMaxReceiveCount = 5;
 const eventBridgeRetryPolicy = { maximumEventAgeInSeconds: 86_400, maximumRetryAttempts: 185 };
 
 export interface CleanupQueues {
-  cleanupQueue: aws.sqs.Queue;
-  cleanupDeadLetterQueue: aws.sqs.Queue;
+  cleanupQueue: sqs.Queue;
+  cleanupDeadLetterQueue: sqs.Queue;
 }
 
 /** The clean-up queue and its dead-letter queue, both encrypted and keeping messages 14 days. */
@@ -34,12 +35,12 @@ export function createCleanupQueues(
   config: BridgeConfig,
   parent: pulumi.Resource,
 ): CleanupQueues {
-  const cleanupDeadLetterQueue = new aws.sqs.Queue(
+  const cleanupDeadLetterQueue = new sqs.Queue(
     `${name}-cleanup-dlq`,
     { name: `${config.cleanupQueueName}-dlq`, messageRetentionSeconds, sqsManagedSseEnabled: true },
     { parent },
   );
-  const cleanupQueue = new aws.sqs.Queue(
+  const cleanupQueue = new sqs.Queue(
     `${name}-cleanup`,
     {
       name: config.cleanupQueueName,
@@ -66,9 +67,9 @@ export interface ExecutionEndsArgs {
 }
 
 export interface ExecutionEndRouting {
-  rule: aws.cloudwatch.EventRule;
-  target: aws.cloudwatch.EventTarget;
-  queuePolicies: aws.sqs.QueuePolicy[];
+  rule: cloudwatch.EventRule;
+  target: cloudwatch.EventTarget;
+  queuePolicies: sqs.QueuePolicy[];
 }
 
 /** The rule, its target (the clean-up queue) and the queue policies that let EventBridge deliver. */
@@ -80,7 +81,7 @@ export function routeExecutionEnds(
   const { config, queues } = args;
   const logicalName = `${name}-execution-ended`;
   // SageMaker publishes its events on the default bus.
-  const rule = new aws.cloudwatch.EventRule(
+  const rule = new cloudwatch.EventRule(
     logicalName,
     {
       description: `Executions of the bridge's pipelines (${config.bridgedPipelineNames.join(", ")}) that ended Stopped or Failed: their jobs are terminated.`,
@@ -91,7 +92,7 @@ export function routeExecutionEnds(
   );
   const queuePolicies = [queues.cleanupQueue, queues.cleanupDeadLetterQueue].map(
     (queue) =>
-      new aws.sqs.QueuePolicy(
+      new sqs.QueuePolicy(
         `${logicalName}-${queue === queues.cleanupQueue ? "target" : "dlq"}`,
         {
           queueUrl: queue.url,
@@ -103,7 +104,7 @@ export function routeExecutionEnds(
       ),
   );
   // An event EventBridge cannot deliver within its retries lands in the dead-letter queue, not nowhere.
-  const target = new aws.cloudwatch.EventTarget(
+  const target = new cloudwatch.EventTarget(
     logicalName,
     {
       rule: rule.name,

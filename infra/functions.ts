@@ -5,7 +5,10 @@
  * (execution-cleanup.ts fills it), and with completionEvents the job-event function takes Batch's job
  * state-change events (job-events.ts routes them to it).
  */
-import * as aws from "@pulumi/aws";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as dynamodb from "@pulumi/aws/dynamodb";
+import * as lambda from "@pulumi/aws/lambda";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -32,13 +35,13 @@ import { createServiceRole } from "./iam";
 import type { CallbackQueues } from "./queue";
 
 export interface BridgeFunctions {
-  submitFunction: aws.lambda.CallbackFunction<unknown, unknown>;
-  monitorFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
-  monitorSubscription: aws.sqs.QueueEventSubscription;
-  cleanupFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
-  cleanupSubscription: aws.sqs.QueueEventSubscription;
+  submitFunction: lambda.CallbackFunction<unknown, unknown>;
+  monitorFunction: lambda.CallbackFunction<sqs.QueueEvent, unknown>;
+  monitorSubscription: sqs.QueueEventSubscription;
+  cleanupFunction: lambda.CallbackFunction<sqs.QueueEvent, unknown>;
+  cleanupSubscription: sqs.QueueEventSubscription;
   /** With completionEvents only. */
-  jobEventFunction?: aws.lambda.CallbackFunction<unknown, unknown>;
+  jobEventFunction?: lambda.CallbackFunction<unknown, unknown>;
 }
 
 export interface FunctionsArgs {
@@ -52,7 +55,7 @@ export interface FunctionsArgs {
    * The submit function claims each execution's submission in it; with completionEvents the monitor also
    * records waits in it, and the job-event function is added.
    */
-  statusTable: aws.dynamodb.Table;
+  statusTable: dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -67,6 +70,17 @@ export function runtimeProvidedPackages(root = projectRoot): string[] {
     return fs.existsSync(folder) ? fs.readdirSync(folder).map((name) => `${scope}/${name}`) : [];
   });
 }
+
+/**
+ * What each function runs in Lambda: its handler, built from the function's environment by
+ * functions/entrypoints.ts. Module-level, so that each is one function object however often the stack is
+ * built (a render serializes each once).
+ */
+const callbackFactories = {
+  submit: () => submitHandlerFromEnvironment(process.env),
+  monitor: () => monitorHandlerFromEnvironment(process.env),
+  jobEvent: () => jobEventHandlerFromEnvironment(process.env),
+};
 
 /** What sets one function apart from the others. */
 interface BridgeFunctionSpec<E, R> {
@@ -83,7 +97,7 @@ interface BridgeFunctionSpec<E, R> {
   /** Settings (`environmentVariables`); POWERTOOLS_SERVICE_NAME is added. */
   environment: Record<string, pulumi.Input<string>>;
   /** Builds the handler in Lambda: reads process.env and calls into functions/entrypoints.ts. */
-  callbackFactory: () => aws.lambda.Callback<E, R>;
+  callbackFactory: () => lambda.Callback<E, R>;
 }
 
 /** A function with its own log group and least-privilege role, on Node.js 22, logging JSON. */
@@ -92,9 +106,9 @@ function createBridgeFunction<E, R>(
   spec: BridgeFunctionSpec<E, R>,
   config: BridgeConfig,
   parent: pulumi.Resource,
-): aws.lambda.CallbackFunction<E, R> {
+): lambda.CallbackFunction<E, R> {
   const logicalName = `${name}-${spec.part}`;
-  const logGroup = new aws.cloudwatch.LogGroup(
+  const logGroup = new cloudwatch.LogGroup(
     logicalName,
     { name: `/aws/lambda/${config.pipelineName}-${spec.part}`, retentionInDays: config.logRetentionDays },
     { parent },
@@ -108,11 +122,11 @@ function createBridgeFunction<E, R>(
     },
     parent,
   );
-  return new aws.lambda.CallbackFunction<E, R>(
+  return new lambda.CallbackFunction<E, R>(
     logicalName,
     {
       description: spec.description,
-      runtime: aws.lambda.Runtime.NodeJS22dX,
+      runtime: lambda.Runtime.NodeJS22dX,
       role: role.role,
       timeout: spec.timeoutSeconds,
       memorySize: config.functionMemoryMiB,
@@ -157,7 +171,14 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, jobDefinitionArnPrefixes, statusTable.arn, cleanupQueue.arn, logGroupArn])
+          .all([
+            scope,
+            batch.jobQueue.arn,
+            jobDefinitionArnPrefixes,
+            statusTable.arn,
+            cleanupQueue.arn,
+            logGroupArn,
+          ])
           .apply(([s, jobQueueArn, arnPrefixes, statusTableArn, cleanupQueueArn, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
@@ -183,13 +204,13 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.statusTable]: statusTable.name,
         [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
       },
-      callbackFactory: () => submitHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.submit,
     },
     config,
     parent,
   );
 
-  const monitorFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+  const monitorFunction = createBridgeFunction<sqs.QueueEvent, unknown>(
     name,
     {
       part: "monitor",
@@ -222,7 +243,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
         ...(waitsInTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
-      callbackFactory: () => monitorHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.monitor,
     },
     config,
     parent,
@@ -235,7 +256,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     { transformations: [queueSubscriptionSettings(config.monitorMaxConcurrency)] },
   );
 
-  const cleanupFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+  const cleanupFunction = createBridgeFunction<sqs.QueueEvent, unknown>(
     name,
     {
       part: "cleanup",
@@ -307,7 +328,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.statusTable]: statusTable.name,
         [environmentVariables.callbackQueueUrl]: callbackQueue.url,
       },
-      callbackFactory: () => jobEventHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.jobEvent,
     },
     config,
     parent,

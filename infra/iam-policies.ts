@@ -3,7 +3,7 @@
  * the exact ARNs it needs. `*` only for actions that support no resource type (AWS Service Authorization
  * Reference). They take resolved ARNs as strings so they read, and test, like the JSON AWS will hold.
  */
-import type * as aws from "@pulumi/aws";
+import type * as iam from "@pulumi/aws/iam";
 import { executionTagPatterns } from "../functions/job-names";
 import { executionTagKey } from "../functions/step-contract";
 import { submissionKey } from "../functions/submission-claim";
@@ -17,12 +17,12 @@ export interface PolicyStatement {
 }
 
 /** A policy document whose statements are plain data. */
-export interface RolePolicy extends aws.iam.PolicyDocument {
+export interface RolePolicy extends iam.PolicyDocument {
   Version: "2012-10-17";
   Statement: PolicyStatement[];
 }
 
-export interface TrustPolicy extends aws.iam.PolicyDocument {
+export interface TrustPolicy extends iam.PolicyDocument {
   Version: "2012-10-17";
   Statement: { Effect: "Allow"; Principal: { Service: string }; Action: "sts:AssumeRole" }[];
 }
@@ -43,7 +43,7 @@ export const servicePrincipals = {
 } as const;
 
 /** A queue's resource policy: one service may send to it, on behalf of one source ARN. */
-export interface QueuePolicy extends aws.iam.PolicyDocument {
+export interface QueuePolicy extends iam.PolicyDocument {
   Version: "2012-10-17";
   Statement: {
     Sid: string;

@@ -9,24 +9,6 @@ import { bridgeDesign } from "./bridge-design";
 import type { DesignRequest, PreparedDesign } from "./design";
 import { referenceDesignOn } from "./reference-on-bridge";
 
-const renders = new Map<string, Promise<RenderedStack>>();
-
-/**
- * The stack rendered under the mock engine with `config`, once per process for the same stack and config
- * (a render takes seconds; renders run one after another).
- */
-export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
-  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
-  let rendered = renders.get(key);
-  if (!rendered) {
-    const previous = [...renders.values()].at(-1) ?? Promise.resolve(undefined);
-    rendered = previous.catch(() => undefined).then(() => renderStack({ stack, config }));
-    renders.set(key, rendered);
-    rendered.catch(() => renders.delete(key));
-  }
-  return rendered;
-}
-
 /**
  * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its simulated
  * jobs (the job duration is what the scenario is about; a timeout shorter than it would fail every job). A
@@ -61,6 +43,11 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
     }
   }
   return overrides;
+}
+
+/** The stack rendered with `config` set (renderStack keeps each render for the rest of the run). */
+export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
+  return renderStack({ stack, config });
 }
 
 /** Renders (or reuses) the stack and prepares the scenario's design. */

@@ -51,6 +51,12 @@ export class QueueEventSource {
       /** Hand every batch to two concurrent invocations (a message delivered twice). */
       duplicateDeliveries: boolean;
       track: Track;
+      /**
+       * The messages a receive would find now, known without a request (the local server's state):
+       * Lambda's pollers long-poll, so they receive a message as soon as it is visible and never at a
+       * moment when none is; the runner receives only then.
+       */
+      visibleMessages?: (queueUrl: string) => number | undefined;
     },
   ) {}
 
@@ -71,6 +77,7 @@ export class QueueEventSource {
     ) {
       return false;
     }
+    if (deps.visibleMessages?.(subscription.queueUrl) === 0) return false;
     const { Messages = [] } = await deps.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: subscription.queueUrl,

@@ -382,6 +382,7 @@ class ExecutionRun {
           region: design.region,
           duplicateDeliveries: scenario.duplicateDeliveries,
           track,
+          visibleMessages: (queueUrl) => deps.sqsServer.visibleMessages(queueUrl),
         }),
     );
     // EventBridge: Batch's and SageMaker's events, routed through the stack's rules.

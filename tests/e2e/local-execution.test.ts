@@ -37,6 +37,9 @@ describe("one pipeline execution of the dev stack on local servers", function ()
     expect(summary.executionSeconds).to.be.within(151, 153);
     expect(summary.apiCalls.Batch.SubmitJob).to.equal(1);
     expect(summary.lambdaInvocations["batch-bridge-submit"]).to.equal(1);
+    // Lambda's poller receives a message as soon as it is visible and never when none is: each receive
+    // found the callback message and invoked the monitor.
+    expect(summary.apiCalls.SQS.ReceiveMessage).to.equal(summary.lambdaInvocations["batch-bridge-monitor"]);
   });
 
   it("delivers Batch's state-change events after the configured delay", async () => {

@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
-import * as path from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "../../render/stack-files";
 import type { Summary } from "../../local/runner/run";
 import { parseStartArgs, start } from "../../scripts/start";
+import { npmScriptNodeArgs } from "../support/npm-script";
 
 /** Runs `npm start` in this process and collects what it prints. */
 async function runStart(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -23,11 +23,10 @@ describe("npm start", function () {
   // Started first so that the separate process runs while the other tests run in this one.
   let jsonRun: Promise<{ code: number; stdout: string; stderr: string }>;
   before(() => {
-    jsonRun = promisify(execFile)(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join("scripts", "start.ts"), "--json"],
-      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 },
-    ).then(
+    jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("start", ["--json"]), {
+      cwd: repoRoot,
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code: number; stdout: string; stderr: string }) => error,
     );

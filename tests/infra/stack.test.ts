@@ -7,7 +7,6 @@ import { executionTagKey } from "../../functions/step-contract";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import { pipelineDefinitionOf, type RenderedResource, type RenderedStack } from "../../render/rendered-stack";
-import { renderedDevStack } from "../support/dev-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
 
 const account = "123456789012";
@@ -87,7 +86,7 @@ describe("the stack under the mock engine", () => {
   const devConfig = parseConfig(devConfigRaw);
 
   before(async () => {
-    dev = await renderedDevStack();
+    dev = await renderStack({ stack: "dev" });
   });
 
   describe("outputs", () => {
