@@ -6,6 +6,14 @@ export default tseslint.config(
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
+    // ts-node's register hook and transpiler: CommonJS that Node.js loads before TypeScript can run.
+    files: ["scripts/*.js"],
+    languageOptions: {
+      sourceType: "commonjs",
+      globals: { require: "readonly", exports: "writable", __dirname: "readonly", process: "readonly" },
+    },
+  },
+  {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       // Pulumi's callbackFactory must require() the SDK inside the closure.

@@ -17,10 +17,13 @@ export const submitFunctionName = bridge.submitFunctionName;
 export const submitFunctionArn = bridge.submitFunctionArn;
 export const pipelineRolePolicy = bridge.pipelineRolePolicy;
 export const monitorFunctionName = bridge.monitorFunctionName;
+export const cleanupFunctionName = bridge.cleanupFunctionName;
+export const cleanupDeadLetterQueueUrl = bridge.cleanupDeadLetterQueueUrl;
 export const dataBucketName = bridge.dataBucketName;
+export const statusTableName = bridge.statusTableName;
 export const startExecutionCommand = bridge.startExecutionCommand;
-// Only with completionEvents: statusTableName, eventFunctionName (an export left undefined would make
-// Pulumi warn on every update).
+// Only with completionEvents: eventFunctionName (an export left undefined would make Pulumi warn on every
+// update).
 Object.assign(module.exports, bridge.completionEvents);
 // Only with recordApi: the records API's endpoint, key id and command, table and queues.
 Object.assign(module.exports, bridge.recordApi);

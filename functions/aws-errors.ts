@@ -29,9 +29,27 @@ export function isThrottlingError(error: unknown): boolean {
   );
 }
 
-/** Worth retrying later: throttling, a 5xx, or no answer at all (network, timeout). */
+/**
+ * A call that kept failing with errors worth retrying until the invocation had no time left for another
+ * attempt: worth retrying in a later invocation.
+ */
+export class OutOfTimeError extends Error {
+  override readonly name = "OutOfTimeError";
+  constructor(
+    readonly operation: string,
+    readonly attempts: number,
+    readonly lastError: unknown,
+  ) {
+    super(
+      `${operation} was not accepted before the invocation's time ran out (${attempts} attempt` +
+        `${attempts === 1 ? "" : "s"}${lastError === undefined ? "" : `, the last: ${describeError(lastError)}`})`,
+    );
+  }
+}
+
+/** Worth retrying later: throttling, a 5xx, no answer at all (network, timeout), or out of time. */
 export function isTransientError(error: unknown): boolean {
-  if (isThrottlingError(error)) return true;
+  if (isThrottlingError(error) || error instanceof OutOfTimeError) return true;
   const e = (error ?? {}) as AwsErrorShape;
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500;
@@ -53,8 +71,8 @@ export function describeError(error: unknown): string {
 
 /**
  * Calls `request`, retrying throttling errors with exponential backoff and full jitter, on top of the
- * SDK's own adaptive retries (which tests with mocked clients bypass). Other errors, and throttling that
- * outlasts `attempts`, are rethrown.
+ * SDK's own retries (SageMaker's answers; Batch calls go through batch-calls.ts instead). Other errors, and
+ * throttling that outlasts `attempts`, are rethrown.
  */
 export async function retryThrottled<T>(
   request: () => Promise<T>,

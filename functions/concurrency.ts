@@ -1,6 +1,6 @@
 /**
- * Bounded concurrency and a client-side request rate, for the bursts of Batch calls one execution needs
- * (up to 10,000 SubmitJob or TerminateJob calls).
+ * Bounded concurrency and a fixed client-side request rate, for the bursts of Batch calls one execution
+ * needs (up to 10,000 SubmitJob or TerminateJob calls).
  */
 import type { Clock } from "./clock";
 
@@ -31,14 +31,33 @@ export async function mapWithConcurrency<T, R>(
   return results;
 }
 
-/** Spaces calls `1000 / perSecond` ms apart: `await acquire()` before each call. */
-export function createRateLimiter(perSecond: number, clock: Clock): () => Promise<void> {
+/**
+ * Hands out call slots `1000 / perSecond` ms apart. Its rate is fixed: throttling never lowers it (AWS
+ * throttles calls of every caller sharing an account quota, so slowing one caller down does not cure it),
+ * and a caller that gives up takes no slot, so a warm container's next invocation finds it as new.
+ */
+export interface Pacer {
+  readonly perSecond: number;
+  /**
+   * Waits for the next free slot and takes it; resolves false at once, taking nothing, when that slot
+   * would come after `deadline` (epoch ms).
+   */
+  take(deadline?: number): Promise<boolean>;
+}
+
+/** A pacer of `perSecond` calls a second on `clock`. */
+export function createPacer(perSecond: number, clock: Clock): Pacer {
   const intervalMs = 1000 / perSecond;
-  let nextSlot = 0;
-  return async () => {
-    const now = clock.now();
-    const slot = Math.max(now, nextSlot);
-    nextSlot = slot + intervalMs;
-    if (slot > now) await clock.sleep(slot - now);
+  let nextSlot = -Infinity;
+  return {
+    perSecond,
+    async take(deadline = Infinity) {
+      const now = clock.now();
+      const slot = Math.max(now, nextSlot);
+      if (slot > deadline) return false;
+      nextSlot = slot + intervalMs;
+      if (slot > now) await clock.sleep(slot - now);
+      return true;
+    },
   };
 }

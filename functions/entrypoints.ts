@@ -10,18 +10,26 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
+import { createBatchPacers, type InvocationContext } from "./batch-calls";
+import { systemClock } from "./clock";
 import { makeJobEventHandler, type JobEventDecision } from "./job-event";
 import { makeMonitorHandler } from "./monitor";
+import { makeCleanupHandler } from "./cleanup";
 import {
+  cleanupSettingsFromEnvironment,
   jobEventSettingsFromEnvironment,
   monitorSettingsFromEnvironment,
   submitSettingsFromEnvironment,
 } from "./settings";
 import type { SubmitOutputs } from "./step-contract";
-import { makeSubmitHandler, type InvocationContext } from "./submit";
+import { makeSubmitHandler } from "./submit";
 
-/** SDK attempts per call; adaptive retry also slows the client down while AWS throttles it. */
-const sdkMaxAttempts = 5;
+/**
+ * The SDK's attempts per call. Batch calls are retried by batch-calls.ts alone, paced and for as long as
+ * the invocation's time allows: the SDK's standard mode would stop at its retry quota in a long throttled
+ * burst, and its adaptive mode cuts the send rate on every 429 down to about 0.5 calls a second.
+ */
+const sdkMaxAttempts = { BATCH: 1, SAGEMAKER: 5, SQS: 5, DYNAMODB: 5, S3: 5 } as const;
 
 /** The submit function's handler, configured from `env` (the function's environment). */
 export function submitHandlerFromEnvironment(
@@ -30,6 +38,9 @@ export function submitHandlerFromEnvironment(
   const settings = submitSettingsFromEnvironment(env);
   return makeSubmitHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
+    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
+    pacers: createBatchPacers(systemClock()),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-submit" }),
   });
@@ -38,10 +49,11 @@ export function submitHandlerFromEnvironment(
 /** The monitor function's handler, configured from `env` (the function's environment). */
 export function monitorHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
-): (event: SQSEvent) => Promise<SQSBatchResponse> {
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   const settings = monitorSettingsFromEnvironment(env);
   return makeMonitorHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
+    pacers: createBatchPacers(systemClock()),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
     ...(settings.statusTable !== undefined
@@ -58,10 +70,11 @@ export function monitorHandlerFromEnvironment(
  */
 export function jobEventHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
-): (event: unknown) => Promise<{ decision: JobEventDecision }> {
+): (event: unknown, context?: InvocationContext) => Promise<{ decision: JobEventDecision }> {
   const settings = jobEventSettingsFromEnvironment(env);
   return makeJobEventHandler({
     batch: new BatchClient(clientConfig(env, "BATCH")),
+    pacers: createBatchPacers(systemClock()),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
@@ -71,19 +84,37 @@ export function jobEventHandlerFromEnvironment(
 }
 
 /**
+ * The clean-up function's handler (it consumes the clean-up queue, fed by the rule
+ * `executionStatusChangePattern` describes), configured from `env` (the function's environment).
+ */
+export function cleanupHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
+  const settings = cleanupSettingsFromEnvironment(env);
+  return makeCleanupHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    sqs: new SQSClient(clientConfig(env, "SQS")),
+    pacers: createBatchPacers(systemClock()),
+    settings,
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-cleanup" }),
+  });
+}
+
+/**
  * Client settings from the standard AWS variables of `env`: the region, and the endpoint
- * (`AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`) that local mode points at its servers.
+ * (`AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`) that local mode points at its servers. The
+ * standard retry mode, never the adaptive one, whose client-side rate only falls under throttling.
  */
 export function clientConfig(
   env: NodeJS.ProcessEnv,
-  service: "BATCH" | "SAGEMAKER" | "SQS" | "DYNAMODB" | "S3",
-): { region?: string; endpoint?: string; retryMode: "adaptive"; maxAttempts: number } {
+  service: keyof typeof sdkMaxAttempts,
+): { region?: string; endpoint?: string; retryMode: "standard"; maxAttempts: number } {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;
   return {
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
-    retryMode: "adaptive",
-    maxAttempts: sdkMaxAttempts,
+    retryMode: "standard",
+    maxAttempts: sdkMaxAttempts[service],
   };
 }

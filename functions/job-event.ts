@@ -12,8 +12,14 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { describeError } from "./aws-errors";
+import {
+  BatchCalls,
+  createBatchPacers,
+  invocationDeadline,
+  type BatchPacers,
+  type InvocationContext,
+} from "./batch-calls";
 import { systemClock, type Clock, type Log } from "./clock";
-import { createRateLimiter } from "./concurrency";
 import { decideOutcome } from "./decision";
 import { parseJobStateChange, type JobStateChange } from "./job-state-change";
 import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
@@ -31,7 +37,6 @@ import {
   type StatusTable,
   type StepRecord,
 } from "./status-table";
-import { terminatesPerSecond } from "./terminate";
 
 /** The job-event handler's collaborators. */
 export interface JobEventDeps {
@@ -43,6 +48,8 @@ export interface JobEventDeps {
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
+  /** The container's Batch pacers (default: the handler's own, one per container all the same). */
+  pacers?: BatchPacers;
 }
 
 /** What became of one event (also the `decision` of its log line). */
@@ -64,14 +71,14 @@ export type JobEventDecision =
 /** Builds the job-event function's handler. */
 export function makeJobEventHandler(
   deps: JobEventDeps,
-): (event: unknown) => Promise<{ decision: JobEventDecision }> {
+): (event: unknown, context?: InvocationContext) => Promise<{ decision: JobEventDecision }> {
   const clock = deps.clock ?? systemClock();
+  const pacers = deps.pacers ?? createBatchPacers(clock);
   const { settings, logger } = deps;
   const statusTable: StatusTable = { dynamodb: deps.dynamodb, tableName: settings.statusTable };
   const settler = makeStepSettler({
     ...deps,
     clock,
-    terminateSlot: createRateLimiter(terminatesPerSecond, clock),
     statusTable,
     callbackQueueUrl: settings.callbackQueueUrl,
     claimant: "job-event",
@@ -79,6 +86,7 @@ export function makeJobEventHandler(
 
   /** Answers the step if the event (with what the table and Batch say) settles it. */
   const answerStep = async (
+    calls: BatchCalls,
     change: JobStateChange,
     step: StepRecord | undefined,
     observations: JobObservations,
@@ -99,13 +107,14 @@ export function makeJobEventHandler(
 
     let jobs: ExecutionJobs | undefined;
     const result = await settler.settle(
+      calls,
       {
         token: step.callbackToken,
         executionJobName: change.executionJobName,
         context: { ...context, ...ref },
       },
       async () => {
-        jobs = await findExecutionJobs(deps.batch, ref, settings.jobQueue, clock, observations);
+        jobs = await findExecutionJobs(calls, ref, settings.jobQueue, observations);
         const outcome = decideOutcome(jobs);
         return outcome ? outcomeResolution(outcome, jobs) : undefined;
       },
@@ -131,6 +140,7 @@ export function makeJobEventHandler(
 
   /** jobs mode: a shard succeeded. The step is answered once every shard's set is full. */
   const shardSucceeded = async (
+    calls: BatchCalls,
     change: JobStateChange,
     shardIndex: number,
     context: Record<string, unknown>,
@@ -163,10 +173,10 @@ export function makeJobEventHandler(
     }
     const succeeded = countBelow(read.succeededShards, shardCount);
     if (succeeded < shardCount) return { decision: "recorded" as const, details: { succeeded, shardCount } };
-    return answerStep(change, read.step, { succeededShards: read.succeededShards }, context);
+    return answerStep(calls, change, read.step, { succeededShards: read.succeededShards }, context);
   };
 
-  return async (event) => {
+  return async (event, invocation) => {
     const parsed = parseJobStateChange(event, settings);
     if (parsed.kind === "malformed") {
       logger.warn("malformed event", { decision: "dropped", reason: parsed.reason });
@@ -188,11 +198,13 @@ export function makeJobEventHandler(
       jobStatus: change.status,
       ...(change.shardIndex !== undefined ? { shardIndex: change.shardIndex } : {}),
     };
+    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, invocation));
     try {
       const outcome =
         change.shardIndex !== undefined && change.status === "SUCCEEDED"
-          ? await shardSucceeded(change, change.shardIndex, context)
+          ? await shardSucceeded(calls, change, change.shardIndex, context)
           : await answerStep(
+              calls,
               change,
               await recordFinishedJob(statusTable, change.executionJobName, change.job, clock.now()),
               { finishedJob: change.job },

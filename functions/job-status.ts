@@ -3,16 +3,8 @@
  * that answers callback steps) decides from. Array mode: one DescribeJobs call on the parent, whose
  * `statusSummary` counts the children. Jobs mode: ListJobs by name, 100 a page.
  */
-import {
-  DescribeJobsCommand,
-  ListJobsCommand,
-  type BatchClient,
-  type JobDetail,
-  type JobSummary,
-  type ListJobsCommandInput,
-} from "@aws-sdk/client-batch";
-import { retryThrottled } from "./aws-errors";
-import type { Clock } from "./clock";
+import type { JobDetail, JobSummary, ListJobsCommandInput } from "@aws-sdk/client-batch";
+import type { BatchCalls } from "./batch-calls";
 import { executionTagValue, shardIndexFromJobName, shardJobName } from "./job-names";
 import { bridgeReasonPrefix, executionTagKey, type JobMode } from "./step-contract";
 
@@ -90,21 +82,20 @@ export interface ExecutionJobs extends ExecutionJobsRef {
 
 /**
  * Looks the execution's jobs up in Batch, counting what `observations` report over what Batch lists.
- * Throttling is retried; other errors are thrown. In jobs mode, once events reported every shard
- * SUCCEEDED, Batch is not asked at all.
+ * Throttling is retried while the invocation has time; other errors are thrown. In jobs mode, once events
+ * reported every shard SUCCEEDED, Batch is not asked at all.
  */
 export async function findExecutionJobs(
-  batch: BatchClient,
+  calls: BatchCalls,
   ref: ExecutionJobsRef,
   jobQueue: string,
-  clock: Clock,
   observations: JobObservations = {},
 ): Promise<ExecutionJobs> {
-  if (ref.jobMode === "array") return findArrayJob(batch, ref, clock, observations.finishedJob);
+  if (ref.jobMode === "array") return findArrayJob(calls, ref, observations.finishedJob);
   if (countBelow(observations.succeededShards, ref.shardCount) === ref.shardCount) {
     return countShardJobs(ref, [], observations);
   }
-  return countShardJobs(ref, await listJobsByName(batch, jobQueue, ref.jobRef, clock), observations);
+  return countShardJobs(ref, await listJobsByName(calls, jobQueue, ref.jobRef), observations);
 }
 
 /** How many of `shards` are below `shardCount`. */
@@ -119,28 +110,26 @@ export function countBelow(shards: ReadonlySet<number> | undefined, shardCount: 
  * of every status, at most 100 a page). A name may appear more than once: see `latestJobByName`.
  */
 export async function listJobsByName(
-  batch: BatchClient,
+  calls: BatchCalls,
   jobQueue: string,
   namePrefix: string,
-  clock: Clock,
 ): Promise<JobSummary[]> {
-  return listEveryPage(
-    batch,
-    { jobQueue, filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }], maxResults: 100 },
-    clock,
-  );
+  return listEveryPage(calls, {
+    jobQueue,
+    filters: [{ name: "JOB_NAME", values: [`${namePrefix}*`] }],
+    maxResults: 100,
+  });
 }
 
 /** Every job a ListJobs query matches, page after page; throttling is retried. */
 async function listEveryPage(
-  batch: BatchClient,
+  calls: BatchCalls,
   query: Omit<ListJobsCommandInput, "nextToken">,
-  clock: Clock,
 ): Promise<JobSummary[]> {
   const jobs: JobSummary[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await retryThrottled(() => batch.send(new ListJobsCommand({ ...query, nextToken })), clock);
+    const page = await calls.listJobs({ ...query, nextToken });
     jobs.push(...(page.jobSummaryList ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -187,16 +176,12 @@ function emptySummary(ref: ExecutionJobsRef): ExecutionJobs {
 }
 
 async function findArrayJob(
-  batch: BatchClient,
+  calls: BatchCalls,
   ref: ExecutionJobsRef,
-  clock: Clock,
   observed: ObservedJob | undefined,
 ): Promise<ExecutionJobs> {
   const summary = emptySummary(ref);
-  const described = await retryThrottled(
-    () => batch.send(new DescribeJobsCommand({ jobs: [ref.jobRef] })),
-    clock,
-  );
+  const described = await calls.describeJobs([ref.jobRef]);
   let job = described.jobs?.find((j) => j.jobId === ref.jobRef);
   if (job && observed && observed.jobId === job.jobId && isUnfinished(job.status)) {
     job = withObservedStatus(job, observed);
@@ -233,7 +218,7 @@ async function findArrayJob(
       : undefined;
   if (failedChild && summary.failed === 0 && isUnfinished(job.status)) countObservedFailure(summary);
   if (isUnfinished(job.status)) summary.unfinishedJobIds = [job.jobId!];
-  if (summary.failed > 0) await countFailedChildren(batch, summary, job, clock);
+  if (summary.failed > 0) await countFailedChildren(calls, summary, job);
   if (summary.failedShards.length === 0 && failedChild) summary.failedShards = [failedChild];
   return summary;
 }
@@ -244,18 +229,17 @@ async function findArrayJob(
  * yet stay counted as failures, as the summary says, unless the bridge terminated the parent itself.
  */
 async function countFailedChildren(
-  batch: BatchClient,
+  calls: BatchCalls,
   summary: ExecutionJobs,
   parent: JobDetail,
-  clock: Clock,
 ): Promise<void> {
   let terminated = 0;
   let realFailures = 0;
-  const failedChildren = await listEveryPage(
-    batch,
-    { arrayJobId: parent.jobId, jobStatus: "FAILED", maxResults: listByStatusPageLimit },
-    clock,
-  );
+  const failedChildren = await listEveryPage(calls, {
+    arrayJobId: parent.jobId,
+    jobStatus: "FAILED",
+    maxResults: listByStatusPageLimit,
+  });
   for (const child of failedChildren) {
     if (isTerminatedByBridge(child.statusReason)) {
       terminated += 1;

@@ -14,10 +14,18 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } fr
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { StepAnswer } from "./answer";
 import { describeError, isTransientError } from "./aws-errors";
+import {
+  BatchCalls,
+  createBatchPacers,
+  invocationDeadline,
+  type BatchPacers,
+  type InvocationContext,
+} from "./batch-calls";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
 import { systemClock, type Clock, type Log } from "./clock";
-import { createRateLimiter, mapWithConcurrency } from "./concurrency";
+import { mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
+import { terminateExecutionJobs } from "./execution-cleanup";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
 import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
@@ -29,7 +37,7 @@ import {
   recordWait,
   type StatusTable,
 } from "./status-table";
-import { terminatesPerSecond, terminationReasons } from "./terminate";
+import { terminationReasons } from "./terminate";
 
 /** Callback messages handled at once within one batch. */
 export const recordConcurrency = 4;
@@ -45,13 +53,18 @@ export interface MonitorDeps {
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
+  /** The container's Batch pacers (default: the handler's own, one per container all the same). */
+  pacers?: BatchPacers;
 }
 
 type RecordOutcome = "done" | "retry";
 
 /** Builds the monitor function's handler. */
-export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Promise<SQSBatchResponse> {
+export function makeMonitorHandler(
+  deps: MonitorDeps,
+): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   const clock = deps.clock ?? systemClock();
+  const pacers = deps.pacers ?? createBatchPacers(clock);
   const { settings, logger } = deps;
   if (settings.statusTable !== undefined && !deps.dynamodb) {
     throw new Error("The monitor needs a DynamoDB client when the status table is set.");
@@ -60,12 +73,9 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     settings.statusTable !== undefined
       ? { dynamodb: deps.dynamodb!, tableName: settings.statusTable }
       : undefined;
-  // One TerminateJob pace for all the records this container handles at once.
-  const terminateSlot = createRateLimiter(terminatesPerSecond, clock);
   const settler = makeStepSettler({
     ...deps,
     clock,
-    terminateSlot,
     statusTable,
     callbackQueueUrl: settings.callbackQueueUrl,
     claimant: "monitor",
@@ -91,10 +101,27 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
   };
 
   const handleMalformed = async (
+    calls: BatchCalls,
     record: SQSRecord,
     problem: { reason: string; token?: string; executionArn?: string },
   ): Promise<RecordOutcome> => {
     const context = { messageId: record.messageId, executionArn: problem.executionArn };
+    let cleanup: Record<string, unknown> = {};
+    if (problem.token !== undefined && problem.executionArn !== undefined) {
+      // The step is failed below: its execution's jobs must not run on. What the time does not allow, the
+      // clean-up function finishes once the failed step has ended the execution.
+      try {
+        const pass = await terminateExecutionJobs(
+          calls,
+          settings,
+          problem.executionArn,
+          terminationReasons.invalidCallbackMessage,
+        );
+        cleanup = { terminated: pass.terminated, left: pass.left.length };
+      } catch (error) {
+        logger.warn("could not terminate the execution's jobs", { ...context, error: describeError(error) });
+      }
+    }
     if (problem.token !== undefined) {
       await answer(
         problem.token,
@@ -114,6 +141,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     );
     logger.warn("malformed callback message", {
       ...context,
+      ...cleanup,
       decision:
         problem.token !== undefined
           ? "answered failure, moved to dead-letter queue"
@@ -139,6 +167,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
    * straight to SageMaker (the same request token keeps it to one answer).
    */
   const answerUnchecked = async (
+    calls: BatchCalls,
     record: SQSRecord,
     message: ValidCallbackMessage,
     reason: string,
@@ -147,7 +176,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     const failure: StepAnswer = { outcome: "failure", reason };
     if (statusTable) {
       try {
-        const result = await settler.settle(stepOf(record, message, context), async () => ({
+        const result = await settler.settle(calls, stepOf(record, message, context), async () => ({
           answer: () => failure,
         }));
         if (result.settled || result.because === "answered") return;
@@ -183,7 +212,11 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     return "done";
   };
 
-  const handleStep = async (record: SQSRecord, message: ValidCallbackMessage): Promise<RecordOutcome> => {
+  const handleStep = async (
+    calls: BatchCalls,
+    record: SQSRecord,
+    message: ValidCallbackMessage,
+  ): Promise<RecordOutcome> => {
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1;
     const sentAt = Number(record.attributes?.SentTimestamp ?? "");
     const ageSeconds = Number.isFinite(sentAt) && sentAt > 0 ? Math.max(0, (clock.now() - sentAt) / 1000) : 0;
@@ -236,14 +269,14 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
 
     let jobs: ExecutionJobs | undefined;
     const lookUp = async () => {
-      jobs = await findExecutionJobs(deps.batch, message, settings.jobQueue, clock, observations);
+      jobs = await findExecutionJobs(calls, message, settings.jobQueue, observations);
       return jobs;
     };
     const logDecision = (decision: string, details: Record<string, unknown>) =>
       logger.info("decision", { ...context, counts: jobs?.counts, decision, ...details });
 
     if (message.status === "stopping") {
-      const result = await settler.settle(step, async () => {
+      const result = await settler.settle(calls, step, async () => {
         const found = await lookUp();
         return {
           terminate: { jobs: found, reason: terminationReasons.stopped },
@@ -270,18 +303,20 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       logDecision("wait", { nextCheckSeconds: decision.nextCheckSeconds });
       return "retry";
     }
-    const result = await settler.settle(step, async () => outcomeResolution(decision, found));
+    const result = await settler.settle(calls, step, async () => outcomeResolution(decision, found));
     if (!result.settled) return notSettled(record, result, receiveCount, context);
     if (decision.decision === "succeed") logDecision("succeeded", { outputs: decision.outputs });
     else logDecision("failed", { reason: decision.reason, terminated: result.terminated });
     return "done";
   };
 
-  const handleRecord = async (record: SQSRecord): Promise<RecordOutcome> => {
+  const handleRecord = async (calls: BatchCalls, record: SQSRecord): Promise<RecordOutcome> => {
     const parsed = parseCallbackMessage(record.body, settings.jobNamePrefix);
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? "1") || 1;
     try {
-      return parsed.valid ? await handleStep(record, parsed.message) : await handleMalformed(record, parsed);
+      return parsed.valid
+        ? await handleStep(calls, record, parsed.message)
+        : await handleMalformed(calls, record, parsed);
     } catch (error) {
       const context = {
         messageId: record.messageId,
@@ -293,7 +328,7 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
       if (parsed.valid && receiveCount >= settings.maxReceiveCount - 1) {
         const reason = `Could not check the jobs after ${receiveCount} attempts: ${describeError(error)}`;
         try {
-          await answerUnchecked(record, parsed.message, reason, context);
+          await answerUnchecked(calls, record, parsed.message, reason, context);
           logger.error("decision", { ...context, decision: "failed", reason });
           return "done";
         } catch (answerError) {
@@ -311,9 +346,13 @@ export function makeMonitorHandler(deps: MonitorDeps): (event: SQSEvent) => Prom
     }
   };
 
-  return async (event) => {
+  return async (event, context) => {
     const records = event.Records ?? [];
-    const outcomes = await mapWithConcurrency(records, recordConcurrency, handleRecord);
+    // One pace per container for the Batch calls of every record, retried until the invocation's end.
+    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
+    const outcomes = await mapWithConcurrency(records, recordConcurrency, (record) =>
+      handleRecord(calls, record),
+    );
     return {
       batchItemFailures: records
         .filter((_, i) => outcomes[i] === "retry")

@@ -12,16 +12,23 @@ export const pipelineExecutionStatusDetailType = "SageMaker Model Building Pipel
 export const finalExecutionStatuses = ["Succeeded", "Failed", "Stopped"] as const;
 export type FinalExecutionStatus = (typeof finalExecutionStatuses)[number];
 
-/** What a rule selects: the final statuses of one pipeline's executions, narrowed further by `detail`. */
+/**
+ * What a rule selects: the final statuses (all, or those given) of the executions of one pipeline or
+ * several, narrowed further by `detail`. The records' status rule and the clean-up rule are both built so.
+ */
 export function pipelineExecutionEndPattern(
-  pipelineArn: string,
+  pipelineArns: string | readonly string[],
   statuses: readonly FinalExecutionStatus[] = finalExecutionStatuses,
   detail: Record<string, unknown> = {},
 ) {
   return {
     source: [pipelineExecutionStatusSource],
     "detail-type": [pipelineExecutionStatusDetailType],
-    detail: { pipelineArn: [pipelineArn], currentPipelineExecutionStatus: [...statuses], ...detail },
+    detail: {
+      pipelineArn: typeof pipelineArns === "string" ? [pipelineArns] : [...pipelineArns],
+      currentPipelineExecutionStatus: [...statuses],
+      ...detail,
+    },
   };
 }
 

@@ -29,6 +29,10 @@ export interface SubmitSettings {
   inputUriPrefix: string;
   /** `s3://bucket/prefix/`: step output URIs must lie inside it (the only output jobs can write). */
   outputUriPrefix: string;
+  /** The status table, where each execution's submission is claimed (submission-claim.ts). */
+  statusTable: string;
+  /** Where a failed submission hands over the jobs it could not terminate in time. */
+  cleanupQueueUrl: string;
 }
 
 /** What the monitor function needs to check jobs and answer callback steps. */
@@ -57,6 +61,14 @@ export interface JobEventSettings {
   callbackQueueUrl: string;
 }
 
+/** What the clean-up function needs to terminate ended executions' jobs. */
+export interface CleanupSettings {
+  jobQueue: string;
+  jobNamePrefix: string;
+  /** Where a clean-up that could not finish goes on later. */
+  cleanupQueueUrl: string;
+}
+
 type Environment = Record<string, string | undefined>;
 
 /** Reads and checks the submit function's settings; throws an error naming every bad variable. */
@@ -71,6 +83,8 @@ export function submitSettingsFromEnvironment(env: Environment): SubmitSettings 
     inputUriPrefix: read.s3Prefix("inputUriPrefix"),
     outputUriPrefix: read.s3Prefix("outputUriPrefix"),
     ...(read.isSet("jobKinds") ? { jobKinds: read.jobKinds() } : {}),
+    statusTable: read.tableName("statusTable"),
+    cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
   throwIfProblems(problems);
   return settings;
@@ -127,6 +141,19 @@ export function jobEventSettingsFromEnvironment(env: Environment): JobEventSetti
     jobNamePrefix: read.jobNamePrefix(),
     statusTable: read.tableName("statusTable"),
     callbackQueueUrl: read.queueUrl("callbackQueueUrl"),
+  };
+  throwIfProblems(problems);
+  return settings;
+}
+
+/** Reads and checks the clean-up function's settings; throws an error naming every bad variable. */
+export function cleanupSettingsFromEnvironment(env: Environment): CleanupSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: CleanupSettings = {
+    jobQueue: read.text("jobQueue"),
+    jobNamePrefix: read.jobNamePrefix(),
+    cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
   throwIfProblems(problems);
   return settings;

@@ -4,11 +4,11 @@
  * callback message. The monitor and the job-event function both answer through here, so a step gets the
  * same reasons, clean-up and outputs whichever of them sees the end first, and only one of them acts.
  */
-import type { BatchClient } from "@aws-sdk/client-batch";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { DeleteMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { answerStep, type StepAnswer } from "./answer";
 import { describeError } from "./aws-errors";
+import type { BatchCalls } from "./batch-calls";
 import type { Clock, Log } from "./clock";
 import type { Outcome } from "./decision";
 import type { ExecutionJobs } from "./job-status";
@@ -17,13 +17,10 @@ import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminat
 
 /** What settling needs. */
 export interface SettlementDeps {
-  batch: BatchClient;
   sagemaker: SageMakerClient;
   sqs: SQSClient;
   logger: Log;
   clock: Clock;
-  /** Paces TerminateJob calls across everything this container settles at once. */
-  terminateSlot: () => Promise<void>;
   /** With a table, answers go through its claim; without, straight to SageMaker (polling only). */
   statusTable?: StatusTable;
   /** Where callback messages are deleted once their step is answered. */
@@ -86,9 +83,14 @@ export function makeStepSettler(deps: SettlementDeps) {
   };
 
   /** Terminates the unfinished jobs; throws transient errors (retry before answering), logs the others. */
-  const terminate = async (jobs: ExecutionJobs, reason: string, context: Record<string, unknown>) => {
+  const terminate = async (
+    calls: BatchCalls,
+    jobs: ExecutionJobs,
+    reason: string,
+    context: Record<string, unknown>,
+  ) => {
     if (jobs.unfinishedJobIds.length === 0) return 0;
-    const result = await terminateUnfinishedJobs(deps.batch, jobs, reason, clock, deps.terminateSlot);
+    const result = await terminateUnfinishedJobs(calls, jobs, reason);
     if (result.failures.length > 0) {
       logger.error("could not terminate jobs", {
         ...context,
@@ -99,9 +101,9 @@ export function makeStepSettler(deps: SettlementDeps) {
     return result.terminated;
   };
 
-  const carryOut = async (step: StepToSettle, resolution: Resolution) => {
+  const carryOut = async (calls: BatchCalls, step: StepToSettle, resolution: Resolution) => {
     const terminated = resolution.terminate
-      ? await terminate(resolution.terminate.jobs, resolution.terminate.reason, step.context)
+      ? await terminate(calls, resolution.terminate.jobs, resolution.terminate.reason, step.context)
       : 0;
     const stepAnswer = resolution.answer(terminated);
     const refusal = await answer(step.token, stepAnswer, step.context);
@@ -122,17 +124,19 @@ export function makeStepSettler(deps: SettlementDeps) {
   };
 
   /**
-   * Settles the step if `resolve` (called once the step is ours) says how. With the status table only the
-   * claim's winner resolves and acts; if anything fails before SageMaker took the answer the claim is
-   * given back and the error rethrown, so a retry can settle the step.
+   * Settles the step if `resolve` (called once the step is ours) says how, terminating through the
+   * invocation's `calls`. With the status table only the claim's winner resolves and acts; if anything
+   * fails before SageMaker took the answer the claim is given back and the error rethrown, so a retry can
+   * settle the step.
    */
   const settle = async (
+    calls: BatchCalls,
     step: StepToSettle,
     resolve: () => Promise<Resolution | undefined>,
   ): Promise<SettleResult> => {
     if (!statusTable) {
       const resolution = await resolve();
-      return resolution ? carryOut(step, resolution) : { settled: false, because: "undecided" };
+      return resolution ? carryOut(calls, step, resolution) : { settled: false, because: "undecided" };
     }
     const claim = await claimStep(statusTable, step.executionJobName, step.token, deps.claimant, clock.now());
     if (!claim.claimed) {
@@ -160,7 +164,7 @@ export function makeStepSettler(deps: SettlementDeps) {
         await release();
         return { settled: false, because: "undecided", step: claim.step };
       }
-      result = await carryOut(step, resolution);
+      result = await carryOut(calls, step, resolution);
     } catch (error) {
       await release();
       throw error;

@@ -12,6 +12,9 @@
  * item (`<execution job name>#shards-<n>`): adding a shard twice changes nothing, and every write stays
  * small however many shards there are (a single set of 10,000 shards would make each write cost ~30 write
  * units and cap the item at ~30 writes a second).
+ *
+ * The submit function keeps each execution's submission claim in the same table, under
+ * `<execution job name>#submission` (submission-claim.ts).
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -142,7 +145,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
         "SET #expiresAt = :expiresAt" +
         (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : ""),
       ConditionExpression: "#callbackToken = :token",
-      values: { ":token": { S: wait.token }, ":expiresAt": expiresAt(now), ...handle },
+      values: { ":token": { S: wait.token }, ":expiresAt": itemExpiry(now), ...handle },
     });
     if (sameToken) return sameToken;
     // A first wait keeps what events recorded; a new token (the step retried) also drops the finished job
@@ -166,7 +169,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           ":jobRef": { S: wait.ref.jobRef },
           ":shardCount": { N: String(wait.ref.shardCount) },
           ":waiting": { S: "waiting" },
-          ":expiresAt": expiresAt(now),
+          ":expiresAt": itemExpiry(now),
           ...handle,
           ...(outputUri !== undefined ? { ":outputUri": { S: outputUri } } : {}),
         },
@@ -194,7 +197,7 @@ export async function recordFinishedJob(
       ExpressionAttributeNames: names("#finishedJob", "#expiresAt"),
       ExpressionAttributeValues: {
         ":finishedJob": { M: observedJobItem(job) },
-        ":expiresAt": expiresAt(now),
+        ":expiresAt": itemExpiry(now),
       },
       ReturnValues: "ALL_NEW",
     }),
@@ -222,7 +225,7 @@ export async function recordShardSucceeded(
       Key: key(bucketKey(executionJobName, bucket)),
       UpdateExpression: "ADD #succeededShards :shard SET #expiresAt = :expiresAt",
       ExpressionAttributeNames: names("#succeededShards", "#expiresAt"),
-      ExpressionAttributeValues: { ":shard": { NS: [String(shardIndex)] }, ":expiresAt": expiresAt(now) },
+      ExpressionAttributeValues: { ":shard": { NS: [String(shardIndex)] }, ":expiresAt": itemExpiry(now) },
       ReturnValues: "UPDATED_NEW",
     }),
   );
@@ -414,7 +417,8 @@ function bucketKey(executionJobName: string, bucket: number): string {
   return `${executionJobName}#shards-${bucket}`;
 }
 
-function expiresAt(now: number): AttributeValue {
+/** The TTL attribute's value for an item written at `now`: `itemRetentionSeconds` later. */
+export function itemExpiry(now: number): AttributeValue {
   return { N: String(Math.floor(now / 1000) + itemRetentionSeconds) };
 }
 

@@ -135,12 +135,17 @@ export const environmentVariables = {
   /** `s3://bucket/output/`: the only output jobs can write. */
   outputUriPrefix: "BRIDGE_OUTPUT_URI_PREFIX",
   callbackQueueUrl: "BRIDGE_CALLBACK_QUEUE_URL",
+  /** The clean-up queue: executions whose unfinished jobs are to be terminated. */
+  cleanupQueueUrl: "BRIDGE_CLEANUP_QUEUE_URL",
   deadLetterQueueUrl: "BRIDGE_DEAD_LETTER_QUEUE_URL",
   pollInitialDelaySeconds: "BRIDGE_POLL_INITIAL_DELAY_SECONDS",
   pollMaxDelaySeconds: "BRIDGE_POLL_MAX_DELAY_SECONDS",
   maxWaitSeconds: "BRIDGE_MAX_WAIT_SECONDS",
   maxReceiveCount: "BRIDGE_MAX_RECEIVE_COUNT",
-  /** DynamoDB table of waiting steps (execution, callback token, jobs); unset: completion by polling only. */
+  /**
+   * DynamoDB status table: the submit function's submission claims; for the monitor, waiting steps
+   * (execution, callback token, jobs), unset when completion is by polling only.
+   */
   statusTable: "BRIDGE_STATUS_TABLE",
 } as const;
 

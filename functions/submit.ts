@@ -1,130 +1,241 @@
 /**
  * The submit function (the pipeline's Lambda step): checks the step's arguments, submits the execution's
- * Batch jobs once, and returns what the Callback step needs to find them again.
+ * Batch jobs once (one claim per execution in the status table), and returns what the Callback step needs
+ * to find them again.
  */
-import { SubmitJobCommand, type BatchClient, type SubmitJobCommandInput } from "@aws-sdk/client-batch";
-import { describeError, retryThrottled } from "./aws-errors";
+import type { BatchClient, SubmitJobCommandInput } from "@aws-sdk/client-batch";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { describeError, OutOfTimeError } from "./aws-errors";
+import {
+  BatchCalls,
+  createBatchPacers,
+  invocationDeadline,
+  invocationReserveMs,
+  submitsPerSecond,
+  terminatesPerSecond,
+  type BatchPacers,
+  type InvocationContext,
+} from "./batch-calls";
 import { systemClock, type Clock, type Log } from "./clock";
-import { createRateLimiter, mapWithConcurrency } from "./concurrency";
+import { mapWithConcurrency } from "./concurrency";
+import { requestCleanup, terminateExecutionJobs } from "./execution-cleanup";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
 import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
 import { settingsOfKind, type SubmitSettings } from "./settings";
+import type { StatusTable } from "./status-table";
 import { executionTagKey, type JobMode, type SubmitOutputs } from "./step-contract";
+import {
+  claimOrAwaitSubmission,
+  recordSubmissionFailed,
+  recordSubmitted,
+  submissionLeaseMarginMs,
+} from "./submission-claim";
 import { validateSubmitArguments, type ValidSubmitArguments } from "./submit-arguments";
-import { terminateJobs, terminatesPerSecond, terminationReasons } from "./terminate";
+import { terminateJobs, terminationReasons } from "./terminate";
 
-/** SubmitJob calls per second in jobs mode: under the fixed 50/s account quota, leaving room for others. */
-export const submitsPerSecond = 40;
-/** SubmitJob calls in flight at once in jobs mode. */
+/** SubmitJob calls in flight at once in jobs mode (the container's pacer sets their rate). */
 export const submitConcurrency = 8;
-/** Time kept free at the end of an invocation, for logging and returning. */
-const reserveMilliseconds = 10_000;
 
 /** The submit handler's collaborators. */
 export interface SubmitDeps {
   batch: BatchClient;
+  /** The status table's client: submissions are claimed there. */
+  dynamodb: DynamoDBClient;
+  /** The clean-up queue's client: a failed submission hands it the jobs it could not terminate in time. */
+  sqs: SQSClient;
   settings: SubmitSettings;
   logger: Log;
   /** Defaults to the system clock; tests pass a fake one. */
   clock?: Clock;
+  /** The container's Batch pacers (default: the handler's own, one per container all the same). */
+  pacers?: BatchPacers;
 }
 
-/** The part of the Lambda context the handler uses: how long it may still run. */
-export interface InvocationContext {
-  getRemainingTimeInMillis(): number;
+/** One submission: its arguments, its Batch calls and the execution's job name. */
+interface Submission {
+  args: ValidSubmitArguments;
+  /** The settings of the step's job kind. */
+  settings: SubmitSettings;
+  calls: BatchCalls;
+  baseName: string;
+  context: InvocationContext | undefined;
 }
 
-/** Builds the submit function's handler. */
+/**
+ * Builds the submit function's handler. One call per execution submits: it claims the submission in the
+ * status table; a call made while another holds the claim waits for it and returns the same outputs.
+ */
 export function makeSubmitHandler(
   deps: SubmitDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
   const clock = deps.clock ?? systemClock();
-  const { batch, logger } = deps;
+  const pacers = deps.pacers ?? createBatchPacers(clock);
+  const { logger } = deps;
+  const table: StatusTable = { dynamodb: deps.dynamodb, tableName: deps.settings.statusTable };
 
   return async (event, context) => {
     const args = validateSubmitArguments(event, deps.settings);
     // The step's kind decides the job definition and the submit mode.
     const settings = settingsOfKind(deps.settings, args.jobKind);
+    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
     const baseName = executionJobName(settings.jobNamePrefix, args.executionId, args.stepName);
-    // Jobs from an earlier invocation for this execution are reused, so a repeated call submits no second
-    // set; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
-    const existing = latestJobByName(await listJobsByName(batch, settings.jobQueue, baseName, clock));
-    const shardCount = String(args.shardCount);
-    const outputs = (jobMode: JobMode, jobRef: string): SubmitOutputs => ({
-      jobMode,
-      jobRef,
-      shardCount,
-      jobName: baseName,
-      outputUri: args.outputUri,
-    });
-
-    if (settings.submitMode === "array") {
-      const reusable = existing.get(baseName);
-      if (reusable && reusable.status !== "FAILED") {
-        logger.info("submit", {
-          executionArn: args.executionArn,
-          jobKind: args.jobKind,
-          jobMode: "array",
-          jobRef: reusable.jobId,
-          shardCount: args.shardCount,
-          decision: "reused existing job",
-        });
-        return outputs("array", reusable.jobId!);
-      }
-      const submitted = await retryThrottled(
-        () => batch.send(new SubmitJobCommand(arrayJobInput(settings, args, baseName))),
-        clock,
-      );
+    const logContext = {
+      executionArn: args.executionArn,
+      jobKind: args.jobKind,
+      jobMode: settings.submitMode,
+      shardCount: args.shardCount,
+    };
+    // The claim lasts as long as this invocation may run, and a margin.
+    const leaseUntil = calls.deadline + invocationReserveMs + submissionLeaseMarginMs;
+    const turn = await claimOrAwaitSubmission(table, baseName, clock, calls.deadline, leaseUntil);
+    if (!turn.submit) {
       logger.info("submit", {
-        executionArn: args.executionArn,
-        jobKind: args.jobKind,
-        jobMode: "array",
-        jobRef: submitted.jobId,
-        shardCount: args.shardCount,
-        decision: args.shardCount === 1 ? "submitted single job" : "submitted array job",
+        ...logContext,
+        jobRef: turn.outputs.jobRef,
+        decision: "returned the execution's submission",
       });
-      return outputs("array", submitted.jobId!);
+      return turn.outputs;
     }
+    if (turn.tookOver) {
+      logger.warn("took over a submission whose invocation ended before it finished", {
+        ...logContext,
+        jobRef: baseName,
+      });
+    }
+    const submission: Submission = { args, settings, calls, baseName, context };
+    try {
+      const outputs =
+        settings.submitMode === "array"
+          ? await submitArrayJob(submission)
+          : await submitShardJobs(submission);
+      await endClaim(() => recordSubmitted(table, baseName, turn.claimId, outputs, clock.now()), logContext);
+      return outputs;
+    } catch (error) {
+      const reason = describeError(error);
+      await endClaim(
+        () => recordSubmissionFailed(table, baseName, turn.claimId, reason, clock.now()),
+        logContext,
+      );
+      logger.error("submit", { ...logContext, jobRef: baseName, decision: "failed", reason });
+      throw error;
+    }
+  };
 
+  /**
+   * After a failed submission: terminates the execution's unfinished jobs (listed, and those just submitted,
+   * which Batch may not list yet) until the invocation's deadline, and hands what is left to the clean-up
+   * function through its queue, so that the clean-up never outlives the function. Says what became of them.
+   */
+  async function cleanUpFailedSubmission(
+    { args, settings }: Submission,
+    calls: BatchCalls,
+    submittedIds: readonly string[],
+  ): Promise<string> {
+    const reason = terminationReasons.submissionFailed;
+    let terminated: number;
+    let left: number | "the rest";
+    try {
+      const pass = await terminateExecutionJobs(calls, settings, args.executionArn, reason, submittedIds);
+      terminated = pass.terminated;
+      left = pass.left.length;
+    } catch (error) {
+      logger.warn("could not list the execution's jobs; terminating those submitted now", {
+        executionArn: args.executionArn,
+        error: describeError(error),
+      });
+      const result = await terminateJobs(calls, submittedIds, reason);
+      terminated = result.terminated;
+      left = "the rest";
+    }
+    const done = `terminated ${terminated} job(s) of this execution`;
+    if (left === 0) return done;
+    const request = { executionArn: args.executionArn, reason, endedAt: clock.now(), round: 1 };
+    try {
+      await requestCleanup(deps.sqs, settings.cleanupQueueUrl, request);
+    } catch (error) {
+      // The execution ends Failed with this step, and its status-change event starts the same clean-up.
+      logger.error("could not hand the clean-up over to its queue", {
+        executionArn: args.executionArn,
+        error: describeError(error),
+      });
+    }
+    return `${done}; the clean-up function terminates ${left === "the rest" ? left : `the ${left} left`}`;
+  }
+
+  /** Marks the claim ended; on an error, waiting calls take the claim over once its lease is over. */
+  async function endClaim(end: () => Promise<boolean>, logContext: Record<string, unknown>) {
+    try {
+      if (!(await end())) logger.warn("the submission claim was taken over before it ended", logContext);
+    } catch (error) {
+      logger.warn("could not record the end of the submission claim", {
+        ...logContext,
+        error: describeError(error),
+      });
+    }
+  }
+
+  /** Array mode: the execution's array (or single) job, reused unless it FAILED. */
+  async function submitArrayJob({ args, settings, calls, baseName }: Submission): Promise<SubmitOutputs> {
+    const logContext = {
+      executionArn: args.executionArn,
+      jobKind: args.jobKind,
+      jobMode: "array",
+      shardCount: args.shardCount,
+    };
+    // A job from an earlier invocation for this execution is reused, so a repeated call submits no second
+    // one; a FAILED job (e.g. terminated by an earlier failed submission) is submitted again.
+    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName)).get(baseName);
+    if (existing && existing.status !== "FAILED") {
+      logger.info("submit", { ...logContext, jobRef: existing.jobId, decision: "reused existing job" });
+      return stepOutputs(args, baseName, "array", existing.jobId!);
+    }
+    const submitted = await calls.submitJob(arrayJobInput(settings, args, baseName));
+    logger.info("submit", {
+      ...logContext,
+      jobRef: submitted.jobId,
+      decision: args.shardCount === 1 ? "submitted single job" : "submitted array job",
+    });
+    return stepOutputs(args, baseName, "array", submitted.jobId!);
+  }
+
+  /** Jobs mode: one job per shard; shards with a job from an earlier invocation that did not fail keep it. */
+  async function submitShardJobs(submission: Submission): Promise<SubmitOutputs> {
+    const { args, settings, calls, baseName, context } = submission;
+    const existing = latestJobByName(await listJobsByName(calls, settings.jobQueue, baseName));
     const missing: number[] = [];
+    let reusedUnfinished = 0;
     for (let shard = 0; shard < args.shardCount; shard++) {
       const job = existing.get(shardJobName(baseName, shard));
       if (!job || job.status === "FAILED") missing.push(shard);
+      else if (isUnfinished(job.status)) reusedUnfinished += 1;
     }
     checkTimeToSubmit(missing.length, context);
 
     const submittedIds: string[] = [];
-    const acquire = createRateLimiter(submitsPerSecond, clock);
+    let stopSubmitting = false;
+    // Keep the time to clean up what a failed submission leaves running (the jobs submitted now and the
+    // unfinished ones reused) at the rate Batch is accepting calls; after a failure, stop every call.
+    const submitUntil = () =>
+      stopSubmitting
+        ? -Infinity
+        : calls.deadline - calls.expectedCleanupMs(submittedIds.length + reusedUnfinished);
     try {
       await mapWithConcurrency(missing, submitConcurrency, async (shard) => {
-        // Keep time to terminate what was submitted if the rest cannot be submitted in time.
-        const needed = (submittedIds.length / terminatesPerSecond) * 1000 + reserveMilliseconds;
-        if (context && context.getRemainingTimeInMillis() < needed) {
-          throw new Error("the function ran out of time (SubmitJob was throttled)");
+        try {
+          const input = shardJobInput(settings, args, baseName, shard);
+          submittedIds.push((await calls.submitJob(input, submitUntil)).jobId!);
+        } catch (error) {
+          stopSubmitting = true;
+          throw error;
         }
-        await acquire();
-        const submitted = await retryThrottled(
-          () => batch.send(new SubmitJobCommand(shardJobInput(settings, args, baseName, shard))),
-          clock,
-        );
-        submittedIds.push(submitted.jobId!);
       });
     } catch (error) {
-      const cleanup = await terminateExecutionJobs(deps, clock, baseName, submittedIds);
-      const message =
+      const cleanup = await cleanUpFailedSubmission(submission, calls, submittedIds);
+      throw new Error(
         `Submitted ${submittedIds.length} of ${missing.length} jobs, then submission failed ` +
-        `(${describeError(error)}); terminated ${cleanup.terminated} job(s) of this execution` +
-        (cleanup.failed > 0 ? `, ${cleanup.failed} could not be terminated` : "") +
-        ".";
-      logger.error("submit", {
-        executionArn: args.executionArn,
-        jobMode: "jobs",
-        jobRef: baseName,
-        shardCount: args.shardCount,
-        decision: "failed",
-        reason: message,
-      });
-      throw new Error(message);
+          `(${submissionFailure(error)}); ${cleanup}.`,
+      );
     }
     logger.info("submit", {
       executionArn: args.executionArn,
@@ -136,8 +247,36 @@ export function makeSubmitHandler(
       reused: args.shardCount - missing.length,
       decision: "submitted jobs",
     });
-    return outputs("jobs", baseName);
+    return stepOutputs(args, baseName, "jobs", baseName);
+  }
+}
+
+/** What the step returns, and every later call for the execution's step returns too. */
+function stepOutputs(
+  args: ValidSubmitArguments,
+  baseName: string,
+  jobMode: JobMode,
+  jobRef: string,
+): SubmitOutputs {
+  return {
+    jobMode,
+    jobRef,
+    shardCount: String(args.shardCount),
+    jobName: baseName,
+    outputUri: args.outputUri,
   };
+}
+
+/** Why submission stopped, for the step's failure reason. */
+function submissionFailure(error: unknown): string {
+  if (error instanceof OutOfTimeError && error.operation === "SubmitJob") {
+    return (
+      "Batch accepted too few SubmitJob calls to submit every shard within the function's time, the rest " +
+      "of which is kept to clean up" +
+      (error.lastError !== undefined ? `; the last refusal: ${describeError(error.lastError)}` : "")
+    );
+  }
+  return describeError(error);
 }
 
 function taggedJob(
@@ -212,7 +351,7 @@ export function shardJobInput(
 function checkTimeToSubmit(jobCount: number, context: InvocationContext | undefined): void {
   if (!context || jobCount === 0) return;
   const needed =
-    (jobCount / submitsPerSecond) * 1000 + (jobCount / terminatesPerSecond) * 1000 + reserveMilliseconds;
+    (jobCount / submitsPerSecond) * 1000 + (jobCount / terminatesPerSecond) * 1000 + invocationReserveMs;
   const remaining = context.getRemainingTimeInMillis();
   if (remaining < needed) {
     throw new Error(
@@ -223,26 +362,4 @@ function checkTimeToSubmit(jobCount: number, context: InvocationContext | undefi
         `No job was submitted.`,
     );
   }
-}
-
-/** After a failed submission: terminates every unfinished job of the execution, listed or just submitted. */
-async function terminateExecutionJobs(
-  deps: SubmitDeps,
-  clock: Clock,
-  baseName: string,
-  submittedIds: readonly string[],
-): Promise<{ terminated: number; failed: number }> {
-  const ids = new Set(submittedIds);
-  try {
-    for (const job of await listJobsByName(deps.batch, deps.settings.jobQueue, baseName, clock)) {
-      if (job.jobId && isUnfinished(job.status)) ids.add(job.jobId);
-    }
-  } catch (error) {
-    deps.logger.warn("could not list the execution's jobs; terminating those submitted now", {
-      jobRef: baseName,
-      error: describeError(error),
-    });
-  }
-  const result = await terminateJobs(deps.batch, [...ids], terminationReasons.submissionFailed, clock);
-  return { terminated: result.terminated, failed: result.failures.length };
 }

@@ -3,16 +3,13 @@
  * TerminateJob fails STARTING/RUNNING jobs and cancels queued ones; on an array parent it cascades to
  * every child.
  */
-import { TerminateJobCommand, type BatchClient } from "@aws-sdk/client-batch";
-import { describeError, isTransientError, retryThrottled } from "./aws-errors";
-import type { Clock } from "./clock";
-import { createRateLimiter, mapWithConcurrency } from "./concurrency";
+import { describeError, isTransientError } from "./aws-errors";
+import type { BatchCalls } from "./batch-calls";
+import { mapWithConcurrency } from "./concurrency";
 import type { ExecutionJobs } from "./job-status";
 
-/** TerminateJob calls in flight at once. */
+/** TerminateJob calls in flight at once (the container's pacer sets their rate). */
 export const terminateConcurrency = 8;
-/** TerminateJob calls per second, below the account's Batch API rate (SubmitJob's quota is 50/s). */
-export const terminatesPerSecond = 40;
 
 /** The status reason of jobs the functions terminate, as the Batch console shows it. */
 export const terminationReasons = {
@@ -20,7 +17,9 @@ export const terminationReasons = {
   jobsNotFound: "sagemaker-batch-bridge: jobs of the step were not found",
   waitEnded: "sagemaker-batch-bridge: the step waited maxWaitSeconds",
   stopped: "sagemaker-batch-bridge: pipeline execution stopped",
+  executionFailed: "sagemaker-batch-bridge: pipeline execution failed",
   submissionFailed: "sagemaker-batch-bridge: job submission for the step failed",
+  invalidCallbackMessage: "sagemaker-batch-bridge: the step's callback message was invalid",
 } as const;
 
 /** What a clean-up did. */
@@ -32,21 +31,18 @@ export interface TerminationResult {
 }
 
 /**
- * Terminates the given jobs (bounded concurrency; `acquire` paces the calls, by default at
- * `terminatesPerSecond`); never throws, reports failures instead.
+ * Terminates the given jobs (bounded concurrency, paced and retried by `calls` until its deadline); never
+ * throws, reports failures instead (an OutOfTimeError for each job the time did not allow).
  */
 export async function terminateJobs(
-  batch: BatchClient,
+  calls: BatchCalls,
   jobIds: readonly string[],
   reason: string,
-  clock: Clock,
-  acquire: () => Promise<void> = createRateLimiter(terminatesPerSecond, clock),
 ): Promise<TerminationResult> {
   const result: TerminationResult = { terminated: 0, failures: [] };
   await mapWithConcurrency(jobIds, terminateConcurrency, async (jobId) => {
     try {
-      await acquire();
-      await retryThrottled(() => batch.send(new TerminateJobCommand({ jobId, reason })), clock);
+      await calls.terminateJob(jobId, reason);
       result.terminated += 1;
     } catch (error) {
       result.failures.push({ jobId, error });
@@ -57,16 +53,15 @@ export async function terminateJobs(
 
 /**
  * Terminates every unfinished job of the execution and counts the shards stopped. A transient failure
- * (throttling, 5xx) is thrown so the caller retries before it answers; other failures are returned.
+ * (throttling, 5xx, out of time) is thrown so the caller retries before it answers; other failures are
+ * returned.
  */
 export async function terminateUnfinishedJobs(
-  batch: BatchClient,
+  calls: BatchCalls,
   jobs: ExecutionJobs,
   reason: string,
-  clock: Clock,
-  acquire?: () => Promise<void>,
 ): Promise<TerminationResult> {
-  const result = await terminateJobs(batch, jobs.unfinishedJobIds, reason, clock, acquire);
+  const result = await terminateJobs(calls, jobs.unfinishedJobIds, reason);
   const transient = result.failures.find((f) => isTransientError(f.error));
   if (transient) throw transient.error;
   // Terminating the array parent stops all of its unfinished children.

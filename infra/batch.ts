@@ -2,7 +2,9 @@
  * AWS Batch on Fargate: the jobs' log group, their two roles, a managed compute environment, a job queue and
  * a job definition per job kind, which the submit function uses.
  */
-import * as aws from "@pulumi/aws";
+import * as iam from "@pulumi/aws/iam";
+import * as batch from "@pulumi/aws/batch";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as pulumi from "@pulumi/pulumi";
 import { defaultJobKind } from "../functions/step-contract";
 import type { BridgeConfig, JobKind } from "./config";
@@ -17,13 +19,13 @@ import { createServiceRole } from "./iam";
 import type { JobNetwork } from "./network";
 
 export interface BatchResources {
-  jobLogGroup: aws.cloudwatch.LogGroup;
-  computeEnvironment: aws.batch.ComputeEnvironment;
-  jobQueue: aws.batch.JobQueue;
+  jobLogGroup: cloudwatch.LogGroup;
+  computeEnvironment: batch.ComputeEnvironment;
+  jobQueue: batch.JobQueue;
   /** The default kind's job definition (the top-level keys). */
-  jobDefinition: aws.batch.JobDefinition;
+  jobDefinition: batch.JobDefinition;
   /** Every kind's job definition by kind name, the default kind's included. */
-  jobDefinitions: Record<string, aws.batch.JobDefinition>;
+  jobDefinitions: Record<string, batch.JobDefinition>;
 }
 
 export interface BatchArgs {
@@ -59,7 +61,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
   const { config, scope } = args;
   const opts = { parent };
 
-  const jobLogGroup = new aws.cloudwatch.LogGroup(
+  const jobLogGroup = new cloudwatch.LogGroup(
     `${name}-jobs`,
     { name: `/aws/batch/${config.jobDefinitionName}`, retentionInDays: config.logRetentionDays },
     opts,
@@ -99,7 +101,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
   );
 
   // No serviceRole: Batch uses its service-linked role. Fargate takes no instance settings.
-  const computeEnvironment = new aws.batch.ComputeEnvironment(
+  const computeEnvironment = new batch.ComputeEnvironment(
     `${name}-fargate`,
     {
       name: config.computeEnvironmentName,
@@ -115,7 +117,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
     opts,
   );
 
-  const jobQueue = new aws.batch.JobQueue(
+  const jobQueue = new batch.JobQueue(
     `${name}-jobs`,
     {
       name: config.jobQueueName,
@@ -159,8 +161,8 @@ interface JobDefinitionArgs {
   config: BridgeConfig;
   scope: pulumi.Output<AwsScope>;
   bucketName: pulumi.Output<string>;
-  roles: { executionRole: aws.iam.Role; jobRole: aws.iam.Role };
-  jobLogGroup: aws.cloudwatch.LogGroup;
+  roles: { executionRole: iam.Role; jobRole: iam.Role };
+  jobLogGroup: cloudwatch.LogGroup;
   dependsOn: pulumi.Resource[];
 }
 
@@ -173,13 +175,13 @@ function createJobDefinition(
   kind: JobKind,
   args: JobDefinitionArgs,
   parent: pulumi.Resource,
-): aws.batch.JobDefinition {
+): batch.JobDefinition {
   const { config, scope, roles } = args;
   const isDefault = kind.name === defaultJobKind;
   const environment = Object.entries(kind.environment)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([variable, value]) => ({ name: variable, value }));
-  return new aws.batch.JobDefinition(
+  return new batch.JobDefinition(
     isDefault ? `${name}-job` : `${name}-job-${kind.name}`,
     {
       name: kind.jobDefinitionName,

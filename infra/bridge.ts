@@ -1,7 +1,9 @@
 /**
  * BatchBridge: everything that runs AWS Batch (Fargate) jobs as a step of a SageMaker pipeline.
  */
-import * as aws from "@pulumi/aws";
+import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
+import { getPartitionOutput } from "@pulumi/aws/getPartition";
+import { getRegionOutput } from "@pulumi/aws/getRegion";
 import * as pulumi from "@pulumi/pulumi";
 import { createBatch } from "./batch";
 import {
@@ -14,8 +16,9 @@ import {
   type StepDocument,
 } from "./batch-bridge-steps";
 import { parseConfig, projectName, type BridgeConfig, type StackSettings } from "./config";
+import { createCleanupQueues, routeExecutionEnds } from "./execution-cleanup";
 import { createFunctions } from "./functions";
-import { pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
+import { pipelineArns, pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
 import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
@@ -26,7 +29,6 @@ import { createDataBucket } from "./storage";
 
 /** What completionEvents adds to the stack's outputs. */
 export interface CompletionEventOutputs {
-  statusTableName: pulumi.Output<string>;
   eventFunctionName: pulumi.Output<string>;
 }
 
@@ -72,10 +74,16 @@ export class BatchBridge extends pulumi.ComponentResource {
    */
   readonly pipelineRolePolicy: pulumi.Output<RolePolicy>;
   readonly monitorFunctionName: pulumi.Output<string>;
+  /** Terminates the jobs of executions that ended Stopped or Failed. */
+  readonly cleanupFunctionName: pulumi.Output<string>;
+  /** Clean-up messages that could not be read or delivered, for an operator. */
+  readonly cleanupDeadLetterQueueUrl: pulumi.Output<string>;
   readonly dataBucketName: pulumi.Output<string>;
+  /** The status table: submission claims, and with completionEvents the waiting steps. */
+  readonly statusTableName: pulumi.Output<string>;
   /** An AWS CLI command line that starts a pipeline execution with the default parameters. */
   readonly startExecutionCommand: pulumi.Output<string>;
-  /** The status table and the job-event function; undefined when completionEvents is off. */
+  /** The job-event function; undefined when completionEvents is off. */
   readonly completionEvents?: CompletionEventOutputs;
   /** The records API's endpoint, key, table and queues; undefined when recordApi is off. */
   readonly recordApi?: RecordApiOutputs;
@@ -100,9 +108,9 @@ export class BatchBridge extends pulumi.ComponentResource {
     const invokeOpts = { parent: this };
     const scope: pulumi.Output<AwsScope> = pulumi
       .all([
-        aws.getPartitionOutput({}, invokeOpts).partition,
-        aws.getRegionOutput({}, invokeOpts).region,
-        aws.getCallerIdentityOutput({}, invokeOpts).accountId,
+        getPartitionOutput({}, invokeOpts).partition,
+        getRegionOutput({}, invokeOpts).region,
+        getCallerIdentityOutput({}, invokeOpts).accountId,
       ])
       .apply(([partition, region, accountId]) => ({ partition, region, accountId }));
 
@@ -110,16 +118,20 @@ export class BatchBridge extends pulumi.ComponentResource {
     const { bucketName } = createDataBucket(name, config, this);
     const batch = createBatch(name, { config, scope, network, bucketName }, this);
     const queues = createCallbackQueues(name, config, this);
-    const statusTable = config.completionEvents ? createStatusTable(name, config, this) : undefined;
-    const functions = createFunctions(name, { config, scope, batch, queues, bucketName, statusTable }, this);
-    if (statusTable && functions.jobEventFunction) {
+    const cleanupQueues = createCleanupQueues(name, config, this);
+    const statusTable = createStatusTable(name, config, this);
+    const functions = createFunctions(
+      name,
+      { config, scope, batch, queues, cleanupQueues, bucketName, statusTable },
+      this,
+    );
+    if (functions.jobEventFunction) {
       routeJobEvents(
         name,
         { config, jobQueueArn: batch.jobQueue.arn, jobEventFunction: functions.jobEventFunction },
         this,
       );
       this.completionEvents = {
-        statusTableName: statusTable.name,
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
@@ -140,6 +152,11 @@ export class BatchBridge extends pulumi.ComponentResource {
       },
       this,
     );
+    // Every pipeline whose jobs the bridge runs: the stack's own and externalPipelineNames.
+    const bridgedPipelineArns = pulumi
+      .all([scope, pipeline.arn])
+      .apply(([s]) => pipelineArns(s, config.bridgedPipelineNames));
+    routeExecutionEnds(name, { config, pipelineArns: bridgedPipelineArns, queues: cleanupQueues }, this);
 
     if (config.recordApi) {
       this.recordApi = createRecords(name, { config, scope, bucketName, pipeline }, this);
@@ -154,7 +171,10 @@ export class BatchBridge extends pulumi.ComponentResource {
     this.submitFunctionName = functions.submitFunction.name;
     this.submitFunctionArn = functions.submitFunction.arn;
     this.monitorFunctionName = functions.monitorFunction.name;
+    this.cleanupFunctionName = functions.cleanupFunction.name;
+    this.cleanupDeadLetterQueueUrl = cleanupQueues.cleanupDeadLetterQueue.url;
     this.dataBucketName = bucketName;
+    this.statusTableName = statusTable.name;
     this.startExecutionCommand = pulumi
       .all([pipeline.pipelineName, scope])
       .apply(
@@ -173,7 +193,10 @@ export class BatchBridge extends pulumi.ComponentResource {
       submitFunctionArn: this.submitFunctionArn,
       pipelineRolePolicy: this.pipelineRolePolicy,
       monitorFunctionName: this.monitorFunctionName,
+      cleanupFunctionName: this.cleanupFunctionName,
+      cleanupDeadLetterQueueUrl: this.cleanupDeadLetterQueueUrl,
       dataBucketName: this.dataBucketName,
+      statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,
       ...this.completionEvents,
       ...this.recordApi,

@@ -1,14 +1,19 @@
 /**
  * The bridge's functions: CallbackFunctions whose closures only call into functions/, each with its own
  * role and log group and its settings passed as environment variables. The submit function runs the
- * Lambda step, the monitor consumes the callback queue, and with completionEvents the job-event function
- * takes Batch's job state-change events (job-events.ts routes them to it).
+ * Lambda step, the monitor consumes the callback queue, the clean-up function consumes the clean-up queue
+ * (execution-cleanup.ts fills it), and with completionEvents the job-event function takes Batch's job
+ * state-change events (job-events.ts routes them to it).
  */
-import * as aws from "@pulumi/aws";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as dynamodb from "@pulumi/aws/dynamodb";
+import * as lambda from "@pulumi/aws/lambda";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
 import {
+  cleanupHandlerFromEnvironment,
   jobEventHandlerFromEnvironment,
   monitorHandlerFromEnvironment,
   submitHandlerFromEnvironment,
@@ -16,7 +21,9 @@ import {
 import { defaultJobKind, environmentVariables } from "../functions/step-contract";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
+import type { CleanupQueues } from "./execution-cleanup";
 import {
+  cleanupFunctionPolicy,
   jobEventFunctionPolicy,
   monitorFunctionPolicy,
   servicePrincipals,
@@ -28,11 +35,13 @@ import { createServiceRole } from "./iam";
 import type { CallbackQueues } from "./queue";
 
 export interface BridgeFunctions {
-  submitFunction: aws.lambda.CallbackFunction<unknown, unknown>;
-  monitorFunction: aws.lambda.CallbackFunction<aws.sqs.QueueEvent, unknown>;
-  monitorSubscription: aws.sqs.QueueEventSubscription;
+  submitFunction: lambda.CallbackFunction<unknown, unknown>;
+  monitorFunction: lambda.CallbackFunction<sqs.QueueEvent, unknown>;
+  monitorSubscription: sqs.QueueEventSubscription;
+  cleanupFunction: lambda.CallbackFunction<sqs.QueueEvent, unknown>;
+  cleanupSubscription: sqs.QueueEventSubscription;
   /** With completionEvents only. */
-  jobEventFunction?: aws.lambda.CallbackFunction<unknown, unknown>;
+  jobEventFunction?: lambda.CallbackFunction<unknown, unknown>;
 }
 
 export interface FunctionsArgs {
@@ -40,9 +49,13 @@ export interface FunctionsArgs {
   scope: pulumi.Output<AwsScope>;
   batch: BatchResources;
   queues: CallbackQueues;
+  cleanupQueues: CleanupQueues;
   bucketName: pulumi.Output<string>;
-  /** With completionEvents: the monitor records waits in it, and the job-event function is added. */
-  statusTable?: aws.dynamodb.Table;
+  /**
+   * The submit function claims each execution's submission in it; with completionEvents the monitor also
+   * records waits in it, and the job-event function is added.
+   */
+  statusTable: dynamodb.Table;
 }
 
 const projectRoot = path.resolve(__dirname, "..");
@@ -57,6 +70,17 @@ export function runtimeProvidedPackages(root = projectRoot): string[] {
     return fs.existsSync(folder) ? fs.readdirSync(folder).map((name) => `${scope}/${name}`) : [];
   });
 }
+
+/**
+ * What each function runs in Lambda: its handler, built from the function's environment by
+ * functions/entrypoints.ts. Module-level, so that each is one function object however often the stack is
+ * built (a render serializes each once).
+ */
+const callbackFactories = {
+  submit: () => submitHandlerFromEnvironment(process.env),
+  monitor: () => monitorHandlerFromEnvironment(process.env),
+  jobEvent: () => jobEventHandlerFromEnvironment(process.env),
+};
 
 /** What sets one function apart from the others. */
 export interface BridgeFunctionSpec<E, R> {
@@ -73,7 +97,7 @@ export interface BridgeFunctionSpec<E, R> {
   /** Settings (`environmentVariables`); POWERTOOLS_SERVICE_NAME is added. */
   environment: Record<string, pulumi.Input<string>>;
   /** Builds the handler in Lambda: reads process.env and calls into functions/entrypoints.ts. */
-  callbackFactory: () => aws.lambda.Callback<E, R>;
+  callbackFactory: () => lambda.Callback<E, R>;
 }
 
 /** A function with its own log group and least-privilege role, on Node.js 22, logging JSON. */
@@ -82,9 +106,9 @@ export function createBridgeFunction<E, R>(
   spec: BridgeFunctionSpec<E, R>,
   config: BridgeConfig,
   parent: pulumi.Resource,
-): aws.lambda.CallbackFunction<E, R> {
+): lambda.CallbackFunction<E, R> {
   const logicalName = `${name}-${spec.part}`;
-  const logGroup = new aws.cloudwatch.LogGroup(
+  const logGroup = new cloudwatch.LogGroup(
     logicalName,
     { name: `/aws/lambda/${config.pipelineName}-${spec.part}`, retentionInDays: config.logRetentionDays },
     { parent },
@@ -98,11 +122,11 @@ export function createBridgeFunction<E, R>(
     },
     parent,
   );
-  return new aws.lambda.CallbackFunction<E, R>(
+  return new lambda.CallbackFunction<E, R>(
     logicalName,
     {
       description: spec.description,
-      runtime: aws.lambda.Runtime.NodeJS22dX,
+      runtime: lambda.Runtime.NodeJS22dX,
       role: role.role,
       timeout: spec.timeoutSeconds,
       memorySize: config.functionMemoryMiB,
@@ -122,6 +146,9 @@ export function createBridgeFunction<E, R>(
 /** The functions, their roles and log groups, and the monitor's subscription to the callback queue. */
 export function createFunctions(name: string, args: FunctionsArgs, parent: pulumi.Resource): BridgeFunctions {
   const { config, scope, batch, queues, statusTable } = args;
+  const { cleanupQueue } = args.cleanupQueues;
+  // With completionEvents, steps are answered from Batch's events through the waits in the status table.
+  const waitsInTable = config.completionEvents;
   const { callbackQueue, deadLetterQueue } = queues;
   // The submit function may submit to every kind's job definition, and names the kinds besides the default.
   const jobDefinitionArnPrefixes = pulumi.all(Object.values(batch.jobDefinitions).map((d) => d.arnPrefix));
@@ -144,13 +171,23 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's submit function: submits an execution's Batch jobs.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, batch.jobQueue.arn, jobDefinitionArnPrefixes, logGroupArn])
-          .apply(([s, jobQueueArn, arnPrefixes, logGroupArn]) =>
+          .all([
+            scope,
+            batch.jobQueue.arn,
+            jobDefinitionArnPrefixes,
+            statusTable.arn,
+            cleanupQueue.arn,
+            logGroupArn,
+          ])
+          .apply(([s, jobQueueArn, arnPrefixes, statusTableArn, cleanupQueueArn, logGroupArn]) =>
             submitFunctionPolicy({
               scope: s,
               pipelineNames: config.bridgedPipelineNames,
               jobQueueArn,
               jobDefinitionArnPrefixes: arnPrefixes,
+              jobNamePrefix: config.jobNamePrefix,
+              statusTableArn,
+              cleanupQueueArn,
               logGroupArn,
             }),
           ),
@@ -164,14 +201,16 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         ...(otherKinds.length > 0 ? { [environmentVariables.jobKinds]: otherKindTargets } : {}),
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
+        [environmentVariables.statusTable]: statusTable.name,
+        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
       },
-      callbackFactory: () => submitHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.submit,
     },
     config,
     parent,
   );
 
-  const monitorFunction = createBridgeFunction<aws.sqs.QueueEvent, unknown>(
+  const monitorFunction = createBridgeFunction<sqs.QueueEvent, unknown>(
     name,
     {
       part: "monitor",
@@ -179,7 +218,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable?.arn])
+          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable.arn])
           .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
             monitorFunctionPolicy({
               scope: s,
@@ -187,7 +226,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               callbackQueueArn,
               deadLetterQueueArn,
               logGroupArn,
-              ...(statusTableArn !== undefined ? { statusTableArn } : {}),
+              ...(waitsInTable ? { statusTableArn } : {}),
             }),
           ),
       // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
@@ -202,41 +241,65 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
         [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
         [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
-        ...(statusTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
+        ...(waitsInTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
       },
-      callbackFactory: () => monitorHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.monitor,
     },
     config,
     parent,
   );
 
-  // onEvent takes only batchSize and the batching window: the mapping's other settings are set here. Its
-  // permission for SQS is narrowed from lambda:* (the mapping polls with the function's role anyway).
-  const subscriptionSettings: pulumi.ResourceTransformation = (resource) => {
-    switch (resource.type) {
-      case "aws:lambda/eventSourceMapping:EventSourceMapping":
-        return {
-          props: {
-            ...resource.props,
-            functionResponseTypes: ["ReportBatchItemFailures"],
-            scalingConfig: { maximumConcurrency: config.monitorMaxConcurrency },
-          },
-          opts: resource.opts,
-        };
-      case "aws:lambda/permission:Permission":
-        return { props: { ...resource.props, action: "lambda:InvokeFunction" }, opts: resource.opts };
-      default:
-        return undefined;
-    }
-  };
   const monitorSubscription = callbackQueue.onEvent(
     `${name}-monitor`,
     monitorFunction,
     { batchSize: config.monitorBatchSize },
-    { transformations: [subscriptionSettings] },
+    { transformations: [queueSubscriptionSettings(config.monitorMaxConcurrency)] },
   );
 
-  if (!statusTable) return { submitFunction, monitorFunction, monitorSubscription };
+  const cleanupFunction = createBridgeFunction<sqs.QueueEvent, unknown>(
+    name,
+    {
+      part: "cleanup",
+      description: "Terminates the Batch jobs of pipeline executions that ended Stopped or Failed.",
+      roleDescription: "The bridge's clean-up function: terminates the jobs of executions that ended.",
+      policy: (logGroupArn) =>
+        pulumi.all([scope, cleanupQueue.arn, logGroupArn]).apply(([s, cleanupQueueArn, logGroupArn]) =>
+          cleanupFunctionPolicy({
+            scope: s,
+            pipelineNames: config.bridgedPipelineNames,
+            cleanupQueueArn,
+            logGroupArn,
+          }),
+        ),
+      // It terminates jobs as the monitor does, so it gets the monitor's time.
+      timeoutSeconds: config.monitorTimeoutSeconds,
+      environment: {
+        [environmentVariables.jobQueue]: batch.jobQueue.arn,
+        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
+        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
+      },
+      callbackFactory: () => cleanupHandlerFromEnvironment(process.env),
+    },
+    config,
+    parent,
+  );
+  // Each message is one execution's clean-up, handled one after another; two invocations at most (SQS's
+  // least) keep the TerminateJob calls of clean-ups at once within twice one container's pace.
+  const cleanupSubscription = cleanupQueue.onEvent(
+    `${name}-cleanup`,
+    cleanupFunction,
+    { batchSize: cleanupBatchSize },
+    { transformations: [queueSubscriptionSettings(cleanupMaxConcurrency)] },
+  );
+
+  const common = {
+    submitFunction,
+    monitorFunction,
+    monitorSubscription,
+    cleanupFunction,
+    cleanupSubscription,
+  };
+  if (!waitsInTable) return common;
 
   const jobEventFunction = createBridgeFunction<unknown, unknown>(
     name,
@@ -265,10 +328,40 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.statusTable]: statusTable.name,
         [environmentVariables.callbackQueueUrl]: callbackQueue.url,
       },
-      callbackFactory: () => jobEventHandlerFromEnvironment(process.env),
+      callbackFactory: callbackFactories.jobEvent,
     },
     config,
     parent,
   );
-  return { submitFunction, monitorFunction, monitorSubscription, jobEventFunction };
+  return { ...common, jobEventFunction };
+}
+
+/** Clean-up messages per invocation. */
+const cleanupBatchSize = 5;
+/** Clean-up invocations at once: the least an SQS event source's MaximumConcurrency allows (2..1000). */
+const cleanupMaxConcurrency = 2;
+
+/**
+ * A queue subscription's settings beyond what onEvent takes (batchSize and the batching window): partial
+ * batch responses and capped concurrency on the mapping, and its permission for SQS narrowed from lambda:*
+ * (the mapping polls with the function's role anyway).
+ */
+function queueSubscriptionSettings(maximumConcurrency: number): pulumi.ResourceTransformation {
+  return (resource) => {
+    switch (resource.type) {
+      case "aws:lambda/eventSourceMapping:EventSourceMapping":
+        return {
+          props: {
+            ...resource.props,
+            functionResponseTypes: ["ReportBatchItemFailures"],
+            scalingConfig: { maximumConcurrency },
+          },
+          opts: resource.opts,
+        };
+      case "aws:lambda/permission:Permission":
+        return { props: { ...resource.props, action: "lambda:InvokeFunction" }, opts: resource.opts };
+      default:
+        return undefined;
+    }
+  };
 }

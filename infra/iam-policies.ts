@@ -3,9 +3,10 @@
  * the exact ARNs it needs. `*` only for actions that support no resource type (AWS Service Authorization
  * Reference). They take resolved ARNs as strings so they read, and test, like the JSON AWS will hold.
  */
-import type * as aws from "@pulumi/aws";
+import type * as iam from "@pulumi/aws/iam";
 import { executionTagPatterns } from "../functions/job-names";
 import { executionTagKey } from "../functions/step-contract";
+import { submissionKey } from "../functions/submission-claim";
 
 export interface PolicyStatement {
   Sid: string;
@@ -16,12 +17,12 @@ export interface PolicyStatement {
 }
 
 /** A policy document whose statements are plain data. */
-export interface RolePolicy extends aws.iam.PolicyDocument {
+export interface RolePolicy extends iam.PolicyDocument {
   Version: "2012-10-17";
   Statement: PolicyStatement[];
 }
 
-export interface TrustPolicy extends aws.iam.PolicyDocument {
+export interface TrustPolicy extends iam.PolicyDocument {
   Version: "2012-10-17";
   Statement: { Effect: "Allow"; Principal: { Service: string }; Action: "sts:AssumeRole" }[];
 }
@@ -33,12 +34,26 @@ export interface AwsScope {
   accountId: string;
 }
 
-/** Services that assume the stack's roles. */
+/** Services that assume the stack's roles, or send to its queues. */
 export const servicePrincipals = {
   ecsTasks: "ecs-tasks.amazonaws.com",
   lambda: "lambda.amazonaws.com",
   sagemaker: "sagemaker.amazonaws.com",
+  events: "events.amazonaws.com",
 } as const;
+
+/** A queue's resource policy: one service may send to it, on behalf of one source ARN. */
+export interface QueuePolicy extends iam.PolicyDocument {
+  Version: "2012-10-17";
+  Statement: {
+    Sid: string;
+    Effect: "Allow";
+    Principal: { Service: string };
+    Action: string[];
+    Resource: string;
+    Condition: { ArnEquals: { "aws:SourceArn": string } };
+  }[];
+}
 
 /** Lets one AWS service assume the role. */
 export function trustPolicy(service: string): TrustPolicy {
@@ -85,7 +100,7 @@ export function pipelineArn(scope: AwsScope, pipelineName: string): string {
  * The ARNs of the pipelines the functions act for (the stack's own and externalPipelineNames): each name as
  * given and, when it has capitals, lowercased too, as SageMaker writes pipeline names in some ARNs.
  */
-function pipelineArns(scope: AwsScope, pipelineNames: readonly string[]): string[] {
+export function pipelineArns(scope: AwsScope, pipelineNames: readonly string[]): string[] {
   const names = [...new Set(pipelineNames.flatMap((name) => [name, name.toLowerCase()]))];
   return names.map((name) => pipelineArn(scope, name));
 }
@@ -194,10 +209,17 @@ export interface SubmitFunctionPolicyArgs {
   jobQueueArn: string;
   /** Every job kind's job definition ARN without revision (`...:job-definition/<name>`). */
   jobDefinitionArnPrefixes: readonly string[];
+  /** Names the executions' items in the status table (`<jobNamePrefix>-<execution id>...`). */
+  jobNamePrefix: string;
+  statusTableArn: string;
+  cleanupQueueArn: string;
   logGroupArn: string;
 }
 
-/** Submit function: submit tagged jobs on our queue and definitions, find them again, clean up a partial submission. */
+/**
+ * Submit function: claim each execution's submission, submit tagged jobs on our queue and definitions, find
+ * them again, clean up a partial submission (handing what its time does not allow to the clean-up queue).
+ */
 export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy {
   const jobs = batchJobsArn(args.scope);
   const requestCarriesExecutionTag = taggedForPipelines("RequestTag", args.scope, args.pipelineNames);
@@ -238,6 +260,23 @@ export function submitFunctionPolicy(args: SubmitFunctionPolicyArgs): RolePolicy
       Action: ["batch:TerminateJob"],
       Resource: jobs,
       Condition: taggedForPipelines("ResourceTag", args.scope, args.pipelineNames),
+    },
+    {
+      Sid: "HandOverCleanup",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage"],
+      Resource: args.cleanupQueueArn,
+    },
+    {
+      // Conditional writes on the submission items only (`<execution job name>#submission`), not on the
+      // steps' waits.
+      Sid: "ClaimSubmissions",
+      Effect: "Allow",
+      Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+      Resource: args.statusTableArn,
+      Condition: {
+        "ForAllValues:StringLike": { "dynamodb:LeadingKeys": [submissionKey(`${args.jobNamePrefix}-*`)] },
+      },
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
@@ -350,6 +389,63 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
     },
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
+}
+
+export interface CleanupFunctionPolicyArgs {
+  scope: AwsScope;
+  /** The pipelines whose executions' jobs it stops: the stack's own and externalPipelineNames. */
+  pipelineNames: readonly string[];
+  cleanupQueueArn: string;
+  logGroupArn: string;
+}
+
+/**
+ * Clean-up function: find an ended execution's jobs, terminate the tagged ones, consume the clean-up queue
+ * and put a clean-up that must go on later back on it.
+ */
+export function cleanupFunctionPolicy(args: CleanupFunctionPolicyArgs): RolePolicy {
+  return policy(
+    checkJobs,
+    stopJobsOfExecution(args.scope, args.pipelineNames),
+    {
+      Sid: "ConsumeCleanupRequests",
+      Effect: "Allow",
+      Action: [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+      ],
+      Resource: args.cleanupQueueArn,
+    },
+    {
+      Sid: "GoOnWithCleanupLater",
+      Effect: "Allow",
+      Action: ["sqs:SendMessage"],
+      Resource: args.cleanupQueueArn,
+    },
+    writeLogs("WriteFunctionLogs", args.logGroupArn),
+  );
+}
+
+/**
+ * The policy of a queue an EventBridge rule sends to (its target, or its target's dead-letter queue): only
+ * EventBridge, and only for that rule.
+ */
+export function ruleDeliveryQueuePolicy(args: { queueArn: string; ruleArn: string }): QueuePolicy {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DeliverRuleEvents",
+        Effect: "Allow",
+        Principal: { Service: servicePrincipals.events },
+        Action: ["sqs:SendMessage"],
+        Resource: args.queueArn,
+        Condition: { ArnEquals: { "aws:SourceArn": args.ruleArn } },
+      },
+    ],
+  };
 }
 
 export interface PipelinePolicyArgs {

@@ -2,14 +2,14 @@
  * Roles: each trusted by one service and holding one inline policy from iam-policies.ts. No managed
  * policies are attached anywhere.
  */
-import * as aws from "@pulumi/aws";
+import * as iam from "@pulumi/aws/iam";
 import * as pulumi from "@pulumi/pulumi";
 import { trustPolicy, type RolePolicy } from "./iam-policies";
 
 export interface ServiceRole {
-  role: aws.iam.Role;
+  role: iam.Role;
   /** Depend on it to be sure the role's permissions are in place. */
-  policy: aws.iam.RolePolicy;
+  policy: iam.RolePolicy;
 }
 
 export interface ServiceRoleArgs {
@@ -21,12 +21,12 @@ export interface ServiceRoleArgs {
 
 /** A role for one AWS service with one inline least-privilege policy. */
 export function createServiceRole(name: string, args: ServiceRoleArgs, parent: pulumi.Resource): ServiceRole {
-  const role = new aws.iam.Role(
+  const role = new iam.Role(
     name,
     { description: args.description, assumeRolePolicy: JSON.stringify(trustPolicy(args.service)) },
     { parent },
   );
-  const policy = new aws.iam.RolePolicy(
+  const policy = new iam.RolePolicy(
     name,
     { role: role.id, policy: pulumi.output(args.policy).apply((p) => JSON.stringify(p)) },
     { parent },

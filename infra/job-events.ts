@@ -3,7 +3,8 @@
  * rule on the default bus for the final states of the stack's jobs, its Lambda target, the permission
  * that lets EventBridge invoke the function, and the function's asynchronous retry settings.
  */
-import * as aws from "@pulumi/aws";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as lambda from "@pulumi/aws/lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { jobStateChangePattern } from "../functions/job-state-change";
 import type { BridgeConfig } from "./config";
@@ -19,14 +20,14 @@ const lambdaMaxRetryAttempts = 2;
 export interface JobEventsArgs {
   config: BridgeConfig;
   jobQueueArn: pulumi.Output<string>;
-  jobEventFunction: aws.lambda.Function;
+  jobEventFunction: lambda.Function;
 }
 
 export interface JobEventRouting {
-  rule: aws.cloudwatch.EventRule;
-  target: aws.cloudwatch.EventTarget;
-  permission: aws.lambda.Permission;
-  invokeConfig: aws.lambda.FunctionEventInvokeConfig;
+  rule: cloudwatch.EventRule;
+  target: cloudwatch.EventTarget;
+  permission: lambda.Permission;
+  invokeConfig: lambda.FunctionEventInvokeConfig;
 }
 
 /**
@@ -41,7 +42,7 @@ function eventAgeLimitSeconds(config: BridgeConfig, limits: { min: number; max: 
 export function routeJobEvents(name: string, args: JobEventsArgs, parent: pulumi.Resource): JobEventRouting {
   const { config, jobEventFunction } = args;
   const logicalName = `${name}-job-event`;
-  const rule = new aws.cloudwatch.EventRule(
+  const rule = new cloudwatch.EventRule(
     logicalName,
     {
       description: `Final states of the Batch jobs of the ${config.pipelineName} pipeline's steps.`,
@@ -55,7 +56,7 @@ export function routeJobEvents(name: string, args: JobEventsArgs, parent: pulumi
   );
   // Events that cannot be delivered in the end are not lost for good: the monitor checks each waiting step
   // every safetyNetCheckSeconds and answers it from Batch itself.
-  const target = new aws.cloudwatch.EventTarget(
+  const target = new cloudwatch.EventTarget(
     logicalName,
     {
       rule: rule.name,
@@ -67,7 +68,7 @@ export function routeJobEvents(name: string, args: JobEventsArgs, parent: pulumi
     },
     { parent },
   );
-  const permission = new aws.lambda.Permission(
+  const permission = new lambda.Permission(
     logicalName,
     {
       action: "lambda:InvokeFunction",
@@ -79,7 +80,7 @@ export function routeJobEvents(name: string, args: JobEventsArgs, parent: pulumi
   );
   // EventBridge invokes the function asynchronously: an invocation that throws (throttling, a 5xx from
   // AWS) is retried by Lambda twice more; after that the safety-net check covers the event.
-  const invokeConfig = new aws.lambda.FunctionEventInvokeConfig(
+  const invokeConfig = new lambda.FunctionEventInvokeConfig(
     logicalName,
     {
       functionName: jobEventFunction.name,

@@ -2,8 +2,8 @@
  * Where the Fargate jobs run: the configured subnets and security groups, or the account's default VPC and
  * an egress-only security group the stack creates.
  */
-import * as aws from "@pulumi/aws";
-import * as awsx from "@pulumi/awsx";
+import * as ec2 from "@pulumi/aws/ec2";
+import { DefaultVpc } from "@pulumi/awsx/ec2/defaultVpc";
 import * as pulumi from "@pulumi/pulumi";
 import type { BridgeConfig } from "./config";
 
@@ -24,12 +24,12 @@ export function createJobNetwork(name: string, config: BridgeConfig, parent: pul
   let subnetIds: pulumi.Output<string[]> = pulumi.output(config.subnetIds);
   if (config.subnetIds.length === 0) {
     // The default VPC's subnets are public (no NAT): jobs need a public IP there, which config requires.
-    const defaultVpc = new awsx.ec2.DefaultVpc(`${name}-default-vpc`, {}, { parent });
+    const defaultVpc = new DefaultVpc(`${name}-default-vpc`, {}, { parent });
     vpcId = defaultVpc.vpcId;
     subnetIds = defaultVpc.publicSubnetIds;
   }
   // Jobs only call out (image registry, S3, their own endpoints); nothing may call in.
-  const jobSecurityGroup = new aws.ec2.SecurityGroup(
+  const jobSecurityGroup = new ec2.SecurityGroup(
     `${name}-jobs`,
     {
       description: "AWS Batch jobs of sagemaker-batch-bridge: outbound only",

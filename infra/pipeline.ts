@@ -2,7 +2,9 @@
  * The SageMaker pipeline and the role its executions run with: the stack's own two-step pipeline, or the
  * user's definition (pipelineDefinitionFile, or one given in code) with its BatchBridge steps expanded.
  */
-import * as aws from "@pulumi/aws";
+import * as lambda from "@pulumi/aws/lambda";
+import * as sagemaker from "@pulumi/aws/sagemaker";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as path from "path";
@@ -14,8 +16,8 @@ import { bridgePipelineDefinition, serializePipelineDefinition } from "./pipelin
 
 export interface PipelineArgs {
   config: BridgeConfig;
-  submitFunction: aws.lambda.Function;
-  callbackQueue: aws.sqs.Queue;
+  submitFunction: lambda.Function;
+  callbackQueue: sqs.Queue;
   bucketName: pulumi.Output<string>;
   /** What the executions' role may do: run the bridge's two steps (`pipelinePolicy`). */
   rolePolicy: pulumi.Output<RolePolicy>;
@@ -31,7 +33,7 @@ export function createPipeline(
   name: string,
   args: PipelineArgs,
   parent: pulumi.Resource,
-): aws.sagemaker.Pipeline {
+): sagemaker.Pipeline {
   const { config, submitFunction, callbackQueue, definition } = args;
   const executionRole = createServiceRole(
     `${name}-pipeline`,
@@ -42,7 +44,7 @@ export function createPipeline(
     },
     parent,
   );
-  return new aws.sagemaker.Pipeline(
+  return new sagemaker.Pipeline(
     `${name}-pipeline`,
     {
       pipelineName: config.pipelineName,

@@ -1,13 +1,13 @@
 /**
  * The callback queue the Callback step sends its token to, and its dead-letter queue.
  */
-import * as aws from "@pulumi/aws";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import { messageRetentionSeconds, type BridgeConfig } from "./config";
 
 export interface CallbackQueues {
-  callbackQueue: aws.sqs.Queue;
-  deadLetterQueue: aws.sqs.Queue;
+  callbackQueue: sqs.Queue;
+  deadLetterQueue: sqs.Queue;
 }
 
 /** The callback queue and its dead-letter queue, both encrypted and keeping messages 14 days. */
@@ -17,7 +17,7 @@ export function createCallbackQueues(
   parent: pulumi.Resource,
 ): CallbackQueues {
   // A dead letter's retention counts from its first enqueue: keep it the longest SQS allows.
-  const deadLetterQueue = new aws.sqs.Queue(
+  const deadLetterQueue = new sqs.Queue(
     `${name}-callbacks-dlq`,
     {
       name: `${config.callbackQueueName}-dlq`,
@@ -26,7 +26,7 @@ export function createCallbackQueues(
     },
     { parent },
   );
-  const callbackQueue = new aws.sqs.Queue(
+  const callbackQueue = new sqs.Queue(
     `${name}-callbacks`,
     {
       name: config.callbackQueueName,

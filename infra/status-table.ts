@@ -1,8 +1,9 @@
 /**
- * The status table (completionEvents): one item per waiting Callback step, written by the monitor and the
- * job-event function (`functions/status-table.ts` describes the items).
+ * The status table: one submission claim per execution, written by the submit function
+ * (`functions/submission-claim.ts`), and with completionEvents one item per waiting Callback step, written
+ * by the monitor and the job-event function (`functions/status-table.ts` describes the items).
  */
-import * as aws from "@pulumi/aws";
+import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as pulumi from "@pulumi/pulumi";
 import { statusTableKey, statusTableTtlAttribute } from "../functions/status-table";
 import type { BridgeConfig } from "./config";
@@ -12,8 +13,8 @@ export function createStatusTable(
   name: string,
   config: BridgeConfig,
   parent: pulumi.Resource,
-): aws.dynamodb.Table {
-  return new aws.dynamodb.Table(
+): dynamodb.Table {
+  return new dynamodb.Table(
     `${name}-status`,
     {
       name: config.statusTableName,

@@ -2,7 +2,8 @@
  * The data bucket jobs read from and write to: the one the config names, or one the stack creates,
  * encrypted, closed to the public and reachable only over TLS.
  */
-import * as aws from "@pulumi/aws";
+import * as iam from "@pulumi/aws/iam";
+import * as s3 from "@pulumi/aws/s3";
 import * as pulumi from "@pulumi/pulumi";
 import type { BridgeConfig } from "./config";
 
@@ -16,8 +17,8 @@ export function createDataBucket(name: string, config: BridgeConfig, parent: pul
 
   const opts = { parent };
   // Not forceDestroy: `pulumi destroy` must not delete job outputs; it fails while the bucket holds objects.
-  const bucket = new aws.s3.Bucket(`${name}-data`, {}, opts);
-  new aws.s3.BucketServerSideEncryptionConfiguration(
+  const bucket = new s3.Bucket(`${name}-data`, {}, opts);
+  new s3.BucketServerSideEncryptionConfiguration(
     `${name}-data`,
     {
       bucket: bucket.id,
@@ -25,7 +26,7 @@ export function createDataBucket(name: string, config: BridgeConfig, parent: pul
     },
     opts,
   );
-  const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(
+  const publicAccessBlock = new s3.BucketPublicAccessBlock(
     `${name}-data`,
     {
       bucket: bucket.id,
@@ -36,7 +37,7 @@ export function createDataBucket(name: string, config: BridgeConfig, parent: pul
     },
     opts,
   );
-  new aws.s3.BucketPolicy(
+  new s3.BucketPolicy(
     `${name}-data`,
     {
       bucket: bucket.id,
@@ -49,7 +50,7 @@ export function createDataBucket(name: string, config: BridgeConfig, parent: pul
 }
 
 /** Denies every request that does not come over TLS. */
-export function tlsOnlyBucketPolicy(bucketArn: string): aws.iam.PolicyDocument {
+export function tlsOnlyBucketPolicy(bucketArn: string): iam.PolicyDocument {
   return {
     Version: "2012-10-17",
     Statement: [

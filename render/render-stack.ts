@@ -8,6 +8,13 @@ import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
 import { plainValue, renderFunction } from "./archives";
 import { AwsMocks } from "./aws-mocks";
+import {
+  cachedRenderFile,
+  readCachedRender,
+  renderKey,
+  sourcesDigest,
+  writeCachedRender,
+} from "./render-cache";
 import type { RenderedFunction, RenderedResource, RenderedStack } from "./rendered-stack";
 import { projectName, repoRoot, stackConfig, type ConfigValue } from "./stack-files";
 
@@ -25,27 +32,136 @@ export interface RenderOptions {
   root?: string;
 }
 
+/** Renders of this process by key, as JSON text: each caller parses its own copy. */
+const renders = new Map<string, Promise<string>>();
+/** The mock engine is one per process: renders run one after another. */
+let lastRender: Promise<unknown> = Promise.resolve();
+/** The digest of each root's sources, read once per process (the modules a render loads are, too). */
+const sourceDigests = new Map<string, string>();
+
+interface RenderRequest {
+  root: string;
+  stack: string;
+  /** The config the program runs with: the stack file's over the defaults, then the options'. */
+  config: Record<string, string>;
+  preview: boolean;
+  /** Names the render in this process and on disk. */
+  key: string;
+}
+
+/** What `options` ask to render, and its key. Throws if the stack has no file or a value of a wrong type. */
+function renderRequest(options: RenderOptions): RenderRequest {
+  const root = options.root ?? repoRoot;
+  const stack = options.stack ?? "dev";
+  const config = stackConfig(stack, options.config, root);
+  const preview = options.preview ?? false;
+  let sources = sourceDigests.get(root);
+  if (sources === undefined) {
+    sources = sourcesDigest(root);
+    sourceDigests.set(root, sources);
+  }
+  return { root, stack, config, preview, key: renderKey(root, sources, { stack, config, preview }) };
+}
+
+/** The file where the render `options` ask for is kept (see render-cache.ts). */
+export function renderCacheFile(options: RenderOptions = {}): string {
+  const { root, key } = renderRequest(options);
+  return cachedRenderFile(root, key);
+}
+
 /**
- * Runs index.ts under the mock engine with the stack's config and returns what it registered. Several
- * renders may run one after another in one process (not concurrently): each loads the program afresh.
+ * Runs index.ts under the mock engine with the stack's config and returns what it registered. The same
+ * stack and config render once: later calls in this process, and in any process of the same sources (see
+ * render-cache.ts), get a copy of that render.
  */
 export async function renderStack(options: RenderOptions = {}): Promise<RenderedStack> {
+  const request = renderRequest(options);
+  let rendered = renders.get(request.key);
+  if (!rendered) {
+    rendered = lastRender
+      .catch(() => undefined)
+      .then(async () => {
+        const cached = readCachedRender(request.root, request.key);
+        if (cached !== undefined) return cached;
+        const text = JSON.stringify(await renderFresh(request));
+        writeCachedRender(request.root, request.key, text);
+        return text;
+      });
+    lastRender = rendered;
+    renders.set(request.key, rendered);
+    rendered.catch(() => renders.delete(request.key));
+  }
+  return JSON.parse(await rendered) as RenderedStack;
+}
+
+async function renderFresh(request: RenderRequest): Promise<RenderedStack> {
   // Pulumi reads a stack trace for every resource and every promise it makes; under ts-node each is mapped
   // through source maps, a quarter of a render. Its traces only feed its own diagnostics: V8's plain ones do.
   const mappedStackTrace = Error.prepareStackTrace;
   delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+  const runtime = pulumi.runtime as PulumiRuntimeFunctions;
+  const { serializeFunction, computeCodePaths } = runtime;
+  runtime.serializeFunction = reusedClosure(serializeFunction);
+  runtime.computeCodePaths = reusedCodePaths(computeCodePaths);
   try {
-    return await render(options);
+    return await render(request);
   } finally {
     Error.prepareStackTrace = mappedStackTrace;
+    runtime.serializeFunction = serializeFunction;
+    runtime.computeCodePaths = computeCodePaths;
   }
 }
 
-async function render(options: RenderOptions): Promise<RenderedStack> {
-  const root = options.root ?? repoRoot;
-  const stack = options.stack ?? "dev";
+type PulumiRuntimeFunctions = {
+  serializeFunction: typeof pulumi.runtime.serializeFunction;
+  computeCodePaths: (options?: pulumi.runtime.CodePathOptions) => Promise<Map<string, unknown>>;
+};
+
+/** Closures serialized in this process, by function and options. */
+const closures = new WeakMap<object, Map<string, Promise<pulumi.runtime.SerializedFunction>>>();
+
+/**
+ * Pulumi serializes a CallbackFunction's factory anew for each function of each render, a second of a
+ * render's CPU. The bridge's factories are module-level functions of code that does not change while the
+ * process runs (no module is reloaded but index.ts), so the same function serializes to the same text.
+ */
+function reusedClosure(serialize: PulumiRuntimeFunctions["serializeFunction"]) {
+  return (func: Parameters<typeof serialize>[0], args: pulumi.runtime.SerializeFunctionArgs = {}) => {
+    const byOptions = closures.get(func) ?? new Map<string, Promise<pulumi.runtime.SerializedFunction>>();
+    closures.set(func, byOptions);
+    const key = JSON.stringify(args);
+    let serialized = byOptions.get(key);
+    if (!serialized) {
+      serialized = serialize(func, args);
+      byOptions.set(key, serialized);
+      serialized.catch(() => byOptions.delete(key));
+    }
+    return serialized;
+  };
+}
+
+/** Package folders of a Lambda archive in this process, by options and working folder. */
+const codePaths = new Map<string, Promise<Map<string, unknown>>>();
+
+/**
+ * Pulumi reads every package.json under node_modules for each CallbackFunction's archive (npm's
+ * Arborist), a second of a render's CPU: the packages do not change while the process runs.
+ */
+function reusedCodePaths(compute: PulumiRuntimeFunctions["computeCodePaths"]) {
+  return (options?: pulumi.runtime.CodePathOptions) => {
+    const key = JSON.stringify([process.cwd(), options ?? {}]);
+    let paths = codePaths.get(key);
+    if (!paths) {
+      paths = compute(options);
+      codePaths.set(key, paths);
+      paths.catch(() => codePaths.delete(key));
+    }
+    return paths;
+  };
+}
+
+async function render({ root, stack, config, preview }: RenderRequest): Promise<RenderedStack> {
   const project = projectName(root);
-  const config = stackConfig(stack, options.config, root);
   const region = config["aws:region"] ?? fallbackRegion;
 
   const records = new Map<string, Omit<RenderedResource, "parent" | "parentUrn" | "urn">>();
@@ -62,16 +178,12 @@ async function render(options: RenderOptions): Promise<RenderedStack> {
   });
 
   pulumi.runtime.setAllConfig(config);
-  await pulumi.runtime.setMocks(mocks, project, stack, options.preview ?? false);
+  await pulumi.runtime.setMocks(mocks, project, stack, preview);
   captureParents(parents);
 
-  // Resources created before setMocks bypass the mocks, and a module creates its resources once: load the
-  // program and its infra/ modules afresh for every render.
-  for (const file of Object.keys(require.cache)) {
-    if (file.startsWith(path.join(root, "infra") + path.sep) || file === path.join(root, "index.ts")) {
-      delete require.cache[file];
-    }
-  }
+  // Resources created before setMocks bypass the mocks, and index.ts creates its resources as it loads:
+  // load it afresh for every render (infra/ creates nothing as it loads).
+  delete require.cache[path.join(root, "index.ts")];
   const program = require(path.join(root, "index.ts")) as Record<string, unknown>;
 
   const outputs: Record<string, unknown> = {};
@@ -89,6 +201,7 @@ async function render(options: RenderOptions): Promise<RenderedStack> {
       urn: place?.urn ?? "",
       ...(place?.parentUrn ? { parent: parentName, parentUrn: place.parentUrn } : {}),
       inputs: (await plainValue(record.inputs)) as Record<string, unknown>,
+      state: (await plainValue(record.state)) as Record<string, unknown>,
     });
   }
   // Registrations complete in no fixed order: sort so that every render of a config reads the same.

@@ -65,6 +65,15 @@ function configString(value: ConfigValue): string {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
+/** Stack files parsed, by their text: a local run reads the same ones several times. */
+const parsedYaml = new Map<string, Record<string, unknown>>();
+
 function readYaml(file: string): Record<string, unknown> {
-  return (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as Record<string, unknown>;
+  const text = fs.readFileSync(file, "utf8");
+  let parsed = parsedYaml.get(text);
+  if (parsed === undefined) {
+    parsed = (parseYaml(text) ?? {}) as Record<string, unknown>;
+    parsedYaml.set(text, parsed);
+  }
+  return structuredClone(parsed);
 }

@@ -33,7 +33,7 @@ export function localStackModel(settings: {
   return {
     ...settings,
     jobDurationSeconds: 120,
-    queuedSeconds: 12,
+    queuedSeconds: 11,
     startingSeconds: 20,
     eventDelaySeconds: 1,
   };

@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --json]`: the same execution at 1 to 10,000 shards, with 2-minute and 2-hour jobs,
- * for each design, on local servers in simulated time; a table of what each run cost and how fast its step
- * resumed. The designs are a list: a new one is a new entry (and a new column group).
+ * `npm run bench [-- --json]`: the same execution in both submit modes (one array job, one job per shard)
+ * at 1 to 10,000 shards, with 2-minute and 2-hour jobs, for each design, on local servers in simulated
+ * time; a table of what each run cost and how fast its step resumed. The designs are a list: a new one is
+ * a new entry (and a new column group).
  */
 import { configKeys } from "../infra/config";
 import type { Summary } from "../local/runner/run";
@@ -18,16 +19,30 @@ import {
   type ParsedArgs,
 } from "./cli";
 
+/** How a design submits its jobs: one array job, or one job per shard. */
+export type SubmitMode = "array" | "jobs";
+export const submitModes: readonly SubmitMode[] = ["array", "jobs"];
+
 /** One design the bench compares. */
 export interface BenchDesign {
   name: string;
   /** The column group's title. */
   label: string;
-  /** What the design's runs set (the shards and the job duration are the bench's). */
+  /** What the design's runs set (the shards, the job duration and the submit mode are the bench's). */
   scenario: Scenario;
+  /** The one submit mode the design has (unset: it runs in both, as the stack's submitMode says). */
+  mode?: SubmitMode;
 }
 
-export const benchShards = [1, 10, 100, 1_000, 10_000];
+/**
+ * Shard counts by submit mode. One job per shard stops at 1,000: at 10,000 every job's end is an event and
+ * a job-event invocation, and one such run takes minutes of wall time (`npm start -- --mode jobs --shards
+ * 10000 --config submitTimeoutSeconds=600` runs it).
+ */
+export const benchShards: Record<SubmitMode, number[]> = {
+  array: [1, 10, 100, 1_000, 10_000],
+  jobs: [1, 10, 100, 1_000],
+};
 export const benchJobDurationsSeconds = [120, 7200];
 
 /**
@@ -51,13 +66,14 @@ export function benchDesigns(): BenchDesign[] {
           },
         ]
       : [{ name: "bridge", label: "this stack", scenario: { design: "bridge" } as Scenario }]),
-    { name: "reference", label: "reference design", scenario: { design: "reference" } },
+    { name: "reference", label: "reference design", scenario: { design: "reference" }, mode: "jobs" },
   ];
 }
 
 /** One run of the bench. */
 export interface BenchRun {
   design: string;
+  mode: SubmitMode;
   shards: number;
   jobDurationSeconds: number;
   summary: Summary;
@@ -68,17 +84,19 @@ export const benchCommand: CliCommand = {
   usage: ["npm run bench [-- options]"],
   npmScripts: ["bench"],
   description:
-    "Runs one local execution per design, shard count (1 to 10,000) and job duration (2 minutes, 2 hours), in\n" +
-    "simulated time, and prints a table of how each ended, how fast its step resumed and what it cost; then\n" +
-    "the records table: 1,000 records through the records API locally, 100,000 modelled, and the template's.",
+    "Runs one local execution per design, submit mode (array, jobs), shard count (1 to 10,000) and job\n" +
+    "duration (2 minutes, 2 hours), in simulated time, and prints a table of how each ended, how fast its\n" +
+    "step resumed and what it cost; then the records table: 1,000 records through the records API locally,\n" +
+    "100,000 modelled, and the template's design.",
   options: [{ name: "--json", help: "print every run's summary as one JSON object on stdout" }],
   examples: ["npm run bench", "npm run bench -- --json"],
 };
 
-/** What the bench runs: every design at every shard count and job duration. */
+/** What the bench runs: every design in each submit mode it has, at that mode's shard counts and every duration. */
 export interface BenchPlan {
   designs: BenchDesign[];
-  shards: number[];
+  /** Shard counts by submit mode; a mode left out is not run. */
+  shards: Partial<Record<SubmitMode, number[]>>;
   jobDurationsSeconds: number[];
   /** Also the records table (a local run of 1,000 records, the larger sizes modelled). */
   records?: boolean;
@@ -117,16 +135,18 @@ export async function bench(
   // Whatever the program or a library prints goes to stderr: stdout carries only the table.
   console.log = console.error;
   try {
-    for (const jobDurationSeconds of plan.jobDurationsSeconds) {
-      for (const shards of plan.shards) {
-        for (const design of designs) {
-          const summary = await runExecution({ ...design.scenario, shards, jobDurationSeconds });
-          runs.push({ design: design.name, shards, jobDurationSeconds, summary });
-          output.err(
-            `${design.label}, ${counted(shards, "shard")}, ${formatDuration(jobDurationSeconds)} jobs: ${summary.outcome} ` +
-              `(${summary.wallSeconds.toFixed(1)} s)`,
-          );
-        }
+    for (const row of benchRows(plan)) {
+      const { mode, shards, jobDurationSeconds } = row;
+      for (const design of designs) {
+        if (design.mode !== undefined && design.mode !== mode) continue;
+        const summary = await runExecution({
+          ...design.scenario,
+          ...(design.mode === undefined ? { mode } : {}),
+          shards,
+          jobDurationSeconds,
+        });
+        runs.push({ design: design.name, mode, shards, jobDurationSeconds, summary });
+        output.err(`${runTitle(design, row)}: ${summary.outcome} (${summary.wallSeconds.toFixed(1)} s)`);
       }
     }
   } finally {
@@ -152,6 +172,30 @@ export async function bench(
   return 0;
 }
 
+/** One row of the table: a submit mode, a shard count and a job duration. */
+export interface BenchRow {
+  mode: SubmitMode;
+  shards: number;
+  jobDurationSeconds: number;
+}
+
+/** The plan's rows: by job duration, then submit mode, then shard count. */
+export function benchRows(plan: Pick<BenchPlan, "shards" | "jobDurationsSeconds">): BenchRow[] {
+  return plan.jobDurationsSeconds.flatMap((jobDurationSeconds) =>
+    submitModes.flatMap((mode) =>
+      (plan.shards[mode] ?? []).map((shards) => ({ mode, shards, jobDurationSeconds })),
+    ),
+  );
+}
+
+/** `this stack, event-driven, jobs mode, 100 shards, 2m jobs`. */
+function runTitle(design: BenchDesign, row: BenchRow): string {
+  return (
+    `${design.label}, ${row.mode} mode, ${counted(row.shards, "shard")}, ` +
+    `${formatDuration(row.jobDurationSeconds)} jobs`
+  );
+}
+
 interface Column {
   title: string;
   value(summary: Summary): string;
@@ -170,48 +214,64 @@ const columns: Column[] = [
   { title: "wall", value: (s) => `${s.wallSeconds.toFixed(1)}s` },
 ];
 
-/** The table: a row per shard count and job duration, a column group per design, then the notes. */
+/** The table's leading columns: the row's submit mode, shard count and job duration. */
+const leadTitles = ["submit", "shards", "jobs"];
+
+/**
+ * The table: a row per submit mode, shard count and job duration, a column group per design (`-` where a
+ * design does not have the row's submit mode), then the notes.
+ */
 export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSeconds: number): string {
-  const rowKeys = [...new Set(runs.map((r) => `${r.jobDurationSeconds}:${r.shards}`))];
-  const cells: string[][] = rowKeys.map((key) => {
-    const [duration, shards] = key.split(":").map(Number);
-    const row = [String(shards), formatDuration(duration)];
+  const rowOf = (r: BenchRow) => `${r.jobDurationSeconds}:${r.mode}:${r.shards}`;
+  const rows = [
+    ...new Map(
+      runs.map((r) => [
+        rowOf(r),
+        { mode: r.mode, shards: r.shards, jobDurationSeconds: r.jobDurationSeconds },
+      ]),
+    ).values(),
+  ];
+  const cells: string[][] = rows.map((row) => {
+    const cellsOfRow = [row.mode, String(row.shards), formatDuration(row.jobDurationSeconds)];
     for (const design of designs) {
-      const run = runs.find((r) => r.design === design.name && `${r.jobDurationSeconds}:${r.shards}` === key);
-      row.push(...columns.map((column) => (run ? column.value(run.summary) : "")));
+      const run = runs.find((r) => r.design === design.name && rowOf(r) === rowOf(row));
+      cellsOfRow.push(...columns.map((column) => (run ? column.value(run.summary) : "-")));
     }
-    return row;
+    return cellsOfRow;
   });
-  const headers = ["shards", "jobs", ...designs.flatMap(() => columns.map((c) => c.title))];
+  const lead = leadTitles.length;
+  const headers = [...leadTitles, ...designs.flatMap(() => columns.map((c) => c.title))];
   const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => row[i].length)));
-  // Shards right-aligned, the job duration left; in each group the outcome left, the figures right.
+  // The mode and the job duration left-aligned, the shards right; in each group the outcome left, the
+  // figures right.
   const line = (row: string[]) => {
-    const lead = `${row[0].padStart(widths[0])}  ${row[1].padEnd(widths[1])}`;
+    const leading = `${row[0].padEnd(widths[0])}  ${row[1].padStart(widths[1])}  ${row[2].padEnd(widths[2])}`;
     const groups = designs.map((_, d) => {
-      const first = 2 + d * columns.length;
+      const first = lead + d * columns.length;
       return row
         .slice(first, first + columns.length)
         .map((cell, c) => (c === 0 ? cell.padEnd(widths[first + c]) : cell.padStart(widths[first + c])))
         .join("  ");
     });
-    return [lead, ...groups].join("  | ");
+    return [leading, ...groups].join("  | ");
   };
   const groupWidth = (d: number) =>
-    columns.reduce((sum, _, c) => sum + widths[2 + d * columns.length + c], 0) + (columns.length - 1) * 2;
+    columns.reduce((sum, _, c) => sum + widths[lead + d * columns.length + c], 0) + (columns.length - 1) * 2;
   const titles = [
-    " ".repeat(widths[0] + 2 + widths[1]),
+    " ".repeat(widths[0] + 2 + widths[1] + 2 + widths[2]),
     ...designs.map((design, d) => design.label.padEnd(groupWidth(d))),
   ].join("  | ");
 
   const notes = runs
     .filter((run) => !run.summary.expected)
     .map((run) => {
-      const design = designs.find((d) => d.name === run.design)?.label ?? run.design;
+      const design = designs.find((d) => d.name === run.design);
+      const title = design ? runTitle(design, run) : run.design;
       const left =
         run.summary.jobsLeftRunning > 0
           ? ` ${counted(run.summary.jobsLeftRunning, "job")} left running.`
           : "";
-      return `  ${design}, ${counted(run.shards, "shard")}, ${formatDuration(run.jobDurationSeconds)} jobs: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
+      return `  ${title}: ${run.summary.failureReason ?? run.summary.outcome}${left}`;
     });
   return [
     "Local bench: one execution per row and design, in simulated time (seed 1, events delayed 1 s)",
@@ -220,10 +280,11 @@ export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSe
     line(headers),
     ...cells.map(line),
     "",
-    "outcome: how the execution ended. resume: simulated time from the last job's end to the step's answer.",
-    "Lambda: function invocations. Batch: Batch API calls (429s included). left: jobs still running when the",
-    "execution ended. wall: wall-clock time of the run on this machine (with the stack's render, the first",
-    "time a configuration runs).",
+    "submit: one array job, or one job per shard (the reference design has only the latter). outcome: how the",
+    "execution ended. resume: simulated time from the last job's end to the step's answer. Lambda: function",
+    "invocations. Batch: Batch API calls (429s included). left: jobs still running when the execution ended.",
+    "wall: wall-clock time of the run on this machine (with the stack's render, the first time a configuration",
+    "runs).",
     ...(notes.length > 0 ? ["", "Runs that did not end as expected:", ...notes] : []),
     "",
     `Total wall time ${totalWallSeconds.toFixed(0)} s.`,

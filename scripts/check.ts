@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { cacheFolder as projectCacheFolder } from "../render/render-cache";
 import {
   flagGiven,
   optionValue,
@@ -20,8 +21,7 @@ import {
 } from "./cli";
 
 const repoRoot = path.resolve(__dirname, "..");
-/** Caches live with the dependencies: `npm ci` starts them afresh. */
-const cacheFolder = path.join("node_modules", ".cache", "sagemaker-batch-bridge");
+const cacheFolder = projectCacheFolder(repoRoot);
 
 /** One check: a tool run as a separate process. */
 interface Check {
@@ -88,9 +88,10 @@ export function checks(testFiles: string[]): Check[] {
     {
       name: "typecheck",
       title: "type check (tsc --noEmit, strict)",
-      // --incremental keeps what it learnt for the next run; the first run costs the same.
+      // TypeScript 7's native compiler checks what 5.9 (ts-node's and Pulumi's) would, for a fifth of the
+      // CPU. --incremental keeps what it learnt for the next run; the first run costs the same.
       command: [
-        bin("typescript", "tsc"),
+        bin("typescript-7", "tsc"),
         "--noEmit",
         "--incremental",
         "--tsBuildInfoFile",

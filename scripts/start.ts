@@ -59,6 +59,14 @@ export const startCommand: CliCommand = {
       help: `how long each job runs, ${durationExamples} (default ${formatDuration(scenarioDefaults.jobDurationSeconds)})`,
     },
     {
+      name: "--step-duration",
+      value: "D",
+      allowed: `a duration up to ${formatDuration(maxJobDurationSeconds)}, ${durationExamples}`,
+      help:
+        "how long a step local mode does not run itself (Training, Processing, ...) takes\n" +
+        `before it succeeds (default ${formatDuration(scenarioDefaults.stepDurationSeconds)})`,
+    },
+    {
       name: "--fail-shards",
       value: "i,j",
       allowed: "shard indexes separated by commas, e.g. 0,3",
@@ -132,6 +140,7 @@ export const startCommand: CliCommand = {
     "npm start -- --shards 10000 --job-duration 2h",
     "npm start -- --mode jobs --shards 200 --fail-shards 7,9",
     "npm start -- --stop-after 60s",
+    "npm start -- --stack example-pipeline --step-duration 5m",
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
     "npm start -- --records 1000 --fail-records 3,7",
   ],
@@ -191,6 +200,9 @@ export function parseStartArgs(argv: string[]): StartOptions {
         break;
       case "--job-duration":
         scenario.jobDurationSeconds = duration(maxJobDurationSeconds);
+        break;
+      case "--step-duration":
+        scenario.stepDurationSeconds = duration(maxJobDurationSeconds);
         break;
       case "--stop-after":
         scenario.stopAfterSeconds = duration(4 * maxJobDurationSeconds);

@@ -3,7 +3,14 @@ import * as fs from "fs";
 import * as path from "path";
 import { configKeys, documentedTypeOf, type KeySpec } from "../infra/config";
 import { formatDuration } from "../local/runner/scenario";
-import { bench, benchDesigns, benchJobDurationsSeconds, benchShards, benchTable } from "../scripts/bench";
+import {
+  bench,
+  benchDesigns,
+  benchJobDurationsSeconds,
+  benchRows,
+  benchShards,
+  benchTable,
+} from "../scripts/bench";
 import { benchRecordCounts, recordsBenchTable, stackModelOf } from "../scripts/bench-records";
 import type { CliOutput } from "../scripts/cli";
 import { api } from "../scripts/api";
@@ -89,7 +96,11 @@ describe("README commands and outputs", function () {
       "npm run api": (argv, output) => api(argv, output, { stopped: Promise.resolve() }),
       // The full bench takes minutes: the same code path with the same arguments, on one small row.
       "npm run bench": (argv, output) =>
-        bench(argv, output, { designs: benchDesigns().slice(0, 1), shards: [1], jobDurationsSeconds: [120] }),
+        bench(argv, output, {
+          designs: benchDesigns().slice(0, 1),
+          shards: { array: [1] },
+          jobDurationsSeconds: [120],
+        }),
     };
     // A command whose output the README shows runs in the test of that output.
     const shownOutputs = new Set(readmeOutputBlocks(readme).map((block) => block.command));
@@ -114,13 +125,15 @@ describe("README commands and outputs", function () {
     }
   });
 
-  it("shows npm start's output as a run prints it today (only the wall time may differ)", async () => {
-    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm start");
-    expect(block, "an output block for npm start").to.not.equal(undefined);
-    const run = await runReadmeCommand("npm start");
-    const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
-    expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
-  });
+  for (const command of ["npm start", "npm start -- --stack example-pipeline"]) {
+    it(`shows ${command}'s output as a run prints it today (only the wall time may differ)`, async () => {
+      const [block] = readmeOutputBlocks(readme).filter((b) => b.command === command);
+      expect(block, `an output block for ${command}`).to.not.equal(undefined);
+      const run = await runReadmeCommand(command);
+      const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
+      expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
+    });
+  }
 
   it("shows npm start --records' output as a run prints it today (only the wall time may differ)", async () => {
     const command = "npm start -- --records 200 --fail-records 3,7";
@@ -156,13 +169,15 @@ describe("README commands and outputs", function () {
     const empty = benchTable([], benchDesigns(), 0).split("\n");
     const shown = block.text.split("\n");
     const words = (line: string) => line.trim().split(/\s+/);
-    const header = shown.findIndex((line) => line.startsWith("shards"));
+    const header = shown.findIndex((line) => line.startsWith("submit"));
     expect(shown[0], "the bench's first line").to.equal(empty[0]);
     expect(words(shown[header - 1]), "design titles").to.deep.equal(words(empty[2]));
     expect(words(shown[header]), "column headers").to.deep.equal(words(empty[3]));
     const rows = shown.slice(header + 1, shown.indexOf("", header));
-    expect(rows.map((row) => words(row).slice(0, 2).join(" "))).to.deep.equal(
-      benchJobDurationsSeconds.flatMap((d) => benchShards.map((n) => `${n} ${formatDuration(d)}`)),
+    expect(rows.map((row) => words(row).slice(0, 3).join(" "))).to.deep.equal(
+      benchRows({ shards: benchShards, jobDurationsSeconds: benchJobDurationsSeconds }).map(
+        (r) => `${r.mode} ${r.shards} ${formatDuration(r.jobDurationSeconds)}`,
+      ),
     );
     for (const row of rows) expect(words(row), row).to.have.length(words(shown[header]).length);
     const legend = empty.slice(5, empty.indexOf("", 5));

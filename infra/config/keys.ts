@@ -178,6 +178,12 @@ export const configKeys = {
     default: "batch-bridge-callbacks",
     description: "SQS queue the Callback step sends its token to.",
   },
+  cleanupQueueName: {
+    type: "string",
+    default: "batch-bridge-cleanup",
+    description:
+      "SQS queue of executions that ended Stopped or Failed, whose unfinished jobs are terminated.",
+  },
   callbackVisibilityTimeoutSeconds: {
     type: "integer",
     default: 1800,
@@ -199,7 +205,8 @@ export const configKeys = {
   statusTableName: {
     type: "string",
     default: "batch-bridge-executions",
-    description: "DynamoDB table of waiting steps (callback token, jobs) used by completionEvents.",
+    description:
+      "DynamoDB table of submission claims (one submission per execution) and, with completionEvents, waiting steps.",
   },
   safetyNetCheckSeconds: {
     type: "integer",
@@ -220,7 +227,8 @@ export const configKeys = {
   monitorTimeoutSeconds: {
     type: "integer",
     default: 300,
-    description: "Monitor and job-event function timeout (at most 900, and at most the visibility timeout).",
+    description:
+      "Monitor, job-event and clean-up function timeout (at most 900, and at most the visibility timeout).",
   },
   functionMemoryMiB: {
     type: "integer",

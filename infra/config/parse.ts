@@ -111,13 +111,19 @@ function checkNames(c: BridgeSettings, report: Report): void {
       `must be 1-64 letters, digits, hyphens and underscores, got "${c.jobNamePrefix}".`,
     );
   }
-  if (!/^[A-Za-z0-9_-]{1,80}$/.test(c.callbackQueueName)) {
+  for (const key of ["callbackQueueName", "cleanupQueueName"] as const) {
+    if (!/^[A-Za-z0-9_-]{1,80}$/.test(c[key])) {
+      report(key, `must be 1-80 letters, digits, hyphens and underscores, got "${c[key]}".`);
+    } else if (c[key].length > 76) {
+      report(key, `must be at most 76 characters so that "<name>-dlq" is a valid queue name.`);
+    }
+  }
+  const callbackQueues = [c.callbackQueueName, `${c.callbackQueueName}-dlq`];
+  if ([c.cleanupQueueName, `${c.cleanupQueueName}-dlq`].some((queue) => callbackQueues.includes(queue))) {
     report(
-      "callbackQueueName",
-      `must be 1-80 letters, digits, hyphens and underscores, got "${c.callbackQueueName}".`,
+      "cleanupQueueName",
+      `must differ from callbackQueueName ("${c.callbackQueueName}") and its dead-letter queue's name.`,
     );
-  } else if (c.callbackQueueName.length > 76) {
-    report("callbackQueueName", `must be at most 76 characters so that "<name>-dlq" is a valid queue name.`);
   }
   if (!/^[A-Za-z0-9_.-]{3,255}$/.test(c.statusTableName)) {
     report(

@@ -72,9 +72,14 @@ export function retryStrategyRetries(
   return true;
 }
 
-/** A Batch pattern: exact, or a prefix when it ends with `*`; an unset pattern matches anything. */
+/**
+ * A Batch pattern: exact, or a prefix when it ends with `*`; an unset pattern matches anything. A pattern
+ * that is only `*` matches an attempt without that field too: AWS documents `{"onReason": "*", "action":
+ * "EXIT"}` as the final entry "that exits for any reason" (AWS Batch User Guide, "Automated job retries"),
+ * and an attempt whose container exited non-zero has no container reason.
+ */
 function globMatches(pattern: string | undefined, value: string | undefined): boolean {
-  if (pattern === undefined) return true;
+  if (pattern === undefined || pattern === "*") return true;
   if (value === undefined) return false;
   return pattern.endsWith("*") ? value.startsWith(pattern.slice(0, -1)) : value === pattern;
 }

@@ -1,7 +1,9 @@
 /**
- * The job scheduler behind the local Batch server: jobs and array children move SUBMITTED -> PENDING ->
- * RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED/FAILED in simulated time, with the durations, failures and
- * capacity a scenario gives, and every state change is announced as the EventBridge event AWS sends.
+ * The job scheduler behind the local Batch server: jobs and array children move SUBMITTED -> RUNNABLE ->
+ * STARTING -> RUNNING -> SUCCEEDED/FAILED in simulated time, with the durations, failures and capacity a
+ * scenario gives, and every state change is announced as the EventBridge event AWS sends. PENDING is for
+ * jobs that wait on dependencies ("Job states", AWS Batch User Guide); jobs here have none, so only an array
+ * parent shows it, while its children run.
  *
  * Each job has at most one pending state change, kept in one heap ordered by simulated time, and one clock
  * timer wakes the heap, so a 10,000-child array job costs 10,000 heap entries, not 10,000 timers. Every read
@@ -296,11 +298,9 @@ export class JobScheduler {
   private advance(job: Job, at: number): void {
     switch (job.status) {
       case "SUBMITTED":
+        // The scheduler found no dependency: the job is ready to run.
         if (job.array) this.spawnChildren(job, at);
-        else this.enter(job, "PENDING", at, this.stateMs.PENDING);
-        break;
-      case "PENDING":
-        this.enter(job, "RUNNABLE", at, this.stateMs.RUNNABLE);
+        else this.enter(job, "RUNNABLE", at, this.stateMs.RUNNABLE);
         break;
       case "RUNNABLE":
         if (this.capacity.request(job)) this.enter(job, "STARTING", at, this.stateMs.STARTING);
@@ -316,7 +316,10 @@ export class JobScheduler {
     }
   }
 
-  /** Array parents spawn their children in PENDING once SUBMITTED ends; the parent stays SUBMITTED. */
+  /**
+   * Array parents spawn their children, RUNNABLE, once SUBMITTED ends (the children have no dependencies);
+   * the parent then shows PENDING until every child has ended.
+   */
   private spawnChildren(parent: Job, at: number): void {
     const array = parent.array!;
     array.children = [];
@@ -326,19 +329,20 @@ export class JobScheduler {
         jobId: `${parent.jobId}:${index}`,
         jobArn: `${parent.jobArn}:${index}`,
         spec: parent.spec,
-        status: "PENDING",
+        status: "RUNNABLE",
         createdAt: at,
         parent,
         arrayIndex: index,
         array: undefined,
       });
       array.children.push(child);
-      array.summary.PENDING += 1;
-      this.schedule(child, at + this.stateMs.PENDING);
+      array.summary.RUNNABLE += 1;
+      this.schedule(child, at + this.stateMs.RUNNABLE);
     }
     array.summaryUpdatedAt = at;
     this.units.SUBMITTED -= array.size;
-    this.units.PENDING += array.size;
+    this.units.RUNNABLE += array.size;
+    this.setStatus(parent, "PENDING", at);
     for (const child of array.children) this.announce(child, at);
   }
 
@@ -427,7 +431,7 @@ export class JobScheduler {
     this.applyDueChanges();
     const { jobId, reason } = checkStopJob(request);
     const job = this.find(jobId);
-    // Unknown jobs are not an error (AWS documents the same for TerminateJobs/CancelJobs).
+    // Batch answers 200 for a job it does not know (aws/aws-cli#2551) or that has already ended.
     if (!job || isTerminal(job.status)) return;
     const at = this.clock.now();
     if (job.array) {
@@ -487,8 +491,6 @@ export class JobScheduler {
     array.summary[previous] -= 1;
     array.summary[status] += 1;
     array.summaryUpdatedAt = at;
-    // The parent shows PENDING from its first RUNNABLE child until every child has ended.
-    if (parent.status === "SUBMITTED" && status === "RUNNABLE") this.setStatus(parent, "PENDING", at);
     if (isTerminal(status)) {
       array.finished += 1;
       if (status === "FAILED") array.failed += 1;

@@ -28,8 +28,6 @@ const arraySizeLimits = { min: 2, max: 10_000 };
 const describeJobsLimit = 100;
 /** ListJobs pages: up to 1,000 jobs with a status, up to 100 with a filter. */
 const listPageLimits = { status: 1000, filters: 100 };
-/** TerminateJobs/CancelJobs take at most 50 jobs a call. */
-const bulkJobsLimit = 50;
 const maxAttempts = 10;
 const maxEvaluateOnExit = 5;
 const minTimeoutSeconds = 60;
@@ -165,15 +163,6 @@ export function checkStopJob(request: TerminateJobRequest | CancelJobRequest): {
   const jobId = requireString(request.jobId, "jobId");
   const reason = requireString(request.reason, "reason");
   return { jobId, reason };
-}
-
-/** TerminateJobs and CancelJobs: 1 to 50 job IDs. */
-export function checkJobIdList(input: Record<string, unknown>): unknown[] {
-  const ids = input.jobs;
-  if (!Array.isArray(ids) || ids.length === 0 || ids.length > bulkJobsLimit) {
-    throw new BatchClientError(`jobs must list 1 to ${bulkJobsLimit} job IDs`);
-  }
-  return ids;
 }
 
 export function checkStringMap(value: unknown, field: string): Record<string, string> | undefined {

@@ -79,7 +79,7 @@ export interface BatchScenario {
   /** How long each attempt runs (RUNNING), in simulated ms (default 60,000). */
   jobDurationMs?: number | ((job: ScenarioJob) => number);
   /** Time spent in each state before the next one, in simulated ms. */
-  stateDurationsMs?: Partial<Record<"SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING", number>>;
+  stateDurationsMs?: Partial<Record<TimedState, number>>;
   /** How an attempt fails, or undefined when it succeeds (default: every attempt succeeds). */
   attemptFailure?: (job: ScenarioJob) => AttemptFailure | undefined;
   /** At most this many jobs STARTING or RUNNING at once; the others wait RUNNABLE (default: no limit). */
@@ -105,10 +105,13 @@ export interface BatchScenario {
   listingLagMs?: number;
 }
 
-/** The states a job leaves after a set time (RUNNING lasts as long as its attempt). */
-export type TimedState = "SUBMITTED" | "PENDING" | "RUNNABLE" | "STARTING";
+/**
+ * The states a job leaves after a set time (RUNNING lasts as long as its attempt; RUNNABLE at least as long
+ * as given, and until the compute environment has room).
+ */
+export type TimedState = "SUBMITTED" | "RUNNABLE" | "STARTING";
 
-const defaultStateDurationsMs = { SUBMITTED: 1_000, PENDING: 1_000, RUNNABLE: 10_000, STARTING: 20_000 };
+const defaultStateDurationsMs = { SUBMITTED: 1_000, RUNNABLE: 10_000, STARTING: 20_000 };
 const defaultJobDurationMs = 60_000;
 
 /** Checks a scenario, naming a bad field; returns how long each timed state lasts, defaults filled in. */
@@ -117,7 +120,7 @@ export function checkScenario(scenario: BatchScenario): Record<TimedState, numbe
   for (const [state, ms] of Object.entries(scenario.stateDurationsMs ?? {})) {
     if (!(state in defaultStateDurationsMs)) {
       throw new Error(
-        `scenario.stateDurationsMs: unknown state ${state}; allowed: SUBMITTED, PENDING, RUNNABLE, STARTING`,
+        `scenario.stateDurationsMs: unknown state ${state}; allowed: ${Object.keys(defaultStateDurationsMs).join(", ")}`,
       );
     }
     checkDuration(`scenario.stateDurationsMs.${state}`, ms);

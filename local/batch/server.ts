@@ -30,7 +30,7 @@ import type { SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
 import { JobScheduler } from "./job-scheduler";
 import type { JobStatus } from "./job-record";
-import { BatchClientError, checkDescribeJobs, checkJobIdList } from "./requests";
+import { BatchClientError, checkDescribeJobs } from "./requests";
 import type { AttemptFailure, BatchScenario } from "./scenario";
 import type { BatchJobStateChangeEvent } from "./state-events";
 import type { JobSnapshot } from "./views";
@@ -94,15 +94,16 @@ export interface BatchServer extends RunningServer {
 
 const defaultQuota: BatchQuota = { requestsPerSecond: 50 };
 
-/** Operations by request path (the paths the SDK's model binds them to). */
+/**
+ * Operations by request path (the paths the SDK's model binds them to): the ones the stack calls, each an
+ * operation of the AWS Batch API. Any other path is answered 404, as an operation Batch does not have.
+ */
 const operations: Record<string, string> = {
   "/v1/submitjob": "SubmitJob",
   "/v1/describejobs": "DescribeJobs",
   "/v1/listjobs": "ListJobs",
   "/v1/terminatejob": "TerminateJob",
   "/v1/canceljob": "CancelJob",
-  "/v1/terminatejobs": "TerminateJobs",
-  "/v1/canceljobs": "CancelJobs",
 };
 
 /** The operations that draw on the account's SubmitJob quota. */
@@ -175,27 +176,6 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
       case "CancelJob":
         jobs.cancel(asRequest<CancelJobRequest>(input));
         return {};
-      case "TerminateJobs":
-      case "CancelJobs": {
-        const ids = checkJobIdList(input);
-        const successful: string[] = [];
-        const errors: { job: string; code: string; message: string }[] = [];
-        for (const job of ids) {
-          try {
-            const request = { jobId: job as string, reason: input.reason as string };
-            if (operation === "TerminateJobs") jobs.terminate(request);
-            else jobs.cancel(request);
-            successful.push(String(job));
-          } catch (error) {
-            errors.push({
-              job: String(job),
-              code: "ClientException",
-              message: String((error as Error).message),
-            });
-          }
-        }
-        return { successful, errors };
-      }
       default:
         throw new Error(`operation ${operation} has no handler`);
     }

@@ -17,6 +17,7 @@ import type { JobDefinitionSettings } from "../batch/server";
 import type {
   DesignRequest,
   EventRuleTarget,
+  EventTarget,
   Handler,
   LambdaFunctionSpec,
   PreparedDesign,
@@ -52,7 +53,11 @@ export function bridgeDesign(
     .filter((url): url is string => url !== undefined);
 
   const jobQueue = single(rendered, "aws:batch/jobQueue:JobQueue");
-  const jobDefinition = single(rendered, "aws:batch/jobDefinition:JobDefinition");
+  // One job definition per job kind (the top-level keys are the kind `default`).
+  const jobDefinitions = resourcesOfType(rendered, "aws:batch/jobDefinition:JobDefinition");
+  if (jobDefinitions.length === 0) {
+    throw new Error(`Local mode needs a job definition in the ${rendered.stack} stack, found none.`);
+  }
   const computeEnvironment = single(rendered, "aws:batch/computeEnvironment:ComputeEnvironment");
   const setting = (key: string): string => rendered.config[`sagemaker-batch-bridge:${key}`] ?? "";
 
@@ -102,12 +107,18 @@ export function bridgeDesign(
     tables: resourcesOfType(rendered, "aws:dynamodb/table:Table").map(tableDeclaration),
     batch: {
       jobQueues: [String(jobQueue.state.name)],
-      jobDefinitions: { [String(jobDefinition.state.name)]: jobDefinitionSettings(jobDefinition) },
+      jobDefinitions: Object.fromEntries(
+        jobDefinitions.map((definition) => [
+          String(definition.state.name),
+          jobDefinitionSettings(definition),
+        ]),
+      ),
     },
     compute: {
       computeEnvironmentName: String(computeEnvironment.state.name),
       maxVcpus: Number((computeEnvironment.inputs.computeResources as { maxVcpus?: number }).maxVcpus),
-      jobVcpu: jobVcpu(jobDefinition),
+      // Capacity is counted in jobs: with kinds of different sizes, the largest sets how many run at once.
+      jobVcpu: Math.max(...jobDefinitions.map(jobVcpu)),
     },
     data: {
       bucket: String(rendered.outputs.dataBucketName),
@@ -115,7 +126,7 @@ export function bridgeDesign(
       outputPrefix: setting("outputPrefix"),
     },
     subscriptions,
-    rules: eventRuleTargets(rendered, functionArn),
+    rules: eventRuleTargets(rendered, functionArn, queues),
     restApis: restApiDeclarations(rendered),
     schedules: scheduleTargets(rendered),
     functions: (env) =>
@@ -249,12 +260,16 @@ function tableDeclaration(resource: RenderedResource): CreateTableCommandInput {
 }
 
 /**
- * Rules on Batch job state changes (or any rule: the pattern decides) with a Lambda target. A target names
- * its rule by name; the rule must therefore have one the mock engine resolves (an explicit `name`).
+ * Every rule of the stack with its targets, as EventBridge routes AWS services' events: rules on the default
+ * bus (services send their events there), enabled, with an event pattern; targets a Lambda function of the
+ * stack (invoked asynchronously) or an SQS queue of the stack (sent the event as its message). A target of
+ * another kind, or one that reshapes the event (input, inputPath, inputTransformer), is refused, naming it,
+ * rather than run differently. A target names its rule by name: give the rule an explicit `name`.
  */
 function eventRuleTargets(
   rendered: RenderedStack,
   functionArn: (name: unknown) => string,
+  queues: readonly QueueDeclaration[],
 ): EventRuleTarget[] {
   const rules = resourcesOfType(rendered, "aws:cloudwatch/eventRule:EventRule");
   const invokeConfigs = resourcesOfType(
@@ -274,26 +289,49 @@ function eventRuleTargets(
           `${rendered.stack} stack has (give the rule an explicit name).`,
       );
     }
-    if (typeof inputs.arn !== "string" || !inputs.arn.includes(":lambda:")) continue;
     for (const unsupported of ["input", "inputPath", "inputTransformer"]) {
       if (inputs[unsupported] !== undefined) {
         throw new Error(`Event target ${target.name} sets ${unsupported}, which local mode does not apply.`);
       }
     }
-    if (rule.inputs.eventPattern === undefined) continue;
-    const arn = functionArn(inputs.arn);
-    const invokeConfig = invokeConfigs.find((c) => {
-      const name = c.inputs.functionName;
-      return name === arn || (typeof name === "string" && arn.endsWith(`:function:${name}`));
-    });
+    const bus = rule.inputs.eventBusName ?? "default";
+    const enabled = rule.inputs.state !== "DISABLED" && rule.inputs.isEnabled !== false;
+    if (rule.inputs.eventPattern === undefined || bus !== "default" || !enabled) continue;
     result.push({
       ruleName: String(rule.inputs.name ?? rule.state.name ?? rule.name),
       matches: compileEventPattern(rule.inputs.eventPattern),
-      functionArn: arn,
-      retryAttempts: Number(invokeConfig?.inputs.maximumRetryAttempts ?? 2),
+      target: eventTarget(target.name, inputs.arn, functionArn, queues, invokeConfigs),
     });
   }
   return result;
+}
+
+/** A target's ARN as local mode delivers to it: a function or a queue of the stack. */
+function eventTarget(
+  targetName: string,
+  arn: unknown,
+  functionArn: (name: unknown) => string,
+  queues: readonly QueueDeclaration[],
+  invokeConfigs: readonly RenderedResource[],
+): EventTarget {
+  if (typeof arn === "string" && arn.includes(":lambda:")) {
+    const resolved = functionArn(arn);
+    const invokeConfig = invokeConfigs.find((c) => {
+      const name = c.inputs.functionName;
+      return name === resolved || (typeof name === "string" && resolved.endsWith(`:function:${name}`));
+    });
+    return {
+      kind: "lambda",
+      functionArn: resolved,
+      retryAttempts: Number(invokeConfig?.inputs.maximumRetryAttempts ?? 2),
+    };
+  }
+  const queue = queues.find((q) => q.arn === arn);
+  if (queue) return { kind: "sqs", queueUrl: queue.url, queueArn: queue.arn };
+  throw new Error(
+    `Event target ${targetName} sends to ${JSON.stringify(arn)}; local mode delivers events to the ` +
+      `stack's Lambda functions and SQS queues only.`,
+  );
 }
 
 /** Powertools log level: silent unless the scenario asks for the functions' logs. */

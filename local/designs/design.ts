@@ -59,13 +59,26 @@ export interface QueueSubscription {
   maximumBatchingWindowSeconds?: number;
 }
 
-/** An EventBridge rule with a Lambda target, as the design declares it. */
+/** Where an EventBridge rule sends the events it matches. */
+export type EventTarget =
+  | {
+      kind: "lambda";
+      functionArn: string;
+      /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
+      retryAttempts: number;
+    }
+  | {
+      kind: "sqs";
+      /** The URL the design uses (AWS's form; the local server resolves it by name). */
+      queueUrl: string;
+      queueArn: string;
+    };
+
+/** An EventBridge rule on the default bus (where AWS services send their events) and one of its targets. */
 export interface EventRuleTarget {
   ruleName: string;
   matches: EventMatcher;
-  functionArn: string;
-  /** Lambda's retries of a failed invocation: the function's event invoke config, else its default 2. */
-  retryAttempts: number;
+  target: EventTarget;
 }
 
 /** A Lambda handler, sync or async. */
@@ -82,6 +95,14 @@ export interface LambdaFunctionSpec {
   memoryMiB: number;
   /** Starts a new instance: evaluates the function's code and returns its handler. */
   load(): Handler;
+}
+
+/**
+ * How many jobs the compute environment runs at once: floor(maxVcpus / the job's vCPUs), at least one.
+ * Batch places a job only where its vCPUs fit under maxVcpus; the others wait RUNNABLE.
+ */
+export function concurrentJobs(compute: PreparedDesign["compute"]): number {
+  return Math.max(1, Math.floor(compute.maxVcpus / compute.jobVcpu));
 }
 
 /** Everything the runner sets up and runs for one design. */

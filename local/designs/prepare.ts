@@ -9,24 +9,6 @@ import { bridgeDesign } from "./bridge-design";
 import type { DesignRequest, PreparedDesign } from "./design";
 import { referenceDesignOn } from "./reference-on-bridge";
 
-const renders = new Map<string, Promise<RenderedStack>>();
-
-/**
- * The stack rendered under the mock engine with `config`, once per process for the same stack and config
- * (a render takes seconds; renders run one after another).
- */
-export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
-  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
-  let rendered = renders.get(key);
-  if (!rendered) {
-    const previous = [...renders.values()].at(-1) ?? Promise.resolve(undefined);
-    rendered = previous.catch(() => undefined).then(() => renderStack({ stack, config }));
-    renders.set(key, rendered);
-    rendered.catch(() => renders.delete(key));
-  }
-  return rendered;
-}
-
 /**
  * Stack config for this run: the scenario's own, its mode, and a job timeout long enough for its simulated
  * jobs (the job duration is what the scenario is about; a timeout shorter than it would fail every job). A
@@ -63,6 +45,11 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
   return overrides;
 }
 
+/** The stack rendered with `config` set (renderStack keeps each render for the rest of the run). */
+export function renderedStack(stack: string, config: Record<string, ConfigValue>): Promise<RenderedStack> {
+  return renderStack({ stack, config });
+}
+
 /** Renders (or reuses) the stack and prepares the scenario's design. */
 export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDesign> {
   const overrides = runConfig(scenario);
@@ -70,6 +57,13 @@ export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDe
     scenario.stack,
     Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
   );
+  const definitionFile = rendered.config["sagemaker-batch-bridge:pipelineDefinitionFile"] ?? "";
+  if (scenario.design === "reference" && definitionFile !== "") {
+    throw new Error(
+      `The reference design runs its own two-step pipeline; the ${scenario.stack} stack deploys the ` +
+        `pipeline of ${definitionFile} (pipelineDefinitionFile): run it with the bridge design.`,
+    );
+  }
   const bridge = bridgeDesign(rendered, scenario, overrides);
   return scenario.design === "reference" ? referenceDesignOn(bridge, scenario) : bridge;
 }

@@ -12,12 +12,19 @@
  * the window has passed since the first, or when the batch reaches the 6 MB invocation limit (Lambda
  * Developer Guide, "Batching behavior").
  *
- * EventBridge to Lambda is an asynchronous invocation: a failed one is retried twice, after about one and
- * two minutes (Lambda's defaults), then dropped.
+ * EventBridge routes every event of an AWS service (Batch's job state changes, SageMaker's pipeline
+ * execution status changes) to each enabled rule on the default bus whose pattern matches, and delivers it
+ * to each of the rule's targets, late and at least once: services deliver their events to EventBridge "at
+ * least once" (EventBridge user guide, "Event delivery from AWS services"), SageMaker "may send multiple
+ * events ... for each state change", and a target can get one twice (`duplicateDeliveries`). To a Lambda
+ * function it is an asynchronous invocation: a failed one is retried twice, after about one and two minutes
+ * (Lambda's defaults), then dropped. To an SQS queue it is a message whose body is the event's JSON, which
+ * the queue's own event source mapping then delivers.
  */
 import {
   DeleteMessageBatchCommand,
   ReceiveMessageCommand,
+  SendMessageCommand,
   type Message,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
@@ -56,6 +63,12 @@ export class QueueEventSource {
       track: Track;
       /** Needed for a batching window, which runs on it. */
       clock?: SimClock;
+      /**
+       * The messages a receive would find now, known without a request (the local server's state):
+       * Lambda's pollers long-poll, so they receive a message as soon as it is visible and never at a
+       * moment when none is; the runner receives only then.
+       */
+      visibleMessages?: (queueUrl: string) => number | undefined;
     },
   ) {}
 
@@ -87,6 +100,12 @@ export class QueueEventSource {
       this.batchesInFlight >= subscription.maximumConcurrency
     ) {
       return false;
+    }
+    if (deps.visibleMessages?.(subscription.queueUrl) === 0) {
+      // Nothing to receive; a gathered batch whose window has passed is handed over all the same.
+      if (!this.batching || this.gathered.length === 0 || !this.windowPassed) return false;
+      this.invokeGathered();
+      return true;
     }
     const wanted = this.batching ? subscription.batchSize - this.gathered.length : subscription.batchSize;
     const { Messages = [] } = await deps.sqs.send(
@@ -226,17 +245,39 @@ export function failedRecords(response: unknown, records: readonly SQSRecord[]):
   return failed;
 }
 
-/** Delivers events to the rules' targets after a delay, retrying failed invocations as Lambda does. */
+/** What the runner counts of the events: by source, how many matched a rule; deliveries made. */
+export interface EventCounts {
+  /** Events that matched a rule (once per rule). */
+  matched: number;
+  /** Deliveries made (duplicates and Lambda's retries included). */
+  delivered: number;
+  /** Events that matched a rule, by source (`aws.batch`, `aws.sagemaker`). */
+  matchedBySource: Record<string, number>;
+  /** Of the deliveries, those to SQS queues. */
+  deliveredToQueues: number;
+}
+
+/** An event as EventBridge sees it: its source is what the summary counts by. */
+interface ServiceEvent {
+  source?: unknown;
+}
+
+/** Routes events to the rules' targets after a delay, retrying failed Lambda invocations as Lambda does. */
 export class EventDelivery {
   private pending = 0;
-  private matched = 0;
-  private delivered = 0;
+  private readonly counted: EventCounts = {
+    matched: 0,
+    delivered: 0,
+    matchedBySource: {},
+    deliveredToQueues: 0,
+  };
 
   constructor(
     private readonly rules: readonly EventRuleTarget[],
     private readonly deps: {
       clock: SimClock;
       lambda: LambdaService;
+      sqs: SQSClient;
       delayMs: number;
       /** Deliver every event twice (EventBridge delivers at least once). */
       duplicateDeliveries: boolean;
@@ -249,16 +290,18 @@ export class EventDelivery {
     return this.pending;
   }
 
-  /** Events that matched a rule, and deliveries made (duplicates and retries included). */
-  counts(): { matched: number; delivered: number } {
-    return { matched: this.matched, delivered: this.delivered };
+  /** What was routed so far. */
+  counts(): EventCounts {
+    return structuredClone(this.counted);
   }
 
-  /** Routes one event: each rule it matches gets it after the delay. */
-  publish(event: unknown): void {
+  /** Routes one event: each rule it matches gets it, after the delay. */
+  publish(event: ServiceEvent): void {
     for (const rule of this.rules) {
       if (!rule.matches(event)) continue;
-      this.matched += 1;
+      this.counted.matched += 1;
+      const source = String(event.source);
+      this.counted.matchedBySource[source] = (this.counted.matchedBySource[source] ?? 0) + 1;
       for (let copy = 0; copy < (this.deps.duplicateDeliveries ? 2 : 1); copy++) {
         this.schedule(rule, event, this.deps.delayMs, 0);
       }
@@ -269,15 +312,23 @@ export class EventDelivery {
     this.pending += 1;
     this.deps.clock.setTimeout(() => {
       this.pending -= 1;
-      this.deps.track(this.invoke(rule, event, retry));
+      this.deps.track(this.deliver(rule, event, retry));
     }, delayMs);
   }
 
-  private async invoke(rule: EventRuleTarget, event: unknown, retry: number): Promise<void> {
-    this.delivered += 1;
+  private async deliver(rule: EventRuleTarget, event: unknown, retry: number): Promise<void> {
+    this.counted.delivered += 1;
+    const { target } = rule;
+    if (target.kind === "sqs") {
+      this.counted.deliveredToQueues += 1;
+      await this.deps.sqs.send(
+        new SendMessageCommand({ QueueUrl: target.queueUrl, MessageBody: JSON.stringify(event) }),
+      );
+      return;
+    }
     // Each delivery is its own copy of the event, as each invocation gets its own.
-    const result = await this.deps.lambda.invoke(rule.functionArn, structuredClone(event));
-    if (!result.ok && retry < Math.min(rule.retryAttempts, asyncRetryDelaysSeconds.length)) {
+    const result = await this.deps.lambda.invoke(target.functionArn, structuredClone(event));
+    if (!result.ok && retry < Math.min(target.retryAttempts, asyncRetryDelaysSeconds.length)) {
       this.schedule(rule, event, asyncRetryDelaysSeconds[retry] * 1000, retry + 1);
     }
   }

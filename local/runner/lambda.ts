@@ -2,13 +2,19 @@
  * Lambda for local mode: functions by ARN, invoked with an event and a context whose remaining time runs on
  * the simulated clock. Like Lambda, an invocation takes an idle instance of the function or starts a new
  * one (a cold start: the handler is loaded afresh, with its own SDK clients), so concurrent invocations
- * never share an instance. An invocation that ran past the function's timeout counts as failed, as Lambda
- * would have stopped it (whatever it did before that stays done).
+ * never share an instance.
+ *
+ * At the function's timeout the invocation ends, as Lambda stops it: the caller gets `Task timed out after
+ * N seconds` at that simulated instant, whatever the handler was waiting for; from then on the handler's
+ * timers do not fire and its calls fail before they are sent (invocation-context.ts), and its instance is
+ * not reused (Lambda resets the execution environment after a timeout). What it did before the deadline
+ * stays done.
  */
 import { randomUUID } from "node:crypto";
 import type { Context } from "aws-lambda";
 import type { Handler, LambdaFunctionSpec } from "../designs/design";
 import type { SimClock } from "../time/clock";
+import { runInInvocation, type InvocationScope } from "./invocation-context";
 
 /** How an invocation ended. */
 export type InvocationResult =
@@ -20,6 +26,8 @@ export class LambdaService {
   private readonly counts = new Map<string, number>();
   private readonly cold = new Map<string, number>();
   private readonly failures = new Map<string, number>();
+  private readonly timeouts = new Map<string, number>();
+  private readonly stopped: InvocationScope[] = [];
   private running = 0;
 
   constructor(
@@ -52,6 +60,16 @@ export class LambdaService {
     return Object.fromEntries([...this.failures.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
+  /** Invocations Lambda stopped at their timeout, by function name. */
+  timedOut(): Record<string, number> {
+    return Object.fromEntries([...this.timeouts.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
+  /** Calls that invocations tried to make after their timeout (refused before they were sent). */
+  refusedAfterTimeout(): number {
+    return this.stopped.reduce((sum, scope) => sum + scope.refusedCalls, 0);
+  }
+
   /** Instances started so far, by function name. */
   coldStarts(): Record<string, number> {
     return Object.fromEntries([...this.cold.entries()].sort(([a], [b]) => a.localeCompare(b)));
@@ -67,23 +85,45 @@ export class LambdaService {
     }
     this.counts.set(spec.name, (this.counts.get(spec.name) ?? 0) + 1);
     this.running += 1;
-    const startedAt = this.clock.now();
-    const deadline = startedAt + spec.timeoutSeconds * 1000;
-    let handler: Handler | undefined;
+    const scope: InvocationScope = {
+      functionName: spec.name,
+      deadline: this.clock.now() + spec.timeoutSeconds * 1000,
+      ended: false,
+      refusedCalls: 0,
+    };
+    let handler = this.idle.get(spec.arn)?.pop();
     try {
-      handler = this.idle.get(spec.arn)?.pop();
-      if (!handler) {
-        this.cold.set(spec.name, (this.cold.get(spec.name) ?? 0) + 1);
-        handler = spec.load();
+      const result = await new Promise<InvocationResult>((resolve) => {
+        // Set outside the invocation (an ended one loses its timers). From this instant on, nothing the
+        // handler set off runs: a timer due at the same instant, set later, no longer fires.
+        const deadline = this.clock.setTimeout(() => {
+          scope.ended = true;
+          resolve(timedOut(spec));
+        }, scope.deadline - this.clock.now());
+        const settled = (result: InvocationResult) => {
+          this.clock.clearTimeout(deadline);
+          resolve(result);
+        };
+        runInInvocation(scope, async () => {
+          if (!handler) {
+            this.cold.set(spec.name, (this.cold.get(spec.name) ?? 0) + 1);
+            handler = spec.load();
+          }
+          return handler(event, this.context(spec, scope.deadline));
+        }).then(
+          (value) => settled({ ok: true, value }),
+          (error: unknown) => settled({ ok: false, error, timedOut: false, message: errorMessage(error) }),
+        );
+      });
+      if (result.ok) return result;
+      this.countFailure(spec);
+      if (result.timedOut) {
+        this.stopped.push(scope);
+        this.timeouts.set(spec.name, (this.timeouts.get(spec.name) ?? 0) + 1);
+        // Lambda resets the execution environment after a timeout: the next invocation starts cold.
+        handler = undefined;
       }
-      const value = await handler(event, this.context(spec, deadline));
-      if (this.clock.now() <= deadline) return { ok: true, value };
-      this.countFailure(spec);
-      return timedOut(spec);
-    } catch (error) {
-      this.countFailure(spec);
-      if (this.clock.now() > deadline) return timedOut(spec);
-      return { ok: false, error, timedOut: false, message: errorMessage(error) };
+      return result;
     } finally {
       // An instance that loaded serves the next invocation, as a warm Lambda container does.
       if (handler) {

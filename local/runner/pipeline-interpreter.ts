@@ -136,6 +136,12 @@ function resolveGet(reference: unknown, scope: ExecutionScope, path: string): Pa
     if (!(output[2] in outputs)) throw new Error(`${path}: step ${output[1]} has no output ${output[2]}`);
     return outputs[output[2]];
   }
+  if (/^Steps\.[A-Za-z0-9_-]+\./.test(text)) {
+    throw new Error(
+      `${path}: cannot resolve {"Get": ${JSON.stringify(text)}}: local mode reads the OutputParameters of ` +
+        `Lambda and Callback steps only; steps of other types run simulated, without properties`,
+    );
+  }
   throw new Error(`${path}: cannot resolve {"Get": ${JSON.stringify(text)}}`);
 }
 
@@ -186,4 +192,197 @@ export function lambdaStepOutputs(
     }
   }
   return { ok: true, outputs };
+}
+
+/** A step of any type, as the rendered definition holds it (Condition steps hold steps of their own). */
+export interface DefinitionStep {
+  Name: string;
+  Type: string;
+  DependsOn?: string[];
+  Arguments?: unknown;
+  [field: string]: unknown;
+}
+
+/** A step in the order the execution runs it, with what it waits for. */
+export interface PlannedStep {
+  step: DefinitionStep;
+  /** Steps that must have succeeded first: DependsOn, the steps its properties read, its Condition step. */
+  dependsOn: string[];
+  /** For a step in a Condition step's IfSteps or ElseSteps: which one, of which Condition step. */
+  branchOf?: { condition: string; branch: ConditionBranch };
+}
+
+export type ConditionBranch = "IfSteps" | "ElseSteps";
+const conditionBranches: readonly ConditionBranch[] = ["IfSteps", "ElseSteps"];
+
+/**
+ * The steps of a definition in an order SageMaker could run them: a step runs once every step it depends
+ * on has ended, where it depends on the steps of its `DependsOn`, the steps whose properties it reads
+ * (`{"Get": "Steps.X..."}` anywhere in it: SageMaker derives these data dependencies from the references,
+ * SageMaker developer guide "Pipeline steps", data dependency) and, for a step in a Condition step's
+ * branch, that Condition step. Among the steps ready at once, the one listed first runs first. Throws an
+ * error naming a dependency on a step the definition does not have, or steps that depend on each other.
+ */
+export function executionPlan(definition: { Steps: readonly unknown[] }): PlannedStep[] {
+  const planned: PlannedStep[] = [];
+  const collect = (steps: readonly unknown[], branchOf?: PlannedStep["branchOf"]) => {
+    for (const raw of steps) {
+      const step = raw as DefinitionStep;
+      const own = step.Type === "Condition" ? conditionWithoutBranches(step) : step;
+      const dependsOn = new Set([...(step.DependsOn ?? []), ...referencedSteps(own)]);
+      if (branchOf) dependsOn.add(branchOf.condition);
+      planned.push({ step, dependsOn: [...dependsOn], ...(branchOf ? { branchOf } : {}) });
+      if (step.Type === "Condition") {
+        const args = (step.Arguments ?? {}) as Record<string, unknown>;
+        for (const branch of conditionBranches) {
+          collect((args[branch] as unknown[] | undefined) ?? [], { condition: step.Name, branch });
+        }
+      }
+    }
+  };
+  collect(definition.Steps);
+
+  const byName = new Map(planned.map((p) => [p.step.Name, p]));
+  for (const { step, dependsOn } of planned) {
+    for (const name of dependsOn) {
+      if (!byName.has(name))
+        throw new Error(`Step ${step.Name} depends on step ${name}, which the definition has not.`);
+      if (name === step.Name) throw new Error(`Step ${step.Name} depends on itself.`);
+    }
+  }
+  const order: PlannedStep[] = [];
+  const done = new Set<string>();
+  while (order.length < planned.length) {
+    const next = planned.find((p) => !done.has(p.step.Name) && p.dependsOn.every((d) => done.has(d)));
+    if (!next) {
+      const waiting = planned.filter((p) => !done.has(p.step.Name)).map((p) => p.step.Name);
+      throw new Error(`Steps ${waiting.join(", ")} depend on each other: none of them can start.`);
+    }
+    order.push(next);
+    done.add(next.step.Name);
+  }
+  return order;
+}
+
+/** A Condition step without its branches: the steps in them are steps of their own. */
+function conditionWithoutBranches(step: DefinitionStep): DefinitionStep {
+  const args = { ...((step.Arguments ?? {}) as Record<string, unknown>) };
+  for (const branch of conditionBranches) delete args[branch];
+  return { ...step, Arguments: args };
+}
+
+/** The steps a value reads properties of, through `{"Get": "Steps.<name>...."}`. */
+function referencedSteps(value: unknown, found = new Set<string>()): Set<string> {
+  if (Array.isArray(value)) {
+    for (const item of value) referencedSteps(item, found);
+  } else if (value !== null && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      const step = key === "Get" && typeof item === "string" ? /^Steps\.([A-Za-z0-9_-]+)\./.exec(item) : null;
+      if (step) found.add(step[1]);
+      else referencedSteps(item, found);
+    }
+  }
+  return found;
+}
+
+/**
+ * Whether a Condition step's conditions hold: every one of its `Conditions` (SageMaker runs the IfSteps when
+ * all are true, the ElseSteps otherwise). Each condition is of a type the definition schema lists (Equals,
+ * NotEquals, GreaterThan, GreaterThanOrEqualTo, LessThan, LessThanOrEqualTo, In, NotIn, Or) or `Not`, which
+ * the SageMaker Python SDK writes (`ConditionNot`: `{"Type": "Not", "Expression": ...}`). `In` takes its
+ * operands as the schema names them (`Value`, `In`) or as the Python SDK writes them (`QueryValue`,
+ * `Values`). Throws an error naming the step and the condition that cannot be evaluated.
+ */
+export function conditionsHold(step: DefinitionStep, scope: ExecutionScope): boolean {
+  const conditions = ((step.Arguments ?? {}) as { Conditions?: unknown }).Conditions;
+  if (!Array.isArray(conditions)) {
+    throw new Error(`Step ${step.Name}: Arguments.Conditions must be a list of conditions.`);
+  }
+  return conditions.every((condition, i) =>
+    evaluateCondition(condition, scope, `step ${step.Name} Arguments.Conditions[${i}]`),
+  );
+}
+
+const comparisons: Record<string, (order: number) => boolean> = {
+  GreaterThan: (order) => order > 0,
+  GreaterThanOrEqualTo: (order) => order >= 0,
+  LessThan: (order) => order < 0,
+  LessThanOrEqualTo: (order) => order <= 0,
+};
+
+function evaluateCondition(raw: unknown, scope: ExecutionScope, path: string): boolean {
+  const condition = (raw ?? {}) as Record<string, unknown>;
+  const value = (field: string) => {
+    if (!(field in condition))
+      throw new Error(`${path}: a ${String(condition.Type)} condition needs ${field}.`);
+    return resolveValue(condition[field], scope, `${path}.${field}`);
+  };
+  switch (condition.Type) {
+    case "Equals":
+      return sameValue(value("LeftValue"), value("RightValue"));
+    case "NotEquals":
+      return !sameValue(value("LeftValue"), value("RightValue"));
+    case "GreaterThan":
+    case "GreaterThanOrEqualTo":
+    case "LessThan":
+    case "LessThanOrEqualTo": {
+      const left = numberOf(value("LeftValue"));
+      const right = numberOf(value("RightValue"));
+      if (left === undefined || right === undefined) {
+        throw new Error(
+          `${path}: ${condition.Type} compares numbers, got ${JSON.stringify(value("LeftValue"))} and ` +
+            `${JSON.stringify(value("RightValue"))}.`,
+        );
+      }
+      return comparisons[condition.Type](left - right);
+    }
+    case "In":
+    case "NotIn": {
+      const [queryField, listField] = "QueryValue" in condition ? ["QueryValue", "Values"] : ["Value", "In"];
+      const query = value(queryField);
+      const list = value(listField);
+      if (!Array.isArray(list)) throw new Error(`${path}.${listField}: ${condition.Type} needs a list.`);
+      const found = list.some((item) => sameValue(query, item));
+      return condition.Type === "In" ? found : !found;
+    }
+    case "Not":
+      return !evaluateCondition(condition.Expression, scope, `${path}.Expression`);
+    case "Or": {
+      if (!Array.isArray(condition.Conditions)) throw new Error(`${path}: Or needs Conditions, a list.`);
+      return condition.Conditions.some((inner, i) =>
+        evaluateCondition(inner, scope, `${path}.Conditions[${i}]`),
+      );
+    }
+    default:
+      throw new Error(
+        `${path}: ${JSON.stringify(condition.Type)} is not a condition type (Equals, NotEquals, GreaterThan, ` +
+          `GreaterThanOrEqualTo, LessThan, LessThanOrEqualTo, In, NotIn, Not, Or).`,
+      );
+  }
+}
+
+/**
+ * Equality of two resolved values. Step outputs are strings (the bridge's outputs are String), so a number
+ * and the string that reads as that number are equal: `"4"` equals `4`, as the Callback step's
+ * `SucceededShards` must equal an Integer parameter.
+ */
+function sameValue(left: unknown, right: unknown): boolean {
+  if (typeof left === typeof right) return left === right;
+  const [l, r] = [numberOf(left), numberOf(right)];
+  if (l !== undefined && r !== undefined) return l === r;
+  return String(left) === String(right);
+}
+
+function numberOf(value: unknown): number | undefined {
+  if (typeof value === "number") return value;
+  if (typeof value === "string" && value.trim() !== "" && Number.isFinite(Number(value)))
+    return Number(value);
+  return undefined;
+}
+
+/** The message a Fail step fails the execution with: its ErrorMessage, resolved (empty when it has none). */
+export function failStepMessage(step: DefinitionStep, scope: ExecutionScope): string {
+  const args = (step.Arguments ?? {}) as { ErrorMessage?: unknown };
+  if (args.ErrorMessage === undefined) return "";
+  return String(resolveValue(args.ErrorMessage, scope, `step ${step.Name} Arguments.ErrorMessage`));
 }

@@ -1,13 +1,12 @@
 /**
  * SageMaker's part for executions started through its API (the records flush starts one per batch): each
  * execution's steps run in order as the pipeline definition says, the Lambda step by invoking its function
- * and the Callback step by sending the callback message and waiting for the step's answer, and when the
- * execution ends its status-change event is published, as SageMaker sends it to EventBridge.
+ * and the Callback step by sending the callback message and waiting for the step's answer. The server
+ * announces every status change as SageMaker's EventBridge event.
  */
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { PipelineExecution, PipelineExecutionStatus, SageMakerServer } from "../sagemaker/server";
-import { executionStatusChangeEvent } from "../sagemaker/status-events";
 import type { SimClock } from "../time/clock";
 import type { Track } from "./event-sources";
 import type { LambdaService } from "./lambda";
@@ -29,9 +28,6 @@ export interface PipelineRunsDeps {
   lambda: LambdaService;
   sqs: SQSClient;
   definition: PipelineDefinition;
-  identity: { region: string; accountId: string };
-  /** Where status-change events go (the rules' event delivery). */
-  publish(event: unknown): void;
   track: Track;
 }
 
@@ -62,6 +58,8 @@ export class PipelineRuns {
     this.deps.track(
       this.run(execution).finally(() => {
         this.active -= 1;
+        const status = this.deps.sageMakerServer.execution(execution.executionArn)?.status;
+        if (status === "Succeeded" || status === "Failed" || status === "Stopped") this.ends[status] += 1;
       }),
     );
   }
@@ -82,20 +80,26 @@ export class PipelineRuns {
         stepOutputs: {},
       };
     } catch (error) {
-      this.end(executionArn, "Failed", (error as Error).message);
+      sageMakerServer.setExecutionStatus(executionArn, "Failed", (error as Error).message);
       return;
     }
     for (const step of definition.Steps) {
-      const status = sageMakerServer.execution(executionArn)?.status;
-      if (status === "Stopping" || status === "Stopped") {
-        this.end(executionArn, "Stopped", "Pipeline execution stopped before the step started.");
+      // A stopped execution starts no further step.
+      if (sageMakerServer.execution(executionArn)?.status !== "Executing") return;
+      if (step.Type !== "Lambda" && step.Type !== "Callback") {
+        const { Name, Type } = step as { Name: string; Type: string };
+        sageMakerServer.setExecutionStatus(
+          executionArn,
+          "Failed",
+          `Step ${Name}: ${Type} steps are not run here.`,
+        );
         return;
       }
-      const failure =
+      const ended =
         step.Type === "Lambda" ? await this.lambdaStep(step, scope) : await this.callbackStep(step, scope);
-      if (failure !== undefined) return;
+      if (ended !== undefined) return;
     }
-    this.end(executionArn, "Succeeded");
+    sageMakerServer.setExecutionStatus(executionArn, "Succeeded");
   }
 
   /** Runs a Lambda step; resolves to the status the execution ended with, or undefined to go on. */
@@ -104,7 +108,7 @@ export class PipelineRuns {
     scope: ExecutionScope,
   ): Promise<PipelineExecutionStatus | undefined> {
     const { sageMakerServer, lambda, clock } = this.deps;
-    sageMakerServer.startStep(scope.executionArn, step.Name, "Lambda");
+    sageMakerServer.startLambdaStep(scope.executionArn, step.Name);
     let reason: string | undefined;
     try {
       const args = resolveArguments(step.Arguments, scope, step.Name);
@@ -122,15 +126,9 @@ export class PipelineRuns {
     } catch (error) {
       reason = (error as Error).message;
     }
-    sageMakerServer.endStep(
-      scope.executionArn,
-      step.Name,
-      reason === undefined ? "Succeeded" : "Failed",
-      reason,
-    );
-    if (reason === undefined) return undefined;
-    this.end(scope.executionArn, "Failed", reason);
-    return "Failed";
+    // A failed step fails the execution; a stop requested meanwhile stops it now.
+    const status = sageMakerServer.endLambdaStep(scope.executionArn, reason);
+    return status === "Executing" ? undefined : status;
   }
 
   /** Runs a Callback step: the token, the callback message, the wait for the step's answer. */
@@ -140,7 +138,6 @@ export class PipelineRuns {
   ): Promise<PipelineExecutionStatus | undefined> {
     const { sageMakerServer, sqs } = this.deps;
     const executionArn = scope.executionArn;
-    sageMakerServer.startStep(executionArn, step.Name, "Callback");
     const args = resolveArguments(step.Arguments, scope, step.Name);
     const { token, answer } = sageMakerServer.startCallbackStep(executionArn, step.Name);
     await sqs.send(
@@ -155,33 +152,13 @@ export class PipelineRuns {
       }),
     );
     const accepted = await answer;
-    // The server has ended the step, and the execution with a failure or a stop.
+    // The answer has ended the step, and the execution with a failure or a stop.
     const status = sageMakerServer.execution(executionArn)?.status;
-    if (status === "Stopped" || status === "Failed") {
-      this.announce(executionArn, status);
-      return status;
-    }
-    if (accepted.outcome === "failure") {
-      this.end(executionArn, "Failed", accepted.failureReason ?? "");
-      return "Failed";
-    }
+    if (status !== undefined && status !== "Executing") return status;
+    if (accepted.outcome === "failure") return "Failed";
     scope.stepOutputs[step.Name] = Object.fromEntries(
       (accepted.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
     );
     return undefined;
-  }
-
-  private end(executionArn: string, status: "Succeeded" | "Failed" | "Stopped", reason?: string): void {
-    this.deps.sageMakerServer.setExecutionStatus(executionArn, status, reason);
-    this.announce(executionArn, status);
-  }
-
-  /** The execution's status-change event, published as SageMaker sends it. */
-  private announce(executionArn: string, status: "Succeeded" | "Failed" | "Stopped"): void {
-    this.ends[status] += 1;
-    const execution = this.deps.sageMakerServer.execution(executionArn)!;
-    this.deps.publish(
-      executionStatusChangeEvent(execution, "Executing", this.deps.identity, this.deps.clock.now()),
-    );
   }
 }

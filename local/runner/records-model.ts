@@ -56,7 +56,7 @@ export interface StackModel {
   jobDurationSeconds: number;
   /** Jobs running at once: floor(maxVcpus / vcpu). */
   concurrentJobs: number;
-  /** From SubmitJob to the job's turn for capacity (local Batch: SUBMITTED 1 s, PENDING 1 s, RUNNABLE 10 s). */
+  /** From SubmitJob to the job's turn for capacity (local Batch: SUBMITTED 1 s, RUNNABLE 10 s). */
   queuedSeconds: number;
   /** STARTING (local Batch: 20 s), holding capacity. */
   startingSeconds: number;

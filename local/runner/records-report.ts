@@ -88,7 +88,7 @@ export function formatRecordsSummary(summary: RecordsSummary): string {
         .join(", ")}`,
     );
   }
-  lines.push("  (SQS includes Lambda polling the queues, whenever the simulated clock steps)");
+  lines.push("  (SQS includes Lambda receiving from the queues and SageMaker sending the callback messages)");
   row("Jobs left running", String(summary.jobsLeftRunning));
   row("Dead letters", String(summary.deadLetterMessages));
   return lines.join("\n");

@@ -197,24 +197,26 @@ export class RecordsWorld {
           duplicateDeliveries: false,
           track: this.track,
           clock,
+          visibleMessages: (queueUrl) => this.sqsServer.visibleMessages(queueUrl),
         }),
     );
+    // EventBridge: Batch's and SageMaker's events, routed through the stack's rules.
     this.events = new EventDelivery(design.rules, {
       clock,
       lambda: this.lambda,
+      sqs: this.sqs,
       delayMs: this.options.eventDelaySeconds * 1000,
       duplicateDeliveries: false,
       track: this.track,
     });
     this.batchServer.onStateChange((event) => this.events.publish(event));
+    this.sageMakerServer.onStatusChange((event) => this.events.publish(event));
     this.pipelineRuns = new PipelineRuns({
       clock,
       sageMakerServer: this.sageMakerServer,
       lambda: this.lambda,
       sqs: this.sqs,
       definition: design.definition,
-      identity: { region: design.region, accountId: design.accountId },
-      publish: (event) => this.events.publish(event),
       track: this.track,
     });
     this.sageMakerServer.onExecutionStarted((execution) => this.pipelineRuns.start(execution));

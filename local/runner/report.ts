@@ -1,7 +1,7 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
 import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
-import { formatDuration, formatLatency } from "./scenario";
+import { counted, formatDuration, formatLatency } from "./scenario";
 import type { WorkerSummary } from "./worker-host";
 
 /**
@@ -74,6 +74,20 @@ function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((sum, n) => sum + n, 0);
 }
 
+/** ` (2 failed)`, ` (1 timed out)`, ` (3 failed, 1 timed out)`: a function's failed invocations, if any. */
+function failures(summary: Summary, name: string): string {
+  const timedOut = summary.lambdaTimeouts[name] ?? 0;
+  const threw = (summary.lambdaErrors[name] ?? 0) - timedOut;
+  const parts = [
+    ...(threw > 0 ? [`${threw} failed`] : []),
+    ...(timedOut > 0 ? [`${timedOut} timed out`] : []),
+  ];
+  return parts.length > 0 ? ` (${parts.join(", ")})` : "";
+}
+
+/** The services whose events the summary counts, by the events' source. */
+const eventSourceNames: Record<string, string> = { "aws.batch": "Batch", "aws.sagemaker": "SageMaker" };
+
 /** The summary as a person reads it. */
 export function formatSummary(summary: Summary): string {
   const lines: string[] = [];
@@ -85,12 +99,18 @@ export function formatSummary(summary: Summary): string {
   for (const note of summary.notes) row("Note", note);
   if (summary.failureReason) row("Failure reason", summary.failureReason);
   for (const problem of summary.unexpected) row("Not as expected", problem);
+  for (const step of summary.steps) {
+    // A failed step's reason is the failure reason above.
+    const detail = step.detail !== undefined && step.status !== "Failed" ? ` (${step.detail})` : "";
+    row("Step", `${step.name} (${step.type}): ${step.status}${detail}`);
+  }
   row(
     "Shards",
     `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
       (summary.worker
         ? "each job as long as its process"
-        : `${formatDuration(summary.jobDurationSeconds)} jobs`),
+        : `${formatDuration(summary.jobDurationSeconds)} jobs`) +
+      `, at most ${summary.concurrentJobs} running at once`,
   );
   row(
     "Resume latency",
@@ -98,19 +118,26 @@ export function formatSummary(summary: Summary): string {
       ? "none (the step was not answered after its jobs)"
       : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
   );
-  row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the step's answer`);
+  row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the execution's end`);
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
-    .map(([name, count]) => {
-      const errors = summary.lambdaErrors[name];
-      return `${name} ${count}${errors ? ` (${errors} failed)` : ""}`;
-    })
+    .map(([name, count]) => `${name} ${count}${failures(summary, name)}`)
     .join(", ");
   row("Lambda invocations", `${total(summary.lambdaInvocations)}: ${invocations || "none"}`);
+  if (summary.callsRefusedAfterTimeout > 0) {
+    row(
+      "After a timeout",
+      `${counted(summary.callsRefusedAfterTimeout, "call")} refused: Lambda had stopped the invocation`,
+    );
+  }
   const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
   row("AWS API calls", `${callCount} by operation:`);
   lines.push(...callLines(summary.apiCalls));
-  lines.push("  (SQS includes Lambda polling the queue and SageMaker sending the callback message)");
+  lines.push(
+    summary.events.deliveredToQueues > 0
+      ? "  (SQS includes Lambda polling the queues, SageMaker sending the callback message and EventBridge sending events)"
+      : "  (SQS includes Lambda polling the queue and SageMaker sending the callback message)",
+  );
   const throttled = total(summary.throttledBatchCalls);
   if (throttled > 0) {
     row(
@@ -121,7 +148,13 @@ export function formatSummary(summary: Summary): string {
     );
   }
   if (summary.events.delivered > 0) {
-    row("Batch events", `${summary.events.matched} matched the rule, ${summary.events.delivered} delivered`);
+    const bySource = Object.entries(summary.events.matchedBySource)
+      .map(([source, count]) => `${eventSourceNames[source] ?? source} ${count}`)
+      .join(", ");
+    row(
+      "Events",
+      `${summary.events.matched} matched a rule (${bySource}), ${summary.events.delivered} delivered`,
+    );
   }
   row("Jobs left running", String(summary.jobsLeftRunning));
   row("Dead letters", String(summary.deadLetterMessages));

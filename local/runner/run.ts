@@ -26,20 +26,26 @@ import {
   type JobStatus,
   type ScenarioJob,
 } from "../batch/server";
-import { SimClock } from "../time/clock";
+import { SimClock, type SimTimer } from "../time/clock";
 import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
-import type { PreparedDesign } from "../designs/design";
+import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
-import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
+import { EventDelivery, QueueEventSource, type EventCounts, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
+import type { CallbackStepDefinition, LambdaStepDefinition } from "../../infra/pipeline-definition";
 import {
+  conditionsHold,
+  executionPlan,
+  failStepMessage,
   lambdaStepOutputs,
   resolveArguments,
   resolveParameters,
+  type ConditionBranch,
+  type DefinitionStep,
   type ExecutionScope,
   type ParameterValue,
 } from "./pipeline-interpreter";
@@ -78,6 +84,22 @@ export interface Progress {
 
 export interface RunOptions {
   onProgress?: (progress: Progress) => void;
+  /**
+   * Prepares the design to run (default: the stack rendered with the scenario's config). Tests give a
+   * rendered stack of their own this way, e.g. with a function or an event rule the stack does not have.
+   */
+  prepareDesign?: (request: DesignRequest) => Promise<PreparedDesign>;
+}
+
+/** A step of the execution and how it went, as ListPipelineExecutionSteps would show it. */
+export interface StepRecord {
+  name: string;
+  /** As the definition names it: Lambda, Callback, Condition, Fail, Training, ... */
+  type: string;
+  /** SageMaker's step status, or `Not run` for a step the execution never started. */
+  status: "Executing" | "Succeeded" | "Failed" | "Stopped" | "Not run";
+  /** A Condition step's outcome and branch, a failure's reason, or why a step did not run. */
+  detail?: string;
 }
 
 /** The result of one execution (the `--json` object). Everything is simulated except `wallSeconds`. */
@@ -87,6 +109,8 @@ export interface Summary {
   mode: "array" | "jobs";
   shards: number;
   jobDurationSeconds: number;
+  /** Jobs the compute environment runs at once (the others wait RUNNABLE). */
+  concurrentJobs: number;
   seed: number;
   outcome: Outcome;
   /** The outcome the scenario expects: succeeded, or the injected failure or stop. */
@@ -98,18 +122,27 @@ export interface Summary {
   /** What the scenario asked for that could not happen as asked (e.g. a stop planned after the end). */
   notes: string[];
   failureReason: string | null;
-  /** The Callback step's output parameters on success. */
+  /** The last Callback step's output parameters on success. */
   stepOutputs: Record<string, string> | null;
+  /** Every step of the definition, in the order the execution runs them, with its status. */
+  steps: StepRecord[];
   /** From the moment the outcome was decided in Batch (see `resumeLatencyFrom`) to the step's answer. */
   resumeLatencySeconds: number | null;
   resumeLatencyFrom: "last job ended" | "first shard failed" | "stop requested" | null;
   /** From the start of the execution to the end of the run. */
   simulatedSeconds: number;
-  /** From the execution's start to the step's answer (or the end, without one). */
+  /** From the execution's start to its end (to the give-up, without one). */
   executionSeconds: number;
+  /** True when the Callback step was answered: `executionSeconds` runs to the answer. */
+  answered: boolean;
   wallSeconds: number;
   lambdaInvocations: Record<string, number>;
+  /** Invocations that threw or timed out, by function. */
   lambdaErrors: Record<string, number>;
+  /** Of those, the ones Lambda stopped at the function's timeout. */
+  lambdaTimeouts: Record<string, number>;
+  /** Calls stopped invocations tried to make after their timeout, refused before they were sent. */
+  callsRefusedAfterTimeout: number;
   /** Calls received by the local servers, by service and operation (setup and the runner's checks excluded). */
   apiCalls: Record<string, Record<string, number>>;
   batchApiCalls: number;
@@ -121,8 +154,11 @@ export interface Summary {
   jobsLeftRunning: number;
   jobsByState: Record<JobStatus, number>;
   deadLetterMessages: number;
-  /** Batch state-change events that matched a rule, and deliveries made (duplicates and retries included). */
-  events: { matched: number; delivered: number };
+  /**
+   * Events (Batch's and SageMaker's) that matched a rule, by source too, and deliveries made (duplicates
+   * and retries included), to queues among them.
+   */
+  events: EventCounts;
   /** Stack config this run set over the stack file, with why. */
   configOverrides: Record<string, { value: unknown; why: string }>;
   /** With a worker: its processes, where their logs and the output are (null for simulated jobs). */
@@ -146,7 +182,7 @@ export async function runExecution(input: Scenario = {}, options: RunOptions = {
 
 async function runResolved(scenario: ResolvedScenario, options: RunOptions): Promise<Summary> {
   const wallStart = performance.now();
-  const design = await prepareDesign(scenario);
+  const design = await (options.prepareDesign ?? prepareDesign)(scenario);
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
   const cleanup: (() => Promise<void> | void)[] = [() => clock.stop()];
   try {
@@ -158,11 +194,12 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       worker = await WorkerHost.start(scenario.worker, scenario.inputDirectory, design);
       cleanup.unshift(() => worker!.stop());
     }
+    const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({
       ...identity,
       seed: scenario.seed,
       throttleRate: scenario.throttleRate,
-      scenario: { ...batchScenario(scenario, design), ...worker?.batchScenario() },
+      scenario: { ...batchScenario(scenario, design, jobSlots), ...worker?.batchScenario() },
     });
     cleanup.unshift(() => batchServer.stop());
     const sageMakerServer = await startSageMakerServer({
@@ -225,6 +262,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         batchServer,
         sageMakerServer,
         env,
+        jobSlots,
         worker,
         onProgress: options.onProgress,
       });
@@ -247,14 +285,17 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
   }
 }
 
-/** The local Batch account for a scenario: the design's queue and definition, durations and failures. */
-function batchScenario(scenario: ResolvedScenario, design: PreparedDesign): BatchScenario {
+/**
+ * The local Batch account for a scenario: the design's queue and definition, the compute environment's
+ * capacity, durations and failures.
+ */
+function batchScenario(scenario: ResolvedScenario, design: PreparedDesign, jobSlots: number): BatchScenario {
   const failing = new Set(scenario.failShards);
   const durationMs = scenario.jobDurationSeconds * 1000;
   return {
     jobQueues: design.batch.jobQueues,
     jobDefinitions: design.batch.jobDefinitions,
-    maxConcurrentJobs: scenario.maxConcurrentJobs,
+    maxConcurrentJobs: jobSlots,
     listingLagMs: scenario.listingLagSeconds * 1000,
     // A failing shard fails halfway, so that the others are still running when it does.
     jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
@@ -292,6 +333,8 @@ interface RunDeps {
   batchServer: BatchServer;
   sageMakerServer: SageMakerServer;
   env: Record<string, string>;
+  /** Jobs the local Batch runs at once. */
+  jobSlots: number;
   /** With a worker: the processes that run the jobs. */
   worker?: WorkerHost;
   onProgress?: (progress: Progress) => void;
@@ -307,6 +350,10 @@ class ExecutionRun {
   private executionArn = "";
   private step: string | undefined;
   private stepState = "not started";
+  /** Every step of the definition in the order it runs, with its status. */
+  private stepRecords: StepRecord[] = [];
+  /** While a simulated step runs: ends it at once (a stop). */
+  private stopSimulatedStep: (() => void) | undefined;
   private callback: { token: string; arguments: unknown; queueUrl: string } | undefined;
   private stopRequestedAt: number | undefined;
   private stopSent = false;
@@ -336,11 +383,14 @@ class ExecutionRun {
           duplicateDeliveries: scenario.duplicateDeliveries,
           track,
           clock,
+          visibleMessages: (queueUrl) => deps.sqsServer.visibleMessages(queueUrl),
         }),
     );
+    // EventBridge: Batch's and SageMaker's events, routed through the stack's rules.
     this.events = new EventDelivery(design.rules, {
       clock,
       lambda: this.lambda,
+      sqs: deps.sqs,
       delayMs: scenario.eventDelaySeconds * 1000,
       duplicateDeliveries: scenario.duplicateDeliveries,
       track,
@@ -354,14 +404,17 @@ class ExecutionRun {
         this.events.publish(event);
       });
     }
+    deps.sageMakerServer.onStatusChange((event) => this.events.publish(event));
   }
 
   /** Runs the execution and what it sets off until both have ended (or the scenario's limits). */
   async run(): Promise<void> {
     const { clock, activity, sageMakerServer } = this.deps;
+    // --shards sets the ShardCount parameter, in a definition that declares one.
+    const declaresShardCount = this.design.definition.Parameters.some((p) => p.Name === "ShardCount");
     const parameters: Record<string, ParameterValue> = {
       ...this.scenario.parameters,
-      ShardCount: this.scenario.shards,
+      ...(declaresShardCount ? { ShardCount: this.scenario.shards } : {}),
     };
     const definitionParameters = resolveParameters(this.design.definition, parameters);
     const execution = sageMakerServer.startExecution({
@@ -393,7 +446,9 @@ class ExecutionRun {
       await settle(activity, clock);
       if (this.internalError !== undefined) throw this.internalError;
       this.reportProgress();
-      if (this.callback !== undefined && (await this.pollQueues())) continue;
+      // Lambda polls the queues once there can be messages: the callback message, or events sent to a queue.
+      const queuesInUse = this.callback !== undefined || this.events.counts().deliveredToQueues > 0;
+      if (queuesInUse && (await this.pollQueues())) continue;
       const deadline = this.ended ? this.drainDeadline : this.giveUpAt();
       if (this.ended && (await this.drained())) break;
       if (clock.now() >= deadline) {
@@ -428,74 +483,185 @@ class ExecutionRun {
     runtime.deliverExits();
   }
 
-  /** SageMaker's part: the steps in order. */
+  /**
+   * SageMaker's part: the definition's steps in dependency order (executionPlan), one at a time. The local
+   * SageMaker holds the execution's status: a stop makes it Stopping, and it becomes Stopped when the
+   * running step ends (a Lambda step runs to its end; a Callback step ends with its answer; a simulated
+   * step of another type is stopped at once); a stopped execution starts no later step. A Condition step
+   * runs one of its branches; a step whose branch was not taken, or that depends on a step that did not
+   * run, does not run. A Fail step fails the execution with its message.
+   */
   private async runPipeline(scope: ExecutionScope): Promise<void> {
     const { sageMakerServer } = this.deps;
-    for (const step of this.design.definition.Steps) {
-      if (this.stopRequestedAt !== undefined) {
-        // A stopped execution starts no further step.
-        sageMakerServer.setExecutionStatus(this.executionArn, "Stopped");
+    const plan = executionPlan(this.design.definition);
+    this.stepRecords = plan.map(({ step }) => ({ name: step.Name, type: step.Type, status: "Not run" }));
+    const chosen = new Map<string, ConditionBranch>();
+    for (const [index, { step, dependsOn, branchOf }] of plan.entries()) {
+      const record = this.stepRecords[index];
+      if (branchOf && chosen.get(branchOf.condition) !== branchOf.branch) {
+        record.detail = `${branchOf.condition} chose ${branchOf.branch === "IfSteps" ? "ElseSteps" : "IfSteps"}`;
+        continue;
+      }
+      const notRun = dependsOn.find((name) => this.stepRecord(name)?.status !== "Succeeded");
+      if (notRun !== undefined) {
+        record.detail = `${notRun} did not run`;
+        continue;
+      }
+      if (sageMakerServer.execution(this.executionArn)?.status === "Stopped") {
         this.end("stopped", "Pipeline execution stopped before the step started.");
         return;
       }
       this.step = step.Name;
-      if (step.Type === "Lambda") {
-        this.stepState = "running";
-        this.reportProgress();
-        sageMakerServer.startStep(this.executionArn, step.Name, "Lambda");
-        const reason = await this.runLambdaStep(step, scope);
-        sageMakerServer.endStep(
-          this.executionArn,
-          step.Name,
-          reason === undefined ? "Succeeded" : "Failed",
-          reason,
-        );
-        if (reason !== undefined) {
-          this.stepState = "failed";
-          sageMakerServer.setExecutionStatus(this.executionArn, "Failed", reason);
-          this.end("failed", reason);
-          return;
-        }
-      } else if (step.Type === "Callback") {
-        this.stepState = "waiting";
-        this.reportProgress();
-        // Its answer ends it (the server's part).
-        sageMakerServer.startStep(this.executionArn, step.Name, "Callback");
-        const answer = await this.runCallbackStep(step, scope);
-        this.stepState = "answered";
-        const status = sageMakerServer.execution(this.executionArn)?.status;
-        if (status === "Stopped") {
-          this.end("stopped", answer.failureReason ?? "Pipeline execution stopped.");
-          return;
-        }
-        if (answer.outcome === "failure") {
-          this.end("failed", answer.failureReason ?? "");
-          return;
-        }
-        scope.stepOutputs[step.Name] = Object.fromEntries(
-          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
-        );
-      } else {
-        throw new Error(
-          `Local mode runs Lambda and Callback steps; step ${(step as { Name: string }).Name} is ` +
-            `${(step as { Type: string }).Type}.`,
-        );
-      }
+      record.status = "Executing";
+      const ended = await this.runStep(step, scope, record, chosen);
+      if (ended) return;
+      record.status = "Succeeded";
     }
     sageMakerServer.setExecutionStatus(this.executionArn, "Succeeded");
     this.end("succeeded", null);
   }
 
-  /** Invokes the step's function; resolves to why the step failed, or undefined. */
+  /** The record of the step with this name. */
+  private stepRecord(name: string): StepRecord | undefined {
+    return this.stepRecords.find((record) => record.name === name);
+  }
+
+  /** Runs one step; true when it ended the execution (failed or stopped). */
+  private async runStep(
+    step: DefinitionStep,
+    scope: ExecutionScope,
+    record: StepRecord,
+    chosen: Map<string, ConditionBranch>,
+  ): Promise<boolean> {
+    const { sageMakerServer } = this.deps;
+    const stopped = (detail: string) => {
+      record.status = "Stopped";
+      this.end("stopped", detail);
+      return true;
+    };
+    const failed = (reason: string) => {
+      record.status = "Failed";
+      record.detail = reason;
+      // A Callback step stays `answered`: its answer failed it.
+      if (step.Type !== "Callback") this.stepState = "failed";
+      this.end("failed", reason);
+      return true;
+    };
+    switch (step.Type) {
+      case "Lambda": {
+        this.stepState = "running";
+        this.reportProgress();
+        sageMakerServer.startLambdaStep(this.executionArn, step.Name);
+        const reason = await this.runLambdaStep(step as unknown as LambdaStepDefinition, scope);
+        const status = sageMakerServer.endLambdaStep(this.executionArn, reason);
+        if (status === "Stopped") {
+          this.stepState = reason === undefined ? "ended" : "failed";
+          return stopped(
+            `Pipeline execution stopped during step ${step.Name}: a Lambda step runs to its end, ` +
+              `then no later step starts.${reason === undefined ? "" : ` The step failed: ${reason}`}`,
+          );
+        }
+        return reason !== undefined ? failed(reason) : false;
+      }
+      case "Callback": {
+        this.stepState = "waiting";
+        this.reportProgress();
+        const answer = await this.runCallbackStep(step as unknown as CallbackStepDefinition, scope);
+        this.stepState = "answered";
+        const status = sageMakerServer.execution(this.executionArn)?.status;
+        if (status === "Stopped") return stopped(answer.failureReason ?? "Pipeline execution stopped.");
+        if (answer.outcome === "failure") return failed(answer.failureReason ?? "");
+        scope.stepOutputs[step.Name] = Object.fromEntries(
+          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
+        );
+        return false;
+      }
+      case "Condition": {
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        let holds: boolean;
+        try {
+          holds = conditionsHold(step, scope);
+        } catch (error) {
+          sageMakerServer.endStep(this.executionArn, (error as Error).message);
+          return failed((error as Error).message);
+        }
+        sageMakerServer.endStep(this.executionArn);
+        const branch: ConditionBranch = holds ? "IfSteps" : "ElseSteps";
+        chosen.set(step.Name, branch);
+        record.detail = `${holds ? "true" : "false"}: ${branch}`;
+        this.stepState = `chose ${branch}`;
+        this.reportProgress();
+        return false;
+      }
+      case "Fail": {
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        let message: string;
+        try {
+          message = failStepMessage(step, scope);
+        } catch (error) {
+          message = (error as Error).message;
+        }
+        sageMakerServer.endStep(this.executionArn, message);
+        return failed(message);
+      }
+      default: {
+        // SageMaker runs these steps itself (a training job, a model, ...): here they succeed after
+        // --step-duration, with no properties to read.
+        this.stepState = "running";
+        this.reportProgress();
+        sageMakerServer.startStep(this.executionArn, step.Name, step.Type);
+        const stoppedEarly = await this.simulateStep();
+        const status = sageMakerServer.endStep(this.executionArn);
+        if (status === "Stopped") {
+          this.stepState = "stopped";
+          return stopped(`Pipeline execution stopped during step ${step.Name}.`);
+        }
+        this.stepState = stoppedEarly ? "stopped" : "ended";
+        return false;
+      }
+    }
+  }
+
+  /**
+   * A simulated step's run: `stepDurationSeconds` of simulated time, cut short by a stop (SageMaker stops
+   * the job such a step runs). Resolves to true when a stop cut it short.
+   */
+  private simulateStep(): Promise<boolean> {
+    const { clock } = this.deps;
+    return new Promise<boolean>((resolve) => {
+      const timer = clock.setTimeout(() => {
+        this.stopSimulatedStep = undefined;
+        resolve(false);
+      }, this.scenario.stepDurationSeconds * 1000);
+      this.stopSimulatedStep = () => {
+        clock.clearTimeout(timer);
+        this.stopSimulatedStep = undefined;
+        resolve(true);
+      };
+      if (this.stopRequestedAt !== undefined) this.stopSimulatedStep();
+    });
+  }
+
+  /**
+   * Invokes the step's function; resolves to why the step failed, or undefined. SageMaker gives up on a
+   * Lambda step after 10 minutes, while the function may run on to its own timeout (up to 15 minutes).
+   */
   private async runLambdaStep(
-    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Lambda" }>,
+    step: LambdaStepDefinition,
     scope: ExecutionScope,
   ): Promise<string | undefined> {
+    const { clock } = this.deps;
     const args = resolveArguments(step.Arguments, scope, step.Name);
     if (!this.lambda.find(step.FunctionArn)) return `Function ${step.FunctionArn} not found.`;
-    const startedAt = this.deps.clock.now();
-    const result = await this.lambda.invoke(step.FunctionArn, args);
-    if ((this.deps.clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
+    const invocation = this.lambda.invoke(step.FunctionArn, args);
+    this.track(invocation);
+    let stepLimit: SimTimer | undefined;
+    const gaveUp = new Promise<"gave up">((resolve) => {
+      stepLimit = clock.setTimeout(() => resolve("gave up"), lambdaStepLimitSeconds * 1000);
+    });
+    const result = await Promise.race([invocation, gaveUp]);
+    clock.clearTimeout(stepLimit);
+    if (result === "gave up") {
       return `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
     }
     if (!result.ok) return `Step ${step.Name} failed: ${result.message}`;
@@ -506,13 +672,13 @@ class ExecutionRun {
   }
 
   /** Mints the token, sends the callback message as SageMaker does, and waits for the answer. */
-  private async runCallbackStep(
-    step: Extract<PreparedDesign["definition"]["Steps"][number], { Type: "Callback" }>,
-    scope: ExecutionScope,
-  ): Promise<StepAnswer> {
+  private async runCallbackStep(step: CallbackStepDefinition, scope: ExecutionScope): Promise<StepAnswer> {
     const args = resolveArguments(step.Arguments, scope, step.Name);
     const { token, answer } = this.deps.sageMakerServer.startCallbackStep(this.executionArn, step.Name);
+    // A new Callback step: its own token, its own answer, its own Stopping message.
     this.callback = { token, arguments: args, queueUrl: step.SqsQueueUrl };
+    this.answer = undefined;
+    this.stopSent = false;
     const message = (status: string, messageArguments: unknown = args) =>
       JSON.stringify({ token, pipelineExecutionArn: this.executionArn, arguments: messageArguments, status });
     if (this.scenario.malformedMessage === "without-token") {
@@ -551,6 +717,7 @@ class ExecutionRun {
   private onStopRequested(): void {
     this.stopRequestedAt ??= this.deps.clock.now();
     if (this.callback && !this.answer) this.track(this.sendStopping());
+    this.stopSimulatedStep?.();
   }
 
   private async sendStopping(): Promise<void> {
@@ -577,8 +744,8 @@ class ExecutionRun {
     const limit = this.startedAt + this.scenario.timeLimitSeconds * 1000;
     const jobs = Object.values(batchServer.countsByState()).reduce((sum, n) => sum + n, 0);
     const lastStop = batchServer.lastStoppedAt();
-    if (!this.callback || jobs === 0 || batchServer.jobsLeftRunning() > 0 || lastStop === undefined)
-      return limit;
+    const waiting = this.callback !== undefined && this.answer === undefined;
+    if (!waiting || jobs === 0 || batchServer.jobsLeftRunning() > 0 || lastStop === undefined) return limit;
     return Math.min(limit, lastStop + this.scenario.noAnswerAfterSeconds * 1000);
   }
 
@@ -682,14 +849,12 @@ class ExecutionRun {
     if (scenario.malformedMessage !== undefined && deadLetterMessages === 0) {
       unexpected.push("the malformed message did not reach a dead-letter queue");
     }
-    // A malformed message with a token cannot say which jobs are its own: they run on.
-    if (jobsLeftRunning > 0 && scenario.malformedMessage !== "with-token") {
-      unexpected.push(`${jobsLeftRunning} job(s) left running`);
-    }
+    if (jobsLeftRunning > 0) unexpected.push(`${jobsLeftRunning} job(s) left running`);
 
     const answeredAt = this.answer?.answeredAt;
     let resumeLatencyFrom: Summary["resumeLatencyFrom"] = null;
     let decidedAt: number | undefined;
+    // The answer that ended the wait: the last Callback step's, if it came after the stop or the failure.
     if (answeredAt !== undefined) {
       if (ended.outcome === "stopped" && this.stopRequestedAt !== undefined) {
         [resumeLatencyFrom, decidedAt] = ["stop requested", this.stopRequestedAt];
@@ -699,7 +864,11 @@ class ExecutionRun {
         [resumeLatencyFrom, decidedAt] = ["last job ended", batchServer.lastStoppedAt()];
       }
     }
-    const executionSeconds = ((answeredAt ?? ended.at) - this.startedAt) / 1000;
+    if (decidedAt !== undefined && answeredAt !== undefined && answeredAt < decidedAt) {
+      // An earlier Callback step's answer: the execution ended in a later step.
+      [resumeLatencyFrom, decidedAt] = [null, undefined];
+    }
+    const executionSeconds = (ended.at - this.startedAt) / 1000;
     const notes: string[] = [];
     if (scenario.stopAfterSeconds !== undefined && this.stopRequestedAt === undefined) {
       notes.push(
@@ -714,6 +883,7 @@ class ExecutionRun {
       mode: design.mode,
       shards: scenario.shards,
       jobDurationSeconds: scenario.jobDurationSeconds,
+      concurrentJobs: this.deps.jobSlots,
       seed: scenario.seed,
       outcome: ended.outcome,
       expectedOutcome,
@@ -725,6 +895,7 @@ class ExecutionRun {
         ended.outcome === "succeeded" && this.answer
           ? Object.fromEntries((this.answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]))
           : null,
+      steps: this.stepRecords.map((record) => ({ ...record })),
       resumeLatencySeconds:
         answeredAt !== undefined && decidedAt !== undefined
           ? Math.max(0, answeredAt - decidedAt) / 1000
@@ -732,9 +903,12 @@ class ExecutionRun {
       resumeLatencyFrom: decidedAt !== undefined ? resumeLatencyFrom : null,
       simulatedSeconds: (clock.now() - this.startedAt) / 1000,
       executionSeconds,
+      answered: answeredAt !== undefined,
       wallSeconds,
       lambdaInvocations: this.lambda.invocations(),
       lambdaErrors: this.lambda.errors(),
+      lambdaTimeouts: this.lambda.timedOut(),
+      callsRefusedAfterTimeout: this.lambda.refusedAfterTimeout(),
       apiCalls,
       batchApiCalls,
       throttledBatchCalls: batchServer.throttledCalls(),

@@ -28,6 +28,11 @@ export interface Scenario {
   mode?: "array" | "jobs";
   /** How long each job runs once RUNNING, in simulated seconds (default 120). */
   jobDurationSeconds?: number;
+  /**
+   * How long a step of a type local mode does not run itself (Training, Processing, ...) takes before it
+   * succeeds, in simulated seconds (default 60).
+   */
+  stepDurationSeconds?: number;
   /** Shards (0-based) whose job exits with code 1 halfway through its duration. */
   failShards?: number[];
   /** StopPipelineExecution this many simulated seconds after the execution starts. */
@@ -46,7 +51,10 @@ export interface Scenario {
   noAnswerAfterSeconds?: number;
   /** Give up ("no answer") at this simulated time after the start, whatever happens (default 8 days). */
   timeLimitSeconds?: number;
-  /** At most this many jobs run at once (default: no limit, as if capacity were unlimited). */
+  /**
+   * At most this many jobs STARTING or RUNNING at once, the others RUNNABLE (default: the stack's compute
+   * environment, floor(maxVcpus / vcpu)).
+   */
   maxConcurrentJobs?: number;
   /** How long a submitted job is missing from DescribeJobs and ListJobs, in simulated seconds (default 0). */
   listingLagSeconds?: number;
@@ -70,6 +78,7 @@ export interface ResolvedScenario {
   parameters: Record<string, string | number | boolean>;
   mode: "array" | "jobs" | undefined;
   jobDurationSeconds: number;
+  stepDurationSeconds: number;
   failShards: number[];
   stopAfterSeconds: number | undefined;
   throttleRate: number;
@@ -97,6 +106,7 @@ export const scenarioDefaults = {
   stack: "dev",
   shards: 4,
   jobDurationSeconds: 120,
+  stepDurationSeconds: 60,
   throttleRate: 0,
   seed: 1,
   eventDelaySeconds: 1,
@@ -123,6 +133,7 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     "parameters",
     "mode",
     "jobDurationSeconds",
+    "stepDurationSeconds",
     "failShards",
     "stopAfterSeconds",
     "throttleRate",
@@ -220,6 +231,9 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     jobDurationSeconds:
       seconds("jobDurationSeconds", input.jobDurationSeconds, 0, maxJobDurationSeconds) ??
       scenarioDefaults.jobDurationSeconds,
+    stepDurationSeconds:
+      seconds("stepDurationSeconds", input.stepDurationSeconds, 0, maxJobDurationSeconds) ??
+      scenarioDefaults.stepDurationSeconds,
     failShards: Array.isArray(failShards) ? [...new Set(failShards)].sort((a, b) => a - b) : [],
     stopAfterSeconds: seconds("stopAfterSeconds", input.stopAfterSeconds, 0, maxJobDurationSeconds * 4),
     throttleRate: typeof throttleRate === "number" ? throttleRate : 0,

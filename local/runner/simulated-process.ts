@@ -9,6 +9,9 @@
  * local servers already run on the same clock. Everything is restored when the execution ends; two
  * executions must not run at once in one process.
  *
+ * A Lambda invocation stopped at its timeout has no further effect: its timers do not fire and its HTTP
+ * requests fail before they are sent (invocation-context.ts).
+ *
  * Rest: time is frozen and moves only when the runner steps it to the next timer, which it does once no
  * HTTP request to a local server is in flight, no file-system request is pending, no timer is due and the
  * event loop has turned a few times without anything new starting. A function waiting on a timer (a
@@ -16,11 +19,13 @@
  * simulated figure is exact and a run gives the same figures for the same seed.
  */
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import * as http from "node:http";
 import type { ClientRequest, ServerResponse } from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { SimTimer, type SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
+import { currentInvocation, InvocationEndedError } from "./invocation-context";
 
 /** Turns of the event loop with nothing new before the runner calls the process at rest. */
 const quietTurns = 3;
@@ -91,15 +96,20 @@ export function installSimulatedProcess(
   };
   Object.assign(globalThis, {
     setTimeout: (callback: () => void, delayMs?: number, ...args: unknown[]) =>
-      globals.setTimeout(callback, nodeDelay(delayMs), ...args),
+      globals.setTimeout(unlessInvocationEnded(callback), nodeDelay(delayMs), ...args),
     setInterval: (callback: () => void, delayMs?: number, ...args: unknown[]) =>
-      globals.setInterval(callback, nodeDelay(delayMs), ...args),
+      globals.setInterval(unlessInvocationEnded(callback), nodeDelay(delayMs), ...args),
     clearTimeout: clearEither,
     clearInterval: clearEither,
     Date: globals.Date,
   });
   Math.random = seededRandom(seed);
   subscribe("http.server.request.start", stampSimulatedDate);
+  const addRequest = agentPrototype.addRequest;
+  agentPrototype.addRequest = function (this: http.Agent, request: ClientRequest, ...rest: unknown[]) {
+    if (refusedForEndedInvocation(request)) return;
+    addRequest.call(this, request, ...rest);
+  };
   for (const [key, value] of Object.entries(env)) {
     if (value === "") delete process.env[key];
     else process.env[key] = value;
@@ -114,12 +124,46 @@ export function installSimulatedProcess(
     });
     Math.random = saved.random;
     unsubscribe("http.server.request.start", stampSimulatedDate);
+    agentPrototype.addRequest = addRequest;
     for (const [key, value] of Object.entries(saved.env)) {
       if (value === undefined) delete process.env[key];
       else process.env[key] = value;
     }
     active = false;
   };
+}
+
+/**
+ * A timer set by a Lambda invocation does not fire once the invocation has ended: Lambda stopped it, and
+ * nothing it was waiting for resumes (invocation-context.ts).
+ */
+function unlessInvocationEnded(callback: (...args: unknown[]) => void): (...args: unknown[]) => void {
+  const invocation = currentInvocation();
+  if (!invocation) return callback;
+  return (...args) => {
+    if (!invocation.ended) callback(...args);
+  };
+}
+
+/** `http.Agent`'s undocumented method that every request through an agent (the SDK's included) calls first. */
+const agentPrototype = http.Agent.prototype as unknown as {
+  addRequest(this: http.Agent, request: ClientRequest, ...rest: unknown[]): void;
+};
+
+/**
+ * A request an ended invocation starts fails before it has a socket, so nothing is sent: a stopped
+ * function makes no calls. It fails as a request whose connection could not be made does (the agent hands
+ * it the error instead of a socket). True when refused.
+ */
+function refusedForEndedInvocation(request: ClientRequest): boolean {
+  const invocation = currentInvocation();
+  if (!invocation?.ended) return false;
+  invocation.refusedCalls += 1;
+  (request as unknown as { onSocket(socket: null, error: Error): void }).onSocket(
+    null,
+    new InvocationEndedError(invocation),
+  );
+  return true;
 }
 
 /**

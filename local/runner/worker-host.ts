@@ -15,7 +15,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import type { BatchScenario } from "../batch/scenario";
 import { ProcessRuntime, type ProcessRecord } from "../containers/process-runtime";
-import type { PreparedDesign } from "../designs/design";
+import { concurrentJobs, type PreparedDesign } from "../designs/design";
 import { downloadPrefix, uploadFolder } from "../s3/folders";
 import { localCredentials, startS3Server, type S3Server } from "../s3/server";
 import { localAwsEnvironment } from "./simulated-process";
@@ -101,8 +101,7 @@ export class WorkerHost {
 
   /** Most processes at once: the compute environment's floor(maxVcpus / vcpu), at least 1. */
   get concurrency(): number {
-    const { maxVcpus, jobVcpu } = this.design.compute;
-    return Math.max(1, Math.floor(maxVcpus / jobVcpu));
+    return concurrentJobs(this.design.compute);
   }
 
   /** The Batch scenario's part: real containers, the compute environment's name and concurrency. */

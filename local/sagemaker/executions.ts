@@ -1,15 +1,26 @@
 /**
- * The pipeline executions SageMaker holds here: each execution's status, the callback tokens of its
- * Callback steps (the runner registers one when a step starts), the answers with their simulated times,
- * and stop requests. An answer is accepted as AWS accepts it: for a known token, once per token (a repeat
- * with the same ClientRequestToken gets the first answer's response), while the execution has not ended.
+ * The pipeline executions SageMaker holds here: each execution's status and the step it runs (the runner
+ * starts and ends each step), the callback tokens of its Callback steps, the answers with their simulated
+ * times, and stop requests. An answer is accepted as AWS accepts it: for a known token, once per token (a
+ * repeat with the same ClientRequestToken gets the first answer's response), while the execution has not
+ * ended. Every status change after the start is announced as the EventBridge event SageMaker sends.
+ *
+ * A stop (StopPipelineExecution) makes an executing execution Stopping; it becomes Stopped when the step
+ * it runs ends. A Lambda step cannot be stopped: it runs to its end, then the execution stops and no later
+ * step starts. A Callback step ends when its token is answered (the runner sends it the `Stopping`
+ * message). With no step running, the execution stops at once.
  */
 import type { OutputParameter, Parameter } from "@aws-sdk/client-sagemaker";
 import type { SimClock } from "../time/clock";
 import { randomString } from "../time/random";
 import { sageMakerLimits, SageMakerError, type StepAnswerRequest } from "./requests";
+import {
+  pipelineExecutionStatusChangeEvent,
+  type PipelineExecutionStatus,
+  type PipelineExecutionStatusChangeEvent,
+} from "./status-events";
 
-export type PipelineExecutionStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded";
+export type { PipelineExecutionStatus } from "./status-events";
 
 /** A Callback step's answer, as accepted. */
 export interface StepAnswer {
@@ -40,7 +51,8 @@ export type StepStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succ
 /** A step of an execution that has started, with how it ended. */
 export interface StepRun {
   stepName: string;
-  stepType: "Lambda" | "Callback";
+  /** Its type as the definition names it: Lambda, Callback, Training, ... */
+  stepType: string;
   status: StepStatus;
   /** Simulated ms. */
   startedAt: number;
@@ -53,17 +65,22 @@ export interface PipelineExecution {
   executionArn: string;
   pipelineArn: string;
   pipelineName: string;
-  displayName?: string;
+  /** As given, else `execution-<creation time in epoch ms>`, as SageMaker names it. */
+  displayName: string;
   status: PipelineExecutionStatus;
   failureReason?: string;
   parameters: Parameter[];
   /** Simulated ms. */
   createdAt: number;
   lastModifiedAt: number;
+  /** When it ended (Succeeded, Failed or Stopped), in simulated ms. */
+  endedAt?: number;
   /** When StopPipelineExecution was first called, in simulated ms. */
   stopRequestedAt?: number;
+  /** The step running now, if any (its type as the definition names it: Lambda, Callback, Training, ...). */
+  runningStep?: { name: string; type: string };
   steps: CallbackStep[];
-  /** Every step started, in order (the runner reports them; a Callback step ends with its answer). */
+  /** Every step started, in order, with how it ended (ListPipelineExecutionSteps). */
   stepRuns: StepRun[];
 }
 
@@ -85,6 +102,7 @@ export class PipelineExecutions {
   private readonly startTokens = new Map<string, string>();
   private readonly startedListeners = new Set<(execution: PipelineExecution) => void>();
   private readonly stopListeners = new Set<(execution: PipelineExecution) => void>();
+  private readonly statusListeners = new Set<(event: PipelineExecutionStatusChangeEvent) => void>();
   private readonly knownPipelines: Set<string> | undefined;
 
   constructor(
@@ -128,7 +146,7 @@ export class PipelineExecutions {
       executionArn,
       pipelineArn: this.pipelineArn(name),
       pipelineName: name,
-      displayName: input.displayName,
+      displayName: input.displayName ?? `execution-${now}`,
       status: "Executing",
       parameters: (input.parameters ?? []).map((p) => ({ ...p })),
       createdAt: now,
@@ -151,18 +169,46 @@ export class PipelineExecutions {
     this.startTokens.set(clientRequestToken, executionArn);
   }
 
+  /** Changes an execution's status and announces the change (nothing happens for the same status). */
   setStatus(execution: PipelineExecution, status: PipelineExecutionStatus, failureReason?: string): void {
+    const previous = execution.status;
+    const now = this.clock.now();
     execution.status = status;
     if (failureReason !== undefined) execution.failureReason = failureReason;
-    execution.lastModifiedAt = this.clock.now();
+    execution.lastModifiedAt = now;
+    if (status === previous) return;
+    if (terminalStatuses.includes(status)) {
+      execution.endedAt = now;
+      execution.runningStep = undefined;
+    }
+    const event = pipelineExecutionStatusChangeEvent(
+      {
+        pipelineArn: execution.pipelineArn,
+        pipelineExecutionArn: execution.executionArn,
+        pipelineExecutionDisplayName: execution.displayName,
+        currentPipelineExecutionStatus: status,
+        previousPipelineExecutionStatus: previous,
+        executionStartTime: new Date(execution.createdAt).toISOString(),
+        ...(execution.endedAt !== undefined
+          ? { executionEndTime: new Date(execution.endedAt).toISOString() }
+          : {}),
+      },
+      this.identity,
+      now,
+    );
+    for (const listener of this.statusListeners) listener(event);
   }
 
-  /** StopPipelineExecution: an executing execution is Stopping until its step is answered. */
+  /**
+   * StopPipelineExecution: an executing execution is Stopping until the step it runs ends (at once when it
+   * runs none); a stopping one stays so; an ended one cannot be stopped.
+   */
   stop(execution: PipelineExecution): void {
     if (execution.status === "Executing") {
       this.setStatus(execution, "Stopping");
       execution.stopRequestedAt = this.clock.now();
       for (const listener of this.stopListeners) listener(execution);
+      if (!execution.runningStep) this.setStatus(execution, "Stopped");
     } else if (execution.status !== "Stopping") {
       throw new SageMakerError(
         "ConflictException",
@@ -171,13 +217,66 @@ export class PipelineExecutions {
     }
   }
 
-  /** A step has started (Executing). */
-  startStep(execution: PipelineExecution, stepName: string, stepType: StepRun["stepType"]): void {
+  /** A Lambda step starts: it runs to its end, even if the execution is stopped meanwhile. */
+  startLambdaStep(executionArn: string, stepName: string): void {
+    this.startStep(executionArn, stepName, "Lambda");
+  }
+
+  /**
+   * A step the runner plays starts (a Lambda step, or a step of another type that SageMaker runs itself,
+   * such as a Training step); `endStep` ends it.
+   */
+  startStep(executionArn: string, stepName: string, type: string): void {
+    if (type === "Callback")
+      throw new Error(`step ${stepName}: a Callback step starts with startCallbackStep`);
+    const execution = this.runnable(executionArn, stepName);
+    execution.runningStep = { name: stepName, type };
+    this.recordStepStart(execution, stepName, type);
+  }
+
+  /**
+   * The Lambda step ended, failing with `failureReason` or not. A stopping execution stops now; a failed
+   * step fails the execution. Returns the execution's status.
+   */
+  endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus {
+    if (this.executions.get(executionArn)?.runningStep?.type !== "Lambda") {
+      throw new Error(`endLambdaStep: execution ${executionArn} runs no Lambda step`);
+    }
+    return this.endStep(executionArn, failureReason);
+  }
+
+  /**
+   * The running step (not a Callback step, which ends with its answer) ended, failing with `failureReason`
+   * or not. A stopping execution stops now; a failed step fails the execution. Returns the status.
+   */
+  endStep(executionArn: string, failureReason?: string): PipelineExecutionStatus {
+    const execution = this.executions.get(executionArn);
+    if (!execution?.runningStep || execution.runningStep.type === "Callback") {
+      throw new Error(`endStep: execution ${executionArn} runs no step that ends this way`);
+    }
+    this.recordStepEnd(
+      execution,
+      execution.runningStep.name,
+      execution.status === "Stopping" ? "Stopped" : failureReason !== undefined ? "Failed" : "Succeeded",
+      failureReason,
+    );
+    execution.runningStep = undefined;
+    if (execution.status === "Stopping") this.setStatus(execution, "Stopped");
+    else if (failureReason !== undefined) this.setStatus(execution, "Failed", failureReason);
+    return execution.status;
+  }
+
+  private recordStepStart(execution: PipelineExecution, stepName: string, stepType: string): void {
     execution.stepRuns.push({ stepName, stepType, status: "Executing", startedAt: this.clock.now() });
   }
 
-  /** A step has ended, with its reason when it failed or was stopped. */
-  endStep(execution: PipelineExecution, stepName: string, status: StepStatus, failureReason?: string): void {
+  /** The step's run ends, with its reason when it did not succeed. */
+  private recordStepEnd(
+    execution: PipelineExecution,
+    stepName: string,
+    status: StepStatus,
+    failureReason: string | undefined,
+  ): void {
     const run = [...execution.stepRuns]
       .reverse()
       .find((r) => r.stepName === stepName && r.endedAt === undefined);
@@ -187,10 +286,24 @@ export class PipelineExecutions {
     if (failureReason !== undefined) run.failureReason = failureReason;
   }
 
+  /** The execution, which must be executing to start a step. */
+  private runnable(executionArn: string, stepName: string): PipelineExecution {
+    const execution = this.executions.get(executionArn);
+    if (!execution) throw new Error(`step ${stepName}: no execution ${executionArn}`);
+    if (execution.status !== "Executing" || execution.runningStep) {
+      throw new Error(
+        `step ${stepName} cannot start: execution ${executionArn} is ${execution.status}` +
+          (execution.runningStep ? ` and runs ${execution.runningStep.name}` : ""),
+      );
+    }
+    return execution;
+  }
+
   /** Starts a Callback step: mints its token and returns it with a promise of the step's first answer. */
   startCallbackStep(executionArn: string, stepName: string): { token: string; answer: Promise<StepAnswer> } {
-    const execution = this.executions.get(executionArn);
-    if (!execution) throw new Error(`startCallbackStep: no execution ${executionArn}`);
+    const execution = this.runnable(executionArn, stepName);
+    execution.runningStep = { name: stepName, type: "Callback" };
+    this.recordStepStart(execution, stepName, "Callback");
     let token = randomString(this.random, sageMakerLimits.callbackTokenLength);
     while (this.steps.has(token)) token = randomString(this.random, sageMakerLimits.callbackTokenLength);
     const step: CallbackStep = { executionArn, stepName, token, startedAt: this.clock.now() };
@@ -241,12 +354,19 @@ export class PipelineExecutions {
     return () => this.stopListeners.delete(listener);
   }
 
+  /** Called with the event of every status change after an execution's start; returns unsubscribe. */
+  onStatusChange(listener: (event: PipelineExecutionStatusChangeEvent) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
   /** The answer's effect: the step is done; a failure fails the execution; a stopping execution stops. */
   private accept(step: CallbackStep, answer: StepAnswer): void {
     step.answer = answer;
     const execution = this.executions.get(step.executionArn)!;
+    if (execution.runningStep?.name === step.stepName) execution.runningStep = undefined;
     // A step's answer ends it: a stopping execution's step is Stopped, whatever the answer.
-    this.endStep(
+    this.recordStepEnd(
       execution,
       step.stepName,
       execution.status === "Stopping" ? "Stopped" : answer.outcome === "failure" ? "Failed" : "Succeeded",

@@ -24,7 +24,6 @@ import {
   type PipelineExecution,
   type PipelineExecutionStatus,
   type StepAnswer,
-  type StepStatus,
 } from "./executions";
 import {
   checkDisplayName,
@@ -34,6 +33,7 @@ import {
   requireString,
   SageMakerError,
 } from "./requests";
+import type { PipelineExecutionStatusChangeEvent } from "./status-events";
 import {
   describedExecution,
   executionArnOutput,
@@ -51,6 +51,7 @@ export type {
   StepRun,
   StepStatus,
 } from "./executions";
+export type { PipelineExecutionStatusChangeEvent } from "./status-events";
 
 export interface SageMakerServerOptions {
   clock: SimClock;
@@ -69,6 +70,17 @@ export interface SageMakerServer extends RunningServer {
   startExecution(input: ExecutionStart): PipelineExecution;
   /** Called for every execution started, through the API or `startExecution`; returns unsubscribe. */
   onExecutionStarted(listener: (execution: PipelineExecution) => void): () => void;
+  /** Starts a Lambda step: it runs to its end, even if the execution is stopped meanwhile. */
+  startLambdaStep(executionArn: string, stepName: string): void;
+  /**
+   * Ends the running Lambda step (failed with `failureReason`, or not): a stopping execution becomes
+   * Stopped, a failed step fails it. Returns the execution's status.
+   */
+  endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
+  /** Starts a step of another type that the runner plays (Condition, Fail, Training, ...). */
+  startStep(executionArn: string, stepName: string, type: string): void;
+  /** Ends the step `startStep` started, as `endLambdaStep` ends a Lambda step. Returns the status. */
+  endStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
   /**
    * Starts a Callback step: mints its token and returns it with a promise of the step's first accepted
    * answer.
@@ -76,10 +88,11 @@ export interface SageMakerServer extends RunningServer {
   startCallbackStep(executionArn: string, stepName: string): { token: string; answer: Promise<StepAnswer> };
   /** Called when StopPipelineExecution moves an execution to Stopping; returns unsubscribe. */
   onStopRequested(listener: (execution: PipelineExecution) => void): () => void;
-  /** A step of the execution has started; ListPipelineExecutionSteps shows it Executing. */
-  startStep(executionArn: string, stepName: string, stepType: "Lambda" | "Callback"): void;
-  /** A step has ended (a Callback step also ends with its answer), with its reason when it did not succeed. */
-  endStep(executionArn: string, stepName: string, status: StepStatus, failureReason?: string): void;
+  /**
+   * Called with the EventBridge event of every status change after an execution's start (Stopping and
+   * every end: Succeeded, Failed, Stopped); returns unsubscribe.
+   */
+  onStatusChange(listener: (event: PipelineExecutionStatusChangeEvent) => void): () => void;
   /** Sets an execution's status, e.g. Succeeded once its last step has succeeded. */
   setExecutionStatus(executionArn: string, status: PipelineExecutionStatus, failureReason?: string): void;
   /** A copy of one execution, or undefined. */
@@ -156,12 +169,13 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     stop: listening.stop,
     startExecution: (input) => executionCopy(executions.start(input)),
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
+    onStatusChange: (listener) => executions.onStatusChange(listener),
+    startLambdaStep: (executionArn, stepName) => executions.startLambdaStep(executionArn, stepName),
+    endLambdaStep: (executionArn, failureReason) => executions.endLambdaStep(executionArn, failureReason),
+    startStep: (executionArn, stepName, type) => executions.startStep(executionArn, stepName, type),
+    endStep: (executionArn, failureReason) => executions.endStep(executionArn, failureReason),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
     onStopRequested: (listener) => executions.onStopRequested(listener),
-    startStep: (executionArn, stepName, stepType) =>
-      executions.startStep(requireKnown(executions, executionArn, "startStep"), stepName, stepType),
-    endStep: (executionArn, stepName, status, failureReason) =>
-      executions.endStep(requireKnown(executions, executionArn, "endStep"), stepName, status, failureReason),
     setExecutionStatus: (executionArn, status, failureReason) => {
       const execution = executions.find(executionArn);
       if (!execution) throw new Error(`setExecutionStatus: no execution ${executionArn}`);
@@ -176,16 +190,6 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     rejectedCalls: () =>
       Object.fromEntries([...rejected.entries()].map(([op, counter]) => [op, counter.toJSON()])),
   };
-}
-
-function requireKnown(
-  executions: PipelineExecutions,
-  executionArn: string,
-  caller: string,
-): PipelineExecution {
-  const execution = executions.find(executionArn);
-  if (!execution) throw new Error(`${caller}: no execution ${executionArn}`);
-  return execution;
 }
 
 type Operation = (input: Record<string, unknown>) => unknown;

@@ -1,64 +1,57 @@
 /**
  * The events the local SageMaker announces: a "SageMaker Model Building Pipeline Execution Status Change"
- * when an execution's status changes (SageMaker Developer Guide, "Track pipeline executions with
- * EventBridge"; the detail holds the pipeline and execution ARNs, the display name, the current and
- * previous status, and the start and end times).
+ * whenever an execution's status changes after its start, as SageMaker sends them to EventBridge's default
+ * bus (SageMaker developer guide, "Events that Amazon SageMaker AI sends to Amazon EventBridge", pipeline
+ * execution state change). SageMaker "may send multiple events ... for each state change": the delivery
+ * (runner/event-sources.ts) can repeat them.
  */
 import { randomUUID } from "node:crypto";
-import {
-  pipelineExecutionStatusDetailType,
-  pipelineExecutionStatusSource,
-} from "../../functions/pipeline-execution-event";
-import type { PipelineExecution, PipelineExecutionStatus } from "./executions";
 
-/** The EventBridge event SageMaker sends when a pipeline execution's status changes. */
-export interface PipelineExecutionStatusEvent {
+export type PipelineExecutionStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded";
+
+/** The event's `detail`: the execution, its status now and before, its start and (once ended) its end. */
+export interface PipelineExecutionStatusChangeDetail {
+  pipelineArn: string;
+  pipelineExecutionArn: string;
+  pipelineExecutionDisplayName: string;
+  currentPipelineExecutionStatus: PipelineExecutionStatus;
+  previousPipelineExecutionStatus: PipelineExecutionStatus;
+  /** ISO 8601, simulated. */
+  executionStartTime: string;
+  /** ISO 8601, simulated; only once the execution has ended (Succeeded, Failed or Stopped). */
+  executionEndTime?: string;
+}
+
+/** The EventBridge event SageMaker sends on a pipeline execution's status change. */
+export interface PipelineExecutionStatusChangeEvent {
   version: "0";
   id: string;
-  "detail-type": typeof pipelineExecutionStatusDetailType;
-  source: typeof pipelineExecutionStatusSource;
+  "detail-type": "SageMaker Model Building Pipeline Execution Status Change";
+  source: "aws.sagemaker";
   account: string;
   /** Simulated time of the change, ISO 8601. */
   time: string;
   region: string;
+  /** The pipeline's and the execution's ARNs. */
   resources: string[];
-  detail: {
-    pipelineArn: string;
-    pipelineExecutionArn: string;
-    pipelineExecutionDisplayName?: string;
-    currentPipelineExecutionStatus: PipelineExecutionStatus;
-    previousPipelineExecutionStatus: PipelineExecutionStatus;
-    executionStartTime: string;
-    executionEndTime?: string;
-  };
+  detail: PipelineExecutionStatusChangeDetail;
 }
 
-const finalStatuses: readonly PipelineExecutionStatus[] = ["Succeeded", "Failed", "Stopped"];
-
-/** The event announcing that `execution` went from `previous` to its status at simulated time `at`. */
-export function executionStatusChangeEvent(
-  execution: PipelineExecution,
-  previous: PipelineExecutionStatus,
+/** The event announcing `detail` at simulated time `at`. */
+export function pipelineExecutionStatusChangeEvent(
+  detail: PipelineExecutionStatusChangeDetail,
   identity: { region: string; accountId: string },
   at: number,
-): PipelineExecutionStatusEvent {
+): PipelineExecutionStatusChangeEvent {
   return {
     version: "0",
     id: randomUUID(),
-    "detail-type": pipelineExecutionStatusDetailType,
-    source: pipelineExecutionStatusSource,
+    "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+    source: "aws.sagemaker",
     account: identity.accountId,
     time: new Date(at).toISOString(),
     region: identity.region,
-    resources: [execution.pipelineArn, execution.executionArn],
-    detail: {
-      pipelineArn: execution.pipelineArn,
-      pipelineExecutionArn: execution.executionArn,
-      ...(execution.displayName !== undefined ? { pipelineExecutionDisplayName: execution.displayName } : {}),
-      currentPipelineExecutionStatus: execution.status,
-      previousPipelineExecutionStatus: previous,
-      executionStartTime: new Date(execution.createdAt).toISOString(),
-      ...(finalStatuses.includes(execution.status) ? { executionEndTime: new Date(at).toISOString() } : {}),
-    },
+    resources: [detail.pipelineArn, detail.pipelineExecutionArn],
+    detail,
   };
 }

@@ -26,6 +26,11 @@ export interface SqsServer extends RunningServer {
   accountId: string;
   /** Calls received so far, by operation (`SendMessage`, `ReceiveMessage`, ...). */
   calls(): Record<string, number>;
+  /**
+   * The messages a receive on the queue (by URL or name) would find now (visible and not delayed), read
+   * from the emulator's state without a request; undefined for a queue it does not hold.
+   */
+  visibleMessages(queueUrlOrName: string): number | undefined;
 }
 
 const jsonContentType = "application/x-amz-json-1.0";
@@ -76,6 +81,22 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
     region,
     accountId,
     calls: () => calls.toJSON(),
+    visibleMessages: (queueUrlOrName) => {
+      // What was due before now counts, as for a request (a message sent with no delay is visible).
+      options.clock.fireDueTimers();
+      const name = queueUrlOrName.slice(queueUrlOrName.lastIndexOf("/") + 1);
+      const queue = service.Queues.find((q) => q.QueueName === name);
+      if (!queue) return undefined;
+      // The emulator counts every message not delayed, in flight included, as ApproximateNumberOfMessages.
+      const attributes = queue.getAttributes([
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+      ]) as Record<string, string>;
+      return (
+        Number(attributes.ApproximateNumberOfMessages) -
+        Number(attributes.ApproximateNumberOfMessagesNotVisible)
+      );
+    },
   };
 }
 

@@ -8,6 +8,7 @@
  * timers are: at any speed a 10-second delay fires after a 1-second one.
  */
 
+import { AsyncResource } from "node:async_hooks";
 import { MinHeap } from "./min-heap";
 
 /** The wall clock, captured once so that nothing installed later can change what it reads. */
@@ -300,7 +301,8 @@ export class SimClock {
     const timer = new SimTimer(
       this.nextId++,
       Math.floor(this.exactNow()) + normalizeDelay(delayMs),
-      callback,
+      // A timer runs in the async context that set it, as Node's timers do (AsyncLocalStorage follows it).
+      AsyncResource.bind(callback),
       periodMs,
       this,
     );

@@ -2,6 +2,8 @@
  * docs/python-sdk.md's example, read as a user would paste it: the names its steps use must be the ones the
  * submit function takes and returns, the callback message parser reads, and the monitor answers with.
  */
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { BatchClient, ListJobsCommand, SubmitJobCommand } from "@aws-sdk/client-batch";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
@@ -80,8 +82,13 @@ describe("the SageMaker Python SDK example (docs/python-sdk.md)", () => {
     batchMock
       .on(SubmitJobCommand)
       .callsFake((input) => ({ jobId: `id-${input.jobName}`, jobName: input.jobName }));
+    // The submission claim in the status table is always granted here.
+    const dynamodb = new DynamoDBClient({ region: "eu-west-1" });
+    mockClient(dynamodb).on(UpdateItemCommand).resolves({});
     const handler = makeSubmitHandler({
       batch,
+      dynamodb,
+      sqs: new SQSClient({ region: "eu-west-1" }),
       settings: {
         ...submitSettings,
         jobKinds: { embed: { jobDefinition: "batch-bridge-job-embed:1", submitMode: "array" } },

@@ -29,19 +29,20 @@ describe("npm run bench", function () {
   const stack = benchDesigns()[0];
   const reference = benchDesigns().find((design) => design.name === "reference")!;
 
-  it("covers 1 to 10,000 shards with 2-minute and 2-hour jobs, for the stack and the reference design", () => {
-    expect(benchShards).to.deep.equal([1, 10, 100, 1_000, 10_000]);
+  it("covers both submit modes, 1 to 10,000 shards (1,000 one job per shard) with 2-minute and 2-hour jobs, for the stack and the reference design", () => {
+    expect(benchShards).to.deep.equal({ array: [1, 10, 100, 1_000, 10_000], jobs: [1, 10, 100, 1_000] });
     expect(benchJobDurationsSeconds).to.deep.equal([120, 7200]);
     expect(benchDesigns().map((design) => design.label)).to.include.members([
       "this stack, event-driven",
       "reference design",
     ]);
+    expect(reference.mode, "the reference submits one job per shard").to.equal("jobs");
   });
 
-  it("prints a row per shard count and job duration, a column group per design, and why a run broke", async () => {
+  it("prints a row per submit mode, shard count and job duration, a column group per design, and why a run broke", async () => {
     const result = await runBench([], {
       designs: [stack, reference],
-      shards: [10, 100],
+      shards: { array: [10], jobs: [10, 100] },
       jobDurationsSeconds: [120],
     });
     expect(result.code).to.equal(0);
@@ -49,26 +50,36 @@ describe("npm run bench", function () {
     const titles = lines.findIndex((line) => line.includes(`| ${stack.label}`));
     expect(lines[titles]).to.include("| reference design");
     expect(lines[titles + 1]).to.match(
-      /^shards {2}jobs +\| outcome +resume +Lambda +Batch +left +wall +\| outcome/,
+      /^submit {2}shards {2}jobs +\| outcome +resume +Lambda +Batch +left +wall +\| outcome/,
     );
-    // The reference resumes when its message returns, at most 900 s after its monitor last threw.
-    expect(lines[titles + 2]).to.match(
-      /^ +10 {2}2m +\| succeeded .*\| succeeded +12m28s +3 +12 +0 +[\d.]+s$/,
+    // The reference has one submit mode: its cells in the array row are empty.
+    expect(lines[titles + 2]).to.match(/^array +10 {2}2m +\| succeeded .*\| - +- +- +- +- +-$/);
+    // One job per shard: the stack submits 10 jobs; the reference resumes when its message returns, at most
+    // 900 s after its monitor last threw.
+    expect(lines[titles + 3]).to.match(
+      /^jobs +10 {2}2m +\| succeeded +1\.0s +\d+ +1\d +0 +[\d.]+s +\| succeeded +12m29s +3 +12 +0 +[\d.]+s$/,
     );
-    expect(lines[titles + 3]).to.match(/^ +100 {2}2m +\| succeeded .*\| failed +- +1 +10\d +100 +[\d.]+s$/);
+    expect(lines[titles + 4]).to.match(
+      /^jobs +100 {2}2m +\| succeeded .*\| failed +- +1 +10\d +100 +[\d.]+s$/,
+    );
     expect(result.out).to.match(
-      /reference design, 100 shards, 2m jobs: Output jobIds of SubmitBatchJobs is 3699 characters long; .* 100 jobs left running\./,
+      /reference design, jobs mode, 100 shards, 2m jobs: Output jobIds of SubmitBatchJobs is 3699 characters long; .* 100 jobs left running\./,
     );
-    expect(result.err).to.include("reference design, 100 shards, 2m jobs: failed");
+    expect(result.err).to.include("reference design, jobs mode, 100 shards, 2m jobs: failed");
+    expect(result.err).to.include(`${stack.label}, array mode, 10 shards, 2m jobs: succeeded`);
   });
 
   it("with --json prints every run's summary, and refuses an unknown argument with exit code 2", async () => {
-    const result = await runBench(["--json"], { designs: [stack], shards: [1], jobDurationsSeconds: [120] });
+    const result = await runBench(["--json"], {
+      designs: [stack],
+      shards: { jobs: [1] },
+      jobDurationsSeconds: [120],
+    });
     expect(result.code).to.equal(0);
     const { runs } = JSON.parse(result.out) as { runs: BenchRun[] };
     expect(runs).to.have.length(1);
-    expect(runs[0]).to.deep.include({ design: stack.name, shards: 1, jobDurationSeconds: 120 });
-    expect(runs[0].summary.outcome).to.equal("succeeded");
+    expect(runs[0]).to.deep.include({ design: stack.name, mode: "jobs", shards: 1, jobDurationSeconds: 120 });
+    expect(runs[0].summary).to.deep.include({ outcome: "succeeded", mode: "jobs" });
 
     const refused = await runBench(["--shards", "10"]);
     expect(refused.code).to.equal(2);

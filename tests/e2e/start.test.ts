@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
-import * as path from "node:path";
 import { promisify } from "node:util";
 import { repoRoot } from "../../render/stack-files";
 import type { Summary } from "../../local/runner/run";
 import { parseStartArgs, start } from "../../scripts/start";
+import { npmScriptNodeArgs } from "../support/npm-script";
 
 /** Runs `npm start` in this process and collects what it prints. */
 async function runStart(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -23,11 +23,10 @@ describe("npm start", function () {
   // Started first so that the separate process runs while the other tests run in this one.
   let jsonRun: Promise<{ code: number; stdout: string; stderr: string }>;
   before(() => {
-    jsonRun = promisify(execFile)(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join("scripts", "start.ts"), "--json"],
-      { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 },
-    ).then(
+    jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("start", ["--json"]), {
+      cwd: repoRoot,
+      maxBuffer: 16 * 1024 * 1024,
+    }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
       (error: { code: number; stdout: string; stderr: string }) => error,
     );
@@ -135,7 +134,7 @@ describe("npm start", function () {
     const result = await runStart(["--shards", "3", "--fail-shards", "1"]);
     expect(result.code).to.equal(0);
     expect(result.err).to.match(/^\+00:00:00 {2}SubmitBatchJobs running +jobs: none yet$/m);
-    expect(result.err).to.match(/^\+00:00:32 {2}WaitForBatchJobs waiting +jobs: 3 RUNNING$/m);
+    expect(result.err).to.match(/^\+00:00:31 {2}WaitForBatchJobs waiting +jobs: 3 RUNNING$/m);
     // The jobs the bridge terminated are not shown as failures of their own.
     expect(result.err).to.match(/ WaitForBatchJobs answered +jobs: 1 FAILED, 2 terminated$/m);
     expect(result.out).to.include("Outcome            failed (as expected)");

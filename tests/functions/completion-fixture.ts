@@ -96,7 +96,7 @@ async function startDynamoDbInWorker(): Promise<RunningServer> {
   const worker = new Worker(
     `
     const { parentPort } = require("node:worker_threads");
-    require("ts-node/register/transpile-only");
+    require(${JSON.stringify(path.join(__dirname, "..", "..", "scripts", "ts-register.js"))});
     require(${JSON.stringify(localDynamoDb)}).startDynamoDb().then((server) => {
       parentPort.postMessage(server.endpoint);
       parentPort.once("message", () => server.stop().then(() => parentPort.postMessage("stopped")));
@@ -155,7 +155,7 @@ export class LocalBatch {
       quota: false,
       seed: 1,
       scenario: {
-        stateDurationsMs: { SUBMITTED: 0, PENDING: 0, RUNNABLE: 0, STARTING: 0 },
+        stateDurationsMs: { SUBMITTED: 0, RUNNABLE: 0, STARTING: 0 },
         jobQueues: [jobQueueArn],
         jobDefinitions: { [jobDefinitionArn]: {} },
       },

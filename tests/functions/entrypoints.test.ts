@@ -81,13 +81,15 @@ describe("serialized function entry points", () => {
 
   it("the submit closure serializes and, loaded as Lambda loads it, submits an array job", async () => {
     server = await startFakeAwsServer({
+      "DynamoDB_20120810.UpdateItem": () => ({}),
       "batch:ListJobs": () => ({ jobSummaryList: [] }),
       "batch:SubmitJob": (body) => ({ jobName: body.jobName, jobId: "job-1234", jobArn: "arn:job-1234" }),
     });
-    const handler = await loadSerializedHandler(
-      () => submitHandlerFromEnvironment(process.env),
-      functionEnvironment(server),
-    );
+    const handler = await loadSerializedHandler(() => submitHandlerFromEnvironment(process.env), {
+      ...functionEnvironment(server),
+      [environmentVariables.statusTable]: "batch-bridge-executions",
+      [environmentVariables.cleanupQueueUrl]: `${server.url}/123456789012/batch-bridge-cleanup`,
+    });
 
     const outputs = await handler({
       executionArn,
@@ -100,6 +102,11 @@ describe("serialized function entry points", () => {
     const submitted = server.requests.find((r) => r.operation === "batch:SubmitJob");
     expect(submitted?.body).to.include({ jobName: "batch-bridge-abcdef123456", propagateTags: true });
     expect(submitted?.body.tags).to.deep.equal({ [executionTagKey]: executionArn });
+    // The submission was claimed, then recorded with its outputs.
+    const claims = server.requests.filter((r) => r.operation === "DynamoDB_20120810.UpdateItem");
+    expect(claims.map((r) => (r.body.Key as Record<string, { S: string }>).executionJobName.S)).to.deep.equal(
+      ["batch-bridge-abcdef123456#submission", "batch-bridge-abcdef123456#submission"],
+    );
   });
 
   it("the monitor closure serializes and, loaded as Lambda loads it, answers steps and dead-letters", async () => {

@@ -1,6 +1,7 @@
 /** Small builders for the events, settings and fakes the function tests share. */
 import type { JobSummary } from "@aws-sdk/client-batch";
 import type { SQSRecord } from "aws-lambda";
+import type { InvocationContext } from "../../functions/batch-calls";
 import type { Clock, Log } from "../../functions/clock";
 import type { MonitorSettings, SubmitSettings } from "../../functions/settings";
 
@@ -16,6 +17,8 @@ export const submitSettings: SubmitSettings = {
   submitMode: "array",
   inputUriPrefix: "s3://data-bucket/input/",
   outputUriPrefix: "s3://data-bucket/output/",
+  statusTable: "batch-bridge-executions",
+  cleanupQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
 };
 
 export const monitorSettings: MonitorSettings = {
@@ -110,6 +113,12 @@ export function fakeClock(start = fakeStart): Clock & { slept: number[] } {
       now += milliseconds;
     },
   };
+}
+
+/** A Lambda context for an invocation starting now on `clock` with `seconds` to run. */
+export function invocationContext(clock: Clock, seconds: number): InvocationContext {
+  const end = clock.now() + seconds * 1000;
+  return { getRemainingTimeInMillis: () => Math.max(0, end - clock.now()) };
 }
 
 export interface LogLine {

@@ -30,6 +30,7 @@ import {
   executionId,
   fakeClock,
   fakeStart,
+  invocationContext,
   monitorSettings,
   recordingLog,
   shardJob,
@@ -88,7 +89,8 @@ function monitorFixture(settings: Partial<MonitorSettings> = {}) {
     logger: log,
     clock,
   });
-  const run = (...records: SQSRecord[]) => handler({ Records: records });
+  // Each invocation has 30 s: a Batch call throttled for good is retried until then, then left for later.
+  const run = (...records: SQSRecord[]) => handler({ Records: records }, invocationContext(clock, 30));
   return {
     run,
     batchMock,
@@ -693,8 +695,9 @@ describe("monitor function", () => {
       expect(f.deadLettered()).to.have.length(1);
     });
 
-    it("refuses a jobs-mode jobRef that names other jobs than the execution's", async () => {
+    it("refuses a jobs-mode jobRef that names other jobs than the execution's, and never touches those", async () => {
       const f = monitorFixture();
+      f.listJobs([]);
 
       await f.run(
         sqsRecord({
@@ -703,7 +706,46 @@ describe("monitor function", () => {
       );
 
       expect(f.failures()[0].FailureReason).to.contain(`arguments.jobRef must be "${baseName}"`);
-      expect(f.batchMock.calls()).to.have.length(0);
+      // Only the execution's own jobs were looked for (to terminate them), not the jobRef's.
+      expect(f.batchMock.commandCalls(ListJobsCommand).map((c) => c.args[0].input.filters)).to.deep.equal([
+        [{ name: "JOB_NAME", values: [`${baseName}*`] }],
+      ]);
+      expect(f.terminated()).to.deep.equal([]);
+    });
+
+    it("terminates the execution's unfinished jobs before failing a step whose message is malformed", async () => {
+      const f = monitorFixture();
+      const order: string[] = [];
+      const otherExecution = "batch-bridge-zzzzzz999999";
+      f.listJobs([
+        shardJob(0, "RUNNING"),
+        shardJob(1, "SUCCEEDED"),
+        shardJob(2, "RUNNABLE"),
+        { jobId: "not-ours", jobName: `${otherExecution}-00000`, status: "RUNNING" },
+      ]);
+      f.batchMock.on(DescribeJobsCommand).callsFake((input: { jobs: string[] }) => ({
+        jobs: input.jobs.map((jobId) => ({
+          jobId,
+          status: "RUNNING",
+          tags: { [executionTagKey]: executionArn },
+        })),
+      }));
+      f.batchMock.on(TerminateJobCommand).callsFake((input: { jobId: string }) => {
+        order.push(`terminate ${input.jobId}`);
+        return {};
+      });
+      f.sagemakerMock.on(SendPipelineExecutionStepFailureCommand).callsFake(() => {
+        order.push("answer failure");
+        return { PipelineExecutionArn: executionArn };
+      });
+
+      await f.run(sqsRecord({ body: callbackMessage({ status: "Paused" }) }));
+
+      expect(order).to.deep.equal(["terminate job-00000", "terminate job-00002", "answer failure"]);
+      expect(f.terminationReasons()).to.deep.equal([
+        "sagemaker-batch-bridge: the step's callback message was invalid",
+      ]);
+      expect(f.deadLettered()).to.have.length(1);
     });
 
     it("refuses a jobName of another execution", async () => {
@@ -717,7 +759,10 @@ describe("monitor function", () => {
       expect(f.failures()[0].FailureReason).to.contain(
         `arguments.jobName must be "${baseName}", or that and "_<step key>" (the jobs of this execution)`,
       );
-      expect(f.batchMock.calls()).to.have.length(0);
+      // Only this execution's jobs are looked for (to stop them before the step fails), never the other's.
+      const calls = f.batchMock.calls().map((call) => call.args[0]);
+      expect(calls.map((command) => command.constructor.name)).to.not.include("TerminateJobCommand");
+      for (const command of calls) expect(JSON.stringify(command.input)).to.not.contain("zzzzzz999999");
     });
 
     it("names an unknown status, and one that is not a string", async () => {

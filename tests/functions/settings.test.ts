@@ -13,6 +13,8 @@ const submitEnvironment = {
   [v.submitMode]: "jobs",
   [v.inputUriPrefix]: "s3://data-bucket/input/",
   [v.outputUriPrefix]: "s3://data-bucket/output/",
+  [v.statusTable]: "batch-bridge-executions",
+  [v.cleanupQueueUrl]: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
 };
 
 const monitorEnvironment = {
@@ -44,6 +46,8 @@ describe("function settings", () => {
       submitMode: "jobs",
       inputUriPrefix: "s3://data-bucket/input/",
       outputUriPrefix: "s3://data-bucket/output/",
+      statusTable: "batch-bridge-executions",
+      cleanupQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
     });
   });
 

@@ -5,6 +5,8 @@ import {
   TerminateJobCommand,
   type SubmitJobCommandInput,
 } from "@aws-sdk/client-batch";
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import type { SubmitSettings } from "../../functions/settings";
@@ -15,6 +17,7 @@ import {
   baseName,
   executionArn,
   fakeClock,
+  invocationContext,
   recordingLog,
   rejectionOf,
   shardJob,
@@ -22,10 +25,18 @@ import {
   submitSettings,
 } from "./factories";
 
-/** A submit handler on a mocked Batch client that hands out job IDs and records what was submitted. */
+/**
+ * A submit handler on a mocked Batch client that hands out job IDs and records what was submitted; its
+ * claims in the status table are always granted (submission-claims.test.ts races real ones).
+ */
 function submitFixture(settings: Partial<SubmitSettings> = {}) {
   const batch = new BatchClient({ region: "eu-west-1" });
   const batchMock = mockClient(batch);
+  const dynamodb = new DynamoDBClient({ region: "eu-west-1" });
+  mockClient(dynamodb).on(UpdateItemCommand).resolves({});
+  const sqs = new SQSClient({ region: "eu-west-1" });
+  const sqsMock = mockClient(sqs);
+  sqsMock.on(SendMessageCommand).resolves({ MessageId: "cleanup-1" });
   const clock = fakeClock();
   const log = recordingLog();
   const submittedAt: number[] = [];
@@ -37,6 +48,8 @@ function submitFixture(settings: Partial<SubmitSettings> = {}) {
   batchMock.on(TerminateJobCommand).resolves({});
   const handler = makeSubmitHandler({
     batch,
+    dynamodb,
+    sqs,
     settings: { ...submitSettings, ...settings },
     logger: log,
     clock,
@@ -449,7 +462,7 @@ describe("submit function", () => {
     });
 
     it("gives up on throttling that does not end, and cleans up", async () => {
-      const { handler, batchMock, terminated } = submitFixture({ submitMode: "jobs" });
+      const { handler, batchMock, terminated, clock } = submitFixture({ submitMode: "jobs" });
       let calls = 0;
       batchMock.on(SubmitJobCommand).callsFake((input: SubmitJobCommandInput) => {
         calls += 1;
@@ -457,7 +470,9 @@ describe("submit function", () => {
         return { jobId: `id-${input.jobName}`, jobName: input.jobName };
       });
 
-      const error = await rejectionOf(handler(submitArguments({ shardCount: 10 })));
+      const error = await rejectionOf(
+        handler(submitArguments({ shardCount: 10 }), invocationContext(clock, 60)),
+      );
 
       expect(error.message).to.contain("Submitted 3 of 10 jobs");
       expect(error.message).to.contain("TooManyRequestsException");

@@ -2,16 +2,19 @@ import { expect } from "chai";
 import {
   batchExecutionPolicy,
   batchJobPolicy,
+  cleanupFunctionPolicy,
   jobEventFunctionPolicy,
   monitorFunctionPolicy,
   pipelinePolicy,
   privateEcrRepositoryArn,
+  ruleDeliveryQueuePolicy,
   submitFunctionPolicy,
   trustPolicy,
   type RolePolicy,
 } from "../../infra/iam-policies";
 import { executionTagValue } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
+import { submissionKey } from "../../functions/submission-claim";
 import { iamReferenceProblems } from "../support/iam-reference";
 
 const scope = { partition: "aws", region: "eu-west-1", accountId: "123456789012" };
@@ -40,6 +43,9 @@ const submitArgs = {
   pipelineNames: ["batch-bridge"],
   jobQueueArn: arn("batch", "job-queue/bridge-jobs"),
   jobDefinitionArnPrefixes: [arn("batch", "job-definition/bridge-job")],
+  jobNamePrefix: "bridge",
+  statusTableArn: arn("dynamodb", "table/bridge-executions"),
+  cleanupQueueArn: arn("sqs", "bridge-cleanup"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-submit"),
 };
 const submitPolicy = submitFunctionPolicy(submitArgs);
@@ -80,6 +86,14 @@ const executionRolePolicy = pipelinePolicy({
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
 });
 
+const cleanupArgs = {
+  scope,
+  pipelineNames: ["batch-bridge"],
+  cleanupQueueArn: arn("sqs", "bridge-cleanup"),
+  logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-cleanup"),
+};
+const cleanupPolicy = cleanupFunctionPolicy(cleanupArgs);
+
 const allPolicies: Record<string, RolePolicy> = {
   executionPolicy,
   executionPolicyWithEcr,
@@ -88,6 +102,7 @@ const allPolicies: Record<string, RolePolicy> = {
   monitorPolicy,
   monitorPolicyWithTable,
   jobEventPolicy,
+  cleanupPolicy,
   executionRolePolicy,
 };
 
@@ -192,7 +207,7 @@ describe("IAM policies", () => {
     ]);
   });
 
-  it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs", () => {
+  it("submit role: submits tagged jobs on its queue and definition, lists, terminates only tagged jobs, claims submissions only", () => {
     const requestTag = { StringLike: { [`aws:RequestTag/${executionTagKey}`]: thisPipelinesExecutions } };
     expect(submitPolicy.Statement).to.deep.equal([
       {
@@ -223,12 +238,33 @@ describe("IAM policies", () => {
         Condition: tagged,
       },
       {
+        Sid: "HandOverCleanup",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
+      },
+      {
+        Sid: "ClaimSubmissions",
+        Effect: "Allow",
+        Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+        Resource: arn("dynamodb", "table/bridge-executions"),
+        Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["bridge-*#submission"] } },
+      },
+      {
         Sid: "WriteFunctionLogs",
         Effect: "Allow",
         Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
         Resource: arn("logs", "log-group:/aws/lambda/bridge-submit:log-stream:*"),
       },
     ]);
+    // The claim items match the condition; the steps' waits and shard sets do not.
+    const leadingKeys = (submitPolicy.Statement.find((s) => s.Sid === "ClaimSubmissions")?.Condition ?? {})[
+      "ForAllValues:StringLike"
+    ]["dynamodb:LeadingKeys"] as string[];
+    const reachable = (key: string) => leadingKeys.some((pattern) => stringLike(pattern, key));
+    expect(reachable(submissionKey("bridge-abcdef123456"))).to.equal(true);
+    expect(reachable("bridge-abcdef123456")).to.equal(false);
+    expect(reachable("bridge-abcdef123456#shards-0")).to.equal(false);
   });
 
   it("monitor role: checks jobs, stops tagged ones, answers this pipeline's steps, consumes its queue", () => {
@@ -437,6 +473,73 @@ describe("IAM policies", () => {
     it("passes the reference check", async () => {
       for (const policy of policies) expect(await iamReferenceProblems(policy.Statement)).to.deep.equal([]);
     });
+
+    it("the clean-up role stops those pipelines' jobs too, and no other pipeline's", () => {
+      const stop = cleanupFunctionPolicy({ ...cleanupArgs, pipelineNames }).Statement.find(
+        (s) => s.Sid === "StopJobsOfExecution",
+      )!;
+      const patterns = [Object.values(stop.Condition!.StringLike)].flat(2);
+      const stoppable = (pipeline: string) =>
+        patterns.some((p) => stringLike(p, arn("sagemaker", `pipeline/${pipeline}/execution/abcdef123456`)));
+      for (const pipeline of [...pipelineNames, "nightlyscoring"])
+        expect(stoppable(pipeline), pipeline).to.equal(true);
+      for (const pipeline of ["team-training2", "other"])
+        expect(stoppable(pipeline), pipeline).to.equal(false);
+    });
+  });
+
+  it("clean-up role: checks jobs, stops tagged ones, consumes its queue and sends to it alone", () => {
+    expect(cleanupPolicy.Statement).to.deep.equal([
+      { Sid: "CheckJobs", Effect: "Allow", Action: ["batch:DescribeJobs", "batch:ListJobs"], Resource: "*" },
+      {
+        Sid: "StopJobsOfExecution",
+        Effect: "Allow",
+        Action: ["batch:TerminateJob"],
+        Resource: jobs,
+        Condition: tagged,
+      },
+      {
+        Sid: "ConsumeCleanupRequests",
+        Effect: "Allow",
+        Action: [
+          "sqs:ReceiveMessage",
+          "sqs:DeleteMessage",
+          "sqs:GetQueueAttributes",
+          "sqs:ChangeMessageVisibility",
+        ],
+        Resource: arn("sqs", "bridge-cleanup"),
+      },
+      {
+        Sid: "GoOnWithCleanupLater",
+        Effect: "Allow",
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
+      },
+      {
+        Sid: "WriteFunctionLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: arn("logs", "log-group:/aws/lambda/bridge-cleanup:log-stream:*"),
+      },
+    ]);
+  });
+
+  it("a rule's queue takes messages from EventBridge for that rule alone", async () => {
+    const queuePolicy = ruleDeliveryQueuePolicy({
+      queueArn: arn("sqs", "bridge-cleanup"),
+      ruleArn: arn("events", "rule/bridge-execution-ended"),
+    });
+    expect(queuePolicy.Statement).to.deep.equal([
+      {
+        Sid: "DeliverRuleEvents",
+        Effect: "Allow",
+        Principal: { Service: "events.amazonaws.com" },
+        Action: ["sqs:SendMessage"],
+        Resource: arn("sqs", "bridge-cleanup"),
+        Condition: { ArnEquals: { "aws:SourceArn": arn("events", "rule/bridge-execution-ended") } },
+      },
+    ]);
+    expect(await iamReferenceProblems(queuePolicy.Statement)).to.deep.equal([]);
   });
 
   it("never grants a wildcard action or iam:PassRole", () => {

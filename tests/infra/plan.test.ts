@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import { execFile } from "child_process";
-import * as path from "path";
 import { promisify } from "util";
 import { jobStateChangePattern } from "../../functions/job-state-change";
+import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";
-import { renderedDevStack } from "../support/dev-stack";
+import { npmScriptNodeArgs } from "../support/npm-script";
 
 /** Runs the plan in-process and collects what it prints. */
 async function runPlan(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -22,11 +22,10 @@ describe("npm run plan", () => {
   // Started first so that the separate process runs while the other tests render in this one.
   let jsonRun: Promise<{ stdout: string }>;
   before(() => {
-    jsonRun = promisify(execFile)(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join("scripts", "plan.ts"), "--json"],
-      { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 },
-    );
+    jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("plan", ["--json"]), {
+      cwd: repoRoot,
+      maxBuffer: 64 * 1024 * 1024,
+    });
   });
 
   it("reads --stack (default dev), --config and --json", () => {
@@ -94,7 +93,7 @@ describe("npm run plan", () => {
   });
 
   it("prints the resource tree, every role's statements and the pipeline definition", async () => {
-    const out = readablePlan(await renderedDevStack());
+    const out = readablePlan(await renderStack({ stack: "dev" }));
     expect(out).to.match(/^Plan for stack "dev" in us-east-1/);
     expect(out).to.match(
       /\n {2}sagemaker-batch-bridge:index:BatchBridge batch-bridge\n {4}aws:batch:ComputeEnvironment/,
@@ -108,7 +107,7 @@ describe("npm run plan", () => {
   });
 
   it("shows the completion events: the rule's pattern, the table's settings, the job-event role's statements", async () => {
-    const out = readablePlan(await renderedDevStack());
+    const out = readablePlan(await renderStack({ stack: "dev" }));
     const pattern = jobStateChangePattern(
       "arn:aws:batch:us-east-1:123456789012:job-queue/batch-bridge-dev-jobs",
       "bridge-dev",
@@ -148,6 +147,7 @@ describe("npm run plan", () => {
     expect(queue.inputs.visibilityTimeoutSeconds).to.equal(1800);
     expect(document.outputs.pipelineName).to.equal("batch-bridge-dev");
     expect(document.functions.map((f: { name: string }) => f.name).sort()).to.deep.equal([
+      "batch-bridge-cleanup",
       "batch-bridge-job-event",
       "batch-bridge-monitor",
       "batch-bridge-submit",

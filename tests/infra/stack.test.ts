@@ -7,7 +7,6 @@ import { executionTagKey } from "../../functions/step-contract";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import { pipelineDefinitionOf, type RenderedResource, type RenderedStack } from "../../render/rendered-stack";
-import { renderedDevStack } from "../support/dev-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
 
 const account = "123456789012";
@@ -87,7 +86,7 @@ describe("the stack under the mock engine", () => {
   const devConfig = parseConfig(devConfigRaw);
 
   before(async () => {
-    dev = await renderedDevStack();
+    dev = await renderStack({ stack: "dev" });
   });
 
   describe("outputs", () => {
@@ -106,6 +105,8 @@ describe("the stack under the mock engine", () => {
           resource(dev, types.rolePolicy, "batch-bridge-pipeline").inputs.policy as string,
         ),
         monitorFunctionName: resource(dev, types.function, "batch-bridge-monitor").state.name,
+        cleanupFunctionName: resource(dev, types.function, "batch-bridge-cleanup").state.name,
+        cleanupDeadLetterQueueUrl: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-cleanup-dlq`,
         dataBucketName: bucket,
         startExecutionCommand:
           "aws sagemaker start-pipeline-execution --region us-east-1 --pipeline-name batch-bridge-dev",
@@ -137,7 +138,7 @@ describe("the stack under the mock engine", () => {
       for (const role of ofType(dev, types.role)) {
         expect(role.inputs.managedPolicyArns ?? [], role.name).to.deep.equal([]);
       }
-      expect(ofType(dev, types.role)).to.have.length(6);
+      expect(ofType(dev, types.role)).to.have.length(7);
     });
 
     it("grants only actions that exist, on resources of the types they act on", async () => {
@@ -215,6 +216,19 @@ describe("the stack under the mock engine", () => {
           Action: ["batch:TerminateJob"],
           Resource: jobs,
           Condition: tagged,
+        },
+        {
+          Sid: "HandOverCleanup",
+          Effect: "Allow",
+          Action: ["sqs:SendMessage"],
+          Resource: arn("sqs", "batch-bridge-dev-cleanup"),
+        },
+        {
+          Sid: "ClaimSubmissions",
+          Effect: "Allow",
+          Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+          Resource: arn("dynamodb", "table/batch-bridge-dev-executions"),
+          Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["bridge-dev-*#submission"] } },
         },
         {
           Sid: "WriteFunctionLogs",
@@ -316,6 +330,69 @@ describe("the stack under the mock engine", () => {
           Resource: logStreams("/aws/lambda/batch-bridge-dev-job-event"),
         },
       ]);
+    });
+
+    it("clean-up role: checks jobs, stops tagged ones, consumes the clean-up queue and puts clean-ups back on it", () => {
+      const cleanupQueue = arn("sqs", "batch-bridge-dev-cleanup");
+      expect(trustedService(dev, "batch-bridge-cleanup")).to.equal("lambda.amazonaws.com");
+      expect(statementsOf(dev, "batch-bridge-cleanup")).to.deep.equal([
+        {
+          Sid: "CheckJobs",
+          Effect: "Allow",
+          Action: ["batch:DescribeJobs", "batch:ListJobs"],
+          Resource: "*",
+        },
+        {
+          Sid: "StopJobsOfExecution",
+          Effect: "Allow",
+          Action: ["batch:TerminateJob"],
+          Resource: jobs,
+          Condition: tagged,
+        },
+        {
+          Sid: "ConsumeCleanupRequests",
+          Effect: "Allow",
+          Action: [
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility",
+          ],
+          Resource: cleanupQueue,
+        },
+        { Sid: "GoOnWithCleanupLater", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: cleanupQueue },
+        {
+          Sid: "WriteFunctionLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: logStreams("/aws/lambda/batch-bridge-dev-cleanup"),
+        },
+      ]);
+    });
+
+    it("lets only EventBridge send to the clean-up queues, and only for the stack's clean-up rule", () => {
+      const rule = resource(dev, types.eventRule, "batch-bridge-execution-ended");
+      for (const [policyName, queueName] of [
+        ["batch-bridge-execution-ended-target", "batch-bridge-cleanup"],
+        ["batch-bridge-execution-ended-dlq", "batch-bridge-cleanup-dlq"],
+      ]) {
+        const queue = resource(dev, types.queue, queueName);
+        const policy = resource(dev, "aws:sqs/queuePolicy:QueuePolicy", policyName).inputs;
+        expect(policy.queueUrl).to.equal(queue.state.url);
+        expect(JSON.parse(policy.policy as string)).to.deep.equal({
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Sid: "DeliverRuleEvents",
+              Effect: "Allow",
+              Principal: { Service: "events.amazonaws.com" },
+              Action: ["sqs:SendMessage"],
+              Resource: queue.state.arn,
+              Condition: { ArnEquals: { "aws:SourceArn": rule.state.arn } },
+            },
+          ],
+        });
+      }
     });
 
     it("pipeline role: trusted by SageMaker, invokes the submit function and sends to the callback queue", () => {
@@ -430,6 +507,7 @@ describe("the stack under the mock engine", () => {
       const groups = ofType(dev, types.logGroup).map((g) => g.inputs);
       expect(groups.map((g) => g.name).sort()).to.deep.equal([
         "/aws/batch/batch-bridge-dev-job",
+        "/aws/lambda/batch-bridge-dev-cleanup",
         "/aws/lambda/batch-bridge-dev-job-event",
         "/aws/lambda/batch-bridge-dev-monitor",
         "/aws/lambda/batch-bridge-dev-submit",
@@ -523,6 +601,8 @@ describe("the stack under the mock engine", () => {
         BRIDGE_SUBMIT_MODE: "array",
         BRIDGE_INPUT_URI_PREFIX: `s3://${bucket}/input/`,
         BRIDGE_OUTPUT_URI_PREFIX: `s3://${bucket}/output/`,
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
+        BRIDGE_CLEANUP_QUEUE_URL: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-cleanup`,
         POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-submit",
       });
     });
@@ -556,6 +636,7 @@ describe("the stack under the mock engine", () => {
 
     it("upload no AWS SDK package (the runtime has it) and stay small", () => {
       expect(dev.functions.map((f) => f.name).sort()).to.deep.equal([
+        "batch-bridge-cleanup",
         "batch-bridge-job-event",
         "batch-bridge-monitor",
         "batch-bridge-submit",
@@ -581,7 +662,7 @@ describe("the stack under the mock engine", () => {
     });
 
     it("subscribe the monitor to the callback queue, reporting failures per message, with capped concurrency", () => {
-      const mapping = resource(dev, types.eventSourceMapping).inputs;
+      const mapping = resource(dev, types.eventSourceMapping, "batch-bridge-monitor").inputs;
       expect(mapping).to.deep.include({
         eventSourceArn: arn("sqs", "batch-bridge-dev-callbacks"),
         functionName: dev.outputs.monitorFunctionName,
@@ -594,6 +675,85 @@ describe("the stack under the mock engine", () => {
         action: "lambda:InvokeFunction",
         principal: "sqs.amazonaws.com",
         sourceArn: arn("sqs", "batch-bridge-dev-callbacks"),
+      });
+    });
+  });
+
+  describe("clean-up of executions that ended", () => {
+    it("routes the stack's pipeline's executions that ended Stopped or Failed to the clean-up queue", () => {
+      const rule = resource(dev, types.eventRule, "batch-bridge-execution-ended");
+      expect(rule.inputs.eventBusName ?? "default").to.equal("default");
+      expect(rule.inputs.state).to.equal("ENABLED");
+      expect(JSON.parse(rule.inputs.eventPattern as string)).to.deep.equal({
+        source: ["aws.sagemaker"],
+        "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+        detail: {
+          pipelineArn: [arn("sagemaker", "pipeline/batch-bridge-dev")],
+          currentPipelineExecutionStatus: ["Stopped", "Failed"],
+        },
+      });
+      expect(resource(dev, types.eventTarget, "batch-bridge-execution-ended").inputs).to.deep.include({
+        rule: rule.state.name,
+        arn: arn("sqs", "batch-bridge-dev-cleanup"),
+        retryPolicy: { maximumEventAgeInSeconds: 86400, maximumRetryAttempts: 185 },
+        deadLetterConfig: { arn: arn("sqs", "batch-bridge-dev-cleanup-dlq") },
+      });
+    });
+
+    it("keeps clean-ups 14 days, encrypted, for six function timeouts a receive, and sets aside what fails five times", () => {
+      const dlq = resource(dev, types.queue, "batch-bridge-cleanup-dlq").inputs;
+      expect(dlq).to.deep.include({
+        name: "batch-bridge-dev-cleanup-dlq",
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      });
+      const queue = resource(dev, types.queue, "batch-bridge-cleanup").inputs;
+      expect(queue).to.deep.include({
+        name: "batch-bridge-dev-cleanup",
+        visibilityTimeoutSeconds: 6 * 300,
+        messageRetentionSeconds: 14 * 24 * 3600,
+        sqsManagedSseEnabled: true,
+      });
+      expect(JSON.parse(queue.redrivePolicy as string)).to.deep.equal({
+        deadLetterTargetArn: arn("sqs", "batch-bridge-dev-cleanup-dlq"),
+        maxReceiveCount: 5,
+      });
+    });
+
+    it("subscribes the clean-up function to its queue, reporting failures per message, two invocations at most", () => {
+      expect(resource(dev, types.eventSourceMapping, "batch-bridge-cleanup").inputs).to.deep.include({
+        eventSourceArn: arn("sqs", "batch-bridge-dev-cleanup"),
+        functionName: dev.outputs.cleanupFunctionName,
+        batchSize: 5,
+        functionResponseTypes: ["ReportBatchItemFailures"],
+        scalingConfig: { maximumConcurrency: 2 },
+      });
+      expect(resource(dev, types.function, "batch-bridge-cleanup").inputs).to.deep.include({ timeout: 300 });
+      expect(dev.functions.find((f) => f.name === "batch-bridge-cleanup")?.environment).to.deep.equal({
+        BRIDGE_JOB_QUEUE: arn("batch", "job-queue/batch-bridge-dev-jobs"),
+        BRIDGE_JOB_NAME_PREFIX: "bridge-dev",
+        BRIDGE_CLEANUP_QUEUE_URL: `https://sqs.${region}.amazonaws.com/${account}/batch-bridge-dev-cleanup`,
+        POWERTOOLS_SERVICE_NAME: "sagemaker-batch-bridge-cleanup",
+      });
+    });
+
+    it("loads a clean-up handler that leaves an execution that succeeded alone", async () => {
+      const fn = dev.functions.find((f) => f.name === "batch-bridge-cleanup")!;
+      const handler = loadHandler(fn, { AWS_REGION: region, POWERTOOLS_LOG_LEVEL: "SILENT" }) as (event: {
+        Records: { messageId: string; body: string }[];
+      }) => Promise<unknown>;
+      const succeeded = {
+        source: "aws.sagemaker",
+        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+        detail: {
+          currentPipelineExecutionStatus: "Succeeded",
+          pipelineExecutionArn: arn("sagemaker", "pipeline/batch-bridge-dev/execution/abcdef123456"),
+        },
+      };
+      expect(
+        await handler({ Records: [{ messageId: "m-1", body: JSON.stringify(succeeded) }] }),
+      ).to.deep.equal({
+        batchItemFailures: [],
       });
     });
   });
@@ -618,7 +778,7 @@ describe("the stack under the mock engine", () => {
     });
 
     it("routes the final states of the stack's jobs on the default bus with the functions' pattern", () => {
-      const rule = resource(dev, types.eventRule);
+      const rule = resource(dev, types.eventRule, "batch-bridge-job-event");
       expect(rule.inputs.eventBusName ?? "default").to.equal("default");
       expect(rule.inputs.state).to.equal("ENABLED");
       expect(JSON.parse(rule.inputs.eventPattern as string)).to.deep.equal(
@@ -627,9 +787,9 @@ describe("the stack under the mock engine", () => {
     });
 
     it("targets the job-event function, which EventBridge may invoke for that rule only, with bounded retries", () => {
-      const rule = resource(dev, types.eventRule);
+      const rule = resource(dev, types.eventRule, "batch-bridge-job-event");
       const eventFunction = resource(dev, types.function, "batch-bridge-job-event");
-      expect(resource(dev, types.eventTarget).inputs).to.deep.include({
+      expect(resource(dev, types.eventTarget, "batch-bridge-job-event").inputs).to.deep.include({
         rule: rule.state.name,
         arn: eventFunction.state.arn,
         retryPolicy: { maximumEventAgeInSeconds: 21600, maximumRetryAttempts: 185 },
@@ -675,19 +835,32 @@ describe("the stack under the mock engine", () => {
       polling = await renderStack({ stack: "dev", config: { completionEvents: false } });
     });
 
-    it("creates no table, rule, target, invoke config or job-event function, and exports neither", () => {
-      for (const type of [types.table, types.eventRule, types.eventTarget, types.eventInvokeConfig]) {
-        expect(ofType(polling, type), type).to.deep.equal([]);
+    it("creates no job-event rule, target, invoke config or function, and keeps the table for submission claims", () => {
+      for (const type of [types.eventRule, types.eventTarget, types.eventInvokeConfig]) {
+        expect(
+          ofType(polling, type).map((r) => r.name),
+          type,
+        ).to.deep.equal(type === types.eventInvokeConfig ? [] : ["batch-bridge-execution-ended"]);
       }
+      expect(ofType(polling, types.table).map((t) => t.inputs.name)).to.deep.equal([
+        "batch-bridge-dev-executions",
+      ]);
+      expect(polling.functions.find((f) => f.name === "batch-bridge-submit")?.environment).to.include({
+        BRIDGE_STATUS_TABLE: "batch-bridge-dev-executions",
+      });
       expect(polling.functions.map((f) => f.name).sort()).to.deep.equal([
+        "batch-bridge-cleanup",
         "batch-bridge-monitor",
         "batch-bridge-submit",
       ]);
-      expect(ofType(polling, types.role)).to.have.length(5);
-      expect(ofType(polling, types.permission).map((p) => p.name)).to.deep.equal(["batch-bridge-monitor"]);
-      expect(polling.outputs).to.not.have.any.keys("statusTableName", "eventFunctionName");
+      expect(ofType(polling, types.role)).to.have.length(6);
+      expect(ofType(polling, types.permission).map((p) => p.name)).to.deep.equal([
+        "batch-bridge-cleanup",
+        "batch-bridge-monitor",
+      ]);
+      expect(polling.outputs).to.not.have.any.keys("eventFunctionName");
       expect(Object.keys(polling.outputs)).to.deep.equal(
-        Object.keys(dev.outputs).filter((key) => !["statusTableName", "eventFunctionName"].includes(key)),
+        Object.keys(dev.outputs).filter((key) => key !== "eventFunctionName"),
       );
     });
 

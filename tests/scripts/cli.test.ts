@@ -16,6 +16,7 @@ import {
 import { plan, planCommand } from "../../scripts/plan";
 import { readme, readmeCommand } from "../../scripts/readme";
 import { start, startCommand } from "../../scripts/start";
+import { npmScriptNodeArgs } from "../support/npm-script";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
 const packageScripts = (
@@ -130,11 +131,11 @@ describe("the command-line scripts", function () {
   });
 
   it("ends quietly with exit code 0 when the reader closes the pipe (| head)", async () => {
-    const child = spawn(
-      process.execPath,
-      ["-r", "ts-node/register/transpile-only", path.join("scripts", "check.ts"), "--help"],
-      { cwd: repoRoot, env: userEnvironment(), stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawn(process.execPath, npmScriptNodeArgs("test", ["--help"]), {
+      cwd: repoRoot,
+      env: userEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     // The reader is gone before the script writes a byte: its first write fails with EPIPE.
     child.stdout.destroy();
     let stderr = "";

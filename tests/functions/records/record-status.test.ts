@@ -1,6 +1,10 @@
 import { expect } from "chai";
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  SendPipelineExecutionStepFailureCommand,
+  StopPipelineExecutionCommand,
+} from "@aws-sdk/client-sagemaker";
 import { inlineResultLimitBytes } from "../../../functions/records/contract";
 import { noResultError } from "../../../functions/records/record-status";
 import { readText } from "../../../functions/records/s3-objects";
@@ -68,13 +72,23 @@ describe("records status function against local SageMaker, S3 and DynamoDB", fun
   }
 
   /** The execution failed at its Callback step with this reason, as SageMaker lists its steps. */
-  function failedAtWait(execution: PipelineExecution, status: "Failed" | "Stopped", reason: string) {
+  async function failedAtWait(execution: PipelineExecution, status: "Failed" | "Stopped", reason: string) {
     const server = world.sageMakerServer;
-    server.startStep(execution.executionArn, "SubmitBatchJobs", "Lambda");
-    server.endStep(execution.executionArn, "SubmitBatchJobs", "Succeeded");
-    server.startStep(execution.executionArn, "WaitForBatchJobs", "Callback");
-    server.endStep(execution.executionArn, "WaitForBatchJobs", status, reason);
-    server.setExecutionStatus(execution.executionArn, status, "Step failure: One or multiple steps failed.");
+    server.startLambdaStep(execution.executionArn, "SubmitBatchJobs");
+    server.endLambdaStep(execution.executionArn);
+    const { token } = server.startCallbackStep(execution.executionArn, "WaitForBatchJobs");
+    if (status === "Stopped") {
+      await world.sagemaker.send(
+        new StopPipelineExecutionCommand({
+          PipelineExecutionArn: execution.executionArn,
+          ClientRequestToken: "stop-0000000000000000000000000000000",
+        }),
+      );
+    }
+    await world.sagemaker.send(
+      new SendPipelineExecutionStepFailureCommand({ CallbackToken: token, FailureReason: reason }),
+    );
+    expect(server.execution(execution.executionArn)?.status).to.equal(status);
   }
 
   it("gives each record of a succeeded batch its own result or error, and 'no result' when the worker wrote none", async () => {
@@ -116,7 +130,7 @@ describe("records status function against local SageMaker, S3 and DynamoDB", fun
     const { jobIds, execution } = await batchOf("x", "y", "z");
     await workerWrites(execution, [{ job_id: jobIds[0], result: "done before the failure" }]);
     const reason = "1 of 2 shards failed: shard 1 (exit code 65: Essential container in task exited)";
-    failedAtWait(execution, "Failed", reason);
+    await failedAtWait(execution, "Failed", reason);
     await world.statusHandler()(statusChange(execution, "Failed"));
     expect(await world.record(jobIds[0])).to.deep.include({
       status: "Processed",
@@ -129,7 +143,7 @@ describe("records status function against local SageMaker, S3 and DynamoDB", fun
 
   it("fails the records of a stopped execution with the stopped step's reason", async () => {
     const { jobIds, execution } = await batchOf("x");
-    failedAtWait(execution, "Stopped", "Pipeline execution stopped; terminated 1 job(s).");
+    await failedAtWait(execution, "Stopped", "Pipeline execution stopped; terminated 1 job(s).");
     await world.statusHandler()(statusChange(execution, "Stopped"));
     expect(await world.record(jobIds[0])).to.deep.include({
       status: "Failed",

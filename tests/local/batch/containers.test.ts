@@ -12,8 +12,8 @@ import { SimClock } from "../../../local/time/clock";
 import { localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
-/** SUBMITTED 1 s, PENDING 1 s, RUNNABLE 10 s, STARTING 20 s: then the container starts. */
-const startsRunningAfter = 32_000;
+/** SUBMITTED 1 s, RUNNABLE 10 s, STARTING 20 s: then the container starts. */
+const startsRunningAfter = 31_000;
 
 /** A container runtime that runs nothing: the test decides when each container exits. */
 class FakeContainers implements ContainerRuntime {

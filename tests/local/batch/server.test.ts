@@ -18,14 +18,16 @@ import {
   type BatchServer,
   type BatchServerOptions,
 } from "../../../local/batch/server";
+import { HttpActivity, installSimulatedProcess, settle } from "../../../local/runner/simulated-process";
 import { SimClock } from "../../../local/time/clock";
+import { jobRetryConditions } from "../../../infra/batch";
 import { errorOf, localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
 const minute = 60_000;
 
-/** Default timeline: SUBMITTED 1 s, PENDING 1 s, RUNNABLE 10 s, STARTING 20 s, then the job's duration. */
-const startsRunningAfter = 32_000;
+/** Default timeline: SUBMITTED 1 s, RUNNABLE 10 s, STARTING 20 s, then the job's duration. */
+const startsRunningAfter = 31_000;
 
 interface Fixture {
   clock: SimClock;
@@ -70,7 +72,7 @@ describe("local Batch server", () => {
   });
 
   describe("SubmitJob and DescribeJobs", () => {
-    it("returns the job as submitted and moves it through every state in simulated time", async () => {
+    it("returns the job as submitted and moves it SUBMITTED -> RUNNABLE -> ... in simulated time (no dependencies, no PENDING)", async () => {
       const f = await startBatch({ jobDurationMs: 30 * minute });
       const { jobId, jobArn } = await f.batch.send(
         new SubmitJobCommand(
@@ -83,11 +85,11 @@ describe("local Batch server", () => {
         ),
       );
       const states: string[] = [];
-      for (const at of [0, 1_000, 2_000, 12_000, startsRunningAfter, startsRunningAfter + 30 * minute]) {
+      for (const at of [0, 1_000, 11_000, startsRunningAfter, startsRunningAfter + 30 * minute]) {
         f.clock.advanceTo(start + at);
         states.push((await describe1(f, jobId!)).status!);
       }
-      expect(states).to.deep.equal(["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]);
+      expect(states).to.deep.equal(["SUBMITTED", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]);
       const job = await describe1(f, jobId!);
       expect(job).to.deep.include({
         jobArn,
@@ -185,6 +187,13 @@ describe("local Batch server", () => {
       const { jobId } = await f.batch.send(
         new SubmitJobCommand(submitInput({ arrayProperties: { size: 4 } })),
       );
+      // Once SUBMITTED ends, the children (no dependencies) are RUNNABLE and the parent PENDING.
+      f.clock.advanceTo(start + 1_000);
+      const [spawned, child] = (await f.batch.send(new DescribeJobsCommand({ jobs: [jobId!, `${jobId}:3`] })))
+        .jobs!;
+      expect(spawned.status).to.equal("PENDING");
+      expect(spawned.arrayProperties?.statusSummary).to.include({ PENDING: 0, RUNNABLE: 4 });
+      expect(child.status).to.equal("RUNNABLE");
       f.clock.advanceTo(start + startsRunningAfter + 6 * minute);
       const [parent, failed, running] = (
         await f.batch.send(
@@ -258,6 +267,34 @@ describe("local Batch server", () => {
       expect(appJob.status).to.equal("FAILED");
       expect(appJob.attempts).to.have.length(1);
       expect(appJob.container?.reason).to.equal("Traceback");
+    });
+
+    it('exits at once, as the stack\'s last entry onReason "*" says, a failure without a container reason', async () => {
+      // The stack's own conditions: RETRY what the infrastructure broke, then {onReason: "*", EXIT}.
+      const f = await startBatch({
+        jobDefinitions: {
+          "batch-bridge-job": { retryStrategy: { attempts: 3, evaluateOnExit: jobRetryConditions } },
+        },
+        jobDurationMs: minute,
+        attemptFailure: (job) => {
+          if (job.jobName === "exit-code") return { exitCode: 1 };
+          if (job.jobName === "pull" && job.attempt === 1) {
+            return { reason: "CannotPullContainerError: pull access denied" };
+          }
+          return undefined;
+        },
+      });
+      const exitCode = await f.batch.send(new SubmitJobCommand(submitInput({ jobName: "exit-code" })));
+      const pull = await f.batch.send(new SubmitJobCommand(submitInput({ jobName: "pull" })));
+      f.clock.advance(3 * (startsRunningAfter + minute));
+      const failed = await describe1(f, exitCode.jobId!);
+      expect(failed.status).to.equal("FAILED");
+      expect(failed.attempts).to.have.length(1);
+      expect(failed.container).to.include({ exitCode: 1 });
+      expect(failed.container?.reason).to.equal(undefined);
+      const retried = await describe1(f, pull.jobId!);
+      expect(retried.status).to.equal("SUCCEEDED");
+      expect(retried.attempts).to.have.length(2);
     });
 
     it("fails an attempt that outlives its timeout and does not retry it", async () => {
@@ -373,7 +410,8 @@ describe("local Batch server", () => {
       // The attempts' own ends, an hour later, are dropped.
       f.clock.advance(2 * 60 * minute);
       expect(f.server.snapshot().map((job) => job.attempts)).to.deep.equal([1, 1]);
-      expect(events).to.have.length(2 * 5);
+      // RUNNABLE, STARTING, RUNNING and the end, for each of the two jobs.
+      expect(events).to.have.length(2 * 4);
     });
 
     it("retries an attempt a test failed as the retry strategy says, and refuses a job that is not RUNNING", async () => {
@@ -490,6 +528,23 @@ describe("local Batch server", () => {
     });
   });
 
+  describe("operations", () => {
+    it("answers only operations AWS Batch has: TerminateJobs and CancelJobs do not exist", async () => {
+      const f = await startBatch();
+      const { jobId } = await f.batch.send(new SubmitJobCommand(submitInput()));
+      for (const path of ["/v1/terminatejobs", "/v1/canceljobs"]) {
+        const response = await fetch(`${f.server.endpoint}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ jobs: [jobId], reason: "stop" }),
+        });
+        expect(response.status, path).to.equal(404);
+        expect(response.headers.get("x-amzn-errortype")).to.equal("UnknownOperationException");
+      }
+      expect((await describe1(f, jobId!)).status).to.equal("SUBMITTED");
+    });
+  });
+
   describe("throttling", () => {
     it("answers the 51st SubmitJob/DescribeJobs in one simulated second with 429 TooManyRequestsException", async () => {
       const f = await startBatch();
@@ -508,32 +563,42 @@ describe("local Batch server", () => {
       expect(f.server.calls()).to.deep.equal({ DescribeJobs: 25, ListJobs: 1, SubmitJob: 27 });
     });
 
-    it("lets the SDK retry throttled calls until they pass", async () => {
-      // Time stands still but for the SDK's backoff: each retry waits 200 simulated ms (no wall time), so a
-      // burst of 80 calls at one instant outruns the 50-a-second quota (Batch's SubmitJob limit) and the
-      // bucket refills between retries. How many are throttled depends on how the burst interleaves with
-      // the first retries; that each 429 is retried and every call passes does not.
+    it("lets the SDK retry throttled calls, backing off in simulated time while the quota refills", async () => {
+      // The SDK's back-off sleeps on the simulated clock, and the clock moves only once no request is in
+      // flight: 80 calls at one instant meet a 50-a-second quota (Batch's SubmitJob limit), and every 200 ms
+      // back-off refills 10 tokens. So the outcome is exact, however the machine is loaded: 50 pass at once,
+      // then 10 of the 30 retries at each step.
       const f = await startBatch();
-      const backoffs: number[] = [];
       const batch = new BatchClient({
         ...localClientConfig(f.server.endpoint),
-        retryStrategy: new ConfiguredRetryStrategy(10, (attempt) => {
-          backoffs.push(attempt);
-          f.clock.advance(200);
-          return 0;
-        }),
+        retryStrategy: new ConfiguredRetryStrategy(10, 200),
       });
+      const restore = installSimulatedProcess(f.clock, 1, {});
+      const activity = new HttpActivity();
       try {
-        const answers = await Promise.all(
+        const calls = Promise.all(
           Array.from({ length: 80 }, () => batch.send(new SubmitJobCommand(submitInput()))),
         );
-        expect(answers.every((a) => typeof a.jobId === "string")).to.equal(true);
-        expect(Math.max(...answers.map((a) => a.$metadata.attempts ?? 1))).to.be.greaterThan(1);
-        // Every 429 was retried, and no call needed more than the simulated second that refills the quota.
-        expect(f.server.throttledCalls().SubmitJob).to.equal(backoffs.length).and.to.be.greaterThan(0);
-        expect(f.clock.now() - start).to.be.at.most(backoffs.length * 200);
+        let answered = false;
+        const answer = () => {
+          answered = true;
+        };
+        calls.then(answer, answer);
+        for (let steps = 0; steps < 10; steps += 1) {
+          await settle(activity, f.clock);
+          if (answered) break;
+          f.clock.advanceToNextTimer();
+        }
+        const answers = await calls;
+        const attempts = answers.map((a) => a.$metadata.attempts ?? 1);
+        expect(attempts.filter((n) => n === 1)).to.have.length(50);
+        expect([2, 3, 4].map((n) => attempts.filter((a) => a === n).length)).to.deep.equal([10, 10, 10]);
+        expect(f.server.throttledCalls()).to.deep.equal({ SubmitJob: 30 + 20 + 10 });
+        expect(f.clock.now() - start).to.equal(3 * 200);
         expect(f.server.snapshot()).to.have.length(80);
       } finally {
+        activity.close();
+        restore();
         batch.destroy();
       }
     });
@@ -568,7 +633,6 @@ describe("local Batch server", () => {
       const { jobId } = await f.batch.send(new SubmitJobCommand(submitInput()));
       f.clock.advance(startsRunningAfter + minute);
       expect(events.map((e) => e.detail.status)).to.deep.equal([
-        "PENDING",
         "RUNNABLE",
         "STARTING",
         "RUNNING",

@@ -85,10 +85,70 @@ describe("EventBridge event patterns in local mode", () => {
     expect(rule(batchEvent({ status: "FAILED", jobName: "reference-03" }))).to.equal(false);
   });
 
-  it("refuses, naming it, an operator local mode does not match, and a malformed pattern", () => {
-    expect(() => compileEventPattern({ detail: { status: [{ "anything-but": "RUNNING" }] } })).to.throw(
-      /pattern\.detail\.status\[0\] uses "anything-but", which local mode does not match/,
+  it("matches SageMaker's pipeline execution status changes: the stack's kind of rule on Stopped and Failed ends", () => {
+    const pipelineArn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/batch-bridge-dev";
+    const event = (status: string, arn = pipelineArn) => ({
+      source: "aws.sagemaker",
+      "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+      resources: [arn, `${arn}/execution/p4jn9xou8a8s`],
+      detail: {
+        pipelineArn: arn,
+        currentPipelineExecutionStatus: status,
+        previousPipelineExecutionStatus: "Executing",
+      },
+    });
+    const rule = compileEventPattern({
+      source: ["aws.sagemaker"],
+      "detail-type": ["SageMaker Model Building Pipeline Execution Status Change"],
+      detail: { pipelineArn: [pipelineArn], currentPipelineExecutionStatus: ["Stopped", "Failed"] },
+    });
+    expect(["Stopped", "Failed", "Succeeded", "Stopping"].map((status) => rule(event(status)))).to.deep.equal(
+      [true, true, false, false],
     );
+    expect(rule(event("Stopped", `${pipelineArn}-other`)), "another pipeline").to.equal(false);
+    expect(rule({ ...event("Stopped"), source: "aws.batch" })).to.equal(false);
+  });
+
+  it("matches suffix, equals-ignore-case, wildcard, numeric and anything-but as EventBridge does", () => {
+    const match = (leaf: unknown, value: unknown) =>
+      matchesEventPattern({ detail: { field: [leaf] } }, batchEvent({ field: value }));
+    expect(match({ suffix: "-dlq" }, "callbacks-dlq")).to.equal(true);
+    expect(match({ suffix: "-dlq" }, "callbacks")).to.equal(false);
+    expect(match({ "equals-ignore-case": "stopped" }, "Stopped")).to.equal(true);
+    expect(match({ "equals-ignore-case": "stopped" }, "Stopping")).to.equal(false);
+    expect(
+      match({ wildcard: "arn:*:pipeline/batch-*" }, "arn:aws:sagemaker:us-east-1:1:pipeline/batch-bridge"),
+    ).to.equal(true);
+    expect(match({ wildcard: "batch-*" }, "other-batch-x")).to.equal(false);
+    expect(match({ wildcard: "a\\*b" }, "a*b")).to.equal(true);
+    expect(match({ wildcard: "a\\*b" }, "axxb")).to.equal(false);
+    expect(match({ wildcard: "a.b" }, "axb"), "a dot is a dot").to.equal(false);
+    expect(match({ numeric: [">", 0, "<=", 5] }, 5)).to.equal(true);
+    expect(match({ numeric: [">", 0, "<=", 5] }, 0)).to.equal(false);
+    expect(match({ numeric: ["=", 3] }, "3"), "numbers only").to.equal(false);
+    expect(match({ "anything-but": "RUNNING" }, "FAILED")).to.equal(true);
+    expect(match({ "anything-but": "RUNNING" }, "RUNNING")).to.equal(false);
+    expect(match({ "anything-but": ["RUNNING", "STARTING"] }, "STARTING")).to.equal(false);
+    expect(match({ "anything-but": { prefix: "bridge-" } }, "reference-1")).to.equal(true);
+    expect(match({ "anything-but": { prefix: "bridge-" } }, "bridge-1")).to.equal(false);
+    // Every operator but exists: false needs the field.
+    expect(matchesEventPattern({ detail: { field: [{ "anything-but": "x" }] } }, batchEvent({}))).to.equal(
+      false,
+    );
+    // A list in the event matches when any element does.
+    expect(match({ suffix: "-b" }, ["x-a", "x-b"])).to.equal(true);
+  });
+
+  it("refuses, naming it, an operator local mode does not match, and a malformed pattern", () => {
+    expect(() => compileEventPattern({ detail: { ip: [{ cidr: "10.0.0.0/24" }] } })).to.throw(
+      /pattern\.detail\.ip\[0\] uses "cidr", which local mode does not match; supported: .*anything-but/,
+    );
+    expect(() => compileEventPattern({ detail: { n: [{ numeric: ["~", 3] }] } })).to.throw(
+      /pattern\.detail\.n\[0\]\.numeric: \["~",3\] is not a comparison/,
+    );
+    expect(() =>
+      compileEventPattern({ detail: { s: [{ "anything-but": { numeric: [">", 1] } }] } }),
+    ).to.throw(/uses "numeric", which local mode does not match inside anything-but/);
     expect(() => compileEventPattern({ detail: { status: "FAILED" } })).to.throw(
       /pattern\.detail\.status must be a list of values or a nested pattern/,
     );

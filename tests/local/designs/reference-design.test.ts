@@ -23,7 +23,7 @@ import { startSqs, type SqsServer } from "../../../local/sqs/server";
 import { localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
-/** Default local timeline: a job starts running after 32 s and runs 60 s. */
+/** Default local timeline: a job starts running after 31 s and runs 60 s. */
 const jobsEndAfterMs = 92_000;
 const token = "tok-ref0001";
 const executionArn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/reference/execution/abc123";

@@ -81,7 +81,7 @@ describe("local execution scenarios", () => {
     }
     expect(error).to.be.instanceOf(ScenarioError);
     expect(error!.problems).to.have.members([
-      "speed is not a scenario field (fields: design, stack, config, shards, parameters, mode, jobDurationSeconds, failShards, stopAfterSeconds, throttleRate, duplicateDeliveries, seed, eventDelaySeconds, malformedMessage, noAnswerAfterSeconds, timeLimitSeconds, maxConcurrentJobs, listingLagSeconds, functionLogs, worker, inputDirectory).",
+      "speed is not a scenario field (fields: design, stack, config, shards, parameters, mode, jobDurationSeconds, stepDurationSeconds, failShards, stopAfterSeconds, throttleRate, duplicateDeliveries, seed, eventDelaySeconds, malformedMessage, noAnswerAfterSeconds, timeLimitSeconds, maxConcurrentJobs, listingLagSeconds, functionLogs, worker, inputDirectory).",
       "shards must be a whole number from 1 to 10000, got 10001.",
       "failShards: 4 is not a shard of this execution (0 to 3).",
       "throttleRate must be a fraction from 0 to 1, got 2.",

@@ -10,7 +10,11 @@ import {
   StopPipelineExecutionCommand,
 } from "@aws-sdk/client-sagemaker";
 import { SimClock } from "../../../local/time/clock";
-import { startSageMakerServer, type SageMakerServer } from "../../../local/sagemaker/server";
+import {
+  startSageMakerServer,
+  type PipelineExecutionStatusChangeEvent,
+  type SageMakerServer,
+} from "../../../local/sagemaker/server";
 import { errorOf, localClientConfig } from "../aws-config";
 
 const start = Date.UTC(2030, 0, 1);
@@ -262,6 +266,118 @@ describe("local SageMaker server", () => {
     expect(late.name).to.equal("ConflictException");
   });
 
+  describe("stops and status-change events", () => {
+    let events: PipelineExecutionStatusChangeEvent[];
+
+    beforeEach(() => {
+      events = [];
+      server.onStatusChange((event) => events.push(event));
+    });
+
+    const describedStatus = async (executionArn: string) =>
+      (await sagemaker.send(new DescribePipelineExecutionCommand({ PipelineExecutionArn: executionArn })))
+        .PipelineExecutionStatus;
+
+    it("lets a Lambda step run to its end when stopped, then stops the execution and starts no later step", async () => {
+      const { executionArn } = server.startExecution({ pipelineName: "batch-bridge" });
+      server.startLambdaStep(executionArn, "SubmitBatchJobs");
+      clock.advance(60_000);
+      await sagemaker.send(new StopPipelineExecutionCommand({ PipelineExecutionArn: executionArn }));
+      expect(await describedStatus(executionArn)).to.equal("Stopping");
+      clock.advance(120_000);
+      expect(server.endLambdaStep(executionArn)).to.equal("Stopped");
+      expect(await describedStatus(executionArn)).to.equal("Stopped");
+      expect(() => server.startCallbackStep(executionArn, "WaitForBatchJobs")).to.throw(/is Stopped/);
+
+      const pipelineArn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/batch-bridge";
+      expect(events.map((e) => e.detail)).to.deep.equal([
+        {
+          pipelineArn,
+          pipelineExecutionArn: executionArn,
+          pipelineExecutionDisplayName: `execution-${start}`,
+          currentPipelineExecutionStatus: "Stopping",
+          previousPipelineExecutionStatus: "Executing",
+          executionStartTime: "2030-01-01T00:00:00.000Z",
+        },
+        {
+          pipelineArn,
+          pipelineExecutionArn: executionArn,
+          pipelineExecutionDisplayName: `execution-${start}`,
+          currentPipelineExecutionStatus: "Stopped",
+          previousPipelineExecutionStatus: "Stopping",
+          executionStartTime: "2030-01-01T00:00:00.000Z",
+          executionEndTime: "2030-01-01T00:03:00.000Z",
+        },
+      ]);
+      expect(events[1]).to.deep.include({
+        version: "0",
+        source: "aws.sagemaker",
+        "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+        account: "123456789012",
+        region: "us-east-1",
+        time: "2030-01-01T00:03:00.000Z",
+        resources: [pipelineArn, executionArn],
+      });
+    });
+
+    it("announces every end: Succeeded, Failed by a Lambda or a Callback step, Stopped by a Callback step's answer", async () => {
+      const succeeded = server.startExecution({ pipelineName: "batch-bridge", displayName: "nightly" });
+      server.startLambdaStep(succeeded.executionArn, "SubmitBatchJobs");
+      expect(server.endLambdaStep(succeeded.executionArn)).to.equal("Executing");
+      server.setExecutionStatus(succeeded.executionArn, "Succeeded");
+
+      const lambdaFailed = server.startExecution({ pipelineName: "batch-bridge" });
+      server.startLambdaStep(lambdaFailed.executionArn, "SubmitBatchJobs");
+      expect(server.endLambdaStep(lambdaFailed.executionArn, "Task timed out after 300.00 seconds")).to.equal(
+        "Failed",
+      );
+
+      const callbackFailed = executionAtCallbackStep();
+      await sagemaker.send(
+        new SendPipelineExecutionStepFailureCommand({
+          CallbackToken: callbackFailed.token,
+          FailureReason: "no",
+        }),
+      );
+
+      const stopped = executionAtCallbackStep();
+      await sagemaker.send(new StopPipelineExecutionCommand({ PipelineExecutionArn: stopped.executionArn }));
+      await sagemaker.send(
+        new SendPipelineExecutionStepFailureCommand({
+          CallbackToken: stopped.token,
+          FailureReason: "stopped",
+        }),
+      );
+
+      expect(
+        events.map((e) => [
+          e.detail.pipelineExecutionArn,
+          e.detail.previousPipelineExecutionStatus,
+          e.detail.currentPipelineExecutionStatus,
+        ]),
+      ).to.deep.equal([
+        [succeeded.executionArn, "Executing", "Succeeded"],
+        [lambdaFailed.executionArn, "Executing", "Failed"],
+        [callbackFailed.executionArn, "Executing", "Failed"],
+        [stopped.executionArn, "Executing", "Stopping"],
+        [stopped.executionArn, "Stopping", "Stopped"],
+      ]);
+      expect(events[0].detail.pipelineExecutionDisplayName).to.equal("nightly");
+      expect(events.filter((e) => e.detail.executionEndTime !== undefined)).to.have.length(4);
+      expect(await describedStatus(lambdaFailed.executionArn)).to.equal("Failed");
+    });
+
+    it("stops at once an execution that runs no step", async () => {
+      const { executionArn } = server.startExecution({ pipelineName: "batch-bridge" });
+      await sagemaker.send(new StopPipelineExecutionCommand({ PipelineExecutionArn: executionArn }));
+      expect(await describedStatus(executionArn)).to.equal("Stopped");
+      expect(events.map((e) => e.detail.currentPipelineExecutionStatus)).to.deep.equal([
+        "Stopping",
+        "Stopped",
+      ]);
+    });
+  });
+
   it("describes an unknown execution as ResourceNotFound", async () => {
     const error = await errorOf(
       sagemaker.send(
@@ -302,10 +418,9 @@ describe("local SageMaker server", () => {
     );
     expect(secondPage.PipelineParameters?.map((p) => p.Name)).to.deep.equal(["ShardCount"]);
 
-    server.startStep(PipelineExecutionArn!, "SubmitBatchJobs", "Lambda");
+    server.startLambdaStep(PipelineExecutionArn!, "SubmitBatchJobs");
     clock.advance(1_000);
-    server.endStep(PipelineExecutionArn!, "SubmitBatchJobs", "Succeeded");
-    server.startStep(PipelineExecutionArn!, "WaitForBatchJobs", "Callback");
+    server.endLambdaStep(PipelineExecutionArn!);
     const { token } = server.startCallbackStep(PipelineExecutionArn!, "WaitForBatchJobs");
     clock.advance(60_000);
     await sagemaker.send(

@@ -98,6 +98,26 @@ describe("local SQS", () => {
     expect(q.server.calls()).to.include({ SendMessage: 3, ReceiveMessage: 1 });
   }).timeout(5_000);
 
+  it("tells without a request how many messages a receive would find: not those in flight or delayed", async () => {
+    q = await startQueues(0);
+    expect(q.server.visibleMessages(q.queueUrl)).to.equal(0);
+    await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "now" }));
+    expect(q.server.visibleMessages(q.queueUrl), "sent with no delay").to.equal(1);
+    await q.sqs.send(
+      new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "later", DelaySeconds: 60 }),
+    );
+    expect(q.server.visibleMessages(q.queueUrl), "and one delayed").to.equal(1);
+    const [received] = await receive(q);
+    expect(received.Body).to.equal("now");
+    expect(q.server.visibleMessages("callbacks"), "in flight, by queue name").to.equal(0);
+    q.clock.advance(60_000);
+    expect(q.server.visibleMessages(q.queueUrl), "the delay passed").to.equal(1);
+    q.clock.advance(840_000);
+    expect(q.server.visibleMessages(q.queueUrl), "the visibility timeout passed").to.equal(2);
+    expect(q.server.visibleMessages("no-such-queue")).to.equal(undefined);
+    expect(q.server.calls(), "counting sent no request").to.include({ ReceiveMessage: 1 });
+  });
+
   it("hides a message for its visibility timeout in simulated time: back after 1,800 simulated seconds, not before", async () => {
     q = await startQueues(0);
     await q.sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: "token" }));

@@ -1,0 +1,124 @@
+import { expect } from "chai";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { renderedSourceFiles, sourcesDigest } from "../../render/render-cache";
+import { renderCacheFile, renderStack } from "../../render/render-stack";
+import { repoRoot } from "../../render/stack-files";
+
+/** The repository files `file` imports by relative path (import/export ... from, require, import()). */
+function localImports(file: string): string[] {
+  const text = fs.readFileSync(file, "utf8");
+  const specifiers = [...text.matchAll(/(?:from\s+|require\(\s*|import\(\s*)"(\.{1,2}\/[^"]*)"/g)].map(
+    (m) => m[1],
+  );
+  return specifiers.map((specifier) => {
+    const target = path.resolve(path.dirname(file), specifier);
+    const candidates = [target, `${target}.ts`, `${target}.json`, path.join(target, "index.ts")];
+    const found = candidates.find((candidate) => fs.existsSync(candidate) && fs.statSync(candidate).isFile());
+    if (!found) throw new Error(`${path.relative(repoRoot, file)} imports ${specifier}: no such file`);
+    return found;
+  });
+}
+
+/** Every repository file reachable from `entries` through relative imports. */
+function importGraph(entries: string[]): string[] {
+  const seen = new Set<string>();
+  const pending = [...entries];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    if (file.endsWith(".ts")) pending.push(...localImports(file));
+  }
+  return [...seen].map((file) => path.relative(repoRoot, file)).sort();
+}
+
+describe("the render cache", () => {
+  it("covers in its digest every repository file the program and the render import", () => {
+    const renderModules = fs
+      .readdirSync(path.join(repoRoot, "render"))
+      .map((name) => path.join(repoRoot, "render", name));
+    const imported = importGraph([path.join(repoRoot, "index.ts"), ...renderModules]);
+    expect(imported).to.include.members(["index.ts", "infra/functions.ts", "functions/entrypoints.ts"]);
+    const covered = renderedSourceFiles(repoRoot);
+    expect(imported.filter((file) => !covered.includes(file))).to.deep.equal([]);
+  });
+
+  describe("its digest, on a copy of the repository's sources", () => {
+    let copy: string;
+    before(() => {
+      copy = fs.mkdtempSync(path.join(os.tmpdir(), "render-cache-"));
+      for (const file of [...renderedSourceFiles(repoRoot), "tests/readme.test.ts"]) {
+        const from = path.join(repoRoot, file);
+        if (!fs.existsSync(from)) continue;
+        fs.mkdirSync(path.dirname(path.join(copy, file)), { recursive: true });
+        fs.copyFileSync(from, path.join(copy, file));
+      }
+    });
+    after(() => fs.rmSync(copy, { recursive: true, force: true }));
+
+    /** The digest with `file` changed by one character, then the file restored. */
+    function digestWithChange(file: string): string {
+      const full = path.join(copy, file);
+      const text = fs.readFileSync(full, "utf8");
+      fs.writeFileSync(full, `${text} `);
+      try {
+        return sourcesDigest(copy);
+      } finally {
+        fs.writeFileSync(full, text);
+      }
+    }
+
+    it("changes with any file a render reads: the program, a closure's code, the stack files, the packages", () => {
+      const digest = sourcesDigest(copy);
+      for (const file of [
+        "index.ts",
+        "infra/functions.ts",
+        "functions/monitor.ts",
+        "render/aws-mocks.ts",
+        "Pulumi.yaml",
+        "package.json",
+        "node_modules/.package-lock.json",
+      ]) {
+        expect(digestWithChange(file), file).to.not.equal(digest);
+      }
+      expect(sourcesDigest(copy), "restored").to.equal(digest);
+    });
+
+    it("stays the same when only files a render never reads change (tests, docs)", () => {
+      expect(digestWithChange("tests/readme.test.ts")).to.equal(sourcesDigest(copy));
+    });
+  });
+
+  describe("on disk", function () {
+    // A render of a config no other suite asks for: its first call here renders or reads the disk.
+    this.timeout(120_000);
+    const config = { logRetentionDays: 400 };
+
+    it("serves a render kept under its key without running the program", async () => {
+      const options = { stack: "dev", config: { ...config, maxVcpus: 96 } };
+      const file = renderCacheFile(options);
+      const kept = await renderStack({ stack: "dev" });
+      kept.outputs = { ...kept.outputs, pipelineName: "kept-on-disk" };
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, JSON.stringify(kept));
+      try {
+        expect((await renderStack(options)).outputs.pipelineName).to.equal("kept-on-disk");
+      } finally {
+        fs.rmSync(file, { force: true });
+      }
+    });
+
+    it("renders afresh over an entry that does not parse (a write cut short), and keeps the new render", async () => {
+      const options = { stack: "dev", config };
+      const file = renderCacheFile(options);
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, '{"stack": "dev", "resou');
+      const rendered = await renderStack(options);
+      expect(rendered.config["sagemaker-batch-bridge:logRetentionDays"]).to.equal("400");
+      expect(rendered.resources.length).to.be.greaterThan(20);
+      expect(JSON.parse(fs.readFileSync(file, "utf8"))).to.deep.equal(rendered);
+    });
+  });
+});
