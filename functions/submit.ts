@@ -258,7 +258,13 @@ function stepOutputs(
   jobMode: JobMode,
   jobRef: string,
 ): SubmitOutputs {
-  return { jobMode, jobRef, shardCount: String(args.shardCount), jobName: baseName, outputUri: args.outputUri };
+  return {
+    jobMode,
+    jobRef,
+    shardCount: String(args.shardCount),
+    jobName: baseName,
+    outputUri: args.outputUri,
+  };
 }
 
 /** Why submission stopped, for the step's failure reason. */
