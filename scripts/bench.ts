@@ -2,11 +2,13 @@
  * `npm run bench [-- --json]`: the same execution in both submit modes (one array job, one job per shard)
  * at 1 to 10,000 shards, with 2-minute and 2-hour jobs, for each design, on local servers in simulated
  * time; a table of what each run cost and how fast its step resumed. The designs are a list: a new one is
- * a new entry (and a new column group).
+ * a new entry (and a new column group). Then a second table: the submit function submitting one job per
+ * shard while Batch throttles a share of its calls, next to the ideal time.
  */
 import { configKeys } from "../infra/config";
 import type { Summary } from "../local/runner/run";
 import { recordsBenchTable, runRecordsBench, type RecordsBenchRow } from "./bench-records";
+import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner/throttled-submit";
 import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
 import {
   flagGiven,
@@ -44,6 +46,16 @@ export const benchShards: Record<SubmitMode, number[]> = {
   jobs: [1, 10, 100, 1_000],
 };
 export const benchJobDurationsSeconds = [120, 7200];
+
+/**
+ * The submit-under-throttling rows: one job per shard, a share of Batch calls refused. 10,000 separate jobs
+ * need the longest submit timeout the stack allows (600 s): the function refuses them up front at 300 s.
+ */
+export const benchThrottleCases: ThrottledSubmitCase[] = [
+  { shards: 200, throttleRate: 0.9, timeoutSeconds: 300 },
+  { shards: 1_000, throttleRate: 0.5, timeoutSeconds: 300 },
+  { shards: 10_000, throttleRate: 0.1, timeoutSeconds: 600 },
+];
 
 /**
  * Our stack answering from Batch's events (with polling as its safety net), our stack polling only, and
@@ -86,10 +98,25 @@ export const benchCommand: CliCommand = {
   description:
     "Runs one local execution per design, submit mode (array, jobs), shard count (1 to 10,000) and job\n" +
     "duration (2 minutes, 2 hours), in simulated time, and prints a table of how each ended, how fast its\n" +
-    "step resumed and what it cost; then the records table: 1,000 records through the records API locally,\n" +
-    "100,000 modelled, and the template's design.",
-  options: [{ name: "--json", help: "print every run's summary as one JSON object on stdout" }],
-  examples: ["npm run bench", "npm run bench -- --json"],
+    "step resumed and what it cost; then the submit-under-throttling table, and the records table: 1,000\n" +
+    "records through the records API locally, 100,000 modelled, and the template's design.",
+  options: [
+    { name: "--json", help: "print every run's summary as one JSON object on stdout" },
+    {
+      name: "--throttle-max-shards",
+      value: "N",
+      allowed: "a whole number from 0 to 10000",
+      help:
+        "run only the submit-under-throttling rows of at most N shards (0 skips that table;\n" +
+        "default: every row, the 10,000-shard one included)",
+    },
+  ],
+  examples: [
+    "npm run bench",
+    "npm run bench -- --json",
+    "npm run bench -- --throttle-max-shards 1000",
+    "npm run bench -- --throttle-max-shards 0",
+  ],
 };
 
 /** What the bench runs: every design in each submit mode it has, at that mode's shard counts and every duration. */
@@ -100,6 +127,8 @@ export interface BenchPlan {
   jobDurationsSeconds: number[];
   /** Also the records table (a local run of 1,000 records, the larger sizes modelled). */
   records?: boolean;
+  /** The submit-under-throttling rows (unset: none). */
+  throttleCases?: ThrottledSubmitCase[];
 }
 
 /** Runs the plan (by default the full bench); resolves to the exit code. */
@@ -111,6 +140,7 @@ export async function bench(
     shards: benchShards,
     jobDurationsSeconds: benchJobDurationsSeconds,
     records: true,
+    throttleCases: benchThrottleCases,
   },
 ): Promise<number> {
   const { designs } = plan;
@@ -127,9 +157,20 @@ export async function bench(
     return 0;
   }
   const json = flagGiven(parsed, "--json");
+  let throttleMaxShards: number;
+  try {
+    throttleMaxShards = throttleMaxShardsOption(parsed);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\nRun "npm run bench -- --help" for the options.`);
+    return 2;
+  }
+  const throttleCases = (plan.throttleCases ?? []).filter((c) => c.shards <= throttleMaxShards);
   // Loaded only for a run: --help and a bad option answer at once.
   const { runExecution } = await import("../local/runner/run");
+  const { measureThrottledSubmit } = await import("../local/runner/throttled-submit");
   const runs: BenchRun[] = [];
+  const throttled: ThrottledSubmitResult[] = [];
   const wallStart = performance.now();
   const log = console.log;
   // Whatever the program or a library prints goes to stderr: stdout carries only the table.
@@ -149,6 +190,14 @@ export async function bench(
         output.err(`${runTitle(design, row)}: ${summary.outcome} (${summary.wallSeconds.toFixed(1)} s)`);
       }
     }
+    for (const submitCase of throttleCases) {
+      const result = await measureThrottledSubmit(submitCase);
+      throttled.push(result);
+      output.err(
+        `submit under throttling, ${counted(result.shards, "shard")} at ${percent(result.throttleRate)}: ` +
+          `${result.finished ? "finished" : "did not finish"} (${result.wallSeconds.toFixed(1)} s)`,
+      );
+    }
   } finally {
     console.log = log;
   }
@@ -166,10 +215,29 @@ export async function bench(
   const totalWallSeconds = (performance.now() - wallStart) / 1000;
   output.out(
     json
-      ? JSON.stringify({ runs, ...(records ? { records: records.rows } : {}), totalWallSeconds })
-      : [benchTable(runs, designs, totalWallSeconds), ...(records ? ["", records.table] : [])].join("\n"),
+      ? JSON.stringify({
+          runs,
+          submitUnderThrottling: throttled,
+          ...(records ? { records: records.rows } : {}),
+          totalWallSeconds,
+        })
+      : [
+          benchTable(runs, designs, totalWallSeconds, throttled),
+          ...(records ? ["", records.table] : []),
+        ].join("\n"),
   );
   return 0;
+}
+
+/** `--throttle-max-shards N`: a whole number from 0 to 10,000 (default: no limit). */
+function throttleMaxShardsOption(parsed: ParsedArgs): number {
+  const given = parsed.values.filter(([name]) => name === "--throttle-max-shards").at(-1)?.[1];
+  if (given === undefined || given === true) return Infinity;
+  const value = Number(given);
+  if (!/^\d+$/.test(given) || value > 10_000) {
+    throw new UsageError(`--throttle-max-shards must be a whole number from 0 to 10000, got "${given}".`);
+  }
+  return value;
 }
 
 /** One row of the table: a submit mode, a shard count and a job duration. */
@@ -221,7 +289,12 @@ const leadTitles = ["submit", "shards", "jobs"];
  * The table: a row per submit mode, shard count and job duration, a column group per design (`-` where a
  * design does not have the row's submit mode), then the notes.
  */
-export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSeconds: number): string {
+export function benchTable(
+  runs: BenchRun[],
+  designs: BenchDesign[],
+  totalWallSeconds: number,
+  throttled: ThrottledSubmitResult[] = [],
+): string {
   const rowOf = (r: BenchRow) => `${r.jobDurationSeconds}:${r.mode}:${r.shards}`;
   const rows = [
     ...new Map(
@@ -286,9 +359,66 @@ export function benchTable(runs: BenchRun[], designs: BenchDesign[], totalWallSe
     "wall: wall-clock time of the run on this machine (with the stack's render, the first time a configuration",
     "runs).",
     ...(notes.length > 0 ? ["", "Runs that did not end as expected:", ...notes] : []),
+    ...(throttled.length > 0 ? ["", throttleTable(throttled)] : []),
     "",
     `Total wall time ${totalWallSeconds.toFixed(0)} s.`,
   ].join("\n");
+}
+
+/** The submit-under-throttling table's columns, after the row's shards, throttle rate and timeout. */
+const throttleColumns: { title: string; value(result: ThrottledSubmitResult): string }[] = [
+  { title: "submit", value: (r) => (r.seconds === null ? "-" : `${r.seconds.toFixed(1)}s`) },
+  { title: "ideal", value: (r) => `${r.idealSeconds.toFixed(1)}s` },
+  { title: "finished", value: (r) => (r.finished ? "yes" : "no") },
+  { title: "SubmitJob", value: (r) => String(r.submitJobCalls) },
+  { title: "throttled", value: (r) => String(r.submitJobThrottled) },
+  { title: "wall", value: (r) => `${r.wallSeconds.toFixed(1)}s` },
+];
+
+/** Its leading columns. */
+const throttleLeadTitles = ["shards", "throttle", "timeout"];
+
+/**
+ * The submit-under-throttling table: a row per shard count and throttle rate, every column right-aligned
+ * but `finished`; then its legend and why a row did not finish.
+ */
+export function throttleTable(results: ThrottledSubmitResult[]): string {
+  const headers = [...throttleLeadTitles, ...throttleColumns.map((c) => c.title)];
+  const cells = results.map((r) => [
+    String(r.shards),
+    percent(r.throttleRate),
+    `${r.timeoutSeconds}s`,
+    ...throttleColumns.map((column) => column.value(r)),
+  ]);
+  const widths = headers.map((header, i) => Math.max(header.length, ...cells.map((row) => row[i].length)));
+  const finishedColumn = headers.indexOf("finished");
+  const line = (row: string[]) =>
+    row
+      .map((cell, i) => (i === finishedColumn ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join("  ")
+      .trimEnd();
+  const notes = results
+    .filter((r) => !r.finished)
+    .map((r) => `  ${counted(r.shards, "shard")} at ${percent(r.throttleRate)}: ${r.failureReason}`);
+  return [
+    "Submit under throttling: the submit function, one job per shard (jobs mode), local Batch refusing a share",
+    "of all calls on top of its 50/s quota, in simulated time (seed 1)",
+    "",
+    line(headers),
+    ...cells.map(line),
+    "",
+    "throttle: share of Batch calls answered 429. timeout: the function's (submitTimeoutSeconds). submit:",
+    "simulated time from the invocation to its answer. ideal: shards / (40 x (1 - throttle)), every attempt",
+    "paced at 40 SubmitJob/s and the throttled share refused. finished: answered within its timeout.",
+    "SubmitJob, throttled: SubmitJob calls made, and how many Batch answered 429. wall: wall-clock time of the",
+    "row on this machine (--throttle-max-shards N skips the larger rows, 0 the table).",
+    ...(notes.length > 0 ? ["", "Rows that did not finish:", ...notes] : []),
+  ].join("\n");
+}
+
+/** `90%`. */
+function percent(rate: number): string {
+  return `${Math.round(rate * 100)}%`;
 }
 
 function total(counts: Record<string, number>): number {

@@ -49,12 +49,18 @@ function bin(packageName: string, name = packageName): string {
 }
 
 /**
- * Suites that take longest (they render the stack or run whole executions): they start first, so that no
- * worker is left running one alone at the end.
+ * Suites that take longest (the 10,000-shard steps, whole executions, real worker processes and child
+ * processes whose waits other suites fill), longest first: they start first, so that no worker is left
+ * running one alone at the end.
  */
 const longestSuites = [
   "tests/functions/job-event.test.ts",
   "tests/e2e/local-execution.test.ts",
+  "tests/e2e/worker.test.ts",
+  "tests/e2e/user-pipeline.test.ts",
+  "tests/e2e/fixture-stacks.test.ts",
+  "tests/functions/submit-throttling.test.ts",
+  "tests/functions/entrypoints.test.ts",
   "tests/infra/plan.test.ts",
   "tests/infra/stack.test.ts",
   "tests/infra/records-stack.test.ts",
@@ -62,7 +68,10 @@ const longestSuites = [
   "tests/infra/user-pipeline.test.ts",
   "tests/infra/kinds-and-pipelines.test.ts",
   "tests/e2e/start.test.ts",
+  "tests/local/batch/server.test.ts",
   "tests/e2e/bench.test.ts",
+  "tests/readme.test.ts",
+  "tests/scripts/cli.test.ts",
 ];
 
 /** Every test file under tests/, the longest suites first. */

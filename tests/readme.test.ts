@@ -10,6 +10,8 @@ import {
   benchRows,
   benchShards,
   benchTable,
+  benchThrottleCases,
+  throttleTable,
 } from "../scripts/bench";
 import { benchRecordCounts, recordsBenchTable, stackModelOf } from "../scripts/bench-records";
 import type { CliOutput } from "../scripts/cli";
@@ -184,5 +186,20 @@ describe("README commands and outputs", function () {
     expect(shown.slice(header + 2 + rows.length, header + 2 + rows.length + legend.length)).to.deep.equal(
       legend,
     );
+    // Then the submit-under-throttling table: its title, columns, a row per case, and its legend.
+    const throttleEmpty = throttleTable([]).split("\n");
+    const throttleTitle = shown.indexOf(throttleEmpty[0]);
+    expect(throttleTitle, "the submit-under-throttling table").to.be.greaterThan(header);
+    expect(shown[throttleTitle + 1]).to.equal(throttleEmpty[1]);
+    const throttleHeader = throttleTitle + 3;
+    expect(words(shown[throttleHeader]), "its column headers").to.deep.equal(words(throttleEmpty[3]));
+    const throttleRows = shown.slice(throttleHeader + 1, shown.indexOf("", throttleHeader));
+    expect(throttleRows.map((row) => words(row).slice(0, 3).join(" "))).to.deep.equal(
+      benchThrottleCases.map((c) => `${c.shards} ${Math.round(c.throttleRate * 100)}% ${c.timeoutSeconds}s`),
+    );
+    for (const row of throttleRows) expect(words(row), row).to.have.length(words(throttleEmpty[3]).length);
+    const throttleLegend = throttleEmpty.slice(5);
+    const legendStart = throttleHeader + 2 + throttleRows.length;
+    expect(shown.slice(legendStart, legendStart + throttleLegend.length)).to.deep.equal(throttleLegend);
   });
 });

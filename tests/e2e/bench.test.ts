@@ -4,8 +4,10 @@ import {
   benchDesigns,
   benchJobDurationsSeconds,
   benchShards,
+  benchThrottleCases,
   type BenchRun,
 } from "../../scripts/bench";
+import type { ThrottledSubmitResult } from "../../local/runner/throttled-submit";
 import { recordsBenchTable, stackModelOf } from "../../scripts/bench-records";
 
 /** Runs the bench in this process and collects what it prints. */
@@ -67,6 +69,83 @@ describe("npm run bench", function () {
     );
     expect(result.err).to.include("reference design, jobs mode, 100 shards, 2m jobs: failed");
     expect(result.err).to.include(`${stack.label}, array mode, 10 shards, 2m jobs: succeeded`);
+  });
+
+  it("measures the submit function under throttling at 200 shards and 90%, 1,000 and 50%, 10,000 and 10% (600 s timeout)", () => {
+    expect(benchThrottleCases).to.deep.equal([
+      { shards: 200, throttleRate: 0.9, timeoutSeconds: 300 },
+      { shards: 1_000, throttleRate: 0.5, timeoutSeconds: 300 },
+      { shards: 10_000, throttleRate: 0.1, timeoutSeconds: 600 },
+    ]);
+  });
+
+  it("prints a submit-under-throttling table: a row per shard count and throttle rate next to the ideal time, and why a row did not finish", async () => {
+    const result = await runBench([], {
+      designs: [stack],
+      shards: { array: [1] },
+      jobDurationsSeconds: [120],
+      throttleCases: [
+        { shards: 40, throttleRate: 0.5, timeoutSeconds: 300 },
+        // 10,000 separate jobs do not fit in 300 s: the function refuses them before submitting any.
+        { shards: 10_000, throttleRate: 0.1, timeoutSeconds: 300 },
+      ],
+    });
+    expect(result.code).to.equal(0);
+    const lines = result.out.split("\n");
+    const title = lines.findIndex((line) => line.startsWith("Submit under throttling:"));
+    expect(title, "the table comes after the bench's own").to.be.greaterThan(
+      lines.findIndex((line) => line.startsWith("array")),
+    );
+    const header = lines.indexOf("", title) + 1;
+    expect(lines[header].trim().split(/\s+/)).to.deep.equal([
+      "shards",
+      "throttle",
+      "timeout",
+      "submit",
+      "ideal",
+      "finished",
+      "SubmitJob",
+      "throttled",
+      "wall",
+    ]);
+    expect(lines[header + 1]).to.match(/^ +40 +50% +300s +[\d.]+s +2\.0s +yes +\d+ +\d+ +[\d.]+s$/);
+    expect(lines[header + 2]).to.match(/^ 10000 +10% +300s +[\d.]+s +277\.8s +no +0 +0 +[\d.]+s$/);
+    expect(lines[header + 3]).to.equal("");
+    expect(result.out).to.match(
+      /Rows that did not finish:\n {2}10000 shards at 10%: Submitting 10000 jobs one by one/,
+    );
+    expect(result.err).to.include("submit under throttling, 40 shards at 50%: finished");
+    expect(lines.at(-2)).to.match(/^Total wall time \d+ s\.$/);
+  });
+
+  it("--throttle-max-shards limits or skips that table, and refuses a value that is not a shard count", async () => {
+    const plan = {
+      designs: [stack],
+      shards: { array: [1] },
+      jobDurationsSeconds: [120],
+      throttleCases: [
+        { shards: 10, throttleRate: 0.5, timeoutSeconds: 300 },
+        { shards: 10_000, throttleRate: 0.1, timeoutSeconds: 300 },
+      ],
+    };
+    const limited = await runBench(["--throttle-max-shards", "1000", "--json"], plan);
+    expect(limited.code).to.equal(0);
+    const { submitUnderThrottling } = JSON.parse(limited.out) as {
+      submitUnderThrottling: ThrottledSubmitResult[];
+    };
+    expect(submitUnderThrottling.map((r) => [r.shards, r.finished])).to.deep.equal([[10, true]]);
+    expect(submitUnderThrottling[0].submitJobCalls).to.be.at.least(10);
+
+    const skipped = await runBench(["--throttle-max-shards=0"], plan);
+    expect(skipped.code).to.equal(0);
+    expect(skipped.out).to.include("| this stack").and.not.include("Submit under throttling");
+
+    const refused = await runBench(["--throttle-max-shards", "lots"], plan);
+    expect(refused.code).to.equal(2);
+    expect(refused.err).to.equal(
+      '--throttle-max-shards must be a whole number from 0 to 10000, got "lots".\n' +
+        'Run "npm run bench -- --help" for the options.\n',
+    );
   });
 
   it("with --json prints every run's summary, and refuses an unknown argument with exit code 2", async () => {

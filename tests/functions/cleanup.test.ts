@@ -8,7 +8,7 @@ import { clientConfig } from "../../functions/entrypoints";
 import { shardJobName } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
 import { recordingLog } from "./factories";
-import { jobDefinitionArn, jobQueueArn, SimulatedAccount } from "./simulated-account";
+import { jobDefinitionArn, jobQueueArn, SimulatedAccount } from "../../local/runner/simulated-account";
 
 const pipelineArn = "arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge";
 const cleanupQueueUrl = "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup";

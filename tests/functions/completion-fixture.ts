@@ -5,7 +5,6 @@
  * hand the job-event function the events Batch sent.
  */
 import { BatchClient, type JobDetail, type SubmitJobRequest } from "@aws-sdk/client-batch";
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import {
   SageMakerClient,
   SendPipelineExecutionStepFailureCommand,
@@ -18,106 +17,22 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
-import * as path from "node:path";
-import { Worker } from "node:worker_threads";
 import { mockClient } from "aws-sdk-client-mock";
 import { makeJobEventHandler } from "../../functions/job-event";
 import { executionJobName, shardJobName } from "../../functions/job-names";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { JobEventSettings, MonitorSettings } from "../../functions/settings";
-import { statusTableDefinition } from "../../functions/status-table";
 import { executionTagKey } from "../../functions/step-contract";
 import { startBatchServer, type BatchJobStateChangeEvent, type BatchServer } from "../../local/batch/server";
 import { jobStateChangeEvent as localJobStateChangeEvent } from "../../local/batch/state-events";
-import type { RunningServer } from "../../local/http";
+import { StatusTableServer } from "../../local/dynamodb/status-table";
 import { SimClock } from "../../local/time/clock";
 import { fakeClock, monitorSettings, recordingLog, sqsRecord } from "./factories";
 
+export { StatusTableServer };
+
 export const jobQueueArn = monitorSettings.jobQueue;
 const region = "eu-west-1";
-
-/**
- * local mode's DynamoDB (`startDynamoDb`, dynalite) on loopback, run in a worker thread so that the server
- * and the handlers under test use a core each, and a client to it; one table per test keeps tests apart.
- */
-export class StatusTableServer {
-  private constructor(
-    private readonly server: RunningServer,
-    readonly dynamodb: DynamoDBClient,
-  ) {}
-  private tables = 0;
-  /** Where the server listens (`AWS_ENDPOINT_URL_DYNAMODB`). */
-  get endpoint(): string {
-    return this.server.endpoint;
-  }
-  /** Requests sent to DynamoDB so far, by operation. */
-  readonly requests = new Map<string, number>();
-
-  static async start(): Promise<StatusTableServer> {
-    const server = await startDynamoDbInWorker();
-    const dynamodb = new DynamoDBClient({
-      endpoint: server.endpoint,
-      region,
-      credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    });
-    const tableServer = new StatusTableServer(server, dynamodb);
-    dynamodb.middlewareStack.add(
-      (next, context) => (args) => {
-        const name = context.commandName ?? "unknown";
-        tableServer.requests.set(name, (tableServer.requests.get(name) ?? 0) + 1);
-        return next(args);
-      },
-      { step: "initialize" },
-    );
-    return tableServer;
-  }
-
-  async createTable(): Promise<string> {
-    this.tables += 1;
-    const tableName = `bridge-status-${this.tables}`;
-    await this.dynamodb.send(new CreateTableCommand(statusTableDefinition(tableName)));
-    // dynalite turns a table ACTIVE on a timer, even with createTableMs 0.
-    await waitUntilTableExists(
-      { client: this.dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
-      { TableName: tableName },
-    );
-    return tableName;
-  }
-
-  async stop(): Promise<void> {
-    this.dynamodb.destroy();
-    await this.server.stop();
-  }
-}
-
-/** Runs local/dynamodb/server.ts's `startDynamoDb()` in a worker thread; resolves with its endpoint, stop. */
-async function startDynamoDbInWorker(): Promise<RunningServer> {
-  const localDynamoDb = path.join(__dirname, "..", "..", "local", "dynamodb", "server.ts");
-  const worker = new Worker(
-    `
-    const { parentPort } = require("node:worker_threads");
-    require(${JSON.stringify(path.join(__dirname, "..", "..", "scripts", "ts-register.js"))});
-    require(${JSON.stringify(localDynamoDb)}).startDynamoDb().then((server) => {
-      parentPort.postMessage(server.endpoint);
-      parentPort.once("message", () => server.stop().then(() => parentPort.postMessage("stopped")));
-    });
-    `,
-    { eval: true },
-  );
-  const endpoint = await new Promise<string>((resolve, reject) => {
-    worker.once("message", resolve);
-    worker.once("error", reject);
-  });
-  return {
-    endpoint,
-    stop: async () => {
-      const stopped = new Promise((resolve) => worker.once("message", resolve));
-      worker.postMessage("stop");
-      await stopped;
-      await worker.terminate();
-    },
-  };
-}
 
 /** The execution an example step belongs to; with `stepName`, a named bridge step's jobs. */
 export function execution(executionId: string, stepName?: string) {

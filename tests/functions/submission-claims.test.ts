@@ -6,7 +6,7 @@ import { clientConfig, submitHandlerFromEnvironment } from "../../functions/entr
 import { submitSettingsFromEnvironment } from "../../functions/settings";
 import { makeSubmitHandler } from "../../functions/submit";
 import { awsError, recordingLog } from "./factories";
-import { SimulatedAccount } from "./simulated-account";
+import { SimulatedAccount } from "../../local/runner/simulated-account";
 
 /** The Lambda step's arguments for execution `executionId`. */
 function stepArguments(executionId: string, shardCount: number) {

@@ -6,7 +6,7 @@ import { cleanupHandlerFromEnvironment, clientConfig } from "../../functions/ent
 import { submitSettingsFromEnvironment } from "../../functions/settings";
 import { makeSubmitHandler } from "../../functions/submit";
 import { awsError, recordingLog } from "./factories";
-import { SimulatedAccount } from "./simulated-account";
+import { SimulatedAccount } from "../../local/runner/simulated-account";
 
 const executionArnOf = (executionId: string) =>
   `arn:aws:sagemaker:eu-west-1:123456789012:pipeline/batch-bridge/execution/${executionId}`;

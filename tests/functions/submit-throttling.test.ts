@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { submitHandlerFromEnvironment } from "../../functions/entrypoints";
-import { SimulatedAccount } from "./simulated-account";
+import { SimulatedAccount } from "../../local/runner/simulated-account";
 
 /** The Lambda step's arguments for execution `executionId`, jobs mode. */
 function stepArguments(executionId: string, shardCount: number) {

@@ -1,23 +1,19 @@
 /**
- * The functions as local mode runs them, for tests that measure them in simulated time: local Batch on
- * loopback (its 50/s SubmitJob quota on, a share of all calls throttled if asked) on one frozen simulated
- * clock, local DynamoDB (dynalite) with a status table, local SQS with a clean-up queue, with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own
- * waits and the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer
- * to the next whenever everything in flight has come to rest, until the work settles.
+ * The functions as local mode runs them, for the tests and the bench that measure them in simulated time:
+ * local Batch on loopback (its 50/s SubmitJob quota on, a share of all calls throttled if asked) on one
+ * frozen simulated clock, local DynamoDB (dynalite) with a status table, local SQS with a clean-up queue,
+ * with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own waits and
+ * the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer to the
+ * next whenever everything in flight has come to rest, until the work settles.
  */
 import type { InvocationContext } from "../../functions/batch-calls";
 import { environmentVariables } from "../../functions/step-contract";
-import { startBatchServer, type BatchServer } from "../../local/batch/server";
-import {
-  HttpActivity,
-  installSimulatedProcess,
-  localAwsEnvironment,
-  settle,
-} from "../../local/runner/simulated-process";
+import { startBatchServer, type BatchServer } from "../batch/server";
+import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { startSqs, type SqsServer } from "../../local/sqs/server";
-import { SimClock } from "../../local/time/clock";
-import { StatusTableServer } from "./completion-fixture";
+import { startSqs, type SqsServer } from "../sqs/server";
+import { SimClock } from "../time/clock";
+import { StatusTableServer } from "../dynamodb/status-table";
 
 export const region = "eu-west-1";
 export const accountId = "123456789012";
