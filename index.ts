@@ -25,3 +25,5 @@ export const startExecutionCommand = bridge.startExecutionCommand;
 // Only with completionEvents: eventFunctionName (an export left undefined would make Pulumi warn on every
 // update).
 Object.assign(module.exports, bridge.completionEvents);
+// Only with recordApi: the records API's endpoint, key id and command, table and queues.
+Object.assign(module.exports, bridge.recordApi);

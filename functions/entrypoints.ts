@@ -29,7 +29,7 @@ import { makeSubmitHandler } from "./submit";
  * the invocation's time allows: the SDK's standard mode would stop at its retry quota in a long throttled
  * burst, and its adaptive mode cuts the send rate on every 429 down to about 0.5 calls a second.
  */
-const sdkMaxAttempts = { BATCH: 1, SAGEMAKER: 5, SQS: 5, DYNAMODB: 5 } as const;
+const sdkMaxAttempts = { BATCH: 1, SAGEMAKER: 5, SQS: 5, DYNAMODB: 5, S3: 5 } as const;
 
 /** The submit function's handler, configured from `env` (the function's environment). */
 export function submitHandlerFromEnvironment(

@@ -8,10 +8,15 @@
  * out of time and goes on later). Both arrive as SQS messages on the clean-up queue.
  */
 import { parseExecutionArn } from "./job-names";
+import {
+  pipelineExecutionEndPattern,
+  pipelineExecutionStatusDetailType,
+  pipelineExecutionStatusSource,
+} from "./pipeline-execution-event";
 import { terminationReasons } from "./terminate";
 
-export const executionStatusChangeSource = "aws.sagemaker";
-export const executionStatusChangeDetailType = "SageMaker Model Building Pipeline Execution Status Change";
+export const executionStatusChangeSource = pipelineExecutionStatusSource;
+export const executionStatusChangeDetailType = pipelineExecutionStatusDetailType;
 /**
  * The statuses of an execution that ended while its jobs may still run: a stop during the Lambda step (the
  * execution stops once the function returns, and SageMaker sends `Stopping` only to a Callback step that
@@ -27,14 +32,7 @@ export const cleanupRequestSource = "sagemaker-batch-bridge";
  * Failed. AWS delivers these events at least once, possibly more than once per change.
  */
 export function executionStatusChangePattern(pipelineArns: readonly string[]) {
-  return {
-    source: [executionStatusChangeSource],
-    "detail-type": [executionStatusChangeDetailType],
-    detail: {
-      pipelineArn: [...pipelineArns],
-      currentPipelineExecutionStatus: [...cleanupStatuses],
-    },
-  };
+  return pipelineExecutionEndPattern(pipelineArns, cleanupStatuses);
 }
 
 /** An execution whose unfinished jobs are to be terminated. */

@@ -23,6 +23,16 @@ export interface SubmitArguments {
   stepName?: string;
 }
 
+/**
+ * The pipeline's parameters, as the stack's definition declares them; whoever starts an execution (a
+ * person, the records flush function) passes them by these names.
+ */
+export const pipelineParameterNames = {
+  inputUri: "InputUri",
+  outputUri: "OutputUri",
+  shardCount: "ShardCount",
+} as const;
+
 /** Every argument the submit step takes: any other is refused, so a misspelled one is not ignored. */
 export const submitArgumentNames = [
   "executionArn",

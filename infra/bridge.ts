@@ -23,6 +23,7 @@ import { routeJobEvents } from "./job-events";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
 import { createCallbackQueues } from "./queue";
+import { checkRecordsPipeline, createRecords, type RecordApiOutputs } from "./records";
 import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
 
@@ -84,6 +85,8 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly startExecutionCommand: pulumi.Output<string>;
   /** The job-event function; undefined when completionEvents is off. */
   readonly completionEvents?: CompletionEventOutputs;
+  /** The records API's endpoint, key, table and queues; undefined when recordApi is off. */
+  readonly recordApi?: RecordApiOutputs;
   /** The job kinds a step may name. */
   private readonly jobKinds: string[];
 
@@ -91,6 +94,7 @@ export class BatchBridge extends pulumi.ComponentResource {
     const config = parseConfig(args.config);
     // A user's definition is checked here, at preview, before anything is created.
     const definition = userDefinition(config, args);
+    if (config.recordApi && definition) checkRecordsPipeline(definition);
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
     this.jobKinds = config.kinds.map((kind) => kind.name);
     if (definition && definition.stepsNeedingOtherPermissions.length > 0) {
@@ -154,6 +158,10 @@ export class BatchBridge extends pulumi.ComponentResource {
       .apply(([s]) => pipelineArns(s, config.bridgedPipelineNames));
     routeExecutionEnds(name, { config, pipelineArns: bridgedPipelineArns, queues: cleanupQueues }, this);
 
+    if (config.recordApi) {
+      this.recordApi = createRecords(name, { config, scope, bucketName, pipeline }, this);
+    }
+
     this.pipelineName = pipeline.pipelineName;
     this.pipelineArn = pipeline.arn;
     this.callbackQueueUrl = queues.callbackQueue.url;
@@ -191,6 +199,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,
       ...this.completionEvents,
+      ...this.recordApi,
     });
   }
 

@@ -83,9 +83,9 @@ const callbackFactories = {
 };
 
 /** What sets one function apart from the others. */
-interface BridgeFunctionSpec<E, R> {
+export interface BridgeFunctionSpec<E, R> {
   /**
-   * `submit`, `monitor` or `job-event`: names the function's resources, its log group
+   * `submit`, `monitor`, `job-event`, `records-api`, ...: names the function's resources, its log group
    * (`/aws/lambda/<pipelineName>-<part>`) and its Powertools service.
    */
   part: string;
@@ -101,7 +101,7 @@ interface BridgeFunctionSpec<E, R> {
 }
 
 /** A function with its own log group and least-privilege role, on Node.js 22, logging JSON. */
-function createBridgeFunction<E, R>(
+export function createBridgeFunction<E, R>(
   name: string,
   spec: BridgeFunctionSpec<E, R>,
   config: BridgeConfig,

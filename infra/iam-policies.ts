@@ -63,7 +63,8 @@ export function trustPolicy(service: string): TrustPolicy {
   };
 }
 
-function policy(...statements: (PolicyStatement | undefined)[]): RolePolicy {
+/** A policy of the statements given (undefined ones left out). */
+export function policy(...statements: (PolicyStatement | undefined)[]): RolePolicy {
   return {
     Version: "2012-10-17",
     Statement: statements.filter((s): s is PolicyStatement => s !== undefined),
@@ -80,7 +81,8 @@ function logStreamsArn(logGroupArn: string): string {
   return `${logGroupArn}:log-stream:*`;
 }
 
-function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
+/** Write a function's (or a job's) logs to its own log group. */
+export function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   return {
     Sid: sid,
     Effect: "Allow",
@@ -89,15 +91,18 @@ function writeLogs(sid: string, logGroupArn: string): PolicyStatement {
   };
 }
 
+/** A pipeline's ARN (the stack's own: the records functions start and read its executions only). */
+export function pipelineArn(scope: AwsScope, pipelineName: string): string {
+  return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${pipelineName}`;
+}
+
 /**
  * The ARNs of the pipelines the functions act for (the stack's own and externalPipelineNames): each name as
  * given and, when it has capitals, lowercased too, as SageMaker writes pipeline names in some ARNs.
  */
 export function pipelineArns(scope: AwsScope, pipelineNames: readonly string[]): string[] {
   const names = [...new Set(pipelineNames.flatMap((name) => [name, name.toLowerCase()]))];
-  return names.map(
-    (name) => `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:pipeline/${name}`,
-  );
+  return names.map((name) => pipelineArn(scope, name));
 }
 
 /**

@@ -4,7 +4,12 @@
  * (batch-bridge-steps.ts). Pure: no Pulumi, no AWS; the component resolves the ARNs and URLs first and
  * passes them in as strings.
  */
-import { callbackOutputNames, submitOutputNames, type SubmitArguments } from "../functions/step-contract";
+import {
+  callbackOutputNames,
+  pipelineParameterNames,
+  submitOutputNames,
+  type SubmitArguments,
+} from "../functions/step-contract";
 
 /** Parameter and output types the definition language knows. */
 export type ParameterType = "String" | "Integer" | "Float" | "Boolean";
@@ -216,7 +221,7 @@ function sortKeys(value: unknown): unknown {
 }
 
 /** The bridge's parameter names. */
-export const bridgeParameters = { inputUri: "InputUri", outputUri: "OutputUri", shardCount: "ShardCount" };
+export const bridgeParameters = pipelineParameterNames;
 
 /** The bridge's step names. */
 export const bridgeSteps = { submit: "SubmitBatchJobs", wait: "WaitForBatchJobs" };

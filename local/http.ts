@@ -27,14 +27,15 @@ export function listenOnLoopback(
   return listen(server, host);
 }
 
-/** Makes `server` listen on `host` and a free port. */
+/** Makes `server` listen on `host` and `port` (default 0: a free port). */
 export async function listen(
   server: Server,
   host = "127.0.0.1",
+  port = 0,
 ): Promise<{ server: Server; port: number } & RunningServer> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, host, () => {
+    server.listen(port, host, () => {
       server.off("error", reject);
       resolve();
     });

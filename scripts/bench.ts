@@ -7,6 +7,7 @@
  */
 import { configKeys } from "../infra/config";
 import type { Summary } from "../local/runner/run";
+import { recordsBenchTable, runRecordsBench, type RecordsBenchRow } from "./bench-records";
 import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner/throttled-submit";
 import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
 import {
@@ -97,7 +98,8 @@ export const benchCommand: CliCommand = {
   description:
     "Runs one local execution per design, submit mode (array, jobs), shard count (1 to 10,000) and job\n" +
     "duration (2 minutes, 2 hours), in simulated time, and prints a table of how each ended, how fast its\n" +
-    "step resumed and what it cost.",
+    "step resumed and what it cost; then the submit-under-throttling table, and the records table: 1,000\n" +
+    "records through the records API locally, 100,000 modelled, and the template's design.",
   options: [
     { name: "--json", help: "print every run's summary as one JSON object on stdout" },
     {
@@ -123,6 +125,8 @@ export interface BenchPlan {
   /** Shard counts by submit mode; a mode left out is not run. */
   shards: Partial<Record<SubmitMode, number[]>>;
   jobDurationsSeconds: number[];
+  /** Also the records table (a local run of 1,000 records, the larger sizes modelled). */
+  records?: boolean;
   /** The submit-under-throttling rows (unset: none). */
   throttleCases?: ThrottledSubmitCase[];
 }
@@ -135,6 +139,7 @@ export async function bench(
     designs: benchDesigns(),
     shards: benchShards,
     jobDurationsSeconds: benchJobDurationsSeconds,
+    records: true,
     throttleCases: benchThrottleCases,
   },
 ): Promise<number> {
@@ -196,11 +201,30 @@ export async function bench(
   } finally {
     console.log = log;
   }
+  let records: { rows: RecordsBenchRow[]; table: string } | undefined;
+  if (plan.records) {
+    console.log = console.error;
+    try {
+      const { rows, model } = await runRecordsBench();
+      records = { rows, table: recordsBenchTable(rows, model) };
+      output.err(`records: ${rows.map((row) => row.records).join(" and ")} records done`);
+    } finally {
+      console.log = log;
+    }
+  }
   const totalWallSeconds = (performance.now() - wallStart) / 1000;
   output.out(
     json
-      ? JSON.stringify({ runs, submitUnderThrottling: throttled, totalWallSeconds })
-      : benchTable(runs, designs, totalWallSeconds, throttled),
+      ? JSON.stringify({
+          runs,
+          submitUnderThrottling: throttled,
+          ...(records ? { records: records.rows } : {}),
+          totalWallSeconds,
+        })
+      : [
+          benchTable(runs, designs, totalWallSeconds, throttled),
+          ...(records ? ["", records.table] : []),
+        ].join("\n"),
   );
   return 0;
 }

@@ -63,6 +63,8 @@ const longestSuites = [
   "tests/functions/entrypoints.test.ts",
   "tests/infra/plan.test.ts",
   "tests/infra/stack.test.ts",
+  "tests/infra/records-stack.test.ts",
+  "tests/e2e/records.test.ts",
   "tests/infra/user-pipeline.test.ts",
   "tests/infra/kinds-and-pipelines.test.ts",
   "tests/e2e/start.test.ts",

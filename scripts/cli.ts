@@ -2,7 +2,9 @@
  * What the command-line scripts share: their options and usage text, reading the options the way
  * command-line tools do, spotting options npm kept for itself, their output, and `main`.
  */
+import { parse as parseYaml } from "yaml";
 import { closestName, editDistance } from "../infra/config/closest-name";
+import type { ConfigValue } from "../render/stack-files";
 
 /** Where a script writes: its result to stdout, progress and errors to stderr. */
 export interface CliOutput {
@@ -226,4 +228,26 @@ export function optionValue(parsed: ParsedArgs, name: string): string | undefine
 /** Whether a flag was given. */
 export function flagGiven(parsed: ParsedArgs, name: string): boolean {
   return parsed.values.some(([n]) => n === name);
+}
+
+/** `KEY=VALUE` with VALUE read as YAML, as a stack file holds it: a string, number, boolean or list of strings. */
+export function configSetting(text: string): [string, ConfigValue] {
+  const equals = text.indexOf("=");
+  const key = text.slice(0, equals);
+  if (equals <= 0 || !/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
+    throw new UsageError(`--config must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text.slice(equals + 1));
+  } catch (error) {
+    throw new UsageError(
+      `--config ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`,
+    );
+  }
+  const isStringList = Array.isArray(parsed) && parsed.every((item) => typeof item === "string");
+  if (!["string", "number", "boolean"].includes(typeof parsed) && !isStringList) {
+    throw new UsageError(`--config ${key}: the value must be a string, number, boolean or list of strings.`);
+  }
+  return [key, parsed as ConfigValue];
 }

@@ -4,7 +4,9 @@
  * key settings, every role's policy statements and the pipeline definition; with --json, one JSON document.
  */
 import type { RenderedResource, RenderedStack } from "../render/rendered-stack";
+import type { ConfigValue } from "../render/stack-files";
 import {
+  configSetting,
   flagGiven,
   optionValue,
   parseArgs,
@@ -30,22 +32,39 @@ export const planCommand: CliCommand = {
       allowed: "a stack name, e.g. --stack dev",
       help: "whose config: Pulumi.<NAME>.yaml over the Pulumi.yaml defaults (default dev)",
     },
+    {
+      name: "--config",
+      value: "KEY=VALUE",
+      allowed: "KEY=VALUE, e.g. recordApi=true",
+      help: "set a stack config key over the stack file's (a YAML value); repeatable",
+    },
     { name: "--json", help: "print the plan as one JSON document on stdout" },
   ],
-  examples: ["npm run plan", "npm run plan -- --stack prod", "npm run plan -- --json"],
+  examples: [
+    "npm run plan",
+    "npm run plan -- --stack prod",
+    "npm run plan -- --config recordApi=true",
+    "npm run plan -- --json",
+  ],
 };
 
 export interface PlanOptions {
   stack: string;
+  /** Config set over the stack file's, by key. */
+  config: Record<string, ConfigValue>;
   json: boolean;
   help: boolean;
 }
 
-/** Reads `--stack <name>` (or `--stack=<name>`, default "dev") and `--json`. */
+/** Reads `--stack <name>` (or `--stack=<name>`, default "dev"), `--config KEY=VALUE` and `--json`. */
 export function parsePlanArgs(argv: string[]): PlanOptions {
   const parsed = parseArgs(argv, planCommand);
+  const config = Object.fromEntries(
+    parsed.values.filter(([name]) => name === "--config").map(([, value]) => configSetting(String(value))),
+  );
   return {
     stack: optionValue(parsed, "--stack") ?? "dev",
+    config,
     json: flagGiven(parsed, "--json"),
     help: parsed.help,
   };
@@ -72,7 +91,7 @@ export async function plan(argv: string[], output: CliOutput): Promise<number> {
   try {
     // Loaded only for a plan (Pulumi's runtime): --help and a bad option answer at once.
     const { renderStack } = await import("../render/render-stack");
-    rendered = await renderStack({ stack: options.stack });
+    rendered = await renderStack({ stack: options.stack, config: options.config });
   } catch (error) {
     output.err(`Cannot plan stack "${options.stack}": ${(error as Error).message}`);
     return 1;
@@ -233,6 +252,7 @@ function keySettings(resource: RenderedResource): string[] {
         "name",
         "visibilityTimeoutSeconds",
         "messageRetentionSeconds",
+        "maxMessageSize",
         "sqsManagedSseEnabled",
         "redrivePolicy",
       );
@@ -246,16 +266,25 @@ function keySettings(resource: RenderedResource): string[] {
       ];
     }
     case "aws:lambda/eventSourceMapping:EventSourceMapping":
-      return pick("eventSourceArn", "functionName", "batchSize", "functionResponseTypes", "scalingConfig");
+      return pick(
+        "eventSourceArn",
+        "functionName",
+        "batchSize",
+        "maximumBatchingWindowInSeconds",
+        "functionResponseTypes",
+        "scalingConfig",
+      );
     case "aws:lambda/permission:Permission":
       return pick("action", "function", "principal", "sourceArn");
     case "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig":
-      return pick("functionName", "maximumRetryAttempts", "maximumEventAgeInSeconds");
+      return pick("functionName", "maximumRetryAttempts", "maximumEventAgeInSeconds", "destinationConfig");
     case "aws:cloudwatch/eventRule:EventRule":
       return [
         `name: ${JSON.stringify(resource.state.name)}`,
-        ...pick("description", "state"),
-        `eventPattern: ${JSON.stringify(parseJson(inputs.eventPattern))}`,
+        ...pick("description", "state", "scheduleExpression"),
+        ...(inputs.eventPattern !== undefined
+          ? [`eventPattern: ${JSON.stringify(parseJson(inputs.eventPattern))}`]
+          : []),
       ];
     case "aws:cloudwatch/eventTarget:EventTarget":
       return pick("rule", "arn", "retryPolicy");
@@ -287,6 +316,23 @@ function keySettings(resource: RenderedResource): string[] {
       return [`policy: ${JSON.stringify(parseJson(inputs.policy))}`];
     case "aws:sagemaker/pipeline:Pipeline":
       return pick("pipelineName", "roleArn");
+    case "aws:apigateway/restApi:RestApi": {
+      const document = parseJson(inputs.body) as { paths?: Record<string, Record<string, unknown>> };
+      const routes = Object.entries(document.paths ?? {}).flatMap(([path, operations]) =>
+        Object.entries(operations).map(
+          ([method, operation]) =>
+            `route: ${method.toUpperCase()} ${path}` +
+            `${(operation as { security?: unknown[] }).security?.length ? " (API key)" : ""}`,
+        ),
+      );
+      return [...pick("name", "endpointConfiguration"), ...routes];
+    }
+    case "aws:apigateway/stage:Stage":
+      return [...pick("stageName"), `invokeUrl: ${JSON.stringify(resource.state.invokeUrl)}`];
+    case "aws:apigateway/apiKey:ApiKey":
+      return [`id: ${JSON.stringify(resource.id)}`, ...pick("name", "enabled")];
+    case "aws:apigateway/usagePlan:UsagePlan":
+      return pick("name", "throttleSettings", "quotaSettings", "apiStages");
     case "awsx:ec2:DefaultVpc":
       return ["the account's default VPC (looked up, not created)"];
     default:

@@ -4,7 +4,6 @@
  * object and nothing else). Exit code 0 when the execution ended as the scenario expects, 1 when not,
  * 2 for a bad option.
  */
-import { parse as parseYaml } from "yaml";
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
 import type { Summary } from "../local/runner/run";
@@ -19,8 +18,18 @@ import {
   ScenarioError,
   type Scenario,
 } from "../local/runner/scenario";
-import { stackNames, type ConfigValue } from "../render/stack-files";
-import { parseArgs, runCli, UsageError, usageText, type CliCommand, type CliOutput } from "./cli";
+import { stackNames } from "../render/stack-files";
+import type { RecordsScenario } from "../local/runner/records-run";
+import {
+  configSetting,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+} from "./cli";
+import { recordsOptions, recordsScenarioOf, startRecords } from "./start-records";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
 
@@ -123,6 +132,7 @@ export const startCommand: CliCommand = {
         "set a stack config key for this run (a YAML value: --config jobAttempts=1,\n" +
         "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
     },
+    ...recordsOptions,
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -132,11 +142,14 @@ export const startCommand: CliCommand = {
     "npm start -- --stop-after 60s",
     "npm start -- --stack example-pipeline --step-duration 5m",
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
+    "npm start -- --records 1000 --fail-records 3,7",
   ],
 };
 
 export interface StartOptions {
   scenario: Scenario;
+  /** With --records: the records run instead of one execution. */
+  records?: RecordsScenario;
   json: boolean;
   help: boolean;
 }
@@ -244,29 +257,9 @@ export function parseStartArgs(argv: string[]): StartOptions {
   if (options.json && scenario.functionLogs) {
     throw new UsageError("--function-logs cannot be combined with --json: both write to stdout.");
   }
+  const records = recordsScenarioOf(parsed.values, scenario);
+  if (records) options.records = records;
   return options;
-}
-
-/** `KEY=VALUE` with VALUE read as YAML, as a stack file holds it: a string, number, boolean or list of strings. */
-function configSetting(text: string): [string, ConfigValue] {
-  const equals = text.indexOf("=");
-  const key = text.slice(0, equals);
-  if (equals <= 0 || !/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
-    throw new UsageError(`--config must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(text.slice(equals + 1));
-  } catch (error) {
-    throw new UsageError(
-      `--config ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`,
-    );
-  }
-  const isStringList = Array.isArray(parsed) && parsed.every((item) => typeof item === "string");
-  if (!["string", "number", "boolean"].includes(typeof parsed) && !isStringList) {
-    throw new UsageError(`--config ${key}: the value must be a string, number, boolean or list of strings.`);
-  }
-  return [key, parsed as ConfigValue];
 }
 
 /** Runs `npm start` with `argv`; resolves to the exit code. */
@@ -283,6 +276,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     output.out(usageText(startCommand));
     return 0;
   }
+  if (options.records) return startRecords(options.records, options.json, output);
   try {
     // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
     resolveScenario(options.scenario);

@@ -13,7 +13,9 @@ import {
   benchThrottleCases,
   throttleTable,
 } from "../scripts/bench";
+import { benchRecordCounts, recordsBenchTable, stackModelOf } from "../scripts/bench-records";
 import type { CliOutput } from "../scripts/cli";
+import { api } from "../scripts/api";
 import { plan } from "../scripts/plan";
 import { readmeOutputBlocks, readmePath, runReadmeCommand } from "../scripts/readme";
 import { start } from "../scripts/start";
@@ -92,6 +94,8 @@ describe("README commands and outputs", function () {
     const mains: Record<string, (argv: string[], output: CliOutput) => Promise<number>> = {
       "npm start": start,
       "npm run plan": plan,
+      // It serves until interrupted: here it starts, answers, and is interrupted at once.
+      "npm run api": (argv, output) => api(argv, output, { stopped: Promise.resolve() }),
       // The full bench takes minutes: the same code path with the same arguments, on one small row.
       "npm run bench": (argv, output) =>
         bench(argv, output, {
@@ -100,10 +104,19 @@ describe("README commands and outputs", function () {
           jobDurationsSeconds: [120],
         }),
     };
+    // A command whose output the README shows runs in the test of that output.
+    const shownOutputs = new Set(readmeOutputBlocks(readme).map((block) => block.command));
     for (const { line, comment } of commands) {
       // npm ci installed what this runs with, npm test is this run, and a "yours:" line stands for the
       // reader's own worker and files.
-      if (line === "npm ci" || line === "npm test" || comment.startsWith("yours:")) continue;
+      if (
+        line === "npm ci" ||
+        line === "npm test" ||
+        comment.startsWith("yours:") ||
+        shownOutputs.has(line)
+      ) {
+        continue;
+      }
       const [npm, first, second, ...rest] = shellWords(line);
       const script = first === "run" ? `${npm} run ${second}` : `${npm} ${first}`;
       const args = first === "run" ? rest : [second, ...rest].filter((a) => a !== undefined);
@@ -123,6 +136,34 @@ describe("README commands and outputs", function () {
       expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
     });
   }
+
+  it("shows npm start --records' output as a run prints it today (only the wall time may differ)", async () => {
+    const command = "npm start -- --records 200 --fail-records 3,7";
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === command);
+    expect(block, `an output block for ${command}`).to.not.equal(undefined);
+    const run = await runReadmeCommand(command);
+    expect(run.code).to.equal(0);
+    const wallless = (text: string) => text.replace(/^(Wall time +)\S+$/m, "$1(wall)");
+    expect(wallless(block.text), "run npm run readme").to.equal(wallless(run.text));
+  });
+
+  it("shows the bench's records table with today's titles and a row per size", () => {
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");
+    const shown = block.text.split("\n");
+    const empty = recordsBenchTable([], stackModelOf("dev")).split("\n");
+    const start = shown.indexOf(empty[0]);
+    expect(start, "the records table's first line").to.be.greaterThan(0);
+    const words = (line: string) => line.trim().split(/\s+/);
+    expect(words(shown[start + 2])).to.deep.equal(words(empty[2]));
+    expect(words(shown[start + 3])).to.deep.equal(words(empty[3]));
+    expect(
+      shown.slice(start + 4, start + 4 + benchRecordCounts.length).map((row) => words(row)[0]),
+    ).to.deep.equal(benchRecordCounts.map(String));
+    const assumptions = empty.slice(empty.indexOf("Assumptions:"));
+    expect(
+      shown.slice(shown.indexOf("Assumptions:"), shown.indexOf("Assumptions:") + assumptions.length),
+    ).to.deep.equal(assumptions);
+  });
 
   it("shows the bench's table with today's titles, columns, rows and legend", () => {
     const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");

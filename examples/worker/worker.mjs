@@ -2,6 +2,11 @@
  * An example shard worker for sagemaker-batch-bridge: counts the lines, words and characters of the text
  * objects of its shard and writes one `<input key>.counts.json` per object under the output URI.
  *
+ * Records (the records API's batches, docs/step-contract.md "Records: the worker contract"): a shard file of
+ * JSON lines `{"job_id", "record"}` gets one `<input key>.results.jsonl` with a line per record,
+ * `{"job_id", "result": {lines, words, characters}}` for a record that is text (or `{"text": ...}`), else
+ * `{"job_id", "error": "..."}`. A bad record fails that record only, not the job.
+ *
  *   node worker.mjs <inputUri> <outputUri>      (the job's command: ["Ref::inputUri", "Ref::outputUri"])
  *
  * Its shard, in either submit mode (docs/step-contract.md, "How a container finds its shard"):
@@ -77,9 +82,43 @@ function counts(key, bytes) {
     throw new WorkerError(`${key} is not UTF-8 text`, 65);
   }
   if (text.includes("\u0000")) throw new WorkerError(`${key} is not UTF-8 text (it holds a NUL byte)`, 65);
+  return textCounts(text);
+}
+
+function textCounts(text) {
   const words = text.split(/\s+/).filter((word) => word !== "").length;
   const lines = text === "" ? 0 : text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
   return { lines, words, characters: [...text].length };
+}
+
+/** The records of a shard file (every line `{"job_id", "record"}`), or undefined for any other object. */
+function shardRecords(text) {
+  const lines = text.split("\n").filter((line) => line.trim() !== "");
+  const records = [];
+  for (const line of lines) {
+    let parsed;
+    try {
+      parsed = JSON.parse(line);
+    } catch {
+      return undefined;
+    }
+    if (typeof parsed?.job_id !== "string" || !("record" in parsed)) return undefined;
+    records.push(parsed);
+  }
+  return records.length > 0 ? records : undefined;
+}
+
+/** A record's result line: the counts of its text, or why it has none. */
+function resultLine({ job_id, record }) {
+  const text =
+    typeof record === "string" ? record : typeof record?.text === "string" ? record.text : undefined;
+  if (text === undefined) {
+    return {
+      job_id,
+      error: `the record must be text or {"text": "..."}, got ${JSON.stringify(record)}`.slice(0, 300),
+    };
+  }
+  return { job_id, result: textCounts(text) };
 }
 
 async function main(args, env) {
@@ -92,10 +131,23 @@ async function main(args, env) {
   const mine = (await listKeys(s3, input)).filter((_key, position) => shard.takes(position));
   for (const key of mine) {
     const object = await s3.send(new GetObjectCommand({ Bucket: input.bucket, Key: key }));
+    const bytes = await object.Body.transformToByteArray();
+    const records = key.endsWith(".jsonl") ? shardRecords(new TextDecoder().decode(bytes)) : undefined;
+    if (records) {
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: output.bucket,
+          Key: `${output.prefix}${key.slice(input.prefix.length)}.results.jsonl`,
+          Body: records.map((record) => `${JSON.stringify(resultLine(record))}\n`).join(""),
+          ContentType: "application/x-ndjson",
+        }),
+      );
+      continue;
+    }
     const result = {
       input: `s3://${input.bucket}/${key}`,
       shard: shard.index,
-      ...counts(key, await object.Body.transformToByteArray()),
+      ...counts(key, bytes),
     };
     const outputKey = `${output.prefix}${key.slice(input.prefix.length)}.counts.json`;
     await s3.send(

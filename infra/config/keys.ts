@@ -6,6 +6,9 @@
 import type { PollSchedule } from "../../functions/poll-schedule";
 import type { JobMode } from "../../functions/step-contract";
 
+/** How batches of records start: when full or at the end of their window, or on a schedule. */
+export type RecordTrigger = "batch" | "schedule";
+
 export const projectName = "sagemaker-batch-bridge";
 
 /**
@@ -246,6 +249,72 @@ export const configKeys = {
     type: "integer",
     default: 30,
     description: "Retention of every log group, in a period CloudWatch Logs accepts.",
+  },
+  recordApi: {
+    type: "boolean",
+    default: false,
+    description:
+      "Add the records API: API Gateway with an API key takes records, batches them into pipeline executions and tracks each.",
+  },
+  apiRateLimit: {
+    type: "integer",
+    default: 100,
+    description: "Records API: requests per second per API key, steady (usage plan throttle; 1-10000).",
+  },
+  apiBurstLimit: {
+    type: "integer",
+    default: 200,
+    description: "Records API: requests per API key at once above the rate (usage plan burst; 1-5000).",
+  },
+  apiQuotaPerDay: {
+    type: "integer",
+    default: 1000000,
+    description: "Records API: requests per API key per day (usage plan quota).",
+  },
+  recordBatchSize: {
+    type: "integer",
+    default: 100,
+    description: "Records per batch, one pipeline execution each (1-10,000).",
+  },
+  recordBatchWindowSeconds: {
+    type: "integer",
+    default: 60,
+    description:
+      "Longest a record waits for its batch to fill (0-300 s; at least 1 when recordBatchSize is over 10).",
+  },
+  recordTrigger: {
+    type: "string",
+    default: "batch",
+    allowed: ["batch", "schedule"] as const satisfies readonly RecordTrigger[],
+    description:
+      "batch: a batch starts when full or when its window ends; schedule: what is queued starts on recordScheduleExpression.",
+  },
+  recordScheduleExpression: {
+    type: "string",
+    default: "rate(1 hour)",
+    description:
+      "With recordTrigger schedule: when queued records start, as an EventBridge rate() or cron().",
+  },
+  recordsPerShard: {
+    type: "integer",
+    default: 100,
+    description: "Records per shard file of a batch (1-10,000); the shards are the execution's ShardCount.",
+  },
+  recordRetentionDays: {
+    type: "integer",
+    default: 30,
+    description: "Days a record's status is kept after its last change (DynamoDB TTL; 1-3650).",
+  },
+  recordTableName: {
+    type: "string",
+    default: "batch-bridge-records",
+    description: "DynamoDB table of the records' statuses.",
+  },
+  recordQueueName: {
+    type: "string",
+    default: "batch-bridge-records",
+    description:
+      "SQS queue that buffers accepted records; <name>-dlq and <name>-status-dlq keep what could not be handled.",
   },
 } as const satisfies Record<string, KeySpec>;
 

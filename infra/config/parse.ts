@@ -54,6 +54,7 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkNetwork(settings, report);
   checkData(settings, report);
   checkFunctions(settings, kinds, report);
+  checkRecords(settings, report);
   const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
@@ -407,6 +408,65 @@ function checkFunctions(c: BridgeSettings, kinds: readonly JobKind[], report: Re
       `must be one of ${logRetentionDaysAllowed.join(", ")}, got ${c.logRetentionDays}.`,
     );
   }
+}
+
+/** The records API, its buffer and its status table. */
+function checkRecords(c: BridgeSettings, report: Report): void {
+  // A usage plan above the account's own API Gateway throttle (10,000 requests/s, burst 5,000) is never reached.
+  checkRange(report, "apiRateLimit", c.apiRateLimit, 1, 10_000);
+  checkRange(report, "apiBurstLimit", c.apiBurstLimit, 1, 5_000);
+  checkRange(report, "apiQuotaPerDay", c.apiQuotaPerDay, 1, 2 ** 31 - 1);
+  // A Lambda event source mapping on a standard queue takes batches of up to 10,000 messages and a
+  // batching window of up to 300 s, and needs a window of at least 1 s for batches over 10.
+  checkRange(report, "recordBatchSize", c.recordBatchSize, 1, 10_000);
+  checkRange(report, "recordBatchWindowSeconds", c.recordBatchWindowSeconds, 0, 300);
+  if (c.recordTrigger === "batch" && c.recordBatchSize > 10 && c.recordBatchWindowSeconds === 0) {
+    report(
+      "recordBatchWindowSeconds",
+      `must be at least 1 when recordBatchSize is over 10 (Lambda gathers larger batches only within a ` +
+        `batching window), got 0.`,
+    );
+  }
+  checkRange(report, "recordsPerShard", c.recordsPerShard, 1, 10_000);
+  checkRange(report, "recordRetentionDays", c.recordRetentionDays, 1, 3650);
+  if (!isScheduleExpression(c.recordScheduleExpression)) {
+    report(
+      "recordScheduleExpression",
+      `must be an EventBridge schedule: rate(1 hour), rate(15 minutes), rate(2 days) (singular unit for 1) ` +
+        `or cron(<6 fields>), got "${c.recordScheduleExpression}".`,
+    );
+  }
+  if (!/^[A-Za-z0-9_.-]{3,255}$/.test(c.recordTableName)) {
+    report(
+      "recordTableName",
+      `must be 3-255 letters, digits, underscores, hyphens and dots, got "${c.recordTableName}".`,
+    );
+  } else if (c.recordApi && c.recordTableName === c.statusTableName) {
+    report("recordTableName", `must differ from statusTableName ("${c.statusTableName}").`);
+  }
+  if (!/^[A-Za-z0-9_-]{1,69}$/.test(c.recordQueueName)) {
+    report(
+      "recordQueueName",
+      `must be 1-69 letters, digits, hyphens and underscores (so that "<name>-status-dlq" is a valid queue ` +
+        `name), got "${c.recordQueueName}".`,
+    );
+  } else if (c.recordApi && [c.callbackQueueName, `${c.callbackQueueName}-dlq`].includes(c.recordQueueName)) {
+    report(
+      "recordQueueName",
+      `must differ from callbackQueueName ("${c.callbackQueueName}") and its dead-letter queue.`,
+    );
+  }
+}
+
+/** An EventBridge schedule: `rate(<n> <unit>)`, the unit singular for 1, or `cron(<6 fields>)`. */
+function isScheduleExpression(expression: string): boolean {
+  const rate = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (rate) {
+    const value = Number(rate[1]);
+    return value >= 1 && (value === 1) === !rate[2].endsWith("s");
+  }
+  const cron = /^cron\((.+)\)$/.exec(expression);
+  return cron !== null && cron[1].trim().split(/\s+/).length === 6;
 }
 
 /**

@@ -25,6 +25,8 @@ import type {
   QueueSubscription,
 } from "./design";
 import { compileEventPattern } from "./event-pattern";
+import { restApiDeclarations } from "./rest-api";
+import { scheduleTargets } from "./schedules";
 
 /** The rendered stack as the runner runs it. */
 export function bridgeDesign(
@@ -67,6 +69,7 @@ export function bridgeDesign(
         batchSize?: number;
         functionResponseTypes?: string[];
         scalingConfig?: { maximumConcurrency?: number };
+        maximumBatchingWindowInSeconds?: number;
         enabled?: boolean;
       };
       const queue = queues.find((q) => q.arn === inputs.eventSourceArn);
@@ -84,6 +87,7 @@ export function bridgeDesign(
         batchSize: inputs.batchSize ?? 10,
         reportBatchItemFailures: (inputs.functionResponseTypes ?? []).includes("ReportBatchItemFailures"),
         maximumConcurrency: inputs.scalingConfig?.maximumConcurrency,
+        maximumBatchingWindowSeconds: inputs.maximumBatchingWindowInSeconds,
       };
     },
   );
@@ -123,6 +127,8 @@ export function bridgeDesign(
     },
     subscriptions,
     rules: eventRuleTargets(rendered, functionArn, queues),
+    restApis: restApiDeclarations(rendered),
+    schedules: scheduleTargets(rendered),
     functions: (env) =>
       rendered.functions.map((fn): LambdaFunctionSpec => {
         const resource = lambdas.find((l) => l.name === fn.name)!;

@@ -9,8 +9,10 @@ import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import type { Context } from "aws-lambda";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { ConfigValue } from "../../render/stack-files";
+import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
+import type { ScheduleTarget } from "./schedules";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";
@@ -53,6 +55,8 @@ export interface QueueSubscription {
   reportBatchItemFailures: boolean;
   /** Most batches in flight at once (unset: not limited here). */
   maximumConcurrency?: number;
+  /** Lambda gathers a batch this long at most (0: it invokes with what one receive gives). */
+  maximumBatchingWindowSeconds?: number;
 }
 
 /** Where an EventBridge rule sends the events it matches. */
@@ -123,6 +127,10 @@ export interface PreparedDesign {
   data: { bucket: string; inputPrefix: string; outputPrefix: string };
   subscriptions: QueueSubscription[];
   rules: EventRuleTarget[];
+  /** REST APIs with a stage (the records API); absent or empty: none. */
+  restApis?: RestApiDeclaration[];
+  /** Schedule rules with a Lambda target (the records flush on a schedule); absent or empty: none. */
+  schedules?: ScheduleTarget[];
   /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
   functions(env: Record<string, string>): LambdaFunctionSpec[];
 }

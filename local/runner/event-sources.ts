@@ -7,7 +7,10 @@
  * delete what succeeded. A thrown error deletes nothing: the whole batch comes back once its visibility
  * ends. With `ReportBatchItemFailures` the function returns `{batchItemFailures: [{itemIdentifier}]}` and
  * every other message is deleted; a response naming a message that was not in the batch fails the whole
- * batch. At most `maximumConcurrency` batches are in flight.
+ * batch. At most `maximumConcurrency` batches are in flight. With a batching window (or a batch size over
+ * 10, which needs one), Lambda gathers messages, 10 a receive, and invokes when it holds `batchSize`, when
+ * the window has passed since the first, or when the batch reaches the 6 MB invocation limit (Lambda
+ * Developer Guide, "Batching behavior").
  *
  * EventBridge routes every event of an AWS service (Batch's job state changes, SageMaker's pipeline
  * execution status changes) to each enabled rule on the default bus whose pattern matches, and delivers it
@@ -26,12 +29,14 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSEvent, SQSRecord } from "aws-lambda";
-import type { SimClock } from "../time/clock";
+import type { SimClock, SimTimer } from "../time/clock";
 import type { EventRuleTarget, QueueSubscription } from "../designs/design";
 import type { LambdaService } from "./lambda";
 
 /** SQS returns at most 10 messages per receive and deletes at most 10 per DeleteMessageBatch. */
 const sqsBatchLimit = 10;
+/** A synchronous invocation's payload, which a gathered batch stays within (6 MB). */
+const invocationPayloadLimitBytes = 6_291_456;
 /** Lambda retries a failed asynchronous invocation (at most twice) after about these delays (seconds). */
 export const asyncRetryDelaysSeconds = [60, 120];
 
@@ -41,6 +46,11 @@ export type Track = (work: Promise<unknown>) => void;
 /** Polls one queue for one function, as Lambda's event source mapping does. */
 export class QueueEventSource {
   private batchesInFlight = 0;
+  /** With a batching window: the batch being gathered, its size, and whether its window has passed. */
+  private gathered: Message[] = [];
+  private gatheredBytes = 0;
+  private windowTimer: SimTimer | undefined;
+  private windowPassed = false;
 
   constructor(
     readonly subscription: QueueSubscription,
@@ -51,6 +61,8 @@ export class QueueEventSource {
       /** Hand every batch to two concurrent invocations (a message delivered twice). */
       duplicateDeliveries: boolean;
       track: Track;
+      /** Needed for a batching window, which runs on it. */
+      clock?: SimClock;
       /**
        * The messages a receive would find now, known without a request (the local server's state):
        * Lambda's pollers long-poll, so they receive a message as soon as it is visible and never at a
@@ -65,6 +77,18 @@ export class QueueEventSource {
     return this.batchesInFlight;
   }
 
+  /** Messages received and held for a batch still being gathered. */
+  get gathering(): number {
+    return this.gathered.length;
+  }
+
+  /** True when Lambda gathers batches over a window rather than invoking with each receive. */
+  private get batching(): boolean {
+    return (
+      (this.subscription.maximumBatchingWindowSeconds ?? 0) > 0 || this.subscription.batchSize > sqsBatchLimit
+    );
+  }
+
   /**
    * Receives one batch if there is room for one and starts its invocation(s). Resolves to true when it
    * received messages (so that the caller polls again), false when the queue had none.
@@ -77,20 +101,69 @@ export class QueueEventSource {
     ) {
       return false;
     }
-    if (deps.visibleMessages?.(subscription.queueUrl) === 0) return false;
+    if (deps.visibleMessages?.(subscription.queueUrl) === 0) {
+      // Nothing to receive; a gathered batch whose window has passed is handed over all the same.
+      if (!this.batching || this.gathered.length === 0 || !this.windowPassed) return false;
+      this.invokeGathered();
+      return true;
+    }
+    const wanted = this.batching ? subscription.batchSize - this.gathered.length : subscription.batchSize;
     const { Messages = [] } = await deps.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: subscription.queueUrl,
-        MaxNumberOfMessages: Math.min(subscription.batchSize, sqsBatchLimit),
+        MaxNumberOfMessages: Math.min(wanted, sqsBatchLimit),
         WaitTimeSeconds: 0,
         MessageSystemAttributeNames: ["All"],
         MessageAttributeNames: ["All"],
       }),
     );
-    if (Messages.length === 0) return false;
-    const event: SQSEvent = { Records: Messages.map((message) => this.record(message)) };
-    for (let copy = 0; copy < (deps.duplicateDeliveries ? 2 : 1); copy++) deps.track(this.deliver(event));
+    if (!this.batching) {
+      if (Messages.length === 0) return false;
+      this.invoke(Messages);
+      return true;
+    }
+    for (const message of Messages) this.gather(message);
+    if (this.gathered.length >= subscription.batchSize) this.invokeGathered();
+    else if (Messages.length === 0 && this.gathered.length > 0 && this.windowPassed) this.invokeGathered();
+    else return Messages.length > 0;
     return true;
+  }
+
+  private invoke(messages: readonly Message[]): void {
+    const event: SQSEvent = { Records: messages.map((message) => this.record(message)) };
+    for (let copy = 0; copy < (this.deps.duplicateDeliveries ? 2 : 1); copy++)
+      this.deps.track(this.deliver(event));
+  }
+
+  /** Adds a message to the batch being gathered; the first starts the window, 6 MB hands the batch over. */
+  private gather(message: Message): void {
+    const bytes = Buffer.byteLength(message.Body ?? "");
+    if (this.gathered.length > 0 && this.gatheredBytes + bytes > invocationPayloadLimitBytes)
+      this.invokeGathered();
+    if (this.gathered.length === 0) {
+      const clock = this.deps.clock;
+      if (!clock)
+        throw new Error(`A batching window on ${this.subscription.queueUrl} needs the simulated clock.`);
+      this.windowPassed = false;
+      this.windowTimer = clock.setTimeout(
+        () => {
+          this.windowPassed = true;
+        },
+        (this.subscription.maximumBatchingWindowSeconds ?? 0) * 1000,
+      );
+    }
+    this.gathered.push(message);
+    this.gatheredBytes += bytes;
+  }
+
+  private invokeGathered(): void {
+    const batch = this.gathered;
+    this.gathered = [];
+    this.gatheredBytes = 0;
+    if (this.windowTimer) this.deps.clock?.clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
+    this.windowPassed = false;
+    if (batch.length > 0) this.invoke(batch);
   }
 
   private async deliver(event: SQSEvent): Promise<void> {

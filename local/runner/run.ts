@@ -382,6 +382,7 @@ class ExecutionRun {
           region: design.region,
           duplicateDeliveries: scenario.duplicateDeliveries,
           track,
+          clock,
           visibleMessages: (queueUrl) => deps.sqsServer.visibleMessages(queueUrl),
         }),
     );

@@ -45,6 +45,21 @@ export interface CallbackStep {
   answer?: StepAnswer;
 }
 
+/** A step's status, as ListPipelineExecutionSteps shows it. */
+export type StepStatus = "Executing" | "Stopping" | "Stopped" | "Failed" | "Succeeded";
+
+/** A step of an execution that has started, with how it ended. */
+export interface StepRun {
+  stepName: string;
+  /** Its type as the definition names it: Lambda, Callback, Training, ... */
+  stepType: string;
+  status: StepStatus;
+  /** Simulated ms. */
+  startedAt: number;
+  endedAt?: number;
+  failureReason?: string;
+}
+
 /** A pipeline execution as the server holds it. */
 export interface PipelineExecution {
   executionArn: string;
@@ -65,6 +80,8 @@ export interface PipelineExecution {
   /** The step running now, if any (its type as the definition names it: Lambda, Callback, Training, ...). */
   runningStep?: { name: string; type: string };
   steps: CallbackStep[];
+  /** Every step started, in order, with how it ended (ListPipelineExecutionSteps). */
+  stepRuns: StepRun[];
 }
 
 /** What starts an execution. */
@@ -135,6 +152,7 @@ export class PipelineExecutions {
       createdAt: now,
       lastModifiedAt: now,
       steps: [],
+      stepRuns: [],
     };
     this.executions.set(executionArn, execution);
     for (const listener of this.startedListeners) listener(execution);
@@ -213,6 +231,7 @@ export class PipelineExecutions {
       throw new Error(`step ${stepName}: a Callback step starts with startCallbackStep`);
     const execution = this.runnable(executionArn, stepName);
     execution.runningStep = { name: stepName, type };
+    this.recordStepStart(execution, stepName, type);
   }
 
   /**
@@ -235,10 +254,36 @@ export class PipelineExecutions {
     if (!execution?.runningStep || execution.runningStep.type === "Callback") {
       throw new Error(`endStep: execution ${executionArn} runs no step that ends this way`);
     }
+    this.recordStepEnd(
+      execution,
+      execution.runningStep.name,
+      execution.status === "Stopping" ? "Stopped" : failureReason !== undefined ? "Failed" : "Succeeded",
+      failureReason,
+    );
     execution.runningStep = undefined;
     if (execution.status === "Stopping") this.setStatus(execution, "Stopped");
     else if (failureReason !== undefined) this.setStatus(execution, "Failed", failureReason);
     return execution.status;
+  }
+
+  private recordStepStart(execution: PipelineExecution, stepName: string, stepType: string): void {
+    execution.stepRuns.push({ stepName, stepType, status: "Executing", startedAt: this.clock.now() });
+  }
+
+  /** The step's run ends, with its reason when it did not succeed. */
+  private recordStepEnd(
+    execution: PipelineExecution,
+    stepName: string,
+    status: StepStatus,
+    failureReason: string | undefined,
+  ): void {
+    const run = [...execution.stepRuns]
+      .reverse()
+      .find((r) => r.stepName === stepName && r.endedAt === undefined);
+    if (!run) return;
+    run.status = status;
+    run.endedAt = this.clock.now();
+    if (failureReason !== undefined) run.failureReason = failureReason;
   }
 
   /** The execution, which must be executing to start a step. */
@@ -258,6 +303,7 @@ export class PipelineExecutions {
   startCallbackStep(executionArn: string, stepName: string): { token: string; answer: Promise<StepAnswer> } {
     const execution = this.runnable(executionArn, stepName);
     execution.runningStep = { name: stepName, type: "Callback" };
+    this.recordStepStart(execution, stepName, "Callback");
     let token = randomString(this.random, sageMakerLimits.callbackTokenLength);
     while (this.steps.has(token)) token = randomString(this.random, sageMakerLimits.callbackTokenLength);
     const step: CallbackStep = { executionArn, stepName, token, startedAt: this.clock.now() };
@@ -319,6 +365,13 @@ export class PipelineExecutions {
     step.answer = answer;
     const execution = this.executions.get(step.executionArn)!;
     if (execution.runningStep?.name === step.stepName) execution.runningStep = undefined;
+    // A step's answer ends it: a stopping execution's step is Stopped, whatever the answer.
+    this.recordStepEnd(
+      execution,
+      step.stepName,
+      execution.status === "Stopping" ? "Stopped" : answer.outcome === "failure" ? "Failed" : "Succeeded",
+      answer.failureReason,
+    );
     if (execution.status === "Stopping") this.setStatus(execution, "Stopped");
     else if (answer.outcome === "failure") this.setStatus(execution, "Failed", answer.failureReason ?? "");
     else execution.lastModifiedAt = answer.answeredAt;

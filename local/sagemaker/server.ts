@@ -34,9 +34,23 @@ import {
   SageMakerError,
 } from "./requests";
 import type { PipelineExecutionStatusChangeEvent } from "./status-events";
-import { describedExecution, executionArnOutput, executionCopy } from "./views";
+import {
+  describedExecution,
+  executionArnOutput,
+  executionCopy,
+  listedParameters,
+  listedSteps,
+  page,
+} from "./views";
 
-export type { CallbackStep, PipelineExecution, PipelineExecutionStatus, StepAnswer } from "./executions";
+export type {
+  CallbackStep,
+  PipelineExecution,
+  PipelineExecutionStatus,
+  StepAnswer,
+  StepRun,
+  StepStatus,
+} from "./executions";
 export type { PipelineExecutionStatusChangeEvent } from "./status-events";
 
 export interface SageMakerServerOptions {
@@ -155,13 +169,13 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     stop: listening.stop,
     startExecution: (input) => executionCopy(executions.start(input)),
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
+    onStatusChange: (listener) => executions.onStatusChange(listener),
     startLambdaStep: (executionArn, stepName) => executions.startLambdaStep(executionArn, stepName),
     endLambdaStep: (executionArn, failureReason) => executions.endLambdaStep(executionArn, failureReason),
     startStep: (executionArn, stepName, type) => executions.startStep(executionArn, stepName, type),
     endStep: (executionArn, failureReason) => executions.endStep(executionArn, failureReason),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
     onStopRequested: (listener) => executions.onStopRequested(listener),
-    onStatusChange: (listener) => executions.onStatusChange(listener),
     setExecutionStatus: (executionArn, status, failureReason) => {
       const execution = executions.find(executionArn);
       if (!execution) throw new Error(`setExecutionStatus: no execution ${executionArn}`);
@@ -208,5 +222,21 @@ function operationsOn(executions: PipelineExecutions): Record<string, Operation>
       return executionArnOutput(execution.executionArn);
     },
     DescribePipelineExecution: (input) => describedExecution(requireExecution(input.PipelineExecutionArn)),
+    ListPipelineExecutionSteps: (input) => {
+      const listed = page(
+        listedSteps(requireExecution(input.PipelineExecutionArn)),
+        input.NextToken,
+        input.MaxResults,
+      );
+      return { PipelineExecutionSteps: listed.items, NextToken: listed.nextToken };
+    },
+    ListPipelineParametersForExecution: (input) => {
+      const listed = page(
+        listedParameters(requireExecution(input.PipelineExecutionArn)),
+        input.NextToken,
+        input.MaxResults,
+      );
+      return { PipelineParameters: listed.items, NextToken: listed.nextToken };
+    },
   };
 }

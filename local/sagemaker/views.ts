@@ -23,3 +23,30 @@ export function executionArnOutput(executionArn: string): { PipelineExecutionArn
 export function executionCopy(execution: PipelineExecution): PipelineExecution {
   return structuredClone(execution);
 }
+
+/**
+ * ListPipelineExecutionSteps' steps: newest first (its default SortOrder, Descending), with StepStatus and
+ * FailureReason.
+ */
+export function listedSteps(execution: PipelineExecution): Record<string, unknown>[] {
+  return [...execution.stepRuns].reverse().map((run) => ({
+    StepName: run.stepName,
+    StepStatus: run.status,
+    StartTime: run.startedAt / 1000,
+    EndTime: run.endedAt === undefined ? undefined : run.endedAt / 1000,
+    FailureReason: run.failureReason,
+  }));
+}
+
+/** ListPipelineParametersForExecution's parameters: those the execution started with. */
+export function listedParameters(execution: PipelineExecution): Record<string, unknown>[] {
+  return execution.parameters.map((p) => ({ Name: p.Name, Value: p.Value }));
+}
+
+/** One page of a listing: MaxResults items from the offset a NextToken holds. */
+export function page<T>(items: readonly T[], nextToken: unknown, maxResults: unknown, limit = 100) {
+  const start = typeof nextToken === "string" && /^\d+$/.test(nextToken) ? Number(nextToken) : 0;
+  const size = typeof maxResults === "number" && maxResults >= 1 ? Math.min(maxResults, limit) : 50;
+  const end = start + size;
+  return { items: items.slice(start, end), nextToken: end < items.length ? String(end) : undefined };
+}

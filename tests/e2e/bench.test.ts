@@ -8,6 +8,7 @@ import {
   type BenchRun,
 } from "../../scripts/bench";
 import type { ThrottledSubmitResult } from "../../local/runner/throttled-submit";
+import { recordsBenchTable, stackModelOf } from "../../scripts/bench-records";
 
 /** Runs the bench in this process and collects what it prints. */
 async function runBench(
@@ -164,5 +165,41 @@ describe("npm run bench", function () {
     expect(refused.err).to.equal(
       'Unknown option "--shards".\nRun "npm run bench -- --help" for the options.\n',
     );
+  });
+
+  it("prints the records table: a row per size, its source, p50, p99 and calls a design, every assumption", () => {
+    const model = stackModelOf("dev");
+    const figures = (source: "local run" | "model", p50: number, callsPerThousand = 6390) => ({
+      source,
+      p50,
+      p99: p50 + 1,
+      callsPerThousand,
+    });
+    const table = recordsBenchTable(
+      [
+        { records: 1000, stack: figures("local run", 154.2), template: figures("model", 422.2, 4120) },
+        { records: 100000, stack: figures("model", 190.9), template: figures("model", 422.2, 4120) },
+      ],
+      model,
+    ).split("\n");
+    expect(table[0]).to.equal("Records: sent at 100 a second, each to its final status (simulated)");
+    expect(table[2]).to.match(/^ +\| this stack's records API +\| the template's design$/);
+    expect(table[3].split(/\s+/)).to.deep.equal([
+      "records",
+      "|",
+      "source",
+      "p50",
+      "p99",
+      "calls",
+      "|",
+      "source",
+      "p50",
+      "p99",
+      "calls",
+    ]);
+    expect(table[4]).to.match(/^ +1000 {2}\| local run +2m34s +2m35s +6390 {2}\| model +7m02s +7m03s +4120$/);
+    expect(table[5]).to.match(/^ +100000 {2}\| model +3m11s +3m12s +6390 {2}\| model/);
+    expect(table.join("\n")).to.include("at most 128 jobs");
+    expect(table.join("\n")).to.include("the job's instance start-up is assumed 5 min");
   });
 });

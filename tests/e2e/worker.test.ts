@@ -117,6 +117,47 @@ describe("npm start --worker: the example worker through local mode", function (
     expect(JSON.parse(output["shard-00001/c.txt.counts.json"])).to.deep.include({ shard: 1, words: 3 });
   });
 
+  it("honours the record contract in both modes: a result line per text record, an error line per other", async () => {
+    const line = (jobId: string, record: unknown) => `${JSON.stringify({ job_id: jobId, record })}\n`;
+    const input = await inputFolder("records", {
+      "shard-00000/records.jsonl": line("j-0", "one two three") + line("j-1", { text: "four" }),
+      "shard-00001/records.jsonl": line("j-2", 42) + line("j-3", "five\nsix"),
+    });
+    for (const mode of ["jobs", "array"]) {
+      const { code, summary } = await runJson([
+        ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", mode],
+        ...["--config", workerCommand],
+      ]);
+      resultFolders.push(summary.worker!.resultsDirectory);
+      expect(code, summary.unexpected.join("; ")).to.equal(0);
+      const output = await filesIn(summary.worker!.outputDirectory);
+      const results = Object.entries(output).flatMap(([file, text]) =>
+        text
+          .trim()
+          .split("\n")
+          .map((l) => [file, JSON.parse(l)]),
+      );
+      expect(results, mode).to.deep.equal([
+        [
+          "shard-00000/records.jsonl.results.jsonl",
+          { job_id: "j-0", result: { lines: 1, words: 3, characters: 13 } },
+        ],
+        [
+          "shard-00000/records.jsonl.results.jsonl",
+          { job_id: "j-1", result: { lines: 1, words: 1, characters: 4 } },
+        ],
+        [
+          "shard-00001/records.jsonl.results.jsonl",
+          { job_id: "j-2", error: 'the record must be text or {"text": "..."}, got 42' },
+        ],
+        [
+          "shard-00001/records.jsonl.results.jsonl",
+          { job_id: "j-3", result: { lines: 2, words: 2, characters: 8 } },
+        ],
+      ]);
+    }
+  });
+
   it("a shard whose input is not text fails with the worker's exit code, named in the step's failure", async () => {
     const input = await inputFolder("bad", { "a.txt": "fine\n", "b.bin": Buffer.from([0xff, 0xfe, 0x00]) });
     const { code, summary } = await runJson([

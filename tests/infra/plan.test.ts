@@ -28,14 +28,26 @@ describe("npm run plan", () => {
     });
   });
 
-  it("reads --stack (default dev) and --json", () => {
-    expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", json: false, help: false });
+  it("reads --stack (default dev), --config and --json", () => {
+    expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", config: {}, json: false, help: false });
     expect(parsePlanArgs(["--stack", "prod", "--json"])).to.deep.equal({
       stack: "prod",
+      config: {},
       json: true,
       help: false,
     });
-    expect(parsePlanArgs(["--stack=staging"])).to.deep.equal({ stack: "staging", json: false, help: false });
+    expect(parsePlanArgs(["--stack=staging"])).to.deep.equal({
+      stack: "staging",
+      config: {},
+      json: false,
+      help: false,
+    });
+    expect(
+      parsePlanArgs(["--config", "recordApi=true", "--config=recordBatchSize=500"]).config,
+    ).to.deep.equal({
+      recordApi: true,
+      recordBatchSize: 500,
+    });
   });
 
   it("refuses an unknown flag or a --stack without a name, pointing at --help, exit code 2", async () => {

@@ -3,6 +3,7 @@ import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { api, apiCommand } from "../../scripts/api";
 import { benchCommand, bench } from "../../scripts/bench";
 import { check, checkCommand } from "../../scripts/check";
 import {
@@ -34,6 +35,7 @@ const scripts: Record<
   "scripts/start.ts": { command: startCommand, main: start },
   "scripts/bench.ts": { command: benchCommand, main: (argv, o) => bench(argv, o) },
   "scripts/readme.ts": { command: readmeCommand, main: readme },
+  "scripts/api.ts": { command: apiCommand, main: (argv, o) => api(argv, o, { stopped: Promise.resolve() }) },
 };
 
 async function capture(main: (argv: string[], o: CliOutput) => Promise<number>, argv: string[]) {

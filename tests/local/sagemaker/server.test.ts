@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import {
   DescribePipelineExecutionCommand,
+  ListPipelineExecutionStepsCommand,
+  ListPipelineParametersForExecutionCommand,
   SageMakerClient,
   SendPipelineExecutionStepFailureCommand,
   SendPipelineExecutionStepSuccessCommand,
@@ -386,5 +388,60 @@ describe("local SageMaker server", () => {
       ),
     );
     expect(error.name).to.equal("ResourceNotFound");
+  });
+
+  it("lists an execution's parameters, and its steps newest first with their status and failure reason", async () => {
+    const { PipelineExecutionArn } = await sagemaker.send(
+      new StartPipelineExecutionCommand({
+        PipelineName: "batch-bridge",
+        PipelineExecutionDisplayName: "records-0123abcd",
+        PipelineParameters: [
+          { Name: "InputUri", Value: "s3://bucket/input/records/b/" },
+          { Name: "ShardCount", Value: "2" },
+        ],
+        ClientRequestToken: requestToken(5),
+      }),
+    );
+    const parameters = await sagemaker.send(
+      new ListPipelineParametersForExecutionCommand({ PipelineExecutionArn }),
+    );
+    expect(parameters.PipelineParameters).to.deep.equal([
+      { Name: "InputUri", Value: "s3://bucket/input/records/b/" },
+      { Name: "ShardCount", Value: "2" },
+    ]);
+    const firstPage = await sagemaker.send(
+      new ListPipelineParametersForExecutionCommand({ PipelineExecutionArn, MaxResults: 1 }),
+    );
+    expect(firstPage.PipelineParameters?.map((p) => p.Name)).to.deep.equal(["InputUri"]);
+    const secondPage = await sagemaker.send(
+      new ListPipelineParametersForExecutionCommand({ PipelineExecutionArn, NextToken: firstPage.NextToken }),
+    );
+    expect(secondPage.PipelineParameters?.map((p) => p.Name)).to.deep.equal(["ShardCount"]);
+
+    server.startLambdaStep(PipelineExecutionArn!, "SubmitBatchJobs");
+    clock.advance(1_000);
+    server.endLambdaStep(PipelineExecutionArn!);
+    const { token } = server.startCallbackStep(PipelineExecutionArn!, "WaitForBatchJobs");
+    clock.advance(60_000);
+    await sagemaker.send(
+      new SendPipelineExecutionStepFailureCommand({
+        CallbackToken: token,
+        FailureReason: "1 of 2 shards failed: shard 1 (exit code 65)",
+      }),
+    );
+    const { PipelineExecutionSteps } = await sagemaker.send(
+      new ListPipelineExecutionStepsCommand({ PipelineExecutionArn }),
+    );
+    expect(
+      PipelineExecutionSteps?.map((step) => [
+        step.StepName,
+        step.StepStatus,
+        step.FailureReason,
+        step.EndTime?.getTime(),
+      ]),
+    ).to.deep.equal([
+      ["WaitForBatchJobs", "Failed", "1 of 2 shards failed: shard 1 (exit code 65)", start + 61_000],
+      ["SubmitBatchJobs", "Succeeded", undefined, start + 1_000],
+    ]);
   });
 });

@@ -1,0 +1,164 @@
+/**
+ * SageMaker's part for executions started through its API (the records flush starts one per batch): each
+ * execution's steps run in order as the pipeline definition says, the Lambda step by invoking its function
+ * and the Callback step by sending the callback message and waiting for the step's answer. The server
+ * announces every status change as SageMaker's EventBridge event.
+ */
+import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import type { PipelineDefinition } from "../../infra/pipeline-definition";
+import type { PipelineExecution, PipelineExecutionStatus, SageMakerServer } from "../sagemaker/server";
+import type { SimClock } from "../time/clock";
+import type { Track } from "./event-sources";
+import type { LambdaService } from "./lambda";
+import {
+  lambdaStepOutputs,
+  resolveArguments,
+  resolveParameters,
+  type ExecutionScope,
+  type ParameterValue,
+  type PipelineStep,
+} from "./pipeline-interpreter";
+
+/** SageMaker gives up on a Lambda step after 10 minutes. */
+const lambdaStepLimitSeconds = 600;
+
+export interface PipelineRunsDeps {
+  clock: SimClock;
+  sageMakerServer: SageMakerServer;
+  lambda: LambdaService;
+  sqs: SQSClient;
+  definition: PipelineDefinition;
+  track: Track;
+}
+
+/** Runs every execution started, each to its end. */
+export class PipelineRuns {
+  private active = 0;
+  private readonly ends: Record<"Succeeded" | "Failed" | "Stopped", number> = {
+    Succeeded: 0,
+    Failed: 0,
+    Stopped: 0,
+  };
+
+  constructor(private readonly deps: PipelineRunsDeps) {}
+
+  /** Executions still running. */
+  get running(): number {
+    return this.active;
+  }
+
+  /** Executions ended, by status. */
+  outcomes(): Record<"Succeeded" | "Failed" | "Stopped", number> {
+    return { ...this.ends };
+  }
+
+  /** Runs an execution's steps (call it for every execution started). */
+  start(execution: PipelineExecution): void {
+    this.active += 1;
+    this.deps.track(
+      this.run(execution).finally(() => {
+        this.active -= 1;
+        const status = this.deps.sageMakerServer.execution(execution.executionArn)?.status;
+        if (status === "Succeeded" || status === "Failed" || status === "Stopped") this.ends[status] += 1;
+      }),
+    );
+  }
+
+  private async run(execution: PipelineExecution): Promise<void> {
+    const { definition, sageMakerServer } = this.deps;
+    const executionArn = execution.executionArn;
+    let scope: ExecutionScope;
+    try {
+      const given: Record<string, ParameterValue> = Object.fromEntries(
+        execution.parameters.map((p) => [p.Name ?? "", p.Value ?? ""]),
+      );
+      scope = {
+        executionArn,
+        executionId: executionArn.slice(executionArn.lastIndexOf("/") + 1),
+        pipelineName: execution.pipelineName,
+        parameters: resolveParameters(definition, given),
+        stepOutputs: {},
+      };
+    } catch (error) {
+      sageMakerServer.setExecutionStatus(executionArn, "Failed", (error as Error).message);
+      return;
+    }
+    for (const step of definition.Steps) {
+      // A stopped execution starts no further step.
+      if (sageMakerServer.execution(executionArn)?.status !== "Executing") return;
+      if (step.Type !== "Lambda" && step.Type !== "Callback") {
+        const { Name, Type } = step as { Name: string; Type: string };
+        sageMakerServer.setExecutionStatus(
+          executionArn,
+          "Failed",
+          `Step ${Name}: ${Type} steps are not run here.`,
+        );
+        return;
+      }
+      const ended =
+        step.Type === "Lambda" ? await this.lambdaStep(step, scope) : await this.callbackStep(step, scope);
+      if (ended !== undefined) return;
+    }
+    sageMakerServer.setExecutionStatus(executionArn, "Succeeded");
+  }
+
+  /** Runs a Lambda step; resolves to the status the execution ended with, or undefined to go on. */
+  private async lambdaStep(
+    step: Extract<PipelineStep, { Type: "Lambda" }>,
+    scope: ExecutionScope,
+  ): Promise<PipelineExecutionStatus | undefined> {
+    const { sageMakerServer, lambda, clock } = this.deps;
+    sageMakerServer.startLambdaStep(scope.executionArn, step.Name);
+    let reason: string | undefined;
+    try {
+      const args = resolveArguments(step.Arguments, scope, step.Name);
+      const startedAt = clock.now();
+      const result = await lambda.invoke(step.FunctionArn, args);
+      if ((clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
+        reason = `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
+      } else if (!result.ok) {
+        reason = `Step ${step.Name} failed: ${result.message}`;
+      } else {
+        const outputs = lambdaStepOutputs(step, result.value);
+        if (outputs.ok) scope.stepOutputs[step.Name] = outputs.outputs;
+        else reason = outputs.reason;
+      }
+    } catch (error) {
+      reason = (error as Error).message;
+    }
+    // A failed step fails the execution; a stop requested meanwhile stops it now.
+    const status = sageMakerServer.endLambdaStep(scope.executionArn, reason);
+    return status === "Executing" ? undefined : status;
+  }
+
+  /** Runs a Callback step: the token, the callback message, the wait for the step's answer. */
+  private async callbackStep(
+    step: Extract<PipelineStep, { Type: "Callback" }>,
+    scope: ExecutionScope,
+  ): Promise<PipelineExecutionStatus | undefined> {
+    const { sageMakerServer, sqs } = this.deps;
+    const executionArn = scope.executionArn;
+    const args = resolveArguments(step.Arguments, scope, step.Name);
+    const { token, answer } = sageMakerServer.startCallbackStep(executionArn, step.Name);
+    await sqs.send(
+      new SendMessageCommand({
+        QueueUrl: step.SqsQueueUrl,
+        MessageBody: JSON.stringify({
+          token,
+          pipelineExecutionArn: executionArn,
+          arguments: args,
+          status: "Executing",
+        }),
+      }),
+    );
+    const accepted = await answer;
+    // The answer has ended the step, and the execution with a failure or a stop.
+    const status = sageMakerServer.execution(executionArn)?.status;
+    if (status !== undefined && status !== "Executing") return status;
+    if (accepted.outcome === "failure") return "Failed";
+    scope.stepOutputs[step.Name] = Object.fromEntries(
+      (accepted.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
+    );
+    return undefined;
+  }
+}
