@@ -138,7 +138,7 @@ describe("the records API locally: npm start -- --records and npm run api", func
       const exit = run(
         (argv, output) =>
           api(argv, output, { stopped, onServing: (s) => ((url = s.baseUrl), (key = s.apiKey)) }),
-        ["--speed", "5"],
+        ["--speed", "1"],
       );
       // Until it serves (or ends: it cannot start).
       const ended = exit.then(() => "ended");
