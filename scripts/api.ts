@@ -8,9 +8,9 @@ import {
   configSetting,
   optionValue,
   parseArgs,
+  readOptions,
   runCli,
   UsageError,
-  usageText,
   type CliCommand,
   type CliOutput,
 } from "./cli";
@@ -101,18 +101,8 @@ export async function api(
   output: CliOutput,
   control: { stopped?: Promise<void>; onServing?: (served: ServedApi) => void } = {},
 ): Promise<number> {
-  let options: ApiOptions;
-  try {
-    options = parseApiArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm run api -- --help" for the options.`);
-    return 2;
-  }
-  if (options.help) {
-    output.out(usageText(apiCommand));
-    return 0;
-  }
+  const options = readOptions(argv, apiCommand, parseApiArgs, output);
+  if (typeof options === "number") return options;
   let served: ServedApi;
   const log = console.log;
   console.log = console.error;

@@ -12,10 +12,11 @@ import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner
 import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
 import {
   flagGiven,
+  optionsHint,
   parseArgs,
+  readOptions,
   runCli,
   UsageError,
-  usageText,
   type CliCommand,
   type CliOutput,
   type ParsedArgs,
@@ -144,25 +145,15 @@ export async function bench(
   },
 ): Promise<number> {
   const { designs } = plan;
-  let parsed: ParsedArgs;
-  try {
-    parsed = parseArgs(argv, benchCommand);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm run bench -- --help" for the options.`);
-    return 2;
-  }
-  if (parsed.help) {
-    output.out(usageText(benchCommand));
-    return 0;
-  }
+  const parsed = readOptions(argv, benchCommand, (args) => parseArgs(args, benchCommand), output);
+  if (typeof parsed === "number") return parsed;
   const json = flagGiven(parsed, "--json");
   let throttleMaxShards: number;
   try {
     throttleMaxShards = throttleMaxShardsOption(parsed);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm run bench -- --help" for the options.`);
+    output.err(`${error.message}\n${optionsHint(benchCommand)}`);
     return 2;
   }
   const throttleCases = (plan.throttleCases ?? []).filter((c) => c.shards <= throttleMaxShards);

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import { cacheFolder as projectCacheFolder } from "../render/render-cache";
 import {
   flagGiven,
+  optionsHint,
   optionValue,
   parseArgs,
   runCli,
@@ -181,7 +182,7 @@ export async function check(argv: string[], output: CliOutput, env = process.env
     selected = selectedChecks(optionValue(parsed, "--only"), env.npm_lifecycle_event, testFiles);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm test -- --help" for the options.`);
+    output.err(`${error.message}\n${optionsHint(checkCommand)}`);
     return 2;
   }
   const toRun = checks(testFiles)

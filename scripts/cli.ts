@@ -44,6 +44,42 @@ export interface CliCommand {
 /** `--help` and `-h`: every script has them. */
 export const helpOption: CliOption = { name: "--help", help: "show this help and exit" };
 
+/** The npm command that runs the script `command` describes: `npm start`, `npm run plan`. */
+function npmCommand(command: CliCommand): string {
+  const [script] = command.npmScripts;
+  return script === "start" || script === "test" ? `npm ${script}` : `npm run ${script}`;
+}
+
+/** What a usage error ends with: how to see the script's options. */
+export function optionsHint(command: CliCommand): string {
+  return `Run "${npmCommand(command)} -- --help" for the options.`;
+}
+
+/**
+ * A script's options read with `parse`, or its exit code: a bad option is answered on stderr with how to
+ * see the options (2), and `--help` prints the usage (0).
+ */
+export function readOptions<T extends { help: boolean }>(
+  argv: string[],
+  command: CliCommand,
+  parse: (argv: string[]) => T,
+  output: CliOutput,
+): T | number {
+  let options: T;
+  try {
+    options = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\n${optionsHint(command)}`);
+    return 2;
+  }
+  if (options.help) {
+    output.out(usageText(command));
+    return 0;
+  }
+  return options;
+}
+
 /** The usage text `--help` prints. */
 export function usageText(command: CliCommand): string {
   const options = [...command.options, helpOption];

@@ -10,9 +10,8 @@ import {
   flagGiven,
   optionValue,
   parseArgs,
+  readOptions,
   runCli,
-  UsageError,
-  usageText,
   type CliCommand,
   type CliOutput,
 } from "./cli";
@@ -72,18 +71,8 @@ export function parsePlanArgs(argv: string[]): PlanOptions {
 
 /** Runs the plan; resolves to the process exit code. */
 export async function plan(argv: string[], output: CliOutput): Promise<number> {
-  let options: PlanOptions;
-  try {
-    options = parsePlanArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm run plan -- --help" for the options.`);
-    return 2;
-  }
-  if (options.help) {
-    output.out(usageText(planCommand));
-    return 0;
-  }
+  const options = readOptions(argv, planCommand, parsePlanArgs, output);
+  if (typeof options === "number") return options;
   let rendered: RenderedStack;
   // Anything the program or its libraries print goes to stderr: stdout carries only the plan.
   const log = console.log;

@@ -6,7 +6,15 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { bench } from "./bench";
-import { parseArgs, runCli, UsageError, usageText, type CliCommand, type CliOutput } from "./cli";
+import {
+  optionsHint,
+  parseArgs,
+  runCli,
+  UsageError,
+  usageText,
+  type CliCommand,
+  type CliOutput,
+} from "./cli";
 import { start } from "./start";
 
 const repoRoot = path.resolve(__dirname, "..");
@@ -80,7 +88,7 @@ export async function readme(argv: string[], output: CliOutput): Promise<number>
     check = parsed.values.length > 0;
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm run readme -- --help" for the options.`);
+    output.err(`${error.message}\n${optionsHint(readmeCommand)}`);
     return 2;
   }
   let text = fs.readFileSync(readmePath, "utf8");

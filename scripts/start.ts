@@ -22,10 +22,11 @@ import { stackNames } from "../render/stack-files";
 import type { RecordsScenario } from "../local/runner/records-run";
 import {
   configSetting,
+  optionsHint,
   parseArgs,
+  readOptions,
   runCli,
   UsageError,
-  usageText,
   type CliCommand,
   type CliOutput,
 } from "./cli";
@@ -264,25 +265,15 @@ export function parseStartArgs(argv: string[]): StartOptions {
 
 /** Runs `npm start` with `argv`; resolves to the exit code. */
 export async function start(argv: string[], output: CliOutput): Promise<number> {
-  let options: StartOptions;
-  try {
-    options = parseStartArgs(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    output.err(`${error.message}\nRun "npm start -- --help" for the options.`);
-    return 2;
-  }
-  if (options.help) {
-    output.out(usageText(startCommand));
-    return 0;
-  }
+  const options = readOptions(argv, startCommand, parseStartArgs, output);
+  if (typeof options === "number") return options;
   if (options.records) return startRecords(options.records, options.json, output);
   try {
     // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
     resolveScenario(options.scenario);
   } catch (error) {
     if (!(error instanceof ScenarioError)) throw error;
-    output.err(`${error.problems.join("\n")}\nRun "npm start -- --help" for the options.`);
+    output.err(`${error.problems.join("\n")}\n${optionsHint(startCommand)}`);
     return 2;
   }
   const progress = new ProgressPrinter((line) => output.err(line));
