@@ -5,7 +5,7 @@
  * a new entry (and a new column group). Then a second table: the submit function submitting one job per
  * shard while Batch throttles a share of its calls, next to the ideal time.
  */
-import { configKeys } from "../infra/config";
+import type { JobMode } from "../functions/step-contract";
 import type { Summary } from "../local/runner/run";
 import { recordsBenchTable, runRecordsBench, type RecordsBenchRow } from "./bench-records";
 import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner/throttled-submit";
@@ -22,9 +22,7 @@ import {
   type ParsedArgs,
 } from "./cli";
 
-/** How a design submits its jobs: one array job, or one job per shard. */
-export type SubmitMode = "array" | "jobs";
-export const submitModes: readonly SubmitMode[] = ["array", "jobs"];
+export const submitModes: readonly JobMode[] = ["array", "jobs"];
 
 /** One design the bench compares. */
 export interface BenchDesign {
@@ -34,7 +32,7 @@ export interface BenchDesign {
   /** What the design's runs set (the shards, the job duration and the submit mode are the bench's). */
   scenario: Scenario;
   /** The one submit mode the design has (unset: it runs in both, as the stack's submitMode says). */
-  mode?: SubmitMode;
+  mode?: JobMode;
 }
 
 /**
@@ -42,7 +40,7 @@ export interface BenchDesign {
  * a job-event invocation, and one such run takes minutes of wall time (`npm start -- --mode jobs --shards
  * 10000 --config submitTimeoutSeconds=600` runs it).
  */
-export const benchShards: Record<SubmitMode, number[]> = {
+export const benchShards: Record<JobMode, number[]> = {
   array: [1, 10, 100, 1_000, 10_000],
   jobs: [1, 10, 100, 1_000],
 };
@@ -60,25 +58,20 @@ export const benchThrottleCases: ThrottledSubmitCase[] = [
 
 /**
  * Our stack answering from Batch's events (with polling as its safety net), our stack polling only, and
- * the reference design's policy. The stack's own variants are listed when it has the setting for them.
+ * the reference design's policy.
  */
 export function benchDesigns(): BenchDesign[] {
-  const canChooseEvents = "completionEvents" in configKeys;
   return [
-    ...(canChooseEvents
-      ? [
-          {
-            name: "events",
-            label: "this stack, event-driven",
-            scenario: { design: "bridge", config: { completionEvents: true } } as Scenario,
-          },
-          {
-            name: "polling",
-            label: "this stack, polling only",
-            scenario: { design: "bridge", config: { completionEvents: false } } as Scenario,
-          },
-        ]
-      : [{ name: "bridge", label: "this stack", scenario: { design: "bridge" } as Scenario }]),
+    {
+      name: "events",
+      label: "this stack, event-driven",
+      scenario: { design: "bridge", config: { completionEvents: true } } as Scenario,
+    },
+    {
+      name: "polling",
+      label: "this stack, polling only",
+      scenario: { design: "bridge", config: { completionEvents: false } } as Scenario,
+    },
     { name: "reference", label: "reference design", scenario: { design: "reference" }, mode: "jobs" },
   ];
 }
@@ -86,7 +79,7 @@ export function benchDesigns(): BenchDesign[] {
 /** One run of the bench. */
 export interface BenchRun {
   design: string;
-  mode: SubmitMode;
+  mode: JobMode;
   shards: number;
   jobDurationSeconds: number;
   summary: Summary;
@@ -124,7 +117,7 @@ export const benchCommand: CliCommand = {
 export interface BenchPlan {
   designs: BenchDesign[];
   /** Shard counts by submit mode; a mode left out is not run. */
-  shards: Partial<Record<SubmitMode, number[]>>;
+  shards: Partial<Record<JobMode, number[]>>;
   jobDurationsSeconds: number[];
   /** Also the records table (a local run of 1,000 records, the larger sizes modelled). */
   records?: boolean;
@@ -233,7 +226,7 @@ function throttleMaxShardsOption(parsed: ParsedArgs): number {
 
 /** One row of the table: a submit mode, a shard count and a job duration. */
 export interface BenchRow {
-  mode: SubmitMode;
+  mode: JobMode;
   shards: number;
   jobDurationSeconds: number;
 }

@@ -320,6 +320,11 @@ export const configKeys = {
 
 export type ConfigKey = keyof typeof configKeys;
 
+/** A key as Pulumi names it in a stack's config, `<project>:<key>`. */
+export function qualifiedKey(key: ConfigKey): string {
+  return `${projectName}:${key}`;
+}
+
 /** The value a key's spec describes: its allowed values when listed, else its type's. */
 type SettingValue<Spec> = Spec extends { allowed: readonly (infer Allowed)[] }
   ? Allowed
@@ -385,5 +390,4 @@ export type BridgeConfig = BridgeSettings & {
   bridgedPipelineNames: string[];
 };
 
-export type SubmitMode = BridgeConfig["submitMode"];
 export type CapacityType = BridgeConfig["capacityType"];

@@ -5,6 +5,7 @@
  */
 import type { RetryStrategy } from "@aws-sdk/client-batch";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { qualifiedKey, type ConfigKey } from "../../infra/config/keys";
 import { loadHandler } from "../../render/archives";
 import { mockAccountId } from "../../render/aws-mocks";
 import {
@@ -59,7 +60,7 @@ export function bridgeDesign(
     throw new Error(`Local mode needs a job definition in the ${rendered.stack} stack, found none.`);
   }
   const computeEnvironment = single(rendered, "aws:batch/computeEnvironment:ComputeEnvironment");
-  const setting = (key: string): string => rendered.config[`sagemaker-batch-bridge:${key}`] ?? "";
+  const setting = (key: ConfigKey): string => rendered.config[qualifiedKey(key)] ?? "";
 
   const subscriptions = resourcesOfType(rendered, "aws:lambda/eventSourceMapping:EventSourceMapping").map(
     (mapping): QueueSubscription => {
@@ -98,7 +99,7 @@ export function bridgeDesign(
     accountId: mockAccountId,
     pipelineName: String(pipeline.inputs.pipelineName),
     definition: pipelineDefinitionOf(rendered),
-    mode: rendered.config["sagemaker-batch-bridge:submitMode"] === "jobs" ? "jobs" : "array",
+    mode: setting("submitMode") === "jobs" ? "jobs" : "array",
     configOverrides,
     queues,
     deadLetterQueueNames: queues

@@ -5,6 +5,7 @@
  * `pulumi up` would deploy, the functions being the serialized closures Pulumi uploads), and the reference
  * design, on the same Batch resources so that only the orchestration differs.
  */
+import type { JobMode } from "../../functions/step-contract";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import type { Context } from "aws-lambda";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
@@ -26,7 +27,7 @@ export interface DesignRequest {
   /** Stack config set over the stack file's, by key. */
   config: Record<string, ConfigValue>;
   /** The stack's submitMode for this run (undefined: the stack's own). */
-  mode: "array" | "jobs" | undefined;
+  mode: JobMode | undefined;
   shards: number;
   /** How long each job runs, in simulated seconds (the stack's job timeout must allow it). */
   jobDurationSeconds: number;
@@ -113,7 +114,7 @@ export interface PreparedDesign {
   pipelineName: string;
   definition: PipelineDefinition;
   /** How jobs are submitted: one array job, or one job per shard. */
-  mode: "array" | "jobs";
+  mode: JobMode;
   /** Stack config this run set over the stack file, with why. */
   configOverrides: Record<string, { value: ConfigValue; why: string }>;
   queues: QueueDeclaration[];

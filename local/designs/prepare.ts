@@ -2,6 +2,7 @@
  * Prepares the design a run asks for: the stack config the run sets (with why), the stack rendered with
  * it, and the bridge's design or the reference design on the bridge's Batch resources.
  */
+import { qualifiedKey, type ConfigKey } from "../../infra/config/keys";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedStack } from "../../render/rendered-stack";
 import { stackConfig, type ConfigValue } from "../../render/stack-files";
@@ -25,7 +26,7 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
     scenario.stack,
     Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
   );
-  const setting = (key: string) => Number(current[`sagemaker-batch-bridge:${key}`]);
+  const setting = (key: ConfigKey) => Number(current[qualifiedKey(key)]);
   const timeout = setting("jobTimeoutSeconds");
   if (scenario.worker === undefined && scenario.jobDurationSeconds > timeout) {
     // A quarter more than the job needs, in whole minutes.
@@ -57,7 +58,7 @@ export async function prepareDesign(scenario: DesignRequest): Promise<PreparedDe
     scenario.stack,
     Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
   );
-  const definitionFile = rendered.config["sagemaker-batch-bridge:pipelineDefinitionFile"] ?? "";
+  const definitionFile = rendered.config[qualifiedKey("pipelineDefinitionFile")] ?? "";
   if (scenario.design === "reference" && definitionFile !== "") {
     throw new Error(
       `The reference design runs its own two-step pipeline; the ${scenario.stack} stack deploys the ` +

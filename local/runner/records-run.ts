@@ -6,6 +6,7 @@
  * execution's end event reaches the status function. Once nothing is left in flight, the client reads
  * every record's status with `GET /job/{job_id}`.
  */
+import type { JobMode } from "../../functions/step-contract";
 import type { ConfigValue } from "../../render/stack-files";
 import type { PreparedDesign, QueueSubscription } from "../designs/design";
 import type { JobStatus } from "../batch/server";
@@ -26,7 +27,7 @@ export interface RecordsScenario {
   failRecords?: number[];
   stack?: string;
   config?: Record<string, ConfigValue>;
-  mode?: "array" | "jobs";
+  mode?: JobMode;
   /** How long each Batch job runs (default 120 s). */
   jobDurationSeconds?: number;
   seed?: number;
@@ -58,7 +59,7 @@ export interface LatencySummary {
 /** The result of a records run (the `--json` object). Everything is simulated except `wallSeconds`. */
 export interface RecordsSummary {
   stack: string;
-  mode: "array" | "jobs";
+  mode: JobMode;
   seed: number;
   recordRate: number;
   jobDurationSeconds: number;

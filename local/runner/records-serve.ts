@@ -5,6 +5,7 @@
  * second. With speed 0 time stands still until the caller moves it (`runUntilQuiet`), which is how tests
  * drive it deterministically.
  */
+import type { JobMode } from "../../functions/step-contract";
 import type { ConfigValue } from "../../render/stack-files";
 import { prepareDesign } from "../designs/prepare";
 import { SimClock } from "../time/clock";
@@ -14,7 +15,7 @@ import { settle } from "./simulated-process";
 export interface ServeOptions {
   stack?: string;
   config?: Record<string, ConfigValue>;
-  mode?: "array" | "jobs";
+  mode?: JobMode;
   /** Simulated ms per wall ms (default 10); 0: time moves only through `runUntilQuiet`. */
   speed?: number;
   /** Port of the API's stage (default 0: any free port). */

@@ -10,6 +10,7 @@
  * to the targets of matching rules. When everything started has come to rest, it steps the clock to the
  * next timer. The run ends when the execution has ended and what it set off has finished.
  */
+import type { JobMode } from "../../functions/step-contract";
 import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -106,7 +107,7 @@ export interface StepRecord {
 export interface Summary {
   design: ResolvedScenario["design"];
   stack: string;
-  mode: "array" | "jobs";
+  mode: JobMode;
   shards: number;
   jobDurationSeconds: number;
   /** Jobs the compute environment runs at once (the others wait RUNNABLE). */

@@ -3,6 +3,7 @@
  * injected (failures, a stop, throttling, duplicate deliveries, a malformed message). Every field is
  * checked once, with an error naming the field and what it accepts.
  */
+import type { JobMode } from "../../functions/step-contract";
 import { statSync } from "node:fs";
 import * as path from "node:path";
 import type { ConfigValue } from "../../render/stack-files";
@@ -25,7 +26,7 @@ export interface Scenario {
   /** Other pipeline parameters of the execution (InputUri, OutputUri); default: the pipeline's defaults. */
   parameters?: Record<string, string | number | boolean>;
   /** The stack's submitMode for this run (default: the stack's own). */
-  mode?: "array" | "jobs";
+  mode?: JobMode;
   /** How long each job runs once RUNNING, in simulated seconds (default 120). */
   jobDurationSeconds?: number;
   /**
@@ -76,7 +77,7 @@ export interface ResolvedScenario {
   config: Record<string, ConfigValue>;
   shards: number;
   parameters: Record<string, string | number | boolean>;
-  mode: "array" | "jobs" | undefined;
+  mode: JobMode | undefined;
   jobDurationSeconds: number;
   stepDurationSeconds: number;
   failShards: number[];

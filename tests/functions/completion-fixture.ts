@@ -22,7 +22,7 @@ import { makeJobEventHandler } from "../../functions/job-event";
 import { executionJobName, shardJobName } from "../../functions/job-names";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { JobEventSettings, MonitorSettings } from "../../functions/settings";
-import { executionTagKey } from "../../functions/step-contract";
+import { executionTagKey, type JobMode } from "../../functions/step-contract";
 import { startBatchServer, type BatchJobStateChangeEvent, type BatchServer } from "../../local/batch/server";
 import { jobStateChangeEvent as localJobStateChangeEvent } from "../../local/batch/state-events";
 import { StatusTableServer } from "../../local/dynamodb/status-table";
@@ -163,7 +163,7 @@ export function jobStateChangeEvent(
 /** The callback message of a step waiting for `run`'s jobs. */
 export function callbackBody(
   run: Execution,
-  args: { jobMode: "array" | "jobs"; jobRef: string; shardCount: number },
+  args: { jobMode: JobMode; jobRef: string; shardCount: number },
   overrides: Record<string, unknown> = {},
   moreArguments: Record<string, string> = {},
 ): Record<string, unknown> {
