@@ -27,7 +27,7 @@ import type {
 } from "./design";
 import { compileEventPattern } from "./event-pattern";
 import { restApiDeclarations } from "./rest-api";
-import { scheduleTargets } from "./schedules";
+import { scheduleTargets } from "../../render/schedules";
 
 /** The rendered stack as the runner runs it. */
 export function bridgeDesign(

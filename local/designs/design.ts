@@ -13,7 +13,7 @@ import type { ConfigValue } from "../../render/stack-files";
 import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
-import type { ScheduleTarget } from "./schedules";
+import type { ScheduleTarget } from "../../render/schedules";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";

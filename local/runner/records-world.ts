@@ -13,7 +13,7 @@ import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
 import { startBatchServer, type BatchServer } from "../batch/server";
 import { randomUUID } from "node:crypto";
 import type { PreparedDesign } from "../designs/design";
-import type { ScheduleTarget } from "../designs/schedules";
+import type { ScheduleTarget } from "../../render/schedules";
 import { startDynamoDb } from "../dynamodb/server";
 import type { RunningServer } from "../http";
 import { localCredentials, startS3Server, type S3Server } from "../s3/server";

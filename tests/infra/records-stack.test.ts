@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { recordTableKey, recordTableTtlAttribute } from "../../functions/records/contract";
 import { recordApiDocument } from "../../infra/record-api";
 import { batchExecutionEndPattern } from "../../infra/record-triggers";
-import { scheduleTargets } from "../../local/designs/schedules";
+import { scheduleTargets } from "../../render/schedules";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../../render/rendered-stack";

@@ -3,7 +3,7 @@
  * records flush with `recordTrigger: schedule`). EventBridge invokes the target every period, the first time
  * one period after the rule is created (EventBridge User Guide, "Schedule expressions for rules").
  */
-import { resourcesOfType, type RenderedStack } from "../../render/rendered-stack";
+import { resourcesOfType, type RenderedStack } from "./rendered-stack";
 
 /** A schedule with its Lambda target. */
 export interface ScheduleTarget {
