@@ -1,6 +1,6 @@
 /** Reads and checks the message a Callback step puts on the callback queue. */
 import { executionJobName, parseExecutionArn, parseJobName } from "./job-names";
-import type { ExecutionJobsRef } from "./job-status";
+import type { ExecutionJobsRef } from "./execution-jobs";
 import type { JobMode } from "./step-contract";
 import { maxShardCount, stepOutputValueLimit } from "./submit-arguments";
 

@@ -20,7 +20,8 @@ import {
   type BatchPacers,
   type InvocationContext,
 } from "./batch-calls";
-import { systemClock, type Clock, type Log } from "./clock";
+import { systemClock, type Clock } from "./clock";
+import type { Log } from "./log";
 import { listingGraceSeconds } from "./decision";
 import {
   longestMessageDelaySeconds,

@@ -12,10 +12,3 @@ export function systemClock(): Clock {
     sleep: (milliseconds) => new Promise((resolve) => setTimeout(resolve, milliseconds)),
   };
 }
-
-/** Structured logging, one JSON line per call (the Powertools Logger fits it). */
-export interface Log {
-  info(message: string, attributes: Record<string, unknown>): void;
-  warn(message: string, attributes: Record<string, unknown>): void;
-  error(message: string, attributes: Record<string, unknown>): void;
-}

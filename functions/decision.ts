@@ -3,7 +3,7 @@
  * failure (and terminate what still runs), or look again later.
  */
 import { failureReasonLimit, truncate } from "./answer";
-import type { ExecutionJobs, FailedShard } from "./job-status";
+import type { ExecutionJobs, FailedShard } from "./execution-jobs";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
 import { bridgeReasonPrefix, type CallbackOutputs } from "./step-contract";
 import { terminationReasons } from "./terminate";

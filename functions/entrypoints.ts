@@ -12,7 +12,7 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { createBatchPacers, type InvocationContext } from "./batch-calls";
 import { systemClock } from "./clock";
-import { makeJobEventHandler, type JobEventDecision } from "./job-event";
+import { makeJobEventHandler, type JobEventDecision } from "./job-event-handler";
 import { makeMonitorHandler } from "./monitor";
 import { makeCleanupHandler } from "./cleanup";
 import {
@@ -23,6 +23,7 @@ import {
 } from "./settings";
 import type { SubmitOutputs } from "./step-contract";
 import { makeSubmitHandler } from "./submit";
+import { logServiceName } from "./log";
 
 /**
  * The SDK's attempts per call. Batch calls are retried by batch-calls.ts alone, paced and for as long as
@@ -42,7 +43,7 @@ export function submitHandlerFromEnvironment(
     sqs: new SQSClient(clientConfig(env, "SQS")),
     pacers: createBatchPacers(systemClock()),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-submit" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("submit") }),
   });
 }
 
@@ -60,7 +61,7 @@ export function monitorHandlerFromEnvironment(
       ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")) }
       : {}),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-monitor" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("monitor") }),
   });
 }
 
@@ -79,7 +80,7 @@ export function jobEventHandlerFromEnvironment(
     sqs: new SQSClient(clientConfig(env, "SQS")),
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-job-event" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("job-event") }),
   });
 }
 
@@ -96,7 +97,7 @@ export function cleanupHandlerFromEnvironment(
     sqs: new SQSClient(clientConfig(env, "SQS")),
     pacers: createBatchPacers(systemClock()),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-cleanup" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("cleanup") }),
   });
 }
 

@@ -10,7 +10,7 @@ import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { describeJobsLimit, type BatchCalls } from "./batch-calls";
 import { cleanupRequestBody, type CleanupRequest } from "./execution-status-change";
 import { executionJobName, executionTagValue, parseExecutionArn, parseJobName } from "./job-names";
-import { isUnfinished, listJobsByName } from "./job-status";
+import { isUnfinished, listJobsByName } from "./execution-jobs";
 import { executionTagKey } from "./step-contract";
 import { terminateJobs } from "./terminate";
 

@@ -22,11 +22,12 @@ import {
   type InvocationContext,
 } from "./batch-calls";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
-import { systemClock, type Clock, type Log } from "./clock";
+import { systemClock, type Clock } from "./clock";
+import type { Log } from "./log";
 import { mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { terminateExecutionJobs } from "./execution-cleanup";
-import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
+import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./execution-jobs";
 import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
 import type { MonitorSettings } from "./settings";
 import { makeStepSettler, outcomeResolution, type SettleResult, type StepToSettle } from "./settlement";
@@ -36,7 +37,7 @@ import {
   readStepAndShards,
   recordWait,
   type StatusTable,
-} from "./status-table";
+} from "./status-table-items";
 import { terminationReasons } from "./terminate";
 
 /** Callback messages handled at once within one batch. */

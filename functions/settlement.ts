@@ -9,10 +9,17 @@ import { DeleteMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { answerStep, type StepAnswer } from "./answer";
 import { describeError } from "./aws-errors";
 import type { BatchCalls } from "./batch-calls";
-import type { Clock, Log } from "./clock";
+import type { Clock } from "./clock";
+import type { Log } from "./log";
 import type { Outcome } from "./decision";
-import type { ExecutionJobs } from "./job-status";
-import { claimStep, markAnswered, releaseClaim, type StatusTable, type StepRecord } from "./status-table";
+import type { ExecutionJobs } from "./execution-jobs";
+import {
+  claimStep,
+  markAnswered,
+  releaseClaim,
+  type StatusTable,
+  type StepRecord,
+} from "./status-table-items";
 import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
 
 /** What settling needs. */

@@ -2,7 +2,7 @@
  * One submission per execution: a claim in the status table, so that two submit invocations for one
  * execution at once (a retried Lambda step while the first call is still running, a second caller) never
  * create two job sets. Its item, `<execution job name>#submission`, sits beside the execution's wait item
- * (status-table.ts) and moves through:
+ * (status-table-items.ts) and moves through:
  *
  *   (none) ──claim──► submitting ──► submitted (the outputs, returned to every later call)
  *                        │    └────► failed (the reason; the next call claims and submits again)
@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { Clock } from "./clock";
 import type { JobMode, SubmitOutputs } from "./step-contract";
-import { itemExpiry, statusTableKey, type StatusTable } from "./status-table";
+import { itemExpiry, statusTableKey, type StatusTable } from "./status-table-items";
 
 /**
  * After the holder's invocation has ended, its claim lasts this much longer: for clocks that differ

@@ -17,13 +17,14 @@ import {
   type BatchPacers,
   type InvocationContext,
 } from "./batch-calls";
-import { systemClock, type Clock, type Log } from "./clock";
+import { systemClock, type Clock } from "./clock";
+import type { Log } from "./log";
 import { mapWithConcurrency } from "./concurrency";
 import { requestCleanup, terminateExecutionJobs } from "./execution-cleanup";
 import { executionJobName, executionTagValue, shardJobName, shardUri } from "./job-names";
-import { isUnfinished, latestJobByName, listJobsByName } from "./job-status";
+import { isUnfinished, latestJobByName, listJobsByName } from "./execution-jobs";
 import { settingsOfKind, type SubmitSettings } from "./settings";
-import type { StatusTable } from "./status-table";
+import type { StatusTable } from "./status-table-items";
 import { executionTagKey, type JobMode, type SubmitOutputs } from "./step-contract";
 import {
   claimOrAwaitSubmission,

@@ -6,7 +6,7 @@
 import { describeError, isTransientError } from "./aws-errors";
 import type { BatchCalls } from "./batch-calls";
 import { mapWithConcurrency } from "./concurrency";
-import type { ExecutionJobs } from "./job-status";
+import type { ExecutionJobs } from "./execution-jobs";
 
 /** TerminateJob calls in flight at once (the container's pacer sets their rate). */
 export const terminateConcurrency = 8;

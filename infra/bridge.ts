@@ -19,7 +19,7 @@ import { parseConfig, projectName, type BridgeConfig, type StackSettings } from 
 import { createCleanupQueues, routeExecutionEnds } from "./execution-cleanup";
 import { createFunctions } from "./functions";
 import { pipelineArns, pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
-import { routeJobEvents } from "./job-events";
+import { routeJobEvents } from "./job-event-rule";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
 import { createCallbackQueues } from "./queue";

@@ -3,7 +3,7 @@
  * role and log group and its settings passed as environment variables. The submit function runs the
  * Lambda step, the monitor consumes the callback queue, the clean-up function consumes the clean-up queue
  * (execution-cleanup.ts fills it), and with completionEvents the job-event function takes Batch's job
- * state-change events (job-events.ts routes them to it).
+ * state-change events (job-event-rule.ts routes them to it).
  */
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as dynamodb from "@pulumi/aws/dynamodb";
@@ -19,6 +19,7 @@ import {
   submitHandlerFromEnvironment,
 } from "../functions/entrypoints";
 import { defaultJobKind, environmentVariables } from "../functions/step-contract";
+import { logServiceName } from "../functions/log";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
 import type { CleanupQueues } from "./execution-cleanup";
@@ -132,7 +133,7 @@ export function createBridgeFunction<E, R>(
       memorySize: config.functionMemoryMiB,
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
       environment: {
-        variables: { ...spec.environment, POWERTOOLS_SERVICE_NAME: `sagemaker-batch-bridge-${spec.part}` },
+        variables: { ...spec.environment, POWERTOOLS_SERVICE_NAME: logServiceName(spec.part) },
       },
       codePathOptions: { extraExcludePackages: runtimeProvidedPackages() },
       callbackFactory: spec.callbackFactory,

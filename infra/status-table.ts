@@ -1,11 +1,11 @@
 /**
  * The status table: one submission claim per execution, written by the submit function
  * (`functions/submission-claim.ts`), and with completionEvents one item per waiting Callback step, written
- * by the monitor and the job-event function (`functions/status-table.ts` describes the items).
+ * by the monitor and the job-event function (`functions/status-table-items.ts` describes the items).
  */
 import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as pulumi from "@pulumi/pulumi";
-import { statusTableKey, statusTableTtlAttribute } from "../functions/status-table";
+import { statusTableKey, statusTableTtlAttribute } from "../functions/status-table-items";
 import type { BridgeConfig } from "./config";
 
 /** An on-demand, encrypted table whose items expire by themselves once their step is long over. */

@@ -55,7 +55,7 @@ function bin(packageName: string, name = packageName): string {
  * running one alone at the end.
  */
 const longestSuites = [
-  "tests/functions/job-event.test.ts",
+  "tests/functions/job-event-handler.test.ts",
   "tests/e2e/local-execution.test.ts",
   "tests/e2e/worker.test.ts",
   "tests/e2e/user-pipeline.test.ts",

@@ -10,7 +10,8 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from "aws-lambda";
 import { describeError } from "../aws-errors";
-import { systemClock, type Clock, type Log } from "../clock";
+import { systemClock, type Clock } from "../clock";
+import type { Log } from "../log";
 import { mapWithConcurrency } from "../concurrency";
 import {
   bufferMessageLimitBytes,

@@ -23,6 +23,7 @@ import {
   recordApiSettingsFromEnvironment,
   recordStatusSettingsFromEnvironment,
 } from "./settings";
+import { logServiceName } from "../log";
 
 /** The API function's handler, configured from `env` (the function's environment). */
 export function recordApiHandlerFromEnvironment(
@@ -32,7 +33,7 @@ export function recordApiHandlerFromEnvironment(
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
     settings: recordApiSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-records-api" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-api") }),
   });
 }
 
@@ -43,7 +44,7 @@ function flushDeps(env: NodeJS.ProcessEnv): FlushDeps {
     s3: new S3Client(clientConfig(env, "S3")),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     settings: flushSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-records-flush" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-flush") }),
   };
 }
 
@@ -70,6 +71,6 @@ export function recordStatusHandlerFromEnvironment(
     s3: new S3Client(clientConfig(env, "S3")),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     settings: recordStatusSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-records-status" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-status") }),
   });
 }

@@ -26,7 +26,8 @@ import {
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { describeError, isTransientError } from "../aws-errors";
-import { systemClock, type Clock, type Log } from "../clock";
+import { systemClock, type Clock } from "../clock";
+import type { Log } from "../log";
 import { mapWithConcurrency } from "../concurrency";
 import { pipelineParameterNames } from "../step-contract";
 import {

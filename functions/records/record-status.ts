@@ -17,7 +17,8 @@ import {
   type SageMakerClient,
 } from "@aws-sdk/client-sagemaker";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { systemClock, type Clock, type Log } from "../clock";
+import { systemClock, type Clock } from "../clock";
+import type { Log } from "../log";
 import { mapWithConcurrency } from "../concurrency";
 import {
   parsePipelineExecutionEvent,

@@ -5,7 +5,7 @@
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
-import { statusTableDefinition } from "../../functions/status-table";
+import { statusTableDefinition } from "../../functions/status-table-items";
 import type { RunningServer } from "../http";
 
 const region = "eu-west-1";

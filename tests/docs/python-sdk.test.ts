@@ -11,7 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseCallbackMessage } from "../../functions/callback-message";
 import { decideOutcome } from "../../functions/decision";
-import type { ExecutionJobs } from "../../functions/job-status";
+import type { ExecutionJobs } from "../../functions/execution-jobs";
 import { callbackOutputNames, submitOutputNames, type SubmitOutputs } from "../../functions/step-contract";
 import { makeSubmitHandler } from "../../functions/submit";
 import { pipelinePolicy } from "../../infra/iam-policies";

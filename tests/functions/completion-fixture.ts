@@ -18,7 +18,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import type { SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
-import { makeJobEventHandler } from "../../functions/job-event";
+import { makeJobEventHandler } from "../../functions/job-event-handler";
 import { executionJobName, shardJobName } from "../../functions/job-names";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { JobEventSettings, MonitorSettings } from "../../functions/settings";

@@ -72,6 +72,31 @@ function restoreEnvironment(): void {
   Object.assign(process.env, savedEnvironment);
 }
 
+/** The `service` of each JSON log line `act` writes to stdout or stderr, in order, each once. */
+async function loggedServices(act: () => Promise<void>): Promise<string[]> {
+  const services: string[] = [];
+  const streams = [process.stdout, process.stderr];
+  const writes = streams.map((stream) => stream.write);
+  for (const stream of streams) {
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      for (const line of String(chunk).split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const service = (JSON.parse(line) as { service?: string }).service;
+        if (service !== undefined && !services.includes(service)) services.push(service);
+      }
+      const callback = rest.find((argument) => typeof argument === "function") as (() => void) | undefined;
+      callback?.();
+      return true;
+    }) as typeof stream.write;
+  }
+  try {
+    await act();
+  } finally {
+    streams.forEach((stream, index) => (stream.write = writes[index]));
+  }
+  return services;
+}
+
 describe("serialized function entry points", () => {
   let server: FakeAwsServer;
   afterEach(async () => {
@@ -209,6 +234,22 @@ describe("serialized function entry points", () => {
     } finally {
       await tables.stop();
     }
+  });
+
+  it("a function started without POWERTOOLS_SERVICE_NAME logs under the service name the stack gives it", async () => {
+    server = await startFakeAwsServer({ "AmazonSQS.SendMessage": () => ({ MessageId: "dead-letter-1" }) });
+    const env: NodeJS.ProcessEnv = { ...functionEnvironment(server), POWERTOOLS_LOG_LEVEL: "INFO" };
+    delete env.POWERTOOLS_SERVICE_NAME;
+    const services = await loggedServices(async () => {
+      await monitorHandlerFromEnvironment(env)({
+        Records: [sqsRecord({ messageId: "m-1", sentAt: Date.now(), body: "not a callback message" })],
+      });
+      await jobEventHandlerFromEnvironment({
+        ...env,
+        [environmentVariables.statusTable]: "batch-bridge-executions",
+      })({ source: "aws.s3" });
+    });
+    expect(services).to.deep.equal(["sagemaker-batch-bridge-monitor", "sagemaker-batch-bridge-job-event"]);
   });
 
   it("a function that reads no settings fails at load with the variable named", async () => {

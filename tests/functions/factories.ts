@@ -2,7 +2,8 @@
 import type { JobSummary } from "@aws-sdk/client-batch";
 import type { SQSRecord } from "aws-lambda";
 import type { InvocationContext } from "../../functions/batch-calls";
-import type { Clock, Log } from "../../functions/clock";
+import type { Clock } from "../../functions/clock";
+import type { Log } from "../../functions/log";
 import type { MonitorSettings, SubmitSettings } from "../../functions/settings";
 
 export const executionId = "abcdef123456";

@@ -20,7 +20,7 @@ import { makeMonitorHandler } from "../../functions/monitor";
 import type { MonitorSettings } from "../../functions/settings";
 import { executionJobName, shardJobName } from "../../functions/job-names";
 import { executionTagKey } from "../../functions/step-contract";
-import { isTerminatedByBridge } from "../../functions/job-status";
+import { isTerminatedByBridge } from "../../functions/execution-jobs";
 import { terminationReasons } from "../../functions/terminate";
 import {
   awsError,

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { execFile } from "child_process";
 import { promisify } from "util";
-import { jobStateChangePattern } from "../../functions/job-state-change";
+import { jobStateChangePattern } from "../../functions/batch-job-state-event";
 import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 import { parsePlanArgs, plan, readablePlan } from "../../scripts/plan";

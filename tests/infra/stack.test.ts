@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { parseConfig } from "../../infra/config";
 import { jobRetryConditions } from "../../infra/batch";
-import { jobStateChangePattern } from "../../functions/job-state-change";
-import { statusTableKey, statusTableTtlAttribute } from "../../functions/status-table";
+import { jobStateChangePattern } from "../../functions/batch-job-state-event";
+import { statusTableKey, statusTableTtlAttribute } from "../../functions/status-table-items";
 import { executionTagKey } from "../../functions/step-contract";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { jobStateChangePattern } from "../../../functions/job-state-change";
+import { jobStateChangePattern } from "../../../functions/batch-job-state-event";
 import { compileEventPattern, matchesEventPattern } from "../../../local/designs/event-pattern";
 
 const jobQueue = "arn:aws:batch:us-east-1:123456789012:job-queue/batch-bridge-dev-jobs";

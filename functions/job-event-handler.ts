@@ -19,10 +19,11 @@ import {
   type BatchPacers,
   type InvocationContext,
 } from "./batch-calls";
-import { systemClock, type Clock, type Log } from "./clock";
+import { systemClock, type Clock } from "./clock";
+import type { Log } from "./log";
 import { decideOutcome } from "./decision";
-import { parseJobStateChange, type JobStateChange } from "./job-state-change";
-import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./job-status";
+import { parseJobStateChange, type JobStateChange } from "./batch-job-state-event";
+import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./execution-jobs";
 import type { JobEventSettings } from "./settings";
 import { makeStepSettler, outcomeResolution } from "./settlement";
 import {
@@ -36,7 +37,7 @@ import {
   shardsPerBucket,
   type StatusTable,
   type StepRecord,
-} from "./status-table";
+} from "./status-table-items";
 
 /** The job-event handler's collaborators. */
 export interface JobEventDeps {

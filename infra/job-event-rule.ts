@@ -6,7 +6,7 @@
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as lambda from "@pulumi/aws/lambda";
 import * as pulumi from "@pulumi/pulumi";
-import { jobStateChangePattern } from "../functions/job-state-change";
+import { jobStateChangePattern } from "../functions/batch-job-state-event";
 import type { BridgeConfig } from "./config";
 
 /** Lambda keeps an asynchronous event at most 6 hours; EventBridge retries a delivery for at most 24. */

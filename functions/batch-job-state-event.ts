@@ -6,7 +6,7 @@
  */
 import type { JobDetail } from "@aws-sdk/client-batch";
 import { parseJobName } from "./job-names";
-import { failedJobDetails, type ObservedJob } from "./job-status";
+import { failedJobDetails, type ObservedJob } from "./execution-jobs";
 import { executionTagKey } from "./step-contract";
 import { maxShardCount } from "./submit-arguments";
 

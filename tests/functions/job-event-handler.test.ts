@@ -1,9 +1,9 @@
 import { SendPipelineExecutionStepSuccessCommand } from "@aws-sdk/client-sagemaker";
 import { expect } from "chai";
-import { jobStateChangePattern } from "../../functions/job-state-change";
+import { jobStateChangePattern } from "../../functions/batch-job-state-event";
 import { mapWithConcurrency } from "../../functions/concurrency";
 import { claimRecheckMarginSeconds } from "../../functions/poll-schedule";
-import { claimLeaseMilliseconds } from "../../functions/status-table";
+import { claimLeaseMilliseconds } from "../../functions/status-table-items";
 import { terminationReasons } from "../../functions/terminate";
 import { awsError, rejectionOf } from "./factories";
 import {

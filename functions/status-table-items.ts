@@ -27,7 +27,7 @@ import {
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
 import type { Clock } from "./clock";
-import type { ExecutionJobsRef, ObservedJob } from "./job-status";
+import type { ExecutionJobsRef, ObservedJob } from "./execution-jobs";
 import type { JobMode } from "./step-contract";
 
 /** The table's partition key (String): the execution's job name, or a shard bucket's key. */
