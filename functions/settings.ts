@@ -1,7 +1,8 @@
 /**
- * The functions' settings, read from the environment variables the stack sets (`environmentVariables` in
- * step-contract.ts) and checked once, when the function starts: a misconfigured function fails at its
- * first invocation with an error naming the variable, not halfway through a pipeline run.
+ * The functions' settings as environment variables (`environmentVariables` in step-contract.ts): each
+ * function's pair, `xEnvironment` that the stack writes its settings with and `xSettingsFromEnvironment`
+ * that reads them back and checks them once, when the function starts: a misconfigured function fails at
+ * its first invocation with an error naming the variable, not halfway through a pipeline run.
  */
 import type { PollSchedule } from "./poll-schedule";
 import { defaultJobKind, environmentVariables, type JobMode } from "./step-contract";
@@ -70,6 +71,59 @@ export interface CleanupSettings {
 }
 
 type Environment = Record<string, string | undefined>;
+
+/** The environment that gives the submit function `settings` (what submitSettingsFromEnvironment reads). */
+export function submitEnvironment(settings: SubmitSettings): Record<string, string> {
+  return {
+    [environmentVariables.jobQueue]: settings.jobQueue,
+    [environmentVariables.jobDefinition]: settings.jobDefinition,
+    [environmentVariables.jobNamePrefix]: settings.jobNamePrefix,
+    [environmentVariables.submitMode]: settings.submitMode,
+    ...(settings.jobKinds !== undefined && Object.keys(settings.jobKinds).length > 0
+      ? { [environmentVariables.jobKinds]: JSON.stringify(settings.jobKinds) }
+      : {}),
+    [environmentVariables.inputUriPrefix]: settings.inputUriPrefix,
+    [environmentVariables.outputUriPrefix]: settings.outputUriPrefix,
+    [environmentVariables.statusTable]: settings.statusTable,
+    [environmentVariables.cleanupQueueUrl]: settings.cleanupQueueUrl,
+  };
+}
+
+/** The environment that gives the monitor `settings` (what monitorSettingsFromEnvironment reads). */
+export function monitorEnvironment(settings: MonitorSettings): Record<string, string> {
+  return {
+    [environmentVariables.jobQueue]: settings.jobQueue,
+    [environmentVariables.jobNamePrefix]: settings.jobNamePrefix,
+    [environmentVariables.callbackQueueUrl]: settings.callbackQueueUrl,
+    [environmentVariables.deadLetterQueueUrl]: settings.deadLetterQueueUrl,
+    [environmentVariables.pollInitialDelaySeconds]: String(settings.pollSchedule.initialDelaySeconds),
+    [environmentVariables.pollMaxDelaySeconds]: String(settings.pollSchedule.maxDelaySeconds),
+    [environmentVariables.maxWaitSeconds]: String(settings.pollSchedule.maxWaitSeconds),
+    [environmentVariables.maxReceiveCount]: String(settings.maxReceiveCount),
+    ...(settings.statusTable !== undefined
+      ? { [environmentVariables.statusTable]: settings.statusTable }
+      : {}),
+  };
+}
+
+/** The environment that gives the job-event function `settings` (what jobEventSettingsFromEnvironment reads). */
+export function jobEventEnvironment(settings: JobEventSettings): Record<string, string> {
+  return {
+    [environmentVariables.jobQueue]: settings.jobQueue,
+    [environmentVariables.jobNamePrefix]: settings.jobNamePrefix,
+    [environmentVariables.statusTable]: settings.statusTable,
+    [environmentVariables.callbackQueueUrl]: settings.callbackQueueUrl,
+  };
+}
+
+/** The environment that gives the clean-up function `settings` (what cleanupSettingsFromEnvironment reads). */
+export function cleanupEnvironment(settings: CleanupSettings): Record<string, string> {
+  return {
+    [environmentVariables.jobQueue]: settings.jobQueue,
+    [environmentVariables.jobNamePrefix]: settings.jobNamePrefix,
+    [environmentVariables.cleanupQueueUrl]: settings.cleanupQueueUrl,
+  };
+}
 
 /** Reads and checks the submit function's settings; throws an error naming every bad variable. */
 export function submitSettingsFromEnvironment(env: Environment): SubmitSettings {

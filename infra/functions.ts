@@ -18,8 +18,14 @@ import {
   monitorHandlerFromEnvironment,
   submitHandlerFromEnvironment,
 } from "../functions/entrypoints";
-import { defaultJobKind, environmentVariables } from "../functions/step-contract";
+import { defaultJobKind } from "../functions/step-contract";
 import { logServiceName } from "../functions/log";
+import {
+  cleanupEnvironment,
+  jobEventEnvironment,
+  monitorEnvironment,
+  submitEnvironment,
+} from "../functions/settings";
 import type { BatchResources } from "./batch";
 import type { BridgeConfig } from "./config";
 import type { CleanupQueues } from "./execution-cleanup";
@@ -96,7 +102,7 @@ export interface BridgeFunctionSpec<E, R> {
   policy: (logGroupArn: pulumi.Output<string>) => pulumi.Input<RolePolicy>;
   timeoutSeconds: number;
   /** Settings (`environmentVariables`); POWERTOOLS_SERVICE_NAME is added. */
-  environment: Record<string, pulumi.Input<string>>;
+  environment: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Builds the handler in Lambda: reads process.env and calls into functions/entrypoints.ts. */
   callbackFactory: () => lambda.Callback<E, R>;
 }
@@ -133,7 +139,9 @@ export function createBridgeFunction<E, R>(
       memorySize: config.functionMemoryMiB,
       loggingConfig: { logFormat: "JSON", logGroup: logGroup.name },
       environment: {
-        variables: { ...spec.environment, POWERTOOLS_SERVICE_NAME: logServiceName(spec.part) },
+        variables: pulumi
+          .output(spec.environment)
+          .apply((variables) => ({ ...variables, POWERTOOLS_SERVICE_NAME: logServiceName(spec.part) })),
       },
       codePathOptions: { extraExcludePackages: runtimeProvidedPackages() },
       callbackFactory: spec.callbackFactory,
@@ -157,10 +165,8 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
   const otherKindTargets = pulumi
     .all(otherKinds.map((kind) => batch.jobDefinitions[kind.name].arn))
     .apply((arns) =>
-      JSON.stringify(
-        Object.fromEntries(
-          otherKinds.map((kind, i) => [kind.name, { jobDefinition: arns[i], submitMode: kind.submitMode }]),
-        ),
+      Object.fromEntries(
+        otherKinds.map((kind, i) => [kind.name, { jobDefinition: arns[i], submitMode: kind.submitMode }]),
       ),
     );
 
@@ -194,17 +200,19 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           ),
       // The Lambda step gives up after 10 minutes; the config checks keep the timeout under it.
       timeoutSeconds: config.submitTimeoutSeconds,
-      environment: {
-        [environmentVariables.jobQueue]: batch.jobQueue.arn,
-        [environmentVariables.jobDefinition]: batch.jobDefinition.arn,
-        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-        [environmentVariables.submitMode]: config.submitMode,
-        ...(otherKinds.length > 0 ? { [environmentVariables.jobKinds]: otherKindTargets } : {}),
-        [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
-        [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
-        [environmentVariables.statusTable]: statusTable.name,
-        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
-      },
+      environment: pulumi
+        .output({
+          jobQueue: batch.jobQueue.arn,
+          jobDefinition: batch.jobDefinition.arn,
+          jobNamePrefix: config.jobNamePrefix,
+          submitMode: config.submitMode,
+          jobKinds: otherKindTargets,
+          inputUriPrefix: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
+          outputUriPrefix: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
+          statusTable: statusTable.name,
+          cleanupQueueUrl: cleanupQueue.url,
+        })
+        .apply(submitEnvironment),
       callbackFactory: callbackFactories.submit,
     },
     config,
@@ -232,18 +240,18 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           ),
       // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
       timeoutSeconds: config.monitorTimeoutSeconds,
-      environment: {
-        [environmentVariables.jobQueue]: batch.jobQueue.arn,
-        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-        [environmentVariables.callbackQueueUrl]: callbackQueue.url,
-        [environmentVariables.deadLetterQueueUrl]: deadLetterQueue.url,
-        // With completionEvents, the slow safety-net schedule (infra/config).
-        [environmentVariables.pollInitialDelaySeconds]: String(config.pollSchedule.initialDelaySeconds),
-        [environmentVariables.pollMaxDelaySeconds]: String(config.pollSchedule.maxDelaySeconds),
-        [environmentVariables.maxWaitSeconds]: String(config.maxWaitSeconds),
-        [environmentVariables.maxReceiveCount]: String(config.callbackMaxReceiveCount),
-        ...(waitsInTable ? { [environmentVariables.statusTable]: statusTable.name } : {}),
-      },
+      environment: pulumi
+        .output({
+          jobQueue: batch.jobQueue.arn,
+          jobNamePrefix: config.jobNamePrefix,
+          callbackQueueUrl: callbackQueue.url,
+          deadLetterQueueUrl: deadLetterQueue.url,
+          // With completionEvents, the slow safety-net schedule (infra/config).
+          pollSchedule: config.pollSchedule,
+          maxReceiveCount: config.callbackMaxReceiveCount,
+          statusTable: waitsInTable ? statusTable.name : undefined,
+        })
+        .apply(monitorEnvironment),
       callbackFactory: callbackFactories.monitor,
     },
     config,
@@ -274,11 +282,13 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         ),
       // It terminates jobs as the monitor does, so it gets the monitor's time.
       timeoutSeconds: config.monitorTimeoutSeconds,
-      environment: {
-        [environmentVariables.jobQueue]: batch.jobQueue.arn,
-        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-        [environmentVariables.cleanupQueueUrl]: cleanupQueue.url,
-      },
+      environment: pulumi
+        .output({
+          jobQueue: batch.jobQueue.arn,
+          jobNamePrefix: config.jobNamePrefix,
+          cleanupQueueUrl: cleanupQueue.url,
+        })
+        .apply(cleanupEnvironment),
       callbackFactory: () => cleanupHandlerFromEnvironment(process.env),
     },
     config,
@@ -323,12 +333,14 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           ),
       // It checks and terminates jobs and answers as the monitor does, so it gets the monitor's time.
       timeoutSeconds: config.monitorTimeoutSeconds,
-      environment: {
-        [environmentVariables.jobQueue]: batch.jobQueue.arn,
-        [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
-        [environmentVariables.statusTable]: statusTable.name,
-        [environmentVariables.callbackQueueUrl]: callbackQueue.url,
-      },
+      environment: pulumi
+        .output({
+          jobQueue: batch.jobQueue.arn,
+          jobNamePrefix: config.jobNamePrefix,
+          statusTable: statusTable.name,
+          callbackQueueUrl: callbackQueue.url,
+        })
+        .apply(jobEventEnvironment),
       callbackFactory: callbackFactories.jobEvent,
     },
     config,

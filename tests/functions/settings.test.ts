@@ -1,9 +1,17 @@
 import { expect } from "chai";
 import {
+  cleanupEnvironment as writeCleanupEnvironment,
+  cleanupSettingsFromEnvironment,
+  jobEventEnvironment as writeJobEventEnvironment,
   jobEventSettingsFromEnvironment,
+  monitorEnvironment as writeMonitorEnvironment,
   monitorSettingsFromEnvironment,
+  submitEnvironment as writeSubmitEnvironment,
   submitSettingsFromEnvironment,
+  type MonitorSettings,
+  type SubmitSettings,
 } from "../../functions/settings";
+import { parseConfig } from "../../infra/config";
 import { environmentVariables as v } from "../../functions/step-contract";
 
 const submitEnvironment = {
@@ -159,5 +167,76 @@ describe("function settings", () => {
     expect(message).to.contain(
       `${v.pollMaxDelaySeconds} must be at least ${v.pollInitialDelaySeconds} (10), got 5`,
     );
+  });
+});
+
+describe("function settings written into the environment and read back", () => {
+  const submitSettings: SubmitSettings = {
+    jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+    jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/batch-bridge-job:3",
+    jobNamePrefix: "batch-bridge",
+    submitMode: "jobs",
+    inputUriPrefix: "s3://data-bucket/input/",
+    outputUriPrefix: "s3://data-bucket/output/",
+    statusTable: "batch-bridge-executions",
+    cleanupQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-cleanup",
+  };
+  const monitorSettings: MonitorSettings = {
+    jobQueue: "arn:aws:batch:eu-west-1:123456789012:job-queue/batch-bridge-jobs",
+    jobNamePrefix: "batch-bridge",
+    callbackQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks",
+    deadLetterQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-callbacks-dlq",
+    pollSchedule: { initialDelaySeconds: 10, maxDelaySeconds: 1800, maxWaitSeconds: 604800 },
+    maxReceiveCount: 369,
+  };
+
+  it("gives each function back the settings the stack wrote", () => {
+    const gpu = {
+      jobDefinition: "arn:aws:batch:eu-west-1:123456789012:job-definition/gpu:1",
+      submitMode: "array",
+    };
+    for (const settings of [submitSettings, { ...submitSettings, jobKinds: { gpu } } as SubmitSettings]) {
+      expect(submitSettingsFromEnvironment(writeSubmitEnvironment(settings))).to.deep.equal(settings);
+    }
+    for (const settings of [
+      monitorSettings,
+      { ...monitorSettings, statusTable: "batch-bridge-executions" },
+    ]) {
+      expect(monitorSettingsFromEnvironment(writeMonitorEnvironment(settings))).to.deep.equal(settings);
+    }
+    const jobEvent = {
+      jobQueue: monitorSettings.jobQueue,
+      jobNamePrefix: "batch-bridge",
+      statusTable: "batch-bridge-executions",
+      callbackQueueUrl: monitorSettings.callbackQueueUrl,
+    };
+    expect(jobEventSettingsFromEnvironment(writeJobEventEnvironment(jobEvent))).to.deep.equal(jobEvent);
+    const cleanup = {
+      jobQueue: monitorSettings.jobQueue,
+      jobNamePrefix: "batch-bridge",
+      cleanupQueueUrl: submitSettings.cleanupQueueUrl,
+    };
+    expect(cleanupSettingsFromEnvironment(writeCleanupEnvironment(cleanup))).to.deep.equal(cleanup);
+  });
+
+  it("reads back the poll schedule and receive limit of every stack config at the ends of its ranges", () => {
+    const configs = [
+      { completionEvents: "false", pollInitialDelaySeconds: "1", callbackVisibilityTimeoutSeconds: "43200" },
+      { completionEvents: "false", pollInitialDelaySeconds: "900", callbackVisibilityTimeoutSeconds: "900" },
+      { completionEvents: "true", safetyNetCheckSeconds: "43200" },
+      { completionEvents: "true", safetyNetCheckSeconds: "900", maxWaitSeconds: "10800" },
+    ];
+    for (const raw of configs) {
+      const config = parseConfig(raw);
+      const settings = {
+        ...monitorSettings,
+        pollSchedule: config.pollSchedule,
+        maxReceiveCount: config.callbackMaxReceiveCount,
+      };
+      expect(
+        monitorSettingsFromEnvironment(writeMonitorEnvironment(settings)),
+        JSON.stringify(raw),
+      ).to.deep.equal(settings);
+    }
   });
 });
