@@ -62,7 +62,7 @@ export type SettleResult =
    */
   | { settled: false; because: "answered" | "answering" | "replaced" | "undecided"; step?: StepRecord };
 
-/** The resolution that carries out an answering decision, as the monitor has always done it. */
+/** An answering decision's resolution: a success with its outputs, or a failure after its jobs are terminated. */
 export function outcomeResolution(outcome: Outcome, jobs: ExecutionJobs): Resolution {
   if (outcome.decision === "succeed") {
     return { answer: () => ({ outcome: "success", outputs: outcome.outputs }) };

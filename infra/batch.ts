@@ -168,7 +168,8 @@ interface JobDefinitionArgs {
 
 /**
  * One kind's job definition: its image, command, size, variables, time limit and attempts; the roles, logs
- * and network every kind shares. The default kind's keeps the name it has always had (`<name>-job`).
+ * and network every kind shares. The default kind's is `<name>-job`, as in a stack without job kinds, so
+ * that adding a kind does not replace it.
  */
 function createJobDefinition(
   name: string,

@@ -13,7 +13,7 @@
  *   moved a message to the dead-letter queue after half the receives AWS allows.
  * - ReceiveMessage first looked at the queue 10 ms after the call and a short poll always waited 40 ms: on
  *   a frozen clock it never answered, and at high speed the microseconds of wall time the call takes
- *   became seconds of delay. It now looks at once, and answers at once when it is a short poll or found
+ *   became seconds of delay. Patched, it looks at once, and answers at once when it is a short poll or found
  *   messages (as SQS does); a long poll that finds nothing still waits in simulated time.
  */
 import { readFileSync } from "node:fs";
