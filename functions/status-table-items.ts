@@ -26,6 +26,7 @@ import {
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall, type NativeAttributeValue } from "@aws-sdk/util-dynamodb";
 import type { Clock } from "./clock";
 import type { ExecutionJobsRef, ObservedJob } from "./execution-jobs";
 import type { JobMode } from "./step-contract";
@@ -135,8 +136,6 @@ export interface WaitToRecord {
  * new token (a retried step of the same execution) starts a new wait.
  */
 export async function recordWait(table: StatusTable, wait: WaitToRecord, now: number): Promise<StepRecord> {
-  const handle: Record<string, AttributeValue> =
-    wait.receiptHandle !== undefined ? { ":receiptHandle": { S: wait.receiptHandle } } : {};
   const outputUri = wait.ref.outputUri;
   // Two writers of the same new token can each find the other's write: a few rounds settle it.
   for (let round = 0; round < 3; round++) {
@@ -145,7 +144,11 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
         "SET #expiresAt = :expiresAt" +
         (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : ""),
       ConditionExpression: "#callbackToken = :token",
-      values: { ":token": { S: wait.token }, ":expiresAt": itemExpiry(now), ...handle },
+      values: {
+        ":token": wait.token,
+        ":expiresAt": expirySeconds(now),
+        ":receiptHandle": wait.receiptHandle,
+      },
     });
     if (sameToken) return sameToken;
     // A first wait keeps what events recorded; a new token (the step retried) also drops the finished job
@@ -163,15 +166,15 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           (replacing ? ", #finishedJob" : ""),
         ConditionExpression: replacing ? "#callbackToken <> :token" : "attribute_not_exists(#callbackToken)",
         values: {
-          ":token": { S: wait.token },
-          ":executionArn": { S: wait.ref.executionArn },
-          ":jobMode": { S: wait.ref.jobMode },
-          ":jobRef": { S: wait.ref.jobRef },
-          ":shardCount": { N: String(wait.ref.shardCount) },
-          ":waiting": { S: "waiting" },
-          ":expiresAt": itemExpiry(now),
-          ...handle,
-          ...(outputUri !== undefined ? { ":outputUri": { S: outputUri } } : {}),
+          ":token": wait.token,
+          ":executionArn": wait.ref.executionArn,
+          ":jobMode": wait.ref.jobMode,
+          ":jobRef": wait.ref.jobRef,
+          ":shardCount": wait.ref.shardCount,
+          ":waiting": "waiting",
+          ":expiresAt": expirySeconds(now),
+          ":receiptHandle": wait.receiptHandle,
+          ":outputUri": outputUri,
         },
       });
       if (newWait) return newWait;
@@ -194,11 +197,16 @@ export async function recordFinishedJob(
       TableName: table.tableName,
       Key: key(executionJobName),
       UpdateExpression: "SET #finishedJob = :finishedJob, #expiresAt = :expiresAt",
-      ExpressionAttributeNames: names("#finishedJob", "#expiresAt"),
-      ExpressionAttributeValues: {
-        ":finishedJob": { M: observedJobItem(job) },
-        ":expiresAt": itemExpiry(now),
-      },
+      ExpressionAttributeNames: namesIn("SET #finishedJob = :finishedJob, #expiresAt = :expiresAt"),
+      ExpressionAttributeValues: attributeValues({
+        // An empty reason says nothing: it is left out.
+        ":finishedJob": {
+          ...job,
+          statusReason: job.statusReason || undefined,
+          containerReason: job.containerReason || undefined,
+        },
+        ":expiresAt": expirySeconds(now),
+      }),
       ReturnValues: "ALL_NEW",
     }),
   );
@@ -224,12 +232,15 @@ export async function recordShardSucceeded(
       TableName: table.tableName,
       Key: key(bucketKey(executionJobName, bucket)),
       UpdateExpression: "ADD #succeededShards :shard SET #expiresAt = :expiresAt",
-      ExpressionAttributeNames: names("#succeededShards", "#expiresAt"),
-      ExpressionAttributeValues: { ":shard": { NS: [String(shardIndex)] }, ":expiresAt": itemExpiry(now) },
+      ExpressionAttributeNames: namesIn("ADD #succeededShards :shard SET #expiresAt = :expiresAt"),
+      ExpressionAttributeValues: attributeValues({
+        ":shard": new Set([shardIndex]),
+        ":expiresAt": expirySeconds(now),
+      }),
       ReturnValues: "UPDATED_NEW",
     }),
   );
-  return new Set((output.Attributes?.succeededShards?.NS ?? []).map(Number));
+  return new Set(succeededShardsOf(output.Attributes ?? {}));
 }
 
 /** Reads the execution's item (strongly consistent), or undefined if nothing was recorded. */
@@ -272,7 +283,7 @@ export async function readStepAndShards(
   const succeededShards = new Set<number>();
   for (const item of items) {
     if (item[statusTableKey]?.S === executionJobName) step = stepRecord(item, executionJobName);
-    for (const shard of item.succeededShards?.NS ?? []) succeededShards.add(Number(shard));
+    for (const shard of succeededShardsOf(item)) succeededShards.add(shard);
   }
   return { step, succeededShards };
 }
@@ -300,13 +311,13 @@ export async function claimStep(
       "#callbackToken = :token AND (#stepState = :waiting OR " +
       "(#stepState = :answering AND #claimedAt < :leaseStart))",
     values: {
-      ":token": { S: token },
-      ":answering": { S: "answering" },
-      ":waiting": { S: "waiting" },
-      ":claimId": { S: claimId },
-      ":claimedBy": { S: claimedBy },
-      ":now": { N: String(now) },
-      ":leaseStart": { N: String(now - claimLeaseMilliseconds) },
+      ":token": token,
+      ":answering": "answering",
+      ":waiting": "waiting",
+      ":claimId": claimId,
+      ":claimedBy": claimedBy,
+      ":now": now,
+      ":leaseStart": now - claimLeaseMilliseconds,
     },
   });
   if (step) return { claimed: true, claimId, step };
@@ -322,7 +333,7 @@ export async function releaseClaim(
   const step = await conditionalUpdate(table, executionJobName, {
     UpdateExpression: "SET #stepState = :waiting REMOVE #claimId, #claimedBy, #claimedAt",
     ConditionExpression: "#claimId = :claimId AND #stepState = :answering",
-    values: { ":claimId": { S: claimId }, ":waiting": { S: "waiting" }, ":answering": { S: "answering" } },
+    values: { ":claimId": claimId, ":waiting": "waiting", ":answering": "answering" },
   });
   return step !== undefined;
 }
@@ -338,51 +349,34 @@ export async function markAnswered(
   const step = await conditionalUpdate(table, executionJobName, {
     UpdateExpression: "SET #stepState = :answered, #answeredAt = :now, #answer = :answer",
     ConditionExpression: "#claimId = :claimId",
-    values: {
-      ":claimId": { S: claimId },
-      ":answered": { S: "answered" },
-      ":now": { N: String(now) },
-      ":answer": { S: answer },
-    },
+    values: { ":claimId": claimId, ":answered": "answered", ":now": now, ":answer": answer },
   });
   return step !== undefined;
 }
 
-/** Every attribute name the expressions use, as `#name`. */
-const attributeNames = [
-  "executionArn",
-  "callbackToken",
-  "jobMode",
-  "jobRef",
-  "shardCount",
-  "outputUri",
-  "receiptHandle",
-  "stepState",
-  "claimId",
-  "claimedBy",
-  "claimedAt",
-  "answeredAt",
-  "answer",
-  "finishedJob",
-  "succeededShards",
-  "expiresAt",
-] as const;
-
-/** ExpressionAttributeNames for the `#names` an expression uses (DynamoDB rejects unused ones). */
-function names(...placeholders: string[]): Record<string, string> {
-  return Object.fromEntries(placeholders.map((p) => [p, p.slice(1)]));
+/**
+ * ExpressionAttributeNames for the `#name` placeholders the expressions use, each standing for the attribute
+ * of that name (DynamoDB rejects unused ones).
+ */
+function namesIn(...expressions: string[]): Record<string, string> {
+  const placeholders = expressions.join(" ").match(/#[A-Za-z]+/g) ?? [];
+  return Object.fromEntries(placeholders.map((placeholder) => [placeholder, placeholder.slice(1)]));
 }
 
-function namesIn(...expressions: string[]): Record<string, string> {
-  const text = expressions.join(" ");
-  return names(...attributeNames.map((n) => `#${n}`).filter((p) => new RegExp(`${p}\\b`).test(text)));
+/** ExpressionAttributeValues from plain values; an undefined value is left out, as its expression part. */
+function attributeValues(values: Record<string, NativeAttributeValue>): Record<string, AttributeValue> {
+  return marshall(values, { removeUndefinedValues: true });
 }
 
 /** An UpdateItem returning the new item, or undefined when its condition does not hold. */
 async function conditionalUpdate(
   table: StatusTable,
   executionJobName: string,
-  update: { UpdateExpression: string; ConditionExpression: string; values: Record<string, AttributeValue> },
+  update: {
+    UpdateExpression: string;
+    ConditionExpression: string;
+    values: Record<string, NativeAttributeValue>;
+  },
 ): Promise<StepRecord | undefined> {
   try {
     const output = await table.dynamodb.send(
@@ -392,7 +386,7 @@ async function conditionalUpdate(
         UpdateExpression: update.UpdateExpression,
         ConditionExpression: update.ConditionExpression,
         ExpressionAttributeNames: namesIn(update.UpdateExpression, update.ConditionExpression),
-        ExpressionAttributeValues: update.values,
+        ExpressionAttributeValues: attributeValues(update.values),
         ReturnValues: "ALL_NEW",
       }),
     );
@@ -417,56 +411,38 @@ function bucketKey(executionJobName: string, bucket: number): string {
   return `${executionJobName}#shards-${bucket}`;
 }
 
-/** The TTL attribute's value for an item written at `now`: `itemRetentionSeconds` later. */
+/** The TTL attribute's value (epoch seconds) for an item written at `now`: `itemRetentionSeconds` later. */
+function expirySeconds(now: number): number {
+  return Math.floor(now / 1000) + itemRetentionSeconds;
+}
+
+/** The TTL attribute's value for an item written at `now`, as an attribute value. */
 export function itemExpiry(now: number): AttributeValue {
-  return { N: String(Math.floor(now / 1000) + itemRetentionSeconds) };
+  return { N: String(expirySeconds(now)) };
 }
 
-function observedJobItem(job: ObservedJob): Record<string, AttributeValue> {
-  const item: Record<string, AttributeValue> = { jobId: { S: job.jobId }, status: { S: job.status } };
-  if (job.shardIndex !== undefined) item.shardIndex = { N: String(job.shardIndex) };
-  if (job.exitCode !== undefined) item.exitCode = { N: String(job.exitCode) };
-  // DynamoDB refuses empty strings in keys only, but an empty reason says nothing: leave it out.
-  if (job.statusReason) item.statusReason = { S: job.statusReason };
-  if (job.containerReason) item.containerReason = { S: job.containerReason };
-  return item;
+/** The shards of a succeeded-shard set item (none for another item). */
+function succeededShardsOf(item: Record<string, AttributeValue>): number[] {
+  const { succeededShards } = unmarshall(item) as { succeededShards?: Set<number> };
+  return [...(succeededShards ?? [])];
 }
 
+const jobModes: readonly JobMode[] = ["array", "jobs"];
+const stepStates: readonly StepState[] = ["waiting", "answering", "answered"];
+
+/** The item as a StepRecord: its attributes, with those of unknown values left undefined. */
 function stepRecord(item: Record<string, AttributeValue>, executionJobName: string): StepRecord {
-  const text = (name: string) => item[name]?.S;
-  const number = (name: string) => (item[name]?.N !== undefined ? Number(item[name].N) : undefined);
-  const jobMode = text("jobMode");
-  const stepState = text("stepState");
-  const finished = item.finishedJob?.M;
+  const record = unmarshall(item) as Omit<StepRecord, "executionJobName"> & { succeededShards?: unknown };
+  delete record.succeededShards;
+  const finished = record.finishedJob;
   return {
+    ...record,
     executionJobName,
-    executionArn: text("executionArn"),
-    callbackToken: text("callbackToken"),
-    jobMode: jobMode === "array" || jobMode === "jobs" ? jobMode : undefined,
-    jobRef: text("jobRef"),
-    shardCount: number("shardCount"),
-    outputUri: text("outputUri"),
-    receiptHandle: text("receiptHandle"),
-    stepState:
-      stepState === "waiting" || stepState === "answering" || stepState === "answered"
-        ? stepState
-        : undefined,
-    claimId: text("claimId"),
-    claimedBy: text("claimedBy"),
-    claimedAt: number("claimedAt"),
-    answeredAt: number("answeredAt"),
-    answer: text("answer"),
+    jobMode: jobModes.find((mode) => mode === record.jobMode),
+    stepState: stepStates.find((state) => state === record.stepState),
     finishedJob:
-      finished?.jobId?.S && (finished.status?.S === "SUCCEEDED" || finished.status?.S === "FAILED")
-        ? {
-            jobId: finished.jobId.S,
-            status: finished.status.S,
-            shardIndex: finished.shardIndex?.N !== undefined ? Number(finished.shardIndex.N) : undefined,
-            exitCode: finished.exitCode?.N !== undefined ? Number(finished.exitCode.N) : undefined,
-            statusReason: finished.statusReason?.S,
-            containerReason: finished.containerReason?.S,
-          }
+      finished?.jobId && (finished.status === "SUCCEEDED" || finished.status === "FAILED")
+        ? finished
         : undefined,
-    expiresAt: number("expiresAt"),
   };
 }
