@@ -3,7 +3,16 @@ import { parseConfig } from "../../infra/config";
 import { jobRetryConditions } from "../../infra/batch";
 import { jobStateChangePattern } from "../../functions/batch-job-state-event";
 import { statusTableKey, statusTableTtlAttribute } from "../../functions/status-table-items";
-import { executionTagKey } from "../../functions/step-contract";
+import {
+  batchExecutionPolicy,
+  batchJobPolicy,
+  cleanupFunctionPolicy,
+  jobEventFunctionPolicy,
+  monitorFunctionPolicy,
+  pipelinePolicy,
+  ruleDeliveryQueuePolicy,
+  submitFunctionPolicy,
+} from "../../infra/iam-policies";
 import { loadHandler } from "../../render/archives";
 import { renderStack } from "../../render/render-stack";
 import { pipelineDefinitionOf, type RenderedResource, type RenderedStack } from "../../render/rendered-stack";
@@ -122,16 +131,15 @@ describe("the stack under the mock engine", () => {
   });
 
   describe("IAM", () => {
-    const jobs = arn("batch", "job/*");
-    const thisPipelinesExecutions = [arn("sagemaker", "pipeline/batch-bridge-dev/execution/*")];
-    const tagged = { StringLike: { [`aws:ResourceTag/${executionTagKey}`]: thisPipelinesExecutions } };
-    const logStreams = (group: string) => arn("logs", `log-group:${group}:log-stream:*`);
-    const trackWaitingSteps = {
-      Sid: "TrackWaitingSteps",
-      Effect: "Allow",
-      Action: ["dynamodb:UpdateItem", "dynamodb:GetItem", "dynamodb:BatchGetItem"],
-      Resource: arn("dynamodb", "table/batch-bridge-dev-executions"),
-    };
+    const scope = { partition: "aws", region, accountId: account };
+    /** The rendered state (ARN, name, ...) of the one resource of a type and name. */
+    const stateOf = (type: string, name?: string) =>
+      resource(dev, type, name).state as Record<string, string>;
+    /** The ARN of the log group of this name. */
+    const logGroupArn = (name: string) =>
+      ofType(dev, types.logGroup)
+        .filter((group) => group.state.name === name)
+        .map((group) => String(group.state.arn))[0];
 
     it("attaches no managed policy to any role", () => {
       expect(ofType(dev, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.deep.equal([]);
@@ -148,226 +156,83 @@ describe("the stack under the mock engine", () => {
       }
     });
 
+    // The statements themselves are spelled out in iam-policies.test.ts: here each role holds its builder's
+    // policy on the stack's own resources.
     it("Batch execution role: trusted by ECS tasks, writes the job log group only (public image)", () => {
       expect(trustedService(dev, "batch-bridge-batch-execution")).to.equal("ecs-tasks.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-batch-execution")).to.deep.equal([
-        {
-          Sid: "WriteJobLogs",
-          Effect: "Allow",
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: logStreams("/aws/batch/batch-bridge-dev-job"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-batch-execution")).to.deep.equal(
+        batchExecutionPolicy({
+          jobLogGroupArn: logGroupArn("/aws/batch/batch-bridge-dev-job"),
+          ecrRepositoryArns: [],
+        }).Statement,
+      );
     });
 
     it("Batch job role: reads the input and output prefixes and writes the output prefix of the data bucket", () => {
-      const bucket = `arn:aws:s3:::${dev.outputs.dataBucketName}`;
       expect(trustedService(dev, "batch-bridge-batch-job")).to.equal("ecs-tasks.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-batch-job")).to.deep.equal([
-        {
-          Sid: "ReadInput",
-          Effect: "Allow",
-          Action: ["s3:GetObject"],
-          Resource: [`${bucket}/input/*`, `${bucket}/output/*`],
-        },
-        {
-          Sid: "ListInput",
-          Effect: "Allow",
-          Action: ["s3:ListBucket"],
-          Resource: bucket,
-          Condition: { StringLike: { "s3:prefix": ["input/*", "output/*"] } },
-        },
-        {
-          Sid: "WriteOutput",
-          Effect: "Allow",
-          Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-          Resource: `${bucket}/output/*`,
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-batch-job")).to.deep.equal(
+        batchJobPolicy({
+          partition: "aws",
+          bucketName: String(resource(dev, types.bucket).state.bucket),
+          inputPrefix: "input/",
+          outputPrefix: "output/",
+        }).Statement,
+      );
     });
 
     it("submit role: submits tagged jobs on the stack's queue and definition, stops only tagged jobs", () => {
-      const requestTag = { StringLike: { [`aws:RequestTag/${executionTagKey}`]: thisPipelinesExecutions } };
       expect(trustedService(dev, "batch-bridge-submit")).to.equal("lambda.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-submit")).to.deep.equal([
-        {
-          Sid: "SubmitTaggedJobs",
-          Effect: "Allow",
-          Action: ["batch:SubmitJob"],
-          Resource: [
-            arn("batch", "job-queue/batch-bridge-dev-jobs"),
-            arn("batch", "job-definition/batch-bridge-dev-job"),
-            arn("batch", "job-definition/batch-bridge-dev-job:*"),
-            jobs,
-          ],
-          Condition: requestTag,
-        },
-        {
-          Sid: "TagJobsOnSubmit",
-          Effect: "Allow",
-          Action: ["batch:TagResource"],
-          Resource: jobs,
-          Condition: { ...requestTag, "ForAllValues:StringEquals": { "aws:TagKeys": [executionTagKey] } },
-        },
-        { Sid: "FindJobsOfExecution", Effect: "Allow", Action: ["batch:ListJobs"], Resource: "*" },
-        {
-          Sid: "CleanUpPartialSubmission",
-          Effect: "Allow",
-          Action: ["batch:TerminateJob"],
-          Resource: jobs,
-          Condition: tagged,
-        },
-        {
-          Sid: "HandOverCleanup",
-          Effect: "Allow",
-          Action: ["sqs:SendMessage"],
-          Resource: arn("sqs", "batch-bridge-dev-cleanup"),
-        },
-        {
-          Sid: "ClaimSubmissions",
-          Effect: "Allow",
-          Action: ["dynamodb:UpdateItem", "dynamodb:GetItem"],
-          Resource: arn("dynamodb", "table/batch-bridge-dev-executions"),
-          Condition: { "ForAllValues:StringLike": { "dynamodb:LeadingKeys": ["bridge-dev-*#submission"] } },
-        },
-        {
-          Sid: "WriteFunctionLogs",
-          Effect: "Allow",
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: logStreams("/aws/lambda/batch-bridge-dev-submit"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-submit")).to.deep.equal(
+        submitFunctionPolicy({
+          scope,
+          pipelineNames: ["batch-bridge-dev"],
+          jobQueueArn: stateOf(types.jobQueue).arn,
+          jobDefinitionArnPrefixes: [String(stateOf(types.jobDefinition).arnPrefix)],
+          jobNamePrefix: "bridge-dev",
+          statusTableArn: stateOf(types.table).arn,
+          cleanupQueueArn: stateOf(types.queue, "batch-bridge-cleanup").arn,
+          logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-submit"),
+        }).Statement,
+      );
     });
 
     it("monitor role: checks jobs, stops tagged ones, answers this pipeline, consumes the callback queue", () => {
       expect(trustedService(dev, "batch-bridge-monitor")).to.equal("lambda.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-monitor")).to.deep.equal([
-        {
-          Sid: "CheckJobs",
-          Effect: "Allow",
-          Action: ["batch:DescribeJobs", "batch:ListJobs"],
-          Resource: "*",
-        },
-        {
-          Sid: "StopJobsOfExecution",
-          Effect: "Allow",
-          Action: ["batch:TerminateJob"],
-          Resource: jobs,
-          Condition: tagged,
-        },
-        {
-          Sid: "AnswerCallbackSteps",
-          Effect: "Allow",
-          Action: [
-            "sagemaker:SendPipelineExecutionStepSuccess",
-            "sagemaker:SendPipelineExecutionStepFailure",
-          ],
-          Resource: arn("sagemaker", "pipeline/batch-bridge-dev/execution/*"),
-        },
-        {
-          Sid: "ConsumeCallbackMessages",
-          Effect: "Allow",
-          Action: [
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility",
-          ],
-          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
-        },
-        {
-          Sid: "SetAsideMalformedMessages",
-          Effect: "Allow",
-          Action: ["sqs:SendMessage"],
-          Resource: arn("sqs", "batch-bridge-dev-callbacks-dlq"),
-        },
-        trackWaitingSteps,
-        {
-          Sid: "WriteFunctionLogs",
-          Effect: "Allow",
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: logStreams("/aws/lambda/batch-bridge-dev-monitor"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-monitor")).to.deep.equal(
+        monitorFunctionPolicy({
+          scope,
+          pipelineNames: ["batch-bridge-dev"],
+          callbackQueueArn: stateOf(types.queue, "batch-bridge-callbacks").arn,
+          deadLetterQueueArn: stateOf(types.queue, "batch-bridge-callbacks-dlq").arn,
+          logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-monitor"),
+          statusTableArn: stateOf(types.table).arn,
+        }).Statement,
+      );
     });
 
     it("job-event role: uses the status table, checks and stops tagged jobs, answers this pipeline, deletes answered messages", () => {
       expect(trustedService(dev, "batch-bridge-job-event")).to.equal("lambda.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-job-event")).to.deep.equal([
-        trackWaitingSteps,
-        {
-          Sid: "CheckJobs",
-          Effect: "Allow",
-          Action: ["batch:DescribeJobs", "batch:ListJobs"],
-          Resource: "*",
-        },
-        {
-          Sid: "StopJobsOfExecution",
-          Effect: "Allow",
-          Action: ["batch:TerminateJob"],
-          Resource: jobs,
-          Condition: tagged,
-        },
-        {
-          Sid: "AnswerCallbackSteps",
-          Effect: "Allow",
-          Action: [
-            "sagemaker:SendPipelineExecutionStepSuccess",
-            "sagemaker:SendPipelineExecutionStepFailure",
-          ],
-          Resource: arn("sagemaker", "pipeline/batch-bridge-dev/execution/*"),
-        },
-        {
-          Sid: "DeleteAnsweredCallbackMessages",
-          Effect: "Allow",
-          Action: ["sqs:DeleteMessage"],
-          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
-        },
-        {
-          Sid: "WriteFunctionLogs",
-          Effect: "Allow",
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: logStreams("/aws/lambda/batch-bridge-dev-job-event"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-job-event")).to.deep.equal(
+        jobEventFunctionPolicy({
+          scope,
+          pipelineNames: ["batch-bridge-dev"],
+          statusTableArn: stateOf(types.table).arn,
+          callbackQueueArn: stateOf(types.queue, "batch-bridge-callbacks").arn,
+          logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-job-event"),
+        }).Statement,
+      );
     });
 
     it("clean-up role: checks jobs, stops tagged ones, consumes the clean-up queue and puts clean-ups back on it", () => {
-      const cleanupQueue = arn("sqs", "batch-bridge-dev-cleanup");
       expect(trustedService(dev, "batch-bridge-cleanup")).to.equal("lambda.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-cleanup")).to.deep.equal([
-        {
-          Sid: "CheckJobs",
-          Effect: "Allow",
-          Action: ["batch:DescribeJobs", "batch:ListJobs"],
-          Resource: "*",
-        },
-        {
-          Sid: "StopJobsOfExecution",
-          Effect: "Allow",
-          Action: ["batch:TerminateJob"],
-          Resource: jobs,
-          Condition: tagged,
-        },
-        {
-          Sid: "ConsumeCleanupRequests",
-          Effect: "Allow",
-          Action: [
-            "sqs:ReceiveMessage",
-            "sqs:DeleteMessage",
-            "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility",
-          ],
-          Resource: cleanupQueue,
-        },
-        { Sid: "GoOnWithCleanupLater", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: cleanupQueue },
-        {
-          Sid: "WriteFunctionLogs",
-          Effect: "Allow",
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: logStreams("/aws/lambda/batch-bridge-dev-cleanup"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-cleanup")).to.deep.equal(
+        cleanupFunctionPolicy({
+          scope,
+          pipelineNames: ["batch-bridge-dev"],
+          cleanupQueueArn: stateOf(types.queue, "batch-bridge-cleanup").arn,
+          logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-cleanup"),
+        }).Statement,
+      );
     });
 
     it("lets only EventBridge send to the clean-up queues, and only for the stack's clean-up rule", () => {
@@ -379,38 +244,20 @@ describe("the stack under the mock engine", () => {
         const queue = resource(dev, types.queue, queueName);
         const policy = resource(dev, "aws:sqs/queuePolicy:QueuePolicy", policyName).inputs;
         expect(policy.queueUrl).to.equal(queue.state.url);
-        expect(JSON.parse(policy.policy as string)).to.deep.equal({
-          Version: "2012-10-17",
-          Statement: [
-            {
-              Sid: "DeliverRuleEvents",
-              Effect: "Allow",
-              Principal: { Service: "events.amazonaws.com" },
-              Action: ["sqs:SendMessage"],
-              Resource: queue.state.arn,
-              Condition: { ArnEquals: { "aws:SourceArn": rule.state.arn } },
-            },
-          ],
-        });
+        expect(JSON.parse(policy.policy as string)).to.deep.equal(
+          ruleDeliveryQueuePolicy({ queueArn: String(queue.state.arn), ruleArn: String(rule.state.arn) }),
+        );
       }
     });
 
     it("pipeline role: trusted by SageMaker, invokes the submit function and sends to the callback queue", () => {
       expect(trustedService(dev, "batch-bridge-pipeline")).to.equal("sagemaker.amazonaws.com");
-      expect(statementsOf(dev, "batch-bridge-pipeline")).to.deep.equal([
-        {
-          Sid: "InvokeSubmitFunction",
-          Effect: "Allow",
-          Action: ["lambda:InvokeFunction"],
-          Resource: resource(dev, types.function, "batch-bridge-submit").state.arn,
-        },
-        {
-          Sid: "SendCallbackTokens",
-          Effect: "Allow",
-          Action: ["sqs:SendMessage"],
-          Resource: arn("sqs", "batch-bridge-dev-callbacks"),
-        },
-      ]);
+      expect(statementsOf(dev, "batch-bridge-pipeline")).to.deep.equal(
+        pipelinePolicy({
+          submitFunctionArn: stateOf(types.function, "batch-bridge-submit").arn,
+          callbackQueueArn: stateOf(types.queue, "batch-bridge-callbacks").arn,
+        }).Statement,
+      );
     });
   });
 
