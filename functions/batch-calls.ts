@@ -19,7 +19,7 @@ import {
   type SubmitJobCommandOutput,
 } from "@aws-sdk/client-batch";
 import { isTransientError, OutOfTimeError } from "./aws-errors";
-import type { Clock } from "./clock";
+import { systemClock, type Clock } from "./clock";
 import { createPacer, type Pacer } from "./concurrency";
 
 /** SubmitJob calls per second in jobs mode: under the fixed 50/s account quota, leaving room for others. */
@@ -64,6 +64,18 @@ export function createBatchPacers(clock: Clock): BatchPacers {
     terminate: createPacer(terminatesPerSecond, clock),
     read: createPacer(readsPerSecond, clock),
   };
+}
+
+/**
+ * A handler's clock and Batch pacers: those its deps give (tests, local mode), else the system clock and
+ * pacers of the handler's own, one set per container.
+ */
+export function clockAndPacers(given: { clock?: Clock; pacers?: BatchPacers }): {
+  clock: Clock;
+  pacers: BatchPacers;
+} {
+  const clock = given.clock ?? systemClock();
+  return { clock, pacers: given.pacers ?? createBatchPacers(clock) };
 }
 
 /**

@@ -13,14 +13,8 @@ import type { BatchClient } from "@aws-sdk/client-batch";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import { describeError, isTransientError } from "./aws-errors";
-import {
-  BatchCalls,
-  createBatchPacers,
-  invocationDeadline,
-  type BatchPacers,
-  type InvocationContext,
-} from "./batch-calls";
-import { systemClock, type Clock } from "./clock";
+import { clockAndPacers, type BatchCalls, type BatchPacers, type InvocationContext } from "./batch-calls";
+import type { Clock } from "./clock";
 import type { Log } from "./log";
 import { listingGraceSeconds } from "./decision";
 import {
@@ -30,6 +24,7 @@ import {
   type CleanupPass,
 } from "./execution-cleanup";
 import { parseCleanupMessage, type CleanupRequest } from "./execution-status-change";
+import { recordBatchHandler, type RecordOutcome } from "./record-batches";
 import type { CleanupSettings } from "./settings";
 
 /** A pass the time cut short goes on after this long (enough for Batch's throttling to pass). */
@@ -47,14 +42,11 @@ export interface CleanupDeps {
   pacers?: BatchPacers;
 }
 
-type RecordOutcome = "done" | "retry";
-
 /** Builds the clean-up function's handler. */
 export function makeCleanupHandler(
   deps: CleanupDeps,
 ): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
-  const clock = deps.clock ?? systemClock();
-  const pacers = deps.pacers ?? createBatchPacers(clock);
+  const { clock, pacers } = clockAndPacers(deps);
   const { settings, logger } = deps;
 
   /** The next round of `request`, `delaySeconds` from now; "retry" (the message comes back) if SQS fails. */
@@ -150,13 +142,6 @@ export function makeCleanupHandler(
     });
   };
 
-  return async (event, context) => {
-    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
-    const failures: string[] = [];
-    // One after another: a pass may need the whole invocation, and the next one then goes on later.
-    for (const record of event.Records ?? []) {
-      if ((await handleRecord(calls, record)) === "retry") failures.push(record.messageId);
-    }
-    return { batchItemFailures: failures.map((itemIdentifier) => ({ itemIdentifier })) };
-  };
+  // One after another: a pass may need the whole invocation, and the next one then goes on later.
+  return recordBatchHandler({ batch: deps.batch, clock, pacers, concurrency: 1 }, handleRecord);
 }

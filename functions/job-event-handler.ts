@@ -14,12 +14,12 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { describeError } from "./aws-errors";
 import {
   BatchCalls,
-  createBatchPacers,
+  clockAndPacers,
   invocationDeadline,
   type BatchPacers,
   type InvocationContext,
 } from "./batch-calls";
-import { systemClock, type Clock } from "./clock";
+import type { Clock } from "./clock";
 import type { Log } from "./log";
 import { decideOutcome } from "./decision";
 import { parseJobStateChange, type JobStateChange } from "./batch-job-state-event";
@@ -73,8 +73,7 @@ export type JobEventDecision =
 export function makeJobEventHandler(
   deps: JobEventDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<{ decision: JobEventDecision }> {
-  const clock = deps.clock ?? systemClock();
-  const pacers = deps.pacers ?? createBatchPacers(clock);
+  const { clock, pacers } = clockAndPacers(deps);
   const { settings, logger } = deps;
   const statusTable: StatusTable = { dynamodb: deps.dynamodb, tableName: settings.statusTable };
   const settler = makeStepSettler({

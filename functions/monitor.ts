@@ -14,21 +14,15 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } fr
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import type { StepAnswer } from "./answer";
 import { describeError, isTransientError } from "./aws-errors";
-import {
-  BatchCalls,
-  createBatchPacers,
-  invocationDeadline,
-  type BatchPacers,
-  type InvocationContext,
-} from "./batch-calls";
+import { clockAndPacers, type BatchCalls, type BatchPacers, type InvocationContext } from "./batch-calls";
 import { parseCallbackMessage, type ValidCallbackMessage } from "./callback-message";
-import { systemClock, type Clock } from "./clock";
+import type { Clock } from "./clock";
 import type { Log } from "./log";
-import { mapWithConcurrency } from "./concurrency";
 import { decide, stoppedReason } from "./decision";
 import { terminateExecutionJobs } from "./execution-cleanup";
 import { findExecutionJobs, type ExecutionJobs, type JobObservations } from "./execution-jobs";
 import { claimRecheckDelaySeconds, nextCheckDelaySeconds } from "./poll-schedule";
+import { recordBatchHandler, type RecordOutcome } from "./record-batches";
 import type { MonitorSettings } from "./settings";
 import { makeStepSettler, outcomeResolution, type SettleResult, type StepToSettle } from "./settlement";
 import {
@@ -58,14 +52,11 @@ export interface MonitorDeps {
   pacers?: BatchPacers;
 }
 
-type RecordOutcome = "done" | "retry";
-
 /** Builds the monitor function's handler. */
 export function makeMonitorHandler(
   deps: MonitorDeps,
 ): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
-  const clock = deps.clock ?? systemClock();
-  const pacers = deps.pacers ?? createBatchPacers(clock);
+  const { clock, pacers } = clockAndPacers(deps);
   const { settings, logger } = deps;
   if (settings.statusTable !== undefined && !deps.dynamodb) {
     throw new Error("The monitor needs a DynamoDB client when the status table is set.");
@@ -347,17 +338,8 @@ export function makeMonitorHandler(
     }
   };
 
-  return async (event, context) => {
-    const records = event.Records ?? [];
-    // One pace per container for the Batch calls of every record, retried until the invocation's end.
-    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, context));
-    const outcomes = await mapWithConcurrency(records, recordConcurrency, (record) =>
-      handleRecord(calls, record),
-    );
-    return {
-      batchItemFailures: records
-        .filter((_, i) => outcomes[i] === "retry")
-        .map((record) => ({ itemIdentifier: record.messageId })),
-    };
-  };
+  return recordBatchHandler(
+    { batch: deps.batch, clock, pacers, concurrency: recordConcurrency },
+    handleRecord,
+  );
 }

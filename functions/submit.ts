@@ -9,7 +9,7 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import { describeError, OutOfTimeError } from "./aws-errors";
 import {
   BatchCalls,
-  createBatchPacers,
+  clockAndPacers,
   invocationDeadline,
   invocationReserveMs,
   submitsPerSecond,
@@ -17,7 +17,7 @@ import {
   type BatchPacers,
   type InvocationContext,
 } from "./batch-calls";
-import { systemClock, type Clock } from "./clock";
+import type { Clock } from "./clock";
 import type { Log } from "./log";
 import { mapWithConcurrency } from "./concurrency";
 import { requestCleanup, terminateExecutionJobs } from "./execution-cleanup";
@@ -70,8 +70,7 @@ interface Submission {
 export function makeSubmitHandler(
   deps: SubmitDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
-  const clock = deps.clock ?? systemClock();
-  const pacers = deps.pacers ?? createBatchPacers(clock);
+  const { clock, pacers } = clockAndPacers(deps);
   const { logger } = deps;
   const table: StatusTable = { dynamodb: deps.dynamodb, tableName: deps.settings.statusTable };
 
