@@ -73,6 +73,9 @@ export function outcomeResolution(outcome: Outcome, jobs: ExecutionJobs): Resolu
   };
 }
 
+/** The settling functions of one container. */
+export type StepSettler = ReturnType<typeof makeStepSettler>;
+
 /** Builds the settling functions for one container. */
 export function makeStepSettler(deps: SettlementDeps) {
   const { logger, clock, statusTable } = deps;
