@@ -25,7 +25,7 @@ import { decideOutcome } from "./decision";
 import { parseJobStateChange, type JobStateChange } from "./batch-job-state-event";
 import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./execution-jobs";
 import type { JobEventSettings } from "./settings";
-import { makeStepSettler, outcomeResolution } from "./settlement";
+import { makeStepSettler, outcomeResolution, type StepSettler } from "./settlement";
 import {
   isBeingAnswered,
   jobsRefOf,
@@ -69,12 +69,27 @@ export type JobEventDecision =
   /** Batch's view, with the event, does not settle the step (a stale event): the monitor checks on. */
   | "undecided";
 
+/** What the job-event function's functions share in one container. */
+interface JobEventContext {
+  deps: JobEventDeps;
+  settings: JobEventSettings;
+  clock: Clock;
+  statusTable: StatusTable;
+  settler: StepSettler;
+}
+
+/** A handled event's decision, with what the log line adds. */
+interface EventOutcome {
+  decision: JobEventDecision;
+  details?: Record<string, unknown>;
+}
+
 /** Builds the job-event function's handler. */
 export function makeJobEventHandler(
   deps: JobEventDeps,
 ): (event: unknown, context?: InvocationContext) => Promise<{ decision: JobEventDecision }> {
   const { clock, pacers } = clockAndPacers(deps);
-  const { settings, logger } = deps;
+  const { settings } = deps;
   const statusTable: StatusTable = { dynamodb: deps.dynamodb, tableName: settings.statusTable };
   const settler = makeStepSettler({
     ...deps,
@@ -83,138 +98,151 @@ export function makeJobEventHandler(
     callbackQueueUrl: settings.callbackQueueUrl,
     claimant: "job-event",
   });
-
-  /** Answers the step if the event (with what the table and Batch say) settles it. */
-  const answerStep = async (
-    calls: BatchCalls,
-    change: JobStateChange,
-    step: StepRecord | undefined,
-    observations: JobObservations,
-    context: Record<string, unknown>,
-  ): Promise<{ decision: JobEventDecision; details?: Record<string, unknown> }> => {
-    const ref = step ? jobsRefOf(step) : undefined;
-    if (!step?.callbackToken || !ref) {
-      // The monitor checks Batch right after it records the callback message.
-      return { decision: "recorded", details: { waitingFor: "the callback message" } };
-    }
-    const forThisStep =
-      change.shardIndex !== undefined
-        ? ref.jobMode === "jobs"
-        : ref.jobMode === "array" && ref.jobRef === change.arrayJobId;
-    if (!forThisStep) return { decision: "ignored", details: { reason: "not the jobs the step waits for" } };
-    if (step.stepState === "answered") return { decision: "already answered" };
-    if (isBeingAnswered(step, clock.now())) return { decision: "being answered" };
-
-    let jobs: ExecutionJobs | undefined;
-    const result = await settler.settle(
-      calls,
-      {
-        token: step.callbackToken,
-        executionJobName: change.executionJobName,
-        context: { ...context, ...ref },
-      },
-      async () => {
-        jobs = await findExecutionJobs(calls, ref, settings.jobQueue, observations);
-        const outcome = decideOutcome(jobs);
-        return outcome ? outcomeResolution(outcome, jobs) : undefined;
-      },
+  const handler: JobEventContext = { deps, settings, clock, statusTable, settler };
+  return (event, invocation) =>
+    handleEvent(
+      handler,
+      new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, invocation)),
+      event,
     );
-    const counts = jobs?.counts;
-    if (!result.settled) {
-      const decision =
-        result.because === "answering"
-          ? "being answered"
-          : result.because === "undecided"
-            ? "undecided"
-            : "already answered";
-      return { decision, details: { counts } };
-    }
-    if (result.answer.outcome === "success") {
-      return { decision: "succeeded", details: { counts, outputs: result.answer.outputs } };
-    }
-    return {
-      decision: "failed",
-      details: { counts, reason: result.answer.reason, terminated: result.terminated },
-    };
-  };
+}
 
-  /** jobs mode: a shard succeeded. The step is answered once every shard's set is full. */
-  const shardSucceeded = async (
-    calls: BatchCalls,
-    change: JobStateChange,
-    shardIndex: number,
-    context: Record<string, unknown>,
-  ) => {
-    const bucketShards = await recordShardSucceeded(
-      statusTable,
-      change.executionJobName,
-      shardIndex,
-      clock.now(),
-    );
-    const submittedCount =
-      change.shardCount ?? (await readStep(statusTable, change.executionJobName))?.shardCount;
-    if (submittedCount === undefined) {
-      return { decision: "recorded" as const, details: { waitingFor: "the shard count" } };
-    }
-    let shardCount = submittedCount;
-    const { bucket, capacity } = shardBucket(shardIndex, shardCount);
-    const inBucket = [...bucketShards].filter(
-      (s) => s < submittedCount && Math.floor(s / shardsPerBucket) === bucket,
-    );
-    if (inBucket.length < capacity) return { decision: "recorded" as const };
-
-    // This set is full: see whether every set is.
-    let read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
-    const stepShardCount = read.step?.shardCount;
-    if (stepShardCount !== undefined && stepShardCount !== shardCount) {
-      // The callback message's shard count is the one the step waits for.
-      shardCount = stepShardCount;
-      read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
-    }
-    const succeeded = countBelow(read.succeededShards, shardCount);
-    if (succeeded < shardCount) return { decision: "recorded" as const, details: { succeeded, shardCount } };
-    return answerStep(calls, change, read.step, { succeededShards: read.succeededShards }, context);
+/** One event: dropped, ignored, or recorded and (when it settles the step) answered; errors are thrown. */
+async function handleEvent(
+  h: JobEventContext,
+  calls: BatchCalls,
+  event: unknown,
+): Promise<{ decision: JobEventDecision }> {
+  const { logger } = h.deps;
+  const parsed = parseJobStateChange(event, h.settings);
+  if (parsed.kind === "malformed") {
+    logger.warn("malformed event", { decision: "dropped", reason: parsed.reason });
+    return { decision: "dropped" };
+  }
+  if (parsed.kind === "ignored") {
+    logger.info("event", {
+      jobId: parsed.jobId,
+      jobName: parsed.jobName,
+      decision: "ignored",
+      reason: parsed.reason,
+    });
+    return { decision: "ignored" };
+  }
+  const change = parsed.change;
+  const context = {
+    executionJobName: change.executionJobName,
+    jobId: change.job.jobId,
+    jobStatus: change.status,
+    ...(change.shardIndex !== undefined ? { shardIndex: change.shardIndex } : {}),
   };
+  try {
+    const outcome =
+      change.shardIndex !== undefined && change.status === "SUCCEEDED"
+        ? await shardSucceeded(h, calls, change, change.shardIndex, context)
+        : await answerStep(
+            h,
+            calls,
+            change,
+            await recordFinishedJob(h.statusTable, change.executionJobName, change.job, h.clock.now()),
+            { finishedJob: change.job },
+            context,
+          );
+    logger.info("event", { ...context, decision: outcome.decision, ...outcome.details });
+    return { decision: outcome.decision };
+  } catch (error) {
+    logger.error("event failed; it will be retried", { ...context, error: describeError(error) });
+    throw error;
+  }
+}
 
-  return async (event, invocation) => {
-    const parsed = parseJobStateChange(event, settings);
-    if (parsed.kind === "malformed") {
-      logger.warn("malformed event", { decision: "dropped", reason: parsed.reason });
-      return { decision: "dropped" };
-    }
-    if (parsed.kind === "ignored") {
-      logger.info("event", {
-        jobId: parsed.jobId,
-        jobName: parsed.jobName,
-        decision: "ignored",
-        reason: parsed.reason,
-      });
-      return { decision: "ignored" };
-    }
-    const change = parsed.change;
-    const context = {
-      executionJobName: change.executionJobName,
-      jobId: change.job.jobId,
-      jobStatus: change.status,
-      ...(change.shardIndex !== undefined ? { shardIndex: change.shardIndex } : {}),
-    };
-    const calls = new BatchCalls(deps.batch, clock, pacers, invocationDeadline(clock, invocation));
-    try {
-      const outcome =
-        change.shardIndex !== undefined && change.status === "SUCCEEDED"
-          ? await shardSucceeded(calls, change, change.shardIndex, context)
-          : await answerStep(
-              calls,
-              change,
-              await recordFinishedJob(statusTable, change.executionJobName, change.job, clock.now()),
-              { finishedJob: change.job },
-              context,
-            );
-      logger.info("event", { ...context, decision: outcome.decision, ...outcome.details });
-      return { decision: outcome.decision };
-    } catch (error) {
-      logger.error("event failed; it will be retried", { ...context, error: describeError(error) });
-      throw error;
-    }
+/** Answers the step if the event (with what the table and Batch say) settles it. */
+async function answerStep(
+  h: JobEventContext,
+  calls: BatchCalls,
+  change: JobStateChange,
+  step: StepRecord | undefined,
+  observations: JobObservations,
+  context: Record<string, unknown>,
+): Promise<EventOutcome> {
+  const ref = step ? jobsRefOf(step) : undefined;
+  if (!step?.callbackToken || !ref) {
+    // The monitor checks Batch right after it records the callback message.
+    return { decision: "recorded", details: { waitingFor: "the callback message" } };
+  }
+  const forThisStep =
+    change.shardIndex !== undefined
+      ? ref.jobMode === "jobs"
+      : ref.jobMode === "array" && ref.jobRef === change.arrayJobId;
+  if (!forThisStep) return { decision: "ignored", details: { reason: "not the jobs the step waits for" } };
+  if (step.stepState === "answered") return { decision: "already answered" };
+  if (isBeingAnswered(step, h.clock.now())) return { decision: "being answered" };
+
+  let jobs: ExecutionJobs | undefined;
+  const toSettle = {
+    token: step.callbackToken,
+    executionJobName: change.executionJobName,
+    context: { ...context, ...ref },
   };
+  const result = await h.settler.settle(calls, toSettle, async () => {
+    jobs = await findExecutionJobs(calls, ref, h.settings.jobQueue, observations);
+    const outcome = decideOutcome(jobs);
+    return outcome ? outcomeResolution(outcome, jobs) : undefined;
+  });
+  const counts = jobs?.counts;
+  if (!result.settled) {
+    const decision =
+      result.because === "answering"
+        ? "being answered"
+        : result.because === "undecided"
+          ? "undecided"
+          : "already answered";
+    return { decision, details: { counts } };
+  }
+  if (result.answer.outcome === "success") {
+    return { decision: "succeeded", details: { counts, outputs: result.answer.outputs } };
+  }
+  return {
+    decision: "failed",
+    details: { counts, reason: result.answer.reason, terminated: result.terminated },
+  };
+}
+
+/** jobs mode: a shard succeeded. The step is answered once every shard's set is full. */
+async function shardSucceeded(
+  h: JobEventContext,
+  calls: BatchCalls,
+  change: JobStateChange,
+  shardIndex: number,
+  context: Record<string, unknown>,
+): Promise<EventOutcome> {
+  const { statusTable, clock } = h;
+  const bucketShards = await recordShardSucceeded(
+    statusTable,
+    change.executionJobName,
+    shardIndex,
+    clock.now(),
+  );
+  const submittedCount =
+    change.shardCount ?? (await readStep(statusTable, change.executionJobName))?.shardCount;
+  if (submittedCount === undefined) {
+    return { decision: "recorded", details: { waitingFor: "the shard count" } };
+  }
+  let shardCount = submittedCount;
+  const { bucket, capacity } = shardBucket(shardIndex, shardCount);
+  const inBucket = [...bucketShards].filter(
+    (s) => s < submittedCount && Math.floor(s / shardsPerBucket) === bucket,
+  );
+  if (inBucket.length < capacity) return { decision: "recorded" };
+
+  // This set is full: see whether every set is.
+  let read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
+  const stepShardCount = read.step?.shardCount;
+  if (stepShardCount !== undefined && stepShardCount !== shardCount) {
+    // The callback message's shard count is the one the step waits for.
+    shardCount = stepShardCount;
+    read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
+  }
+  const succeeded = countBelow(read.succeededShards, shardCount);
+  if (succeeded < shardCount) return { decision: "recorded", details: { succeeded, shardCount } };
+  return answerStep(h, calls, change, read.step, { succeededShards: read.succeededShards }, context);
 }
