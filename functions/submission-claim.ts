@@ -20,6 +20,7 @@ import {
   UpdateItemCommand,
   type AttributeValue,
 } from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall, type NativeAttributeValue } from "@aws-sdk/util-dynamodb";
 import type { Clock } from "./clock";
 import type { JobMode, SubmitOutputs } from "./step-contract";
 import { itemExpiry, statusTableKey, type StatusTable } from "./status-table-items";
@@ -79,11 +80,13 @@ export async function claimSubmission(
           "attribute_not_exists(#state) OR #state = :failed OR (#state = :submitting AND #leaseUntil < :now)",
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
-          ":submitting": { S: "submitting" },
-          ":failed": { S: "failed" },
-          ":claimId": { S: claimId },
-          ":leaseUntil": { N: String(leaseUntil) },
-          ":now": { N: String(now) },
+          ...marshall({
+            ":submitting": "submitting",
+            ":failed": "failed",
+            ":claimId": claimId,
+            ":leaseUntil": leaseUntil,
+            ":now": now,
+          }),
           ":expiresAt": itemExpiry(now),
         },
         ReturnValues: "ALL_OLD",
@@ -109,13 +112,11 @@ export function recordSubmitted(
     UpdateExpression: "SET #outputs = :outputs",
     values: {
       ":outputs": {
-        M: {
-          jobMode: { S: outputs.jobMode },
-          jobRef: { S: outputs.jobRef },
-          shardCount: { S: outputs.shardCount },
-          jobName: { S: outputs.jobName },
-          outputUri: { S: outputs.outputUri },
-        },
+        jobMode: outputs.jobMode,
+        jobRef: outputs.jobRef,
+        shardCount: outputs.shardCount,
+        jobName: outputs.jobName,
+        outputUri: outputs.outputUri,
       },
     },
   });
@@ -131,7 +132,7 @@ export function recordSubmissionFailed(
 ): Promise<boolean> {
   return endClaim(table, executionJobName, claimId, now, "failed", {
     UpdateExpression: "SET #failureReason = :failureReason",
-    values: { ":failureReason": { S: reason } },
+    values: { ":failureReason": reason },
   });
 }
 
@@ -161,7 +162,7 @@ async function endClaim(
   claimId: string,
   now: number,
   state: "submitted" | "failed",
-  update: { UpdateExpression: string; values: Record<string, AttributeValue> },
+  update: { UpdateExpression: string; values: Record<string, NativeAttributeValue> },
 ): Promise<boolean> {
   try {
     await table.dynamodb.send(
@@ -176,9 +177,7 @@ async function endClaim(
           ),
         ),
         ExpressionAttributeValues: {
-          ...update.values,
-          ":state": { S: state },
-          ":claimId": { S: claimId },
+          ...marshall({ ...update.values, ":state": state, ":claimId": claimId }),
           ":expiresAt": itemExpiry(now),
         },
       }),
@@ -201,27 +200,38 @@ function isConditionFailure(error: unknown): boolean {
   );
 }
 
-function submissionRecord(item: Record<string, AttributeValue>): SubmissionRecord | undefined {
-  const state = item.submissionState?.S;
+/** The item as it is stored (every attribute may be missing). */
+interface SubmissionItem {
+  executionJobName?: string;
+  submissionState?: string;
+  claimId?: string;
+  leaseUntil?: number;
+  outputs?: Partial<Record<keyof SubmitOutputs, string>>;
+  failureReason?: string;
+}
+
+function submissionRecord(stored: Record<string, AttributeValue>): SubmissionRecord | undefined {
+  const item = unmarshall(stored) as SubmissionItem;
+  const state = item.submissionState;
   if (state !== "submitting" && state !== "submitted" && state !== "failed") return undefined;
-  const outputs = item.outputs?.M;
-  const jobMode = outputs?.jobMode?.S;
+  const outputs = item.outputs;
+  const jobMode = outputs?.jobMode;
   return {
     state,
-    claimId: item.claimId?.S ?? "",
-    leaseUntil: Number(item.leaseUntil?.N ?? 0),
+    claimId: item.claimId ?? "",
+    leaseUntil: item.leaseUntil ?? 0,
     ...(outputs && (jobMode === "array" || jobMode === "jobs")
       ? {
           outputs: {
             jobMode: jobMode as JobMode,
-            jobRef: outputs.jobRef?.S ?? "",
-            shardCount: outputs.shardCount?.S ?? "",
-            jobName: outputs.jobName?.S ?? item.executionJobName?.S ?? "",
-            outputUri: outputs.outputUri?.S ?? "",
+            jobRef: outputs.jobRef ?? "",
+            shardCount: outputs.shardCount ?? "",
+            jobName: outputs.jobName ?? item.executionJobName ?? "",
+            outputUri: outputs.outputUri ?? "",
           },
         }
       : {}),
-    ...(item.failureReason?.S !== undefined ? { failureReason: item.failureReason.S } : {}),
+    ...(item.failureReason !== undefined ? { failureReason: item.failureReason } : {}),
   };
 }
 
