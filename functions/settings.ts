@@ -69,6 +69,10 @@ export interface CleanupSettings {
   cleanupQueueUrl: string;
 }
 
+export interface QueueJobsSettings {
+  jobQueue: string;
+}
+
 type Environment = Record<string, string | undefined>;
 
 /** Reads and checks the submit function's settings; throws an error naming every bad variable. */
@@ -155,6 +159,15 @@ export function cleanupSettingsFromEnvironment(env: Environment): CleanupSetting
     jobNamePrefix: read.jobNamePrefix(),
     cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
+  throwIfProblems(problems);
+  return settings;
+}
+
+/** Reads and checks the queue-jobs function's settings; throws an error naming every bad variable. */
+export function queueJobsSettingsFromEnvironment(env: Environment): QueueJobsSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: QueueJobsSettings = { jobQueue: read.text("jobQueue") };
   throwIfProblems(problems);
   return settings;
 }

@@ -15,6 +15,12 @@ import type { ExecutionJobs } from "./job-status";
 import { claimStep, markAnswered, releaseClaim, type StatusTable, type StepRecord } from "./status-table";
 import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
 
+/**
+ * The message of the line logged once SageMaker took a step's answer, with `outcome` "success" or
+ * "failure": the metric filters of the failed-steps alarm read it (infra/alarms.ts).
+ */
+export const stepAnsweredLogMessage = "step answered";
+
 /** What settling needs. */
 export interface SettlementDeps {
   sagemaker: SageMakerClient;
@@ -79,6 +85,7 @@ export function makeStepSettler(deps: SettlementDeps) {
       logger.warn("answer refused", { ...context, decision: "answer refused", refusal: result.refusal });
       return result.refusal;
     }
+    logger.info(stepAnsweredLogMessage, { ...context, outcome: stepAnswer.outcome });
     return undefined;
   };
 

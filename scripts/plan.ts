@@ -287,6 +287,33 @@ function keySettings(resource: RenderedResource): string[] {
         "serverSideEncryption",
         "pointInTimeRecovery",
       );
+    case "aws:cloudwatch/metricAlarm:MetricAlarm":
+      return pick(
+        "alarmDescription",
+        "namespace",
+        "metricName",
+        "dimensions",
+        "statistic",
+        "period",
+        "comparisonOperator",
+        "threshold",
+        "alarmActions",
+      ).concat(
+        ((inputs.metricQueries ?? []) as { id: string; expression?: string }[])
+          .filter((query) => query.expression !== undefined)
+          .map((query) => `${query.id}: ${query.expression}`),
+      );
+    case "aws:cloudwatch/logMetricFilter:LogMetricFilter":
+      return pick("logGroupName", "pattern", "metricTransformation");
+    case "aws:cloudwatch/dashboard:Dashboard": {
+      const widgets = (parseJson(inputs.dashboardBody) as { widgets: { properties: { title: string } }[] })
+        .widgets;
+      return [...pick("dashboardName"), `widgets: ${widgets.map((w) => w.properties.title).join("; ")}`];
+    }
+    case "aws:sns/topic:Topic":
+      return pick("name", "displayName");
+    case "aws:sns/topicSubscription:TopicSubscription":
+      return pick("topic", "protocol", "endpoint");
     case "aws:cloudwatch/logGroup:LogGroup":
       return pick("name", "retentionInDays");
     case "aws:iam/role:Role":

@@ -250,6 +250,30 @@ export const configKeys = {
     default: 30,
     description: "Retention of every log group, in a period CloudWatch Logs accepts.",
   },
+  alarmTopicArn: {
+    type: "string",
+    default: "",
+    description:
+      "An existing SNS topic the stack's alarms notify. Empty: the topic alarmEmail subscribes to, or no alarm actions.",
+  },
+  alarmEmail: {
+    type: "string",
+    default: "",
+    description:
+      "An address the stack's own alarm topic emails (the recipient confirms the subscription). Not with alarmTopicArn.",
+  },
+  runnableAlarmMinutes: {
+    type: "integer",
+    default: 60,
+    description:
+      "Alarm when a job has waited RUNNABLE (no capacity to start it) this many minutes (5-10080; measured every minute).",
+  },
+  recordFailedAlarmPercent: {
+    type: "integer",
+    default: 10,
+    description:
+      "Records API: alarm when more than this share of the records finished in an hour is Failed (1-100).",
+  },
   recordApi: {
     type: "boolean",
     default: false,

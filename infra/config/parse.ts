@@ -55,6 +55,7 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkData(settings, report);
   checkFunctions(settings, kinds, report);
   checkRecords(settings, report);
+  checkAlarms(settings, report);
   const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
@@ -456,6 +457,31 @@ function checkRecords(c: BridgeSettings, report: Report): void {
       `must differ from callbackQueueName ("${c.callbackQueueName}") and its dead-letter queue.`,
     );
   }
+}
+
+/** Where alarms go, and when they fire. */
+function checkAlarms(c: BridgeSettings, report: Report): void {
+  if (
+    c.alarmTopicArn !== "" &&
+    !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/.test(c.alarmTopicArn)
+  ) {
+    report(
+      "alarmTopicArn",
+      `must be an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>, or empty, got "${c.alarmTopicArn}".`,
+    );
+  }
+  if (c.alarmEmail !== "" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c.alarmEmail)) {
+    report("alarmEmail", `must be an email address, or empty, got "${c.alarmEmail}".`);
+  } else if (c.alarmEmail !== "" && c.alarmTopicArn !== "") {
+    report(
+      "alarmEmail",
+      `cannot be combined with alarmTopicArn: subscribe the address to that topic, or leave alarmTopicArn ` +
+        `empty for a topic of the stack's own.`,
+    );
+  }
+  // A week: Batch keeps a RUNNABLE job forever, and CloudWatch evaluates an alarm over at most 7 days.
+  checkRange(report, "runnableAlarmMinutes", c.runnableAlarmMinutes, 5, 10_080);
+  checkRange(report, "recordFailedAlarmPercent", c.recordFailedAlarmPercent, 1, 100);
 }
 
 /** An EventBridge schedule: `rate(<n> <unit>)`, the unit singular for 1, or `cron(<6 fields>)`. */

@@ -15,6 +15,7 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@
 import type { SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
+import { stepAnsweredLogMessage } from "../../functions/settlement";
 import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { MonitorSettings } from "../../functions/settings";
@@ -333,6 +334,25 @@ describe("monitor function", () => {
       expect(f.terminated()).to.deep.equal(["array-job-1"]);
       expect(f.terminationReasons()).to.deep.equal([
         "sagemaker-batch-bridge: another shard of the step failed",
+      ]);
+    });
+
+    it("logs the answer SageMaker took, which the failed-steps alarm counts (a failure, then a success)", async () => {
+      const f = monitorFixture();
+      f.batchMock
+        .on(DescribeJobsCommand)
+        .resolves({ jobs: [arrayJob("FAILED", { FAILED: 1, SUCCEEDED: 3 })] });
+      f.batchMock.on(ListJobsCommand).resolves({ jobSummaryList: [] });
+      await f.run(sqsRecord());
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("SUCCEEDED", { SUCCEEDED: 4 })] });
+      await f.run(sqsRecord());
+
+      const answered = f.log.lines.filter((line) => line.message === stepAnsweredLogMessage);
+      expect(
+        answered.map((line) => [line.level, line.attributes.executionArn, line.attributes.outcome]),
+      ).to.deep.equal([
+        ["info", executionArn, "failure"],
+        ["info", executionArn, "success"],
       ]);
     });
 

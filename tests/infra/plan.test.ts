@@ -148,6 +148,7 @@ describe("npm run plan", () => {
       "batch-bridge-cleanup",
       "batch-bridge-job-event",
       "batch-bridge-monitor",
+      "batch-bridge-queue-jobs",
       "batch-bridge-submit",
     ]);
     for (const fn of document.functions) {
