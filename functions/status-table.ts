@@ -66,6 +66,8 @@ export interface StepRecord {
   shardCount?: number;
   /** The step's outputUri from the callback message, returned with a success. */
   outputUri?: string;
+  /** The step's minSuccessRatio from the callback message (unset: 1). */
+  minSuccessRatio?: number;
   /** The callback message's latest receipt handle, to delete it once the step is answered. */
   receiptHandle?: string;
   stepState?: StepState;
@@ -84,7 +86,7 @@ export interface StepRecord {
 
 /** The step's arguments as a ref to its jobs, once the callback message has been recorded. */
 export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
-  const { executionArn, jobMode, jobRef, shardCount, outputUri } = record;
+  const { executionArn, jobMode, jobRef, shardCount, outputUri, minSuccessRatio } = record;
   if (!executionArn || !jobMode || !jobRef || !shardCount) return undefined;
   return {
     executionArn,
@@ -93,6 +95,7 @@ export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
     shardCount,
     jobName: record.executionJobName,
     ...(outputUri !== undefined ? { outputUri } : {}),
+    ...(minSuccessRatio !== undefined ? { minSuccessRatio } : {}),
   };
 }
 
@@ -138,6 +141,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
   const handle: Record<string, AttributeValue> =
     wait.receiptHandle !== undefined ? { ":receiptHandle": { S: wait.receiptHandle } } : {};
   const outputUri = wait.ref.outputUri;
+  const ratio = wait.ref.minSuccessRatio;
   // Two writers of the same new token can each find the other's write: a few rounds settle it.
   for (let round = 0; round < 3; round++) {
     const sameToken = await conditionalUpdate(table, wait.executionJobName, {
@@ -157,9 +161,11 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           "#jobRef = :jobRef, #shardCount = :shardCount, #stepState = :waiting, #expiresAt = :expiresAt" +
           (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : "") +
           (outputUri !== undefined ? ", #outputUri = :outputUri" : "") +
+          (ratio !== undefined ? ", #minSuccessRatio = :minSuccessRatio" : "") +
           " REMOVE #claimId, #claimedBy, #claimedAt, #answeredAt, #answer" +
           (wait.receiptHandle !== undefined ? "" : ", #receiptHandle") +
           (outputUri !== undefined ? "" : ", #outputUri") +
+          (ratio !== undefined ? "" : ", #minSuccessRatio") +
           (replacing ? ", #finishedJob" : ""),
         ConditionExpression: replacing ? "#callbackToken <> :token" : "attribute_not_exists(#callbackToken)",
         values: {
@@ -172,6 +178,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           ":expiresAt": itemExpiry(now),
           ...handle,
           ...(outputUri !== undefined ? { ":outputUri": { S: outputUri } } : {}),
+          ...(ratio !== undefined ? { ":minSuccessRatio": { N: String(ratio) } } : {}),
         },
       });
       if (newWait) return newWait;
@@ -356,6 +363,7 @@ const attributeNames = [
   "jobRef",
   "shardCount",
   "outputUri",
+  "minSuccessRatio",
   "receiptHandle",
   "stepState",
   "claimId",
@@ -446,6 +454,7 @@ function stepRecord(item: Record<string, AttributeValue>, executionJobName: stri
     jobRef: text("jobRef"),
     shardCount: number("shardCount"),
     outputUri: text("outputUri"),
+    minSuccessRatio: number("minSuccessRatio"),
     receiptHandle: text("receiptHandle"),
     stepState:
       stepState === "waiting" || stepState === "answering" || stepState === "answered"

@@ -115,6 +115,7 @@ export function recordSubmitted(
           shardCount: { S: outputs.shardCount },
           jobName: { S: outputs.jobName },
           outputUri: { S: outputs.outputUri },
+          minSuccessRatio: { S: outputs.minSuccessRatio },
         },
       },
     },
@@ -218,6 +219,8 @@ function submissionRecord(item: Record<string, AttributeValue>): SubmissionRecor
             shardCount: outputs.shardCount?.S ?? "",
             jobName: outputs.jobName?.S ?? item.executionJobName?.S ?? "",
             outputUri: outputs.outputUri?.S ?? "",
+            // A submission recorded before the ratio was: every shard must succeed.
+            minSuccessRatio: outputs.minSuccessRatio?.S ?? "1",
           },
         }
       : {}),

@@ -158,7 +158,17 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     .apply((arns) =>
       JSON.stringify(
         Object.fromEntries(
-          otherKinds.map((kind, i) => [kind.name, { jobDefinition: arns[i], submitMode: kind.submitMode }]),
+          otherKinds.map((kind, i) => [
+            kind.name,
+            {
+              jobDefinition: arns[i],
+              submitMode: kind.submitMode,
+              // Unset, the default kind's.
+              ...(kind.minSuccessRatio !== config.minSuccessRatio
+                ? { minSuccessRatio: kind.minSuccessRatio }
+                : {}),
+            },
+          ]),
         ),
       ),
     );
@@ -199,6 +209,10 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         [environmentVariables.jobNamePrefix]: config.jobNamePrefix,
         [environmentVariables.submitMode]: config.submitMode,
         ...(otherKinds.length > 0 ? { [environmentVariables.jobKinds]: otherKindTargets } : {}),
+        // Unset, every shard must succeed.
+        ...(config.minSuccessRatio < 1
+          ? { [environmentVariables.minSuccessRatio]: String(config.minSuccessRatio) }
+          : {}),
         [environmentVariables.inputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
         [environmentVariables.outputUriPrefix]: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,
         [environmentVariables.statusTable]: statusTable.name,

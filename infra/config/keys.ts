@@ -159,7 +159,7 @@ export const configKeys = {
     type: "object",
     default: {},
     description:
-      "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, environment; an unset field takes the top-level key (the kind default).",
+      "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, minSuccessRatio, environment; an unset field takes the top-level key (the kind default).",
   },
   pipelineDefinitionFile: {
     type: "string",
@@ -213,6 +213,12 @@ export const configKeys = {
     default: 21600,
     description:
       "With completionEvents: the interval of the monitor's backup checks for lost events (monitorTimeoutSeconds to 43200).",
+  },
+  minSuccessRatio: {
+    type: "number",
+    default: 1,
+    description:
+      "Share of a step's shards that must succeed for the step to succeed (0 < r <= 1); the rest are named in FailedShards.",
   },
   maxWaitSeconds: {
     type: "integer",
@@ -372,6 +378,7 @@ export const jobKindFields = {
   jobTimeoutSeconds: "jobTimeoutSeconds",
   jobAttempts: "jobAttempts",
   submitMode: "submitMode",
+  minSuccessRatio: "minSuccessRatio",
   environment: undefined,
 } as const satisfies Record<string, ConfigKey | undefined>;
 
@@ -388,6 +395,7 @@ export interface JobKind {
   jobTimeoutSeconds: number;
   jobAttempts: number;
   submitMode: JobMode;
+  minSuccessRatio: number;
   environment: Record<string, string>;
 }
 

@@ -2,6 +2,7 @@
  * Checks the settings a stack gives, applies the defaults and derives what follows from them. Every problem
  * is reported at once, each naming its key and what is allowed, before anything is created.
  */
+import { minSuccessRatioAllowed, parseMinSuccessRatio } from "../../functions/success-ratio";
 import * as path from "path";
 import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
 import { defaultJobKind } from "../../functions/step-contract";
@@ -189,6 +190,7 @@ function jobKindsOf(c: BridgeSettings, report: Report): JobKind[] {
     jobTimeoutSeconds: c.jobTimeoutSeconds,
     jobAttempts: c.jobAttempts,
     submitMode: c.submitMode,
+    minSuccessRatio: c.minSuccessRatio,
     environment: {},
   };
   const kinds = [defaultKind];
@@ -258,6 +260,12 @@ function jobKindField(
     }
     case "submitMode":
       return value === "array" || value === "jobs" ? { value } : { problem: `must be array or jobs, ${got}` };
+    case "minSuccessRatio": {
+      const ratio = parseMinSuccessRatio(value);
+      return ratio !== undefined
+        ? { value: ratio }
+        : { problem: `must be ${minSuccessRatioAllowed}, ${got}` };
+    }
     case "environment": {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
         return { problem: `must be a map of variable names to values, ${got}` };
@@ -382,6 +390,21 @@ function checkFunctions(c: BridgeSettings, kinds: readonly JobKind[], report: Re
         `${kindsBytes} bytes of it, and Lambda allows ${lambdaEnvironmentBytesLimit} bytes for all ` +
         `variables: declare fewer kinds or shorter names.`,
     );
+  }
+  if (parseMinSuccessRatio(c.minSuccessRatio) === undefined) {
+    report("minSuccessRatio", `must be ${minSuccessRatioAllowed}, got ${c.minSuccessRatio}.`);
+  }
+  for (const kind of kinds) {
+    if (c.completionEvents && kind.submitMode === "jobs" && kind.minSuccessRatio < 1) {
+      // Events answer a jobs-mode step once every shard succeeded; failures they do not count.
+      const key =
+        kind.name === defaultJobKind ? "minSuccessRatio" : (`jobKinds.${kind.name}.minSuccessRatio` as const);
+      report(
+        key,
+        `below 1 needs submitMode array or completionEvents false (with completion events, a jobs-mode step ` +
+          `with failed shards would wait for the monitor's safety-net check), got ${kind.minSuccessRatio}.`,
+      );
+    }
   }
   checkRange(report, "submitTimeoutSeconds", c.submitTimeoutSeconds, 10, 600);
   checkRange(report, "monitorTimeoutSeconds", c.monitorTimeoutSeconds, 10, 900);

@@ -195,6 +195,7 @@ describe("monitor function", () => {
           { Name: "SucceededShards", Value: "4" },
           { Name: "ShardCount", Value: "4" },
           { Name: "JobRef", Value: "array-job-1" },
+          { Name: "FailedShards", Value: "" },
         ],
       });
       expect(f.successes()[0].ClientRequestToken).to.match(/^[0-9a-f]{64}$/);
@@ -227,6 +228,7 @@ describe("monitor function", () => {
         { Name: "SucceededShards", Value: "250" },
         { Name: "ShardCount", Value: "250" },
         { Name: "JobRef", Value: baseName },
+        { Name: "FailedShards", Value: "" },
       ]);
     });
 
