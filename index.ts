@@ -22,6 +22,7 @@ export const cleanupDeadLetterQueueUrl = bridge.cleanupDeadLetterQueueUrl;
 export const dataBucketName = bridge.dataBucketName;
 export const statusTableName = bridge.statusTableName;
 export const startExecutionCommand = bridge.startExecutionCommand;
+export const dashboardName = bridge.dashboardName;
 // Only with completionEvents: eventFunctionName (an export left undefined would make Pulumi warn on every
 // update).
 Object.assign(module.exports, bridge.completionEvents);

@@ -1,4 +1,5 @@
 /** Reads and checks the message a Callback step puts on the callback queue. */
+import { minSuccessRatioAllowed, parseMinSuccessRatio } from "./success-ratio";
 import { executionJobName, parseExecutionArn, parseJobName } from "./job-names";
 import type { ExecutionJobsRef } from "./execution-jobs";
 import type { JobMode } from "./step-contract";
@@ -60,6 +61,7 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
   let shardCount: number | undefined;
   let jobName: string | undefined;
   let outputUri: string | undefined;
+  let minSuccessRatio: number | undefined;
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
     problems.push("arguments must be an object with jobMode, jobRef and shardCount");
   } else {
@@ -105,6 +107,12 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
     } else if (a.outputUri !== undefined) {
       problems.push(`arguments.outputUri must be a URI of 1 to ${stepOutputValueLimit} characters`);
     }
+    // A step defined before the submit step returned minSuccessRatio waits for every shard.
+    if (a.minSuccessRatio !== undefined) {
+      minSuccessRatio = parseMinSuccessRatio(a.minSuccessRatio);
+      if (minSuccessRatio === undefined)
+        problems.push(`arguments.minSuccessRatio must be ${minSuccessRatioAllowed}`);
+    }
   }
 
   if (problems.length > 0) {
@@ -126,6 +134,7 @@ export function parseCallbackMessage(body: string, jobNamePrefix: string): Parse
       shardCount: shardCount!,
       jobName: jobName!,
       ...(outputUri !== undefined ? { outputUri } : {}),
+      ...(minSuccessRatio !== undefined ? { minSuccessRatio } : {}),
     },
   };
 }

@@ -6,6 +6,13 @@ import { failureReasonLimit, truncate } from "./answer";
 import type { ExecutionJobs, FailedShard } from "./execution-jobs";
 import { nextCheckDelaySeconds, type PollSchedule } from "./poll-schedule";
 import { bridgeReasonPrefix, type CallbackOutputs } from "./step-contract";
+import { stepOutputValueLimit } from "./submit-arguments";
+import {
+  defaultMinSuccessRatio,
+  failedShardList,
+  requiredSuccesses,
+  toleratedFailures,
+} from "./success-ratio";
 import { terminationReasons } from "./terminate";
 
 /** How long the step has waited so far. */
@@ -48,7 +55,8 @@ export type Outcome = Extract<Decision, { decision: "succeed" | "fail" }>;
  * succeeded; undefined while shards are still running.
  */
 export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
-  if (jobs.failed > 0) {
+  const ratio = jobs.minSuccessRatio ?? defaultMinSuccessRatio;
+  if (jobs.failed > toleratedFailures(jobs.shardCount, ratio)) {
     return {
       decision: "fail",
       reason: failedReason(jobs),
@@ -67,7 +75,11 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
     const reason = jobs.bridgeTerminationReason ?? terminationReasons.shardFailed;
     return { decision: "fail", reason: terminatedReason(jobs), terminationReason: reason };
   }
-  if (jobs.unfinished === 0 && jobs.succeeded >= jobs.shardCount) {
+  const allFinished = jobs.unfinished === 0 && jobs.succeeded + jobs.failed >= jobs.shardCount;
+  if (allFinished && jobs.succeeded >= requiredSuccesses(jobs.shardCount, ratio)) {
+    const named = jobs.failedShards.flatMap((shard) =>
+      shard.shardIndex !== undefined ? [shard.shardIndex] : [],
+    );
     return {
       decision: "succeed",
       outputs: {
@@ -75,6 +87,7 @@ export function decideOutcome(jobs: ExecutionJobs): Outcome | undefined {
         SucceededShards: String(jobs.succeeded),
         ShardCount: String(jobs.shardCount),
         JobRef: jobs.jobRef,
+        FailedShards: failedShardList(named, jobs.failed, stepOutputValueLimit),
         ...(jobs.outputUri !== undefined ? { OutputUri: jobs.outputUri } : {}),
       },
     };
@@ -117,7 +130,10 @@ export function decide(jobs: ExecutionJobs, wait: WaitState): Decision {
 
 /** "2 of 100 shards failed: shard 7 (exit code 1: Essential container in task exited), shard 9 (...)". */
 export function failedReason(jobs: ExecutionJobs): string {
-  const head = `${jobs.failed} of ${jobs.shardCount} shard${jobs.shardCount === 1 ? "" : "s"} failed`;
+  const ratio = jobs.minSuccessRatio ?? defaultMinSuccessRatio;
+  const head =
+    `${jobs.failed} of ${jobs.shardCount} shard${jobs.shardCount === 1 ? "" : "s"} failed` +
+    (ratio < 1 ? ` (minSuccessRatio ${ratio} allows ${toleratedFailures(jobs.shardCount, ratio)})` : "");
   if (jobs.failedShards.length === 0) {
     // Batch has not listed the failed children yet.
     return truncate(`${head}; see Batch job ${jobs.jobRef} for the reasons.`, failureReasonLimit);

@@ -15,10 +15,12 @@ import { systemClock } from "./clock";
 import { makeJobEventHandler, type JobEventDecision } from "./job-event-handler";
 import { makeMonitorHandler } from "./monitor";
 import { makeCleanupHandler } from "./cleanup";
+import { makeQueueJobsHandler, type QueueJobs } from "./queue-jobs";
 import {
   cleanupSettingsFromEnvironment,
   jobEventSettingsFromEnvironment,
   monitorSettingsFromEnvironment,
+  queueJobsSettingsFromEnvironment,
   submitSettingsFromEnvironment,
 } from "./settings";
 import type { SubmitOutputs } from "./step-contract";
@@ -98,6 +100,19 @@ export function cleanupHandlerFromEnvironment(
     pacers: createBatchPacers(systemClock()),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("cleanup") }),
+  });
+}
+
+/** The queue-jobs function's handler (a schedule's target), configured from `env`. */
+export function queueJobsHandlerFromEnvironment(
+  env: NodeJS.ProcessEnv,
+): (event: unknown, context?: InvocationContext) => Promise<QueueJobs> {
+  const settings = queueJobsSettingsFromEnvironment(env);
+  return makeQueueJobsHandler({
+    batch: new BatchClient(clientConfig(env, "BATCH")),
+    pacers: createBatchPacers(systemClock()),
+    jobQueue: settings.jobQueue,
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-queue-jobs" }),
   });
 }
 

@@ -27,6 +27,8 @@ export interface ExecutionJobsRef {
   jobName: string;
   /** The step's outputUri, returned with a success (unknown for a step that did not pass it on). */
   outputUri?: string;
+  /** Share of the shards that must succeed (unset: 1, every shard). */
+  minSuccessRatio?: number;
 }
 
 /** A failed shard, with what Batch says about why. */

@@ -5,6 +5,7 @@
  * its first invocation with an error naming the variable, not halfway through a pipeline run.
  */
 import type { PollSchedule } from "./poll-schedule";
+import { minSuccessRatioAllowed, parseMinSuccessRatio } from "./success-ratio";
 import { defaultJobKind, environmentVariables, type JobMode } from "./step-contract";
 
 /** Where a job kind's jobs go: its job definition and how its shards are submitted. */
@@ -12,6 +13,8 @@ export interface JobKindTarget {
   /** Job definition ARN (with revision) or name. */
   jobDefinition: string;
   submitMode: JobMode;
+  /** The kind's minSuccessRatio; unset: the default kind's. */
+  minSuccessRatio?: number;
 }
 
 /** What the submit function needs to submit an execution's jobs. */
@@ -24,6 +27,8 @@ export interface SubmitSettings {
   jobNamePrefix: string;
   /** The default kind's submit mode. */
   submitMode: JobMode;
+  /** The default kind's share of shards that must succeed (unset: 1). */
+  minSuccessRatio?: number;
   /** The stack's other job kinds by name; a step may name only these and `default`. */
   jobKinds?: Readonly<Record<string, JobKindTarget>>;
   /** `s3://bucket/prefix/`: step input URIs must lie inside it (the only input jobs can read). */
@@ -70,6 +75,10 @@ export interface CleanupSettings {
   cleanupQueueUrl: string;
 }
 
+export interface QueueJobsSettings {
+  jobQueue: string;
+}
+
 type Environment = Record<string, string | undefined>;
 
 /** The environment that gives the submit function `settings` (what submitSettingsFromEnvironment reads). */
@@ -81,6 +90,10 @@ export function submitEnvironment(settings: SubmitSettings): Record<string, stri
     [environmentVariables.submitMode]: settings.submitMode,
     ...(settings.jobKinds !== undefined && Object.keys(settings.jobKinds).length > 0
       ? { [environmentVariables.jobKinds]: JSON.stringify(settings.jobKinds) }
+      : {}),
+    // Unset, every shard must succeed.
+    ...(settings.minSuccessRatio !== undefined && settings.minSuccessRatio < 1
+      ? { [environmentVariables.minSuccessRatio]: String(settings.minSuccessRatio) }
       : {}),
     [environmentVariables.inputUriPrefix]: settings.inputUriPrefix,
     [environmentVariables.outputUriPrefix]: settings.outputUriPrefix,
@@ -137,6 +150,7 @@ export function submitSettingsFromEnvironment(env: Environment): SubmitSettings 
     inputUriPrefix: read.s3Prefix("inputUriPrefix"),
     outputUriPrefix: read.s3Prefix("outputUriPrefix"),
     ...(read.isSet("jobKinds") ? { jobKinds: read.jobKinds() } : {}),
+    ...(read.isSet("minSuccessRatio") ? { minSuccessRatio: read.minSuccessRatio() } : {}),
     statusTable: read.tableName("statusTable"),
     cleanupQueueUrl: read.queueUrl("cleanupQueueUrl"),
   };
@@ -213,6 +227,15 @@ export function cleanupSettingsFromEnvironment(env: Environment): CleanupSetting
   return settings;
 }
 
+/** Reads and checks the queue-jobs function's settings; throws an error naming every bad variable. */
+export function queueJobsSettingsFromEnvironment(env: Environment): QueueJobsSettings {
+  const problems: string[] = [];
+  const read = settingReader(env, problems);
+  const settings: QueueJobsSettings = { jobQueue: read.text("jobQueue") };
+  throwIfProblems(problems);
+  return settings;
+}
+
 type SettingName = keyof typeof environmentVariables;
 
 function settingReader(env: Environment, problems: string[]) {
@@ -269,12 +292,14 @@ function settingReader(env: Environment, problems: string[]) {
         return kinds;
       }
       for (const [kind, target] of Object.entries(parsed)) {
-        const { jobDefinition, submitMode } = (target ?? {}) as Record<string, unknown>;
+        const { jobDefinition, submitMode, minSuccessRatio } = (target ?? {}) as Record<string, unknown>;
+        const ratio = minSuccessRatio === undefined ? undefined : parseMinSuccessRatio(minSuccessRatio);
         if (
           kind === defaultJobKind ||
           typeof jobDefinition !== "string" ||
           jobDefinition === "" ||
-          (submitMode !== "array" && submitMode !== "jobs")
+          (submitMode !== "array" && submitMode !== "jobs") ||
+          (minSuccessRatio !== undefined && ratio === undefined)
         ) {
           problems.push(
             `${environmentVariables.jobKinds} kind ${JSON.stringify(kind)} must have a jobDefinition and a ` +
@@ -282,9 +307,19 @@ function settingReader(env: Environment, problems: string[]) {
           );
           continue;
         }
-        kinds[kind] = { jobDefinition, submitMode };
+        kinds[kind] = {
+          jobDefinition,
+          submitMode,
+          ...(ratio !== undefined ? { minSuccessRatio: ratio } : {}),
+        };
       }
       return kinds;
+    },
+    minSuccessRatio(): number {
+      const value = raw("minSuccessRatio");
+      const ratio = parseMinSuccessRatio(value);
+      if (ratio === undefined) invalid("minSuccessRatio", minSuccessRatioAllowed, value ?? "");
+      return ratio ?? 1;
     },
     s3Prefix(name: SettingName): string {
       const value = raw(name);

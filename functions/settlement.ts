@@ -22,6 +22,12 @@ import {
 } from "./status-table-items";
 import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
 
+/**
+ * The message of the line logged once SageMaker took a step's answer, with `outcome` "success" or
+ * "failure": the metric filters of the failed-steps alarm read it (infra/alarms.ts).
+ */
+export const stepAnsweredLogMessage = "step answered";
+
 /** What settling needs. */
 export interface SettlementDeps {
   sagemaker: SageMakerClient;
@@ -89,6 +95,7 @@ export function makeStepSettler(deps: SettlementDeps) {
       logger.warn("answer refused", { ...context, decision: "answer refused", refusal: result.refusal });
       return result.refusal;
     }
+    logger.info(stepAnsweredLogMessage, { ...context, outcome: stepAnswer.outcome });
     return undefined;
   };
 

@@ -67,6 +67,8 @@ export interface StepRecord {
   shardCount?: number;
   /** The step's outputUri from the callback message, returned with a success. */
   outputUri?: string;
+  /** The step's minSuccessRatio from the callback message (unset: 1). */
+  minSuccessRatio?: number;
   /** The callback message's latest receipt handle, to delete it once the step is answered. */
   receiptHandle?: string;
   stepState?: StepState;
@@ -85,7 +87,7 @@ export interface StepRecord {
 
 /** The step's arguments as a ref to its jobs, once the callback message has been recorded. */
 export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
-  const { executionArn, jobMode, jobRef, shardCount, outputUri } = record;
+  const { executionArn, jobMode, jobRef, shardCount, outputUri, minSuccessRatio } = record;
   if (!executionArn || !jobMode || !jobRef || !shardCount) return undefined;
   return {
     executionArn,
@@ -94,6 +96,7 @@ export function jobsRefOf(record: StepRecord): ExecutionJobsRef | undefined {
     shardCount,
     jobName: record.executionJobName,
     ...(outputUri !== undefined ? { outputUri } : {}),
+    ...(minSuccessRatio !== undefined ? { minSuccessRatio } : {}),
   };
 }
 
@@ -137,6 +140,7 @@ export interface WaitToRecord {
  */
 export async function recordWait(table: StatusTable, wait: WaitToRecord, now: number): Promise<StepRecord> {
   const outputUri = wait.ref.outputUri;
+  const ratio = wait.ref.minSuccessRatio;
   // Two writers of the same new token can each find the other's write: a few rounds settle it.
   for (let round = 0; round < 3; round++) {
     const sameToken = await conditionalUpdate(table, wait.executionJobName, {
@@ -160,9 +164,11 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           "#jobRef = :jobRef, #shardCount = :shardCount, #stepState = :waiting, #expiresAt = :expiresAt" +
           (wait.receiptHandle !== undefined ? ", #receiptHandle = :receiptHandle" : "") +
           (outputUri !== undefined ? ", #outputUri = :outputUri" : "") +
+          (ratio !== undefined ? ", #minSuccessRatio = :minSuccessRatio" : "") +
           " REMOVE #claimId, #claimedBy, #claimedAt, #answeredAt, #answer" +
           (wait.receiptHandle !== undefined ? "" : ", #receiptHandle") +
           (outputUri !== undefined ? "" : ", #outputUri") +
+          (ratio !== undefined ? "" : ", #minSuccessRatio") +
           (replacing ? ", #finishedJob" : ""),
         ConditionExpression: replacing ? "#callbackToken <> :token" : "attribute_not_exists(#callbackToken)",
         values: {
@@ -175,6 +181,7 @@ export async function recordWait(table: StatusTable, wait: WaitToRecord, now: nu
           ":expiresAt": expirySeconds(now),
           ":receiptHandle": wait.receiptHandle,
           ":outputUri": outputUri,
+          ":minSuccessRatio": ratio,
         },
       });
       if (newWait) return newWait;

@@ -21,6 +21,11 @@ export interface SubmitArguments {
    * of it), so a pipeline may hold several bridge steps; a step without it uses the execution's names.
    */
   stepName?: string;
+  /**
+   * Share of the shards that must succeed, 0 < r <= 1 (a number or a decimal string); default: the job
+   * kind's minSuccessRatio.
+   */
+  minSuccessRatio?: string | number;
 }
 
 /**
@@ -41,6 +46,7 @@ export const submitArgumentNames = [
   "shardCount",
   "jobKind",
   "stepName",
+  "minSuccessRatio",
 ] as const satisfies readonly (keyof SubmitArguments)[];
 
 /** The job kind of the top-level job settings, used when a step names none. */
@@ -67,6 +73,8 @@ export interface SubmitOutputs {
   jobName: string;
   /** The step's outputUri, handed on so that the Callback step returns it. */
   outputUri: string;
+  /** The share of shards that must succeed, as a decimal string ("1": all). */
+  minSuccessRatio: string;
 }
 
 export const submitOutputNames = [
@@ -75,6 +83,7 @@ export const submitOutputNames = [
   "shardCount",
   "jobName",
   "outputUri",
+  "minSuccessRatio",
 ] as const satisfies readonly (keyof SubmitOutputs)[];
 
 /**
@@ -94,6 +103,7 @@ export const callbackOutputNames = [
   "ShardCount",
   "JobRef",
   "OutputUri",
+  "FailedShards",
 ] as const;
 export type CallbackOutputs = Record<Exclude<(typeof callbackOutputNames)[number], "OutputUri">, string> & {
   /** Missing only when the callback message carried no outputUri (a step defined before it did). */
@@ -125,8 +135,11 @@ export const environmentVariables = {
   jobNamePrefix: "BRIDGE_JOB_NAME_PREFIX",
   /** "array" or "jobs". */
   submitMode: "BRIDGE_SUBMIT_MODE",
+  /** The default kind's minSuccessRatio (unset: 1). */
+  minSuccessRatio: "BRIDGE_MIN_SUCCESS_RATIO",
   /**
-   * The stack's other job kinds, JSON: `{"<kind>": {"jobDefinition": "<ARN>", "submitMode": "array"}}`;
+   * The stack's other job kinds, JSON: `{"<kind>": {"jobDefinition": "<ARN>", "submitMode": "array",
+   * "minSuccessRatio": 0.9}}` (minSuccessRatio optional);
    * unset: the default kind only (BRIDGE_JOB_DEFINITION and BRIDGE_SUBMIT_MODE).
    */
   jobKinds: "BRIDGE_JOB_KINDS",

@@ -117,6 +117,7 @@ export function recordSubmitted(
         shardCount: outputs.shardCount,
         jobName: outputs.jobName,
         outputUri: outputs.outputUri,
+        minSuccessRatio: outputs.minSuccessRatio,
       },
     },
   });
@@ -228,6 +229,8 @@ function submissionRecord(stored: Record<string, AttributeValue>): SubmissionRec
             shardCount: outputs.shardCount ?? "",
             jobName: outputs.jobName ?? item.executionJobName ?? "",
             outputUri: outputs.outputUri ?? "",
+            // A submission recorded before the ratio was: every shard must succeed.
+            minSuccessRatio: outputs.minSuccessRatio ?? "1",
           },
         }
       : {}),

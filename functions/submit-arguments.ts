@@ -1,6 +1,7 @@
 /** Checks the Lambda step's arguments before any job is submitted. */
 import { executionJobName, parseExecutionArn, shardJobName } from "./job-names";
-import { jobKindNames, type SubmitSettings } from "./settings";
+import { jobKindNames, settingsOfKind, type SubmitSettings } from "./settings";
+import { defaultMinSuccessRatio, minSuccessRatioAllowed, parseMinSuccessRatio } from "./success-ratio";
 import { defaultJobKind, submitArgumentNames } from "./step-contract";
 
 /** The most shards one execution may have (Batch array jobs hold at most 10,000 children). */
@@ -22,6 +23,8 @@ export interface ValidSubmitArguments {
   /** A name `jobKindNames` lists; `default` when the step names none. */
   jobKind: string;
   stepName?: string;
+  /** The step's own, else its kind's, else 1. */
+  minSuccessRatio: number;
 }
 
 /**
@@ -86,6 +89,19 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
     );
   }
 
+  const stepRatio =
+    args.minSuccessRatio === undefined ? undefined : parseMinSuccessRatio(args.minSuccessRatio);
+  if (args.minSuccessRatio !== undefined && stepRatio === undefined) {
+    problems.push(
+      `minSuccessRatio must be ${minSuccessRatioAllowed}, got ${describeValue(args.minSuccessRatio)}.`,
+    );
+  }
+  const kindRatio =
+    typeof jobKind === "string" && kinds.includes(jobKind)
+      ? settingsOfKind(settings, jobKind).minSuccessRatio
+      : undefined;
+  const minSuccessRatio = stepRatio ?? kindRatio ?? defaultMinSuccessRatio;
+
   const stepName = args.stepName;
   if (stepName !== undefined && (typeof stepName !== "string" || !stepNamePattern.test(stepName))) {
     problems.push(
@@ -110,6 +126,7 @@ export function validateSubmitArguments(event: unknown, settings: SubmitSettings
     shardCount: shardCount as number,
     jobKind: jobKind as string,
     ...(stepName !== undefined ? { stepName: stepName as string } : {}),
+    minSuccessRatio,
   };
 }
 

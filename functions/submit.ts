@@ -264,6 +264,7 @@ function stepOutputs(
     shardCount: String(args.shardCount),
     jobName: baseName,
     outputUri: args.outputUri,
+    minSuccessRatio: String(args.minSuccessRatio),
   };
 }
 

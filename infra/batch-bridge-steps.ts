@@ -5,6 +5,7 @@
  * in the other steps read the finished work. Everything is checked before any resource is created; the
  * expansion itself (pipeline-definition.ts builds the two steps) runs once the ARNs are known. Pure.
  */
+import { minSuccessRatioAllowed, parseMinSuccessRatio } from "../functions/success-ratio";
 import { callbackOutputNames, submitOutputNames, type SubmitArguments } from "../functions/step-contract";
 import { maxShardCount } from "../functions/submit-arguments";
 import {
@@ -25,11 +26,12 @@ export const batchBridgeArguments = {
   InputUri: "inputUri",
   OutputUri: "outputUri",
   ShardCount: "shardCount",
+  MinSuccessRatio: "minSuccessRatio",
 } as const satisfies Record<string, keyof SubmitArguments & keyof BridgeStepArguments>;
 
 export type BatchBridgeArgumentName = keyof typeof batchBridgeArguments;
 
-/** JobKind may be left out (the default kind); the others are required. */
+/** JobKind (the default kind) and MinSuccessRatio (the kind's) may be left out; the others are required. */
 const requiredArguments: readonly BatchBridgeArgumentName[] = ["InputUri", "OutputUri", "ShardCount"];
 
 /** The fields a BatchBridge step may have. */
@@ -234,6 +236,9 @@ export function expandBatchBridgeStep(step: BatchBridgeStep, targets: BridgeTarg
     outputUri: step.Arguments.OutputUri!,
     shardCount: step.Arguments.ShardCount!,
     ...(step.Arguments.JobKind !== undefined ? { jobKind: step.Arguments.JobKind } : {}),
+    ...(step.Arguments.MinSuccessRatio !== undefined
+      ? { minSuccessRatio: step.Arguments.MinSuccessRatio }
+      : {}),
   };
   return bridgeStepSpecs(
     { submit: submitStepName(step.Name), wait: step.Name, stepName: step.Name },
@@ -367,6 +372,10 @@ function argumentProblem(
         ? undefined
         : `must be a whole number from 1 to 10,000 or an expression, got ${describe(value)}.`;
     }
+    case "MinSuccessRatio":
+      return parseMinSuccessRatio(value) !== undefined
+        ? undefined
+        : `must be ${minSuccessRatioAllowed} or an expression, got ${describe(value)}.`;
     case "InputUri":
     case "OutputUri":
       return typeof value === "string" && /^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/\S*)?$/.test(value)

@@ -5,6 +5,7 @@ import { getCallerIdentityOutput } from "@pulumi/aws/getCallerIdentity";
 import { getPartitionOutput } from "@pulumi/aws/getPartition";
 import { getRegionOutput } from "@pulumi/aws/getRegion";
 import * as pulumi from "@pulumi/pulumi";
+import { createAlarms } from "./alarms";
 import { createBatch } from "./batch";
 import {
   checkBatchBridgeStep,
@@ -23,7 +24,7 @@ import { routeJobEvents } from "./job-event-rule";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
 import { createCallbackQueues } from "./queue";
-import { checkRecordsPipeline, createRecords, type RecordApiOutputs } from "./records";
+import { checkRecordsPipeline, createRecords, type RecordApiOutputs, type Records } from "./records";
 import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
 
@@ -87,6 +88,8 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly completionEvents?: CompletionEventOutputs;
   /** The records API's endpoint, key, table and queues; undefined when recordApi is off. */
   readonly recordApi?: RecordApiOutputs;
+  /** The CloudWatch dashboard of the alarms' signals and the queue's jobs by state. */
+  readonly dashboardName: pulumi.Output<string>;
   /** The job kinds a step may name. */
   private readonly jobKinds: string[];
 
@@ -158,9 +161,36 @@ export class BatchBridge extends pulumi.ComponentResource {
       .apply(([s]) => pipelineArns(s, config.bridgedPipelineNames));
     routeExecutionEnds(name, { config, pipelineArns: bridgedPipelineArns, queues: cleanupQueues }, this);
 
+    let records: Records | undefined;
     if (config.recordApi) {
-      this.recordApi = createRecords(name, { config, scope, bucketName, pipeline }, this);
+      records = createRecords(name, { config, scope, bucketName, pipeline }, this);
+      this.recordApi = records.outputs;
     }
+    const answeringFunctions = {
+      monitor: functions.monitorFunction,
+      ...(functions.jobEventFunction ? { "job-event": functions.jobEventFunction } : {}),
+    };
+    const alarms = createAlarms(
+      name,
+      {
+        config,
+        scope,
+        jobQueueArn: batch.jobQueue.arn,
+        functions: {
+          submit: functions.submitFunction,
+          cleanup: functions.cleanupFunction,
+          ...answeringFunctions,
+        },
+        answeringFunctions,
+        deadLetterQueues: {
+          "callbacks-dlq": queues.deadLetterQueue,
+          "cleanup-dlq": cleanupQueues.cleanupDeadLetterQueue,
+        },
+        ...(records ? { records: records.watched } : {}),
+      },
+      this,
+    );
+    this.dashboardName = alarms.dashboard.dashboardName;
 
     this.pipelineName = pipeline.pipelineName;
     this.pipelineArn = pipeline.arn;
@@ -198,6 +228,7 @@ export class BatchBridge extends pulumi.ComponentResource {
       dataBucketName: this.dataBucketName,
       statusTableName: this.statusTableName,
       startExecutionCommand: this.startExecutionCommand,
+      dashboardName: this.dashboardName,
       ...this.completionEvents,
       ...this.recordApi,
     });

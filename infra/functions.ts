@@ -166,7 +166,15 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
     .all(otherKinds.map((kind) => batch.jobDefinitions[kind.name].arn))
     .apply((arns) =>
       Object.fromEntries(
-        otherKinds.map((kind, i) => [kind.name, { jobDefinition: arns[i], submitMode: kind.submitMode }]),
+        otherKinds.map((kind, i) => [
+          kind.name,
+          {
+            jobDefinition: arns[i],
+            submitMode: kind.submitMode,
+            // Unset, the default kind's.
+            ...(kind.minSuccessRatio !== config.minSuccessRatio ? { minSuccessRatio: kind.minSuccessRatio } : {}),
+          },
+        ]),
       ),
     );
 
@@ -206,6 +214,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
           jobDefinition: batch.jobDefinition.arn,
           jobNamePrefix: config.jobNamePrefix,
           submitMode: config.submitMode,
+          minSuccessRatio: config.minSuccessRatio,
           jobKinds: otherKindTargets,
           inputUriPrefix: pulumi.interpolate`s3://${args.bucketName}/${config.inputPrefix}`,
           outputUriPrefix: pulumi.interpolate`s3://${args.bucketName}/${config.outputPrefix}`,

@@ -428,6 +428,11 @@ export function cleanupFunctionPolicy(args: CleanupFunctionPolicyArgs): RolePoli
   );
 }
 
+/** The queue-jobs function: list and describe jobs to count them by state, write its own logs. */
+export function queueJobsFunctionPolicy(args: { logGroupArn: string }): RolePolicy {
+  return policy(checkJobs, writeLogs("WriteFunctionLogs", args.logGroupArn));
+}
+
 /**
  * The policy of a queue an EventBridge rule sends to (its target, or its target's dead-letter queue): only
  * EventBridge, and only for that rule.

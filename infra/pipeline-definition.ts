@@ -252,6 +252,8 @@ export interface BridgeStepArguments {
   shardCount: ArgumentValue;
   /** Left out: the default kind. */
   jobKind?: ArgumentValue;
+  /** Left out: the kind's minSuccessRatio. */
+  minSuccessRatio?: ArgumentValue;
 }
 
 /** The names of a bridge step's two steps. */
@@ -292,6 +294,7 @@ export function bridgeStepSpecs(
     outputUri: args.outputUri,
     shardCount: args.shardCount,
     ...(args.jobKind !== undefined ? { jobKind: args.jobKind } : {}),
+    ...(args.minSuccessRatio !== undefined ? { minSuccessRatio: args.minSuccessRatio } : {}),
     ...(names.stepName !== undefined ? { stepName: names.stepName } : {}),
   };
   // Outputs are Strings: an Integer reference into a String argument is rejected at CreatePipeline.

@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { pipelineParameterNames } from "../functions/step-contract";
 import type { PlannedDefinition } from "./batch-bridge-steps";
 import { ConfigError, projectName, type BridgeConfig } from "./config";
+import type { WatchedRecords } from "./alarms";
 import type { AwsScope } from "./iam-policies";
 import { createRecordApi } from "./record-api";
 import { createRecordFunctions } from "./record-functions";
@@ -50,15 +51,21 @@ export function checkRecordsPipeline(definition: PlannedDefinition): void {
   }
 }
 
-/** Everything the records front door needs; returns its outputs. */
-export function createRecords(name: string, args: RecordsArgs, parent: pulumi.Resource): RecordApiOutputs {
+/** The records front door: its stack outputs, and the parts the alarms watch. */
+export interface Records {
+  outputs: RecordApiOutputs;
+  watched: WatchedRecords;
+}
+
+/** Everything the records front door needs; returns its outputs and what the alarms watch. */
+export function createRecords(name: string, args: RecordsArgs, parent: pulumi.Resource): Records {
   const { config, scope, bucketName, pipeline } = args;
   const queues = createRecordQueues(name, config, parent);
   const recordTable = createRecordTable(name, config, parent);
   const functions = createRecordFunctions(name, { config, scope, queues, recordTable, bucketName }, parent);
   createRecordTriggers(name, { config, scope, queues, functions, pipeline }, parent);
   const api = createRecordApi(name, { config, apiFunction: functions.apiFunction }, parent);
-  return {
+  const outputs: RecordApiOutputs = {
     recordApiEndpoint: api.stage.invokeUrl,
     recordApiKeyId: api.apiKey.id,
     recordApiKeyCommand: pulumi
@@ -71,4 +78,17 @@ export function createRecords(name: string, args: RecordsArgs, parent: pulumi.Re
     recordQueueUrl: queues.bufferQueue.url,
     recordDeadLetterQueueUrl: queues.bufferDeadLetterQueue.url,
   };
+  const watched: WatchedRecords = {
+    functions: {
+      "records-api": functions.apiFunction,
+      "records-flush": functions.flushFunction,
+      "records-status": functions.statusFunction,
+    },
+    statusFunction: functions.statusFunction,
+    deadLetterQueues: {
+      "records-dlq": queues.bufferDeadLetterQueue,
+      "records-status-dlq": queues.failedEventQueue,
+    },
+  };
+  return { outputs, watched };
 }

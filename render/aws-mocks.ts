@@ -142,6 +142,12 @@ export class AwsMocks implements pulumi.runtime.Mocks {
         const arn = this.arn("dynamodb", `table/${named}`);
         return withState(named, { name: named, arn });
       }
+      case "aws:sns/topic:Topic": {
+        const arn = this.arn("sns", named);
+        return withState(arn, { name: named, arn });
+      }
+      case "aws:cloudwatch/metricAlarm:MetricAlarm":
+        return withState(named, { name: named, arn: this.arn("cloudwatch", `alarm:${named}`) });
       case "aws:cloudwatch/eventRule:EventRule":
         // Rules on the default bus: the ID is the name.
         return withState(named, { name: named, arn: this.arn("events", `rule/${named}`) });

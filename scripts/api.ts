@@ -41,7 +41,7 @@ export const apiCommand: CliCommand = {
       help: "whose config: Pulumi.<NAME>.yaml (default dev)",
     },
     {
-      name: "--config",
+      name: "--set",
       value: "KEY=VALUE",
       allowed: "KEY=VALUE, e.g. recordBatchWindowSeconds=5",
       help: "set a stack config key for this run (a YAML value); repeatable",
@@ -50,7 +50,7 @@ export const apiCommand: CliCommand = {
   examples: [
     "npm run api",
     "npm run api -- --port 8080 --speed 60",
-    "npm run api -- --config recordBatchWindowSeconds=5",
+    "npm run api -- --set recordBatchWindowSeconds=5",
   ],
 };
 
@@ -86,7 +86,7 @@ export function parseApiArgs(argv: string[]): ApiOptions {
     speed: number("--speed", 1, 10_000, 10),
     stack: optionValue(parsed, "--stack") ?? "dev",
     config: Object.fromEntries(
-      parsed.values.filter(([name]) => name === "--config").map(([, value]) => configSetting(String(value))),
+      parsed.values.filter(([name]) => name === "--set").map(([, value]) => configSetting(String(value))),
     ),
     help: parsed.help,
   };

@@ -271,19 +271,17 @@ export function configSetting(text: string): [string, ConfigValue] {
   const equals = text.indexOf("=");
   const key = text.slice(0, equals);
   if (equals <= 0 || !/^[A-Za-z][A-Za-z0-9]*$/.test(key)) {
-    throw new UsageError(`--config must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
+    throw new UsageError(`--set must be KEY=VALUE with a config key, e.g. jobAttempts=1, got "${text}".`);
   }
   let parsed: unknown;
   try {
     parsed = parseYaml(text.slice(equals + 1));
   } catch (error) {
-    throw new UsageError(
-      `--config ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`,
-    );
+    throw new UsageError(`--set ${key}: the value is not YAML (${(error as Error).message.split("\n")[0]}).`);
   }
   const isStringList = Array.isArray(parsed) && parsed.every((item) => typeof item === "string");
   if (!["string", "number", "boolean"].includes(typeof parsed) && !isStringList) {
-    throw new UsageError(`--config ${key}: the value must be a string, number, boolean or list of strings.`);
+    throw new UsageError(`--set ${key}: the value must be a string, number, boolean or list of strings.`);
   }
   return [key, parsed as ConfigValue];
 }

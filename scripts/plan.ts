@@ -32,7 +32,7 @@ export const planCommand: CliCommand = {
       help: "whose config: Pulumi.<NAME>.yaml over the Pulumi.yaml defaults (default dev)",
     },
     {
-      name: "--config",
+      name: "--set",
       value: "KEY=VALUE",
       allowed: "KEY=VALUE, e.g. recordApi=true",
       help: "set a stack config key over the stack file's (a YAML value); repeatable",
@@ -42,7 +42,7 @@ export const planCommand: CliCommand = {
   examples: [
     "npm run plan",
     "npm run plan -- --stack prod",
-    "npm run plan -- --config recordApi=true",
+    "npm run plan -- --set recordApi=true",
     "npm run plan -- --json",
   ],
 };
@@ -55,11 +55,11 @@ export interface PlanOptions {
   help: boolean;
 }
 
-/** Reads `--stack <name>` (or `--stack=<name>`, default "dev"), `--config KEY=VALUE` and `--json`. */
+/** Reads `--stack <name>` (or `--stack=<name>`, default "dev"), `--set KEY=VALUE` and `--json`. */
 export function parsePlanArgs(argv: string[]): PlanOptions {
   const parsed = parseArgs(argv, planCommand);
   const config = Object.fromEntries(
-    parsed.values.filter(([name]) => name === "--config").map(([, value]) => configSetting(String(value))),
+    parsed.values.filter(([name]) => name === "--set").map(([, value]) => configSetting(String(value))),
   );
   return {
     stack: optionValue(parsed, "--stack") ?? "dev",
@@ -287,6 +287,33 @@ function keySettings(resource: RenderedResource): string[] {
         "serverSideEncryption",
         "pointInTimeRecovery",
       );
+    case "aws:cloudwatch/metricAlarm:MetricAlarm":
+      return pick(
+        "alarmDescription",
+        "namespace",
+        "metricName",
+        "dimensions",
+        "statistic",
+        "period",
+        "comparisonOperator",
+        "threshold",
+        "alarmActions",
+      ).concat(
+        ((inputs.metricQueries ?? []) as { id: string; expression?: string }[])
+          .filter((query) => query.expression !== undefined)
+          .map((query) => `${query.id}: ${query.expression}`),
+      );
+    case "aws:cloudwatch/logMetricFilter:LogMetricFilter":
+      return pick("logGroupName", "pattern", "metricTransformation");
+    case "aws:cloudwatch/dashboard:Dashboard": {
+      const widgets = (parseJson(inputs.dashboardBody) as { widgets: { properties: { title: string } }[] })
+        .widgets;
+      return [...pick("dashboardName"), `widgets: ${widgets.map((w) => w.properties.title).join("; ")}`];
+    }
+    case "aws:sns/topic:Topic":
+      return pick("name", "displayName");
+    case "aws:sns/topicSubscription:TopicSubscription":
+      return pick("topic", "protocol", "endpoint");
     case "aws:cloudwatch/logGroup:LogGroup":
       return pick("name", "retentionInDays");
     case "aws:iam/role:Role":

@@ -126,12 +126,12 @@ export const startCommand: CliCommand = {
       help: "with --worker: upload DIR's files under the stack's input prefix first",
     },
     {
-      name: "--config",
+      name: "--set",
       value: "KEY=VALUE",
       allowed: "KEY=VALUE, e.g. jobAttempts=1",
       help:
-        "set a stack config key for this run (a YAML value: --config jobAttempts=1,\n" +
-        "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
+        "set a stack config key for this run (a YAML value: --set jobAttempts=1,\n" +
+        "--set 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
     },
     ...recordsOptions,
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
@@ -238,7 +238,7 @@ export function parseStartArgs(argv: string[]): StartOptions {
       case "--input":
         scenario.inputDirectory = text;
         break;
-      case "--config": {
+      case "--set": {
         const [key, configValue] = configSetting(text);
         scenario.config = { ...scenario.config, [key]: configValue };
         break;

@@ -159,7 +159,7 @@ export const configKeys = {
     type: "object",
     default: {},
     description:
-      "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, environment; an unset field takes the top-level key (the kind default).",
+      "Named kinds of job, each with any of image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, minSuccessRatio, environment; an unset field takes the top-level key (the kind default).",
   },
   pipelineDefinitionFile: {
     type: "string",
@@ -214,6 +214,12 @@ export const configKeys = {
     description:
       "With completionEvents: the interval of the monitor's backup checks for lost events (monitorTimeoutSeconds to 43200).",
   },
+  minSuccessRatio: {
+    type: "number",
+    default: 1,
+    description:
+      "Share of a step's shards that must succeed for the step to succeed (0 < r <= 1); the rest are named in FailedShards.",
+  },
   maxWaitSeconds: {
     type: "integer",
     default: 7 * 24 * 3600,
@@ -249,6 +255,30 @@ export const configKeys = {
     type: "integer",
     default: 30,
     description: "Retention of every log group, in a period CloudWatch Logs accepts.",
+  },
+  alarmTopicArn: {
+    type: "string",
+    default: "",
+    description:
+      "An existing SNS topic the stack's alarms notify. Empty: the topic alarmEmail subscribes to, or no alarm actions.",
+  },
+  alarmEmail: {
+    type: "string",
+    default: "",
+    description:
+      "An address the stack's own alarm topic emails (the recipient confirms the subscription). Not with alarmTopicArn.",
+  },
+  runnableAlarmMinutes: {
+    type: "integer",
+    default: 60,
+    description:
+      "Alarm when a job has waited RUNNABLE (no capacity to start it) this many minutes (5-10080; measured every minute).",
+  },
+  recordFailedAlarmPercent: {
+    type: "integer",
+    default: 10,
+    description:
+      "Records API: alarm when more than this share of the records finished in an hour is Failed (1-100).",
   },
   recordApi: {
     type: "boolean",
@@ -353,6 +383,7 @@ export const jobKindFields = {
   jobTimeoutSeconds: "jobTimeoutSeconds",
   jobAttempts: "jobAttempts",
   submitMode: "submitMode",
+  minSuccessRatio: "minSuccessRatio",
   environment: undefined,
 } as const satisfies Record<string, ConfigKey | undefined>;
 
@@ -369,6 +400,7 @@ export interface JobKind {
   jobTimeoutSeconds: number;
   jobAttempts: number;
   submitMode: JobMode;
+  minSuccessRatio: number;
   environment: Record<string, string>;
 }
 

@@ -2,6 +2,7 @@
  * Checks the settings a stack gives, applies the defaults and derives what follows from them. Every problem
  * is reported at once, each naming its key and what is allowed, before anything is created.
  */
+import { minSuccessRatioAllowed, parseMinSuccessRatio } from "../../functions/success-ratio";
 import * as path from "path";
 import { checkPollSchedule, type PollSchedule } from "../../functions/poll-schedule";
 import { defaultJobKind } from "../../functions/step-contract";
@@ -55,6 +56,7 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkData(settings, report);
   checkFunctions(settings, kinds, report);
   checkRecords(settings, report);
+  checkAlarms(settings, report);
   const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
@@ -188,6 +190,7 @@ function jobKindsOf(c: BridgeSettings, report: Report): JobKind[] {
     jobTimeoutSeconds: c.jobTimeoutSeconds,
     jobAttempts: c.jobAttempts,
     submitMode: c.submitMode,
+    minSuccessRatio: c.minSuccessRatio,
     environment: {},
   };
   const kinds = [defaultKind];
@@ -257,6 +260,12 @@ function jobKindField(
     }
     case "submitMode":
       return value === "array" || value === "jobs" ? { value } : { problem: `must be array or jobs, ${got}` };
+    case "minSuccessRatio": {
+      const ratio = parseMinSuccessRatio(value);
+      return ratio !== undefined
+        ? { value: ratio }
+        : { problem: `must be ${minSuccessRatioAllowed}, ${got}` };
+    }
     case "environment": {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {
         return { problem: `must be a map of variable names to values, ${got}` };
@@ -382,6 +391,21 @@ function checkFunctions(c: BridgeSettings, kinds: readonly JobKind[], report: Re
         `variables: declare fewer kinds or shorter names.`,
     );
   }
+  if (parseMinSuccessRatio(c.minSuccessRatio) === undefined) {
+    report("minSuccessRatio", `must be ${minSuccessRatioAllowed}, got ${c.minSuccessRatio}.`);
+  }
+  for (const kind of kinds) {
+    if (c.completionEvents && kind.submitMode === "jobs" && kind.minSuccessRatio < 1) {
+      // Events answer a jobs-mode step once every shard succeeded; failures they do not count.
+      const key =
+        kind.name === defaultJobKind ? "minSuccessRatio" : (`jobKinds.${kind.name}.minSuccessRatio` as const);
+      report(
+        key,
+        `below 1 needs submitMode array or completionEvents false (with completion events, a jobs-mode step ` +
+          `with failed shards would wait for the monitor's safety-net check), got ${kind.minSuccessRatio}.`,
+      );
+    }
+  }
   checkRange(report, "submitTimeoutSeconds", c.submitTimeoutSeconds, 10, 600);
   checkRange(report, "monitorTimeoutSeconds", c.monitorTimeoutSeconds, 10, 900);
   checkRange(report, "functionMemoryMiB", c.functionMemoryMiB, 128, 10240);
@@ -456,6 +480,31 @@ function checkRecords(c: BridgeSettings, report: Report): void {
       `must differ from callbackQueueName ("${c.callbackQueueName}") and its dead-letter queue.`,
     );
   }
+}
+
+/** Where alarms go, and when they fire. */
+function checkAlarms(c: BridgeSettings, report: Report): void {
+  if (
+    c.alarmTopicArn !== "" &&
+    !/^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/.test(c.alarmTopicArn)
+  ) {
+    report(
+      "alarmTopicArn",
+      `must be an SNS topic ARN, arn:aws:sns:<region>:<account>:<topic>, or empty, got "${c.alarmTopicArn}".`,
+    );
+  }
+  if (c.alarmEmail !== "" && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(c.alarmEmail)) {
+    report("alarmEmail", `must be an email address, or empty, got "${c.alarmEmail}".`);
+  } else if (c.alarmEmail !== "" && c.alarmTopicArn !== "") {
+    report(
+      "alarmEmail",
+      `cannot be combined with alarmTopicArn: subscribe the address to that topic, or leave alarmTopicArn ` +
+        `empty for a topic of the stack's own.`,
+    );
+  }
+  // A week: Batch keeps a RUNNABLE job forever, and CloudWatch evaluates an alarm over at most 7 days.
+  checkRange(report, "runnableAlarmMinutes", c.runnableAlarmMinutes, 5, 10_080);
+  checkRange(report, "recordFailedAlarmPercent", c.recordFailedAlarmPercent, 1, 100);
 }
 
 /** An EventBridge schedule: `rate(<n> <unit>)`, the unit singular for 1, or `cron(<6 fields>)`. */

@@ -98,6 +98,7 @@ export function formatSummary(summary: Summary): string {
   );
   for (const note of summary.notes) row("Note", note);
   if (summary.failureReason) row("Failure reason", summary.failureReason);
+  if (summary.stepOutputs?.FailedShards) row("Failed shards", summary.stepOutputs.FailedShards);
   for (const problem of summary.unexpected) row("Not as expected", problem);
   for (const step of summary.steps) {
     // A failed step's reason is the failure reason above.

@@ -11,6 +11,7 @@
  * next timer. The run ends when the execution has ended and what it set off has finished.
  */
 import type { JobMode } from "../../functions/step-contract";
+import { parseMinSuccessRatio, requiredSuccesses } from "../../functions/success-ratio";
 import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
@@ -694,6 +695,18 @@ class ExecutionRun {
     return accepted;
   }
 
+  /**
+   * Whether the injected failures leave enough shards succeeding for the minSuccessRatio the step runs with
+   * (as its submit step passed it on to the Callback step).
+   */
+  private failuresTolerated(): boolean {
+    const ratio = parseMinSuccessRatio(
+      (this.callback?.arguments as Record<string, unknown> | undefined)?.minSuccessRatio,
+    );
+    const { shards, failShards } = this.scenario;
+    return ratio !== undefined && shards - failShards.length >= requiredSuccesses(shards, ratio);
+  }
+
   private async sendToCallbackQueue(body: string): Promise<void> {
     const copies = this.scenario.duplicateDeliveries ? 2 : 1;
     for (let copy = 0; copy < copies; copy++) {
@@ -834,13 +847,20 @@ class ExecutionRun {
         ? "failed"
         : this.stopRequestedAt !== undefined
           ? "stopped"
-          : scenario.failShards.length > 0
+          : scenario.failShards.length > 0 && !this.failuresTolerated()
             ? "failed"
             : "succeeded";
     const jobsLeftRunning = batchServer.jobsLeftRunning();
     const unexpected: string[] = [];
     if (ended.outcome !== expectedOutcome)
       unexpected.push(`expected the execution to be ${expectedOutcome}, it is ${ended.outcome}`);
+    if (expectedOutcome === "succeeded" && scenario.failShards.length > 0) {
+      const named = this.answer?.outputParameters?.find((o) => o.Name === "FailedShards")?.Value ?? "";
+      const listed = new Set(named.split(" ")[0].split(",").filter(Boolean).map(Number));
+      if (!scenario.failShards.every((shard) => listed.has(shard))) {
+        unexpected.push("FailedShards does not name every injected failure");
+      }
+    }
     if (expectedOutcome === "failed" && scenario.failShards.length > 0) {
       const named = scenario.failShards.some((shard) =>
         ended.reason?.includes(`${injectedFailure} of shard ${shard}`),

@@ -31,6 +31,8 @@ export interface SimulatedAccountOptions {
   endpoints?: Record<string, string>;
   /** More variables for the functions' environment. */
   env?: Record<string, string>;
+  /** At most this many jobs STARTING or RUNNING at once; the others wait RUNNABLE (default: no limit). */
+  maxConcurrentJobs?: number;
 }
 
 export class SimulatedAccount {
@@ -64,6 +66,7 @@ export class SimulatedAccount {
         jobDefinitions: { [jobDefinitionArn]: {} },
         // Jobs run for a day: nothing the tests watch ends on its own.
         jobDurationMs: () => 24 * 3600 * 1000,
+        ...(options.maxConcurrentJobs !== undefined ? { maxConcurrentJobs: options.maxConcurrentJobs } : {}),
       },
     });
     const sqsServer = await startSqs({ clock, region, accountId });

@@ -132,6 +132,7 @@ describe("the SageMaker Python SDK example (docs/python-sdk.md)", () => {
       shardCount: Number(outputs.shardCount),
       jobName: outputs.jobName,
       outputUri: outputs.outputUri,
+      minSuccessRatio: Number(outputs.minSuccessRatio),
     });
     expect([...callbackInputs.keys()]).to.have.members([...submitOutputNames]);
   });

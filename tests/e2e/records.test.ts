@@ -75,8 +75,8 @@ describe("the records API locally: npm start -- --records and npm run api", func
 
   it("processes records one job per shard in jobs mode, recordsPerShard to a shard file, and prints the summary", async () => {
     const { code, out } = await run(start, [
-      ...["--records", "30", "--mode", "jobs", "--config", "recordsPerShard=10"],
-      ...["--config", "recordBatchWindowSeconds=5"],
+      ...["--records", "30", "--mode", "jobs", "--set", "recordsPerShard=10"],
+      ...["--set", "recordBatchWindowSeconds=5"],
     ]);
     expect(code, out).to.equal(0);
     expect(out).to.include("Records            30 submitted: 30 processed, 0 failed, 0 lost (as expected)\n");
@@ -91,8 +91,8 @@ describe("the records API locally: npm start -- --records and npm run api", func
 
   it("flushes on a schedule with recordTrigger schedule: one batch when the rate comes, all records processed", async () => {
     const { code, out } = await run(start, [
-      ...["--records", "30", "--json", "--config", "recordTrigger=schedule"],
-      ...["--config", "recordScheduleExpression=rate(5 minutes)"],
+      ...["--records", "30", "--json", "--set", "recordTrigger=schedule"],
+      ...["--set", "recordScheduleExpression=rate(5 minutes)"],
     ]);
     const summary = JSON.parse(out) as RecordsSummary;
     expect(code, summary.unexpected.join("; ")).to.equal(0);

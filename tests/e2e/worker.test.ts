@@ -69,7 +69,7 @@ describe("npm start --worker: the example worker through local mode", function (
       "d/e.txt": "seven\neight\n",
     });
     const { code, summary } = await runJson([
-      ...["--worker", exampleWorker, "--input", input, "--shards", "3", "--config", workerCommand],
+      ...["--worker", exampleWorker, "--input", input, "--shards", "3", "--set", workerCommand],
     ]);
     resultFolders.push(summary.worker!.resultsDirectory);
     expect(code, summary.unexpected.join("; ")).to.equal(0);
@@ -103,7 +103,7 @@ describe("npm start --worker: the example worker through local mode", function (
     });
     const { code, summary } = await runJson([
       ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", "jobs"],
-      ...["--config", workerCommand],
+      ...["--set", workerCommand],
     ]);
     resultFolders.push(summary.worker!.resultsDirectory);
     expect(code, summary.unexpected.join("; ")).to.equal(0);
@@ -126,7 +126,7 @@ describe("npm start --worker: the example worker through local mode", function (
     for (const mode of ["jobs", "array"]) {
       const { code, summary } = await runJson([
         ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", mode],
-        ...["--config", workerCommand],
+        ...["--set", workerCommand],
       ]);
       resultFolders.push(summary.worker!.resultsDirectory);
       expect(code, summary.unexpected.join("; ")).to.equal(0);
@@ -162,7 +162,7 @@ describe("npm start --worker: the example worker through local mode", function (
     const input = await inputFolder("bad", { "a.txt": "fine\n", "b.bin": Buffer.from([0xff, 0xfe, 0x00]) });
     const { code, summary } = await runJson([
       ...["--worker", exampleWorker, "--input", input, "--shards", "2"],
-      ...["--config", workerCommand, "--config", "jobAttempts=1"],
+      ...["--set", workerCommand, "--set", "jobAttempts=1"],
     ]);
     resultFolders.push(summary.worker!.resultsDirectory);
     expect(code).to.equal(1);
@@ -198,7 +198,7 @@ describe("npm start --worker: the example worker through local mode", function (
       ],
       [["--input", scratch], "inputDirectory needs worker"],
       [["--worker", "true", "--fail-shards", "1"], "failShards cannot be combined with worker"],
-      [["--config", "jobAttempts"], "--config must be KEY=VALUE"],
+      [["--set", "jobAttempts"], "--set must be KEY=VALUE"],
     ];
     for (const [argv, message] of cases) {
       const result = await runStart(argv);

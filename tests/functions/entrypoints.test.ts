@@ -171,6 +171,7 @@ describe("serialized function entry points", () => {
         { Name: "SucceededShards", Value: "3" },
         { Name: "ShardCount", Value: "3" },
         { Name: "JobRef", Value: "job-1234" },
+        { Name: "FailedShards", Value: "" },
       ],
     });
     const deadLetter = server.requests.find((r) => r.operation === "AmazonSQS.SendMessage");

@@ -53,6 +53,7 @@ const arraySuccess = (jobRef: string, shards = 4) => ({
   SucceededShards: String(shards),
   ShardCount: String(shards),
   JobRef: jobRef,
+  FailedShards: "",
 });
 
 describe("job-event function and monitor with the status table", () => {
@@ -101,6 +102,7 @@ describe("job-event function and monitor with the status table", () => {
         SucceededShards: "3",
         ShardCount: "3",
         JobRef: run.baseName,
+        FailedShards: "",
       });
       expect(f.batchCalls()).to.equal(batchCallsBefore);
       expect(f.deletedMessages()).to.deep.equal([message.receiptHandle]);

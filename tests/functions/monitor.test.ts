@@ -15,6 +15,7 @@ import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@
 import type { SQSRecord } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
+import { stepAnsweredLogMessage } from "../../functions/settlement";
 import { listingGraceSeconds } from "../../functions/decision";
 import { makeMonitorHandler } from "../../functions/monitor";
 import type { MonitorSettings } from "../../functions/settings";
@@ -194,6 +195,7 @@ describe("monitor function", () => {
           { Name: "SucceededShards", Value: "4" },
           { Name: "ShardCount", Value: "4" },
           { Name: "JobRef", Value: "array-job-1" },
+          { Name: "FailedShards", Value: "" },
         ],
       });
       expect(f.successes()[0].ClientRequestToken).to.match(/^[0-9a-f]{64}$/);
@@ -226,6 +228,7 @@ describe("monitor function", () => {
         { Name: "SucceededShards", Value: "250" },
         { Name: "ShardCount", Value: "250" },
         { Name: "JobRef", Value: baseName },
+        { Name: "FailedShards", Value: "" },
       ]);
     });
 
@@ -333,6 +336,25 @@ describe("monitor function", () => {
       expect(f.terminated()).to.deep.equal(["array-job-1"]);
       expect(f.terminationReasons()).to.deep.equal([
         "sagemaker-batch-bridge: another shard of the step failed",
+      ]);
+    });
+
+    it("logs the answer SageMaker took, which the failed-steps alarm counts (a failure, then a success)", async () => {
+      const f = monitorFixture();
+      f.batchMock
+        .on(DescribeJobsCommand)
+        .resolves({ jobs: [arrayJob("FAILED", { FAILED: 1, SUCCEEDED: 3 })] });
+      f.batchMock.on(ListJobsCommand).resolves({ jobSummaryList: [] });
+      await f.run(sqsRecord());
+      f.batchMock.on(DescribeJobsCommand).resolves({ jobs: [arrayJob("SUCCEEDED", { SUCCEEDED: 4 })] });
+      await f.run(sqsRecord());
+
+      const answered = f.log.lines.filter((line) => line.message === stepAnsweredLogMessage);
+      expect(
+        answered.map((line) => [line.level, line.attributes.executionArn, line.attributes.outcome]),
+      ).to.deep.equal([
+        ["info", executionArn, "failure"],
+        ["info", executionArn, "success"],
       ]);
     });
 

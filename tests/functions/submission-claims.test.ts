@@ -87,6 +87,7 @@ describe("one submission per execution (local Batch and DynamoDB, simulated time
       shardCount: "100",
       jobName: "batch-bridge-racejobs",
       outputUri: "s3://data-bucket/output/run-1",
+      minSuccessRatio: "1",
     });
     expect(outputs[1]).to.deep.equal(outputs[0]);
     expect(jobsOf("racejobs")).to.deep.equal({ jobs: 100, names: 100 });
@@ -113,6 +114,7 @@ describe("one submission per execution (local Batch and DynamoDB, simulated time
         shardCount: "50",
         jobName: arrayJob.jobName,
         outputUri: "s3://data-bucket/output/run-1",
+        minSuccessRatio: "1",
       },
       {
         jobMode: "array",
@@ -120,6 +122,7 @@ describe("one submission per execution (local Batch and DynamoDB, simulated time
         shardCount: "50",
         jobName: arrayJob.jobName,
         outputUri: "s3://data-bucket/output/run-1",
+        minSuccessRatio: "1",
       },
     ]);
     expect(account.batch.calls().SubmitJob).to.equal(1);
@@ -197,6 +200,7 @@ describe("one submission per execution (local Batch and DynamoDB, simulated time
       shardCount: "100",
       jobName: "batch-bridge-takeover",
       outputUri: "s3://data-bucket/output/run-1",
+      minSuccessRatio: "1",
     });
     expect(jobsOf("takeover")).to.deep.equal({ jobs: 100, names: 100 });
     expect(retry.log.lines.map((l) => l.message)).to.include(

@@ -41,6 +41,7 @@ describe("submit function under Batch throttling (local Batch, simulated time)",
       shardCount: String(shards),
       jobName: `batch-bridge-${executionId}`,
       outputUri: "s3://data-bucket/output/run-1",
+      minSuccessRatio: "1",
     });
     return (account!.clock.now() - startedAt) / 1000;
   }

@@ -106,7 +106,7 @@ describe("submit function", () => {
         "a misspelled argument, which would otherwise be ignored",
         { jobkind: "gpu" },
         "jobkind is not an argument of the submit step (it takes executionArn, inputUri, outputUri, " +
-          "shardCount, jobKind and stepName)",
+          "shardCount, jobKind, stepName and minSuccessRatio)",
       ],
       [
         "a job kind the stack does not declare",
@@ -275,6 +275,7 @@ describe("submit function", () => {
         shardCount: "4",
         jobName: baseName,
         outputUri: "s3://data-bucket/output/run-1",
+        minSuccessRatio: "1",
       });
       expect(submitted()).to.deep.equal([
         {
@@ -371,6 +372,7 @@ describe("submit function", () => {
         shardCount: "3",
         jobName: baseName,
         outputUri: "s3://data-bucket/output/run-1",
+        minSuccessRatio: "1",
       });
       const jobs = submitted().sort((a, b) => a.jobName!.localeCompare(b.jobName!));
       expect(jobs.map((j) => j.jobName)).to.deep.equal([

@@ -175,7 +175,7 @@ describe("BatchBridge steps in a pipeline definition", () => {
       [
         "an argument a BatchBridge step does not take",
         definition(bridgeStep("Embed", { JobKnid: "embed" })),
-        "step Embed, Arguments.JobKnid: not an argument of a BatchBridge step (JobKind, InputUri, OutputUri and ShardCount).",
+        "step Embed, Arguments.JobKnid: not an argument of a BatchBridge step (JobKind, InputUri, OutputUri, ShardCount and MinSuccessRatio).",
       ],
       [
         "a missing argument",
@@ -226,7 +226,7 @@ describe("BatchBridge steps in a pipeline definition", () => {
           bridgeStep("Embed", { InputUri: { Get: "Steps.Tokenize.OutputParameters['outputUri']" } }),
         ),
         "step Embed, Arguments.InputUri: refers to output outputUri of step Tokenize, which has Status, " +
-          "SucceededShards, ShardCount, JobRef and OutputUri.",
+          "SucceededShards, ShardCount, JobRef, OutputUri and FailedShards.",
       ],
       [
         "a reference to a missing parameter",

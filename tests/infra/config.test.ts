@@ -276,6 +276,7 @@ describe("stack configuration", () => {
         jobTimeoutSeconds: 3600,
         jobAttempts: 2,
         submitMode: "jobs",
+        minSuccessRatio: 1,
         environment: { MODEL: "small", BATCH: "32" },
       });
     });
@@ -306,7 +307,7 @@ describe("stack configuration", () => {
       );
       expect(message).to.include(
         "sagemaker-batch-bridge:jobKinds.odd.vcpus is not a field of a job kind: did you mean vcpu? (A kind " +
-          "takes image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode or environment.)",
+          "takes image, command, vcpu, memoryMiB, jobTimeoutSeconds, jobAttempts, submitMode, minSuccessRatio or environment.)",
       );
       expect(message).to.include(
         'sagemaker-batch-bridge:jobKinds.odd.submitMode must be array or jobs, got "batch".',

@@ -102,6 +102,7 @@ describe("pipeline definition", () => {
       shardCount: { Get: "Steps.SubmitBatchJobs.OutputParameters['shardCount']" },
       jobName: { Get: "Steps.SubmitBatchJobs.OutputParameters['jobName']" },
       outputUri: { Get: "Steps.SubmitBatchJobs.OutputParameters['outputUri']" },
+      minSuccessRatio: { Get: "Steps.SubmitBatchJobs.OutputParameters['minSuccessRatio']" },
     });
     expect(wait.OutputParameters).to.deep.equal(
       callbackOutputNames.map((name) => ({ OutputName: name, OutputType: "String" })),

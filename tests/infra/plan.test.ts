@@ -28,7 +28,7 @@ describe("npm run plan", () => {
     });
   });
 
-  it("reads --stack (default dev), --config and --json", () => {
+  it("reads --stack (default dev), --set and --json", () => {
     expect(parsePlanArgs([])).to.deep.equal({ stack: "dev", config: {}, json: false, help: false });
     expect(parsePlanArgs(["--stack", "prod", "--json"])).to.deep.equal({
       stack: "prod",
@@ -42,9 +42,7 @@ describe("npm run plan", () => {
       json: false,
       help: false,
     });
-    expect(
-      parsePlanArgs(["--config", "recordApi=true", "--config=recordBatchSize=500"]).config,
-    ).to.deep.equal({
+    expect(parsePlanArgs(["--set", "recordApi=true", "--set=recordBatchSize=500"]).config).to.deep.equal({
       recordApi: true,
       recordBatchSize: 500,
     });
@@ -150,6 +148,7 @@ describe("npm run plan", () => {
       "batch-bridge-cleanup",
       "batch-bridge-job-event",
       "batch-bridge-monitor",
+      "batch-bridge-queue-jobs",
       "batch-bridge-submit",
     ]);
     for (const fn of document.functions) {

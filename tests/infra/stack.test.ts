@@ -120,6 +120,7 @@ describe("the stack under the mock engine", () => {
         startExecutionCommand:
           "aws sagemaker start-pipeline-execution --region us-east-1 --pipeline-name batch-bridge-dev",
         statusTableName: "batch-bridge-dev-executions",
+        dashboardName: "batch-bridge-dev",
         eventFunctionName: resource(dev, types.function, "batch-bridge-job-event").state.name,
       });
     });
@@ -146,7 +147,7 @@ describe("the stack under the mock engine", () => {
       for (const role of ofType(dev, types.role)) {
         expect(role.inputs.managedPolicyArns ?? [], role.name).to.deep.equal([]);
       }
-      expect(ofType(dev, types.role)).to.have.length(7);
+      expect(ofType(dev, types.role)).to.have.length(8);
     });
 
     it("grants only actions that exist, on resources of the types they act on", async () => {
@@ -357,6 +358,7 @@ describe("the stack under the mock engine", () => {
         "/aws/lambda/batch-bridge-dev-cleanup",
         "/aws/lambda/batch-bridge-dev-job-event",
         "/aws/lambda/batch-bridge-dev-monitor",
+        "/aws/lambda/batch-bridge-dev-queue-jobs",
         "/aws/lambda/batch-bridge-dev-submit",
       ]);
       expect(groups.every((g) => g.retentionInDays === 14)).to.equal(true);
@@ -486,6 +488,7 @@ describe("the stack under the mock engine", () => {
         "batch-bridge-cleanup",
         "batch-bridge-job-event",
         "batch-bridge-monitor",
+        "batch-bridge-queue-jobs",
         "batch-bridge-submit",
       ]);
       for (const fn of dev.functions) {
@@ -687,7 +690,9 @@ describe("the stack under the mock engine", () => {
         expect(
           ofType(polling, type).map((r) => r.name),
           type,
-        ).to.deep.equal(type === types.eventInvokeConfig ? [] : ["batch-bridge-execution-ended"]);
+        ).to.deep.equal(
+          type === types.eventInvokeConfig ? [] : ["batch-bridge-execution-ended", "batch-bridge-queue-jobs"],
+        );
       }
       expect(ofType(polling, types.table).map((t) => t.inputs.name)).to.deep.equal([
         "batch-bridge-dev-executions",
@@ -698,12 +703,14 @@ describe("the stack under the mock engine", () => {
       expect(polling.functions.map((f) => f.name).sort()).to.deep.equal([
         "batch-bridge-cleanup",
         "batch-bridge-monitor",
+        "batch-bridge-queue-jobs",
         "batch-bridge-submit",
       ]);
-      expect(ofType(polling, types.role)).to.have.length(6);
+      expect(ofType(polling, types.role)).to.have.length(7);
       expect(ofType(polling, types.permission).map((p) => p.name)).to.deep.equal([
         "batch-bridge-cleanup",
         "batch-bridge-monitor",
+        "batch-bridge-queue-jobs",
       ]);
       expect(polling.outputs).to.not.have.any.keys("eventFunctionName");
       expect(Object.keys(polling.outputs)).to.deep.equal(

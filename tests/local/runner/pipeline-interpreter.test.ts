@@ -73,6 +73,7 @@ describe("pipeline definitions as local mode runs them", () => {
       shardCount: "8",
       jobName: "bridge-dev-was98kwzp9qr",
       outputUri: "s3://data/output/",
+      minSuccessRatio: "1",
     };
     const outputs = { SubmitBatchJobs: submitted };
     expect(resolveArguments(wait.Arguments, scope({ stepOutputs: outputs }), wait.Name)).to.deep.equal(
