@@ -112,7 +112,7 @@ export function queueJobsHandlerFromEnvironment(
     batch: new BatchClient(clientConfig(env, "BATCH")),
     pacers: createBatchPacers(systemClock()),
     jobQueue: settings.jobQueue,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || "batch-bridge-queue-jobs" }),
+    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("queue-jobs") }),
   });
 }
 
