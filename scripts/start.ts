@@ -31,6 +31,8 @@ import {
   type CliOutput,
 } from "./cli";
 import { recordsOptions, recordsScenarioOf, startRecords } from "./start-records";
+import type { StackServeOptions } from "../local/runner/stack-serve";
+import { serve, serveOptions, serveOptionsOf } from "./start-serve";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
 
@@ -134,6 +136,7 @@ export const startCommand: CliCommand = {
         "--config 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
     },
     ...recordsOptions,
+    ...serveOptions,
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -144,6 +147,7 @@ export const startCommand: CliCommand = {
     "npm start -- --stack example-pipeline --step-duration 5m",
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
     "npm start -- --records 1000 --fail-records 3,7",
+    "npm start -- --serve --speed 60",
   ],
 };
 
@@ -151,6 +155,8 @@ export interface StartOptions {
   scenario: Scenario;
   /** With --records: the records run instead of one execution. */
   records?: RecordsScenario;
+  /** With --serve: the stack served until Ctrl-C instead of one execution. */
+  serve?: StackServeOptions;
   json: boolean;
   help: boolean;
 }
@@ -245,6 +251,8 @@ export function parseStartArgs(argv: string[]): StartOptions {
       }
     }
   }
+  const serveRequest = serveOptionsOf(parsed.values, scenario, failShards);
+  if (serveRequest) return { ...options, serve: serveRequest };
   if (failShards !== undefined) {
     const shards = scenario.shards ?? scenarioDefaults.shards;
     const indexes = failShards.split(",").map((part) => part.trim());
@@ -268,6 +276,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
   const options = readOptions(argv, startCommand, parseStartArgs, output);
   if (typeof options === "number") return options;
   if (options.records) return startRecords(options.records, options.json, output);
+  if (options.serve) return serve(options.serve, output);
   try {
     // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
     resolveScenario(options.scenario);
