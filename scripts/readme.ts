@@ -21,7 +21,10 @@ const repoRoot = path.resolve(__dirname, "..");
 export const readmePath = path.join(repoRoot, "README.md");
 
 /** The pictures the README shows, drawn by the runs of its output blocks (not with --check). */
-export const readmePictures = { bench: path.join(repoRoot, "docs", "bench.svg") };
+export const readmePictures = {
+  bench: path.join(repoRoot, "docs", "bench.svg"),
+  timeline: path.join(repoRoot, "docs", "timeline.svg"),
+};
 
 /**
  * The commands whose output the README shows, how to run each in this process (drawing the README's
@@ -31,7 +34,10 @@ export const readmeOutputs: Record<
   string,
   { run: (output: CliOutput, pictures: boolean) => Promise<number>; progress: boolean }
 > = {
-  "npm start": { run: (output) => start([], output), progress: true },
+  "npm start": {
+    run: (output, pictures) => start(pictures ? ["--timeline", readmePictures.timeline] : [], output),
+    progress: true,
+  },
   "npm start -- --records 200 --fail-records 3,7": {
     run: (output) => start(["--records", "200", "--fail-records", "3,7"], output),
     progress: true,
@@ -86,7 +92,7 @@ export const readmeCommand: CliCommand = {
   description:
     "Runs the commands whose output the README shows (npm start, with --stack example-pipeline and with\n" +
     "--records, npm run bench) and writes what they print into README.md, and the pictures it shows into\n" +
-    "docs/ (bench.svg). A few minutes: the bench runs in\n" +
+    "docs/ (timeline.svg, bench.svg). A few minutes: the bench runs in\n" +
     "full (about 6 minutes on the shared 2-core machine).",
   options: [{ name: "--check", help: "change nothing; exit 1 if a block's lines would change" }],
   examples: ["npm run readme", "npm run readme -- --check"],

@@ -6,7 +6,10 @@
  */
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
-import type { Summary } from "../local/runner/run";
+import type { Progress, Summary } from "../local/runner/run";
+import { writeFileSync } from "node:fs";
+import { svgFileOf, svgFileOption } from "./svg/svg-file";
+import { timelineSvg } from "./svg/timeline";
 import {
   counted,
   formatDuration,
@@ -137,6 +140,10 @@ export const startCommand: CliCommand = {
     },
     ...recordsOptions,
     ...serveOptions,
+    svgFileOption(
+      "--timeline",
+      "also draw the execution into FILE (.svg): jobs by state over time, the steps, the answer",
+    ),
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -148,6 +155,7 @@ export const startCommand: CliCommand = {
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
     "npm start -- --records 1000 --fail-records 3,7",
     "npm start -- --serve --speed 60",
+    "npm start -- --fail-shards 2 --timeline timeline.svg",
   ],
 };
 
@@ -157,6 +165,8 @@ export interface StartOptions {
   records?: RecordsScenario;
   /** With --serve: the stack served until Ctrl-C instead of one execution. */
   serve?: StackServeOptions;
+  /** With --timeline: the picture of the execution to write. */
+  timeline?: string;
   json: boolean;
   help: boolean;
 }
@@ -268,6 +278,10 @@ export function parseStartArgs(argv: string[]): StartOptions {
   }
   const records = recordsScenarioOf(parsed.values, scenario);
   if (records) options.records = records;
+  options.timeline = svgFileOf(parsed, "--timeline");
+  if (records && options.timeline !== undefined) {
+    throw new UsageError("--timeline cannot be combined with --records: it draws one execution.");
+  }
   return options;
 }
 
@@ -286,6 +300,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     return 2;
   }
   const progress = new ProgressPrinter((line) => output.err(line));
+  const samples: Progress[] = [];
   let summary: Summary;
   // Whatever the program or a library prints goes to stderr: stdout carries only the summary.
   const log = console.log;
@@ -298,12 +313,21 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     for (const [key, { value, why }] of Object.entries(runConfig(resolveScenario(options.scenario)))) {
       output.err(`Stack config for this run: ${key} = ${JSON.stringify(value)} (${why})`);
     }
-    summary = await runExecution(options.scenario, { onProgress: (p) => progress.update(p) });
+    summary = await runExecution(options.scenario, {
+      onProgress: (p) => {
+        progress.update(p);
+        if (options.timeline !== undefined) samples.push(p);
+      },
+    });
   } catch (error) {
     output.err(`The local execution could not run: ${(error as Error).message}`);
     return 1;
   } finally {
     console.log = log;
+  }
+  if (options.timeline !== undefined) {
+    writeFileSync(options.timeline, timelineSvg(samples, summary));
+    output.err(`Wrote the picture to ${options.timeline}`);
   }
   output.out(options.json ? JSON.stringify(summary) : `\n${formatSummary(summary)}`);
   return summary.expected ? 0 : 1;

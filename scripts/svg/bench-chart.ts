@@ -75,11 +75,12 @@ export function benchChartSvg(runs: readonly BenchRun[], designs: readonly Bench
         width: panelWidth,
         height: panelHeight,
         series: series(duration, measure),
-        formatTick: measure.metric === "resume" ? (v) => `${formatCount(v)}s` : formatCount,
+        formatTick: measure.metric === "resume" ? (v) => `${v}s` : formatCount,
       }),
     ),
   );
   const legendTop = top + durations.length * panelHeight + 8;
+  // A row per design: its array-job series on the left, its job-per-shard series on the right.
   const legendEntries = designs.flatMap((design, d) =>
     ["array", "jobs"]
       .filter((mode) => runs.some((r) => r.design === design.name && r.mode === mode))
@@ -87,32 +88,32 @@ export function benchChartSvg(runs: readonly BenchRun[], designs: readonly Bench
         name: seriesName(design, mode),
         color: palette[d % palette.length],
         dashed: mode === "jobs",
+        x: (mode === "array" ? 0 : 2 * panelWidth) + 16,
+        y: legendTop + d * 16,
       })),
   );
   const legend = el(
     "g",
     { class: "legend" },
-    ...legendEntries.map((entry, i) => {
-      const x = (i % 2) * (2 * panelWidth) + 16;
-      const y = legendTop + Math.floor(i / 2) * 16;
-      return el(
+    ...legendEntries.map((entry) =>
+      el(
         "g",
         { class: "legend-entry", "data-series": entry.name },
         el("line", {
-          x1: x,
-          x2: x + 28,
-          y1: y,
-          y2: y,
+          x1: entry.x,
+          x2: entry.x + 28,
+          y1: entry.y,
+          y2: entry.y,
           stroke: entry.color,
           "stroke-width": 2,
           "stroke-dasharray": entry.dashed ? "5 3" : undefined,
         }),
-        text(x + 34, y + 4, entry.name),
-      );
-    }),
+        text(entry.x + 34, entry.y + 4, entry.name),
+      ),
+    ),
   );
   const width = benchMeasures.length * panelWidth;
-  const height = legendTop + Math.ceil(legendEntries.length / 2) * 16 + 8;
+  const height = legendTop + designs.length * 16 + 8;
   const title =
     "Local bench: one execution per point, simulated time; log scales (a zero sits on the 0 line)";
   return svgDocument(width, height, title, [

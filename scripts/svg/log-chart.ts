@@ -53,7 +53,7 @@ export function decades(values: readonly number[]): { lo: number; hi: number } {
 /** One panel: its frame, log axes with a tick per decade, and a polyline and markers per series. */
 export function logChart(spec: LogChartSpec): SvgElement {
   const format = spec.formatTick ?? formatCount; // the y axis; shards always read 1, 10, 100, 1k, 10k
-  const plot = { left: spec.left + 48, top: spec.top + 22, right: spec.left + spec.width - 8 };
+  const plot = { left: spec.left + 54, top: spec.top + 22, right: spec.left + spec.width - 18 };
   const bottom = spec.top + spec.height - 34;
   const xs = spec.series.flatMap((s) => s.points.map((p) => p.x));
   const ys = spec.series.flatMap((s) => s.points.flatMap((p) => (p.y === null ? [] : [p.y])));
@@ -119,7 +119,7 @@ export function logChart(spec: LogChartSpec): SvgElement {
   return el(
     "g",
     { class: "panel", "data-metric": spec.metric },
-    text(spec.left + spec.width / 2, spec.top + 12, spec.title, {
+    text((plot.left + plot.right) / 2, spec.top + 12, spec.title, {
       "text-anchor": "middle",
       "font-weight": "bold",
     }),
