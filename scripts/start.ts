@@ -278,8 +278,9 @@ export function parseStartArgs(argv: string[]): StartOptions {
   }
   const records = recordsScenarioOf(parsed.values, scenario);
   if (records) options.records = records;
-  options.timeline = svgFileOf(parsed, "--timeline");
-  if (records && options.timeline !== undefined) {
+  const timeline = svgFileOf(parsed, "--timeline");
+  if (timeline !== undefined) options.timeline = timeline;
+  if (records && timeline !== undefined) {
     throw new UsageError("--timeline cannot be combined with --records: it draws one execution.");
   }
   return options;

@@ -129,7 +129,10 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
     ]);
 
     expect(failed.code, failed.stderr).to.equal(1);
-    expect(failed.stderr).to.match(/Executing +WaitForBatchJobs Executing {2}jobs: .*RUNNING/);
+    // A line per change; the last one once the execution has failed.
+    expect(failed.stderr.trim().split("\n").at(-1)).to.match(
+      /^\d\d:\d\d:\d\d {2}Failed +WaitForBatchJobs Failed {2}jobs: .*FAILED/,
+    );
     expect(failed.stdout).to.include("Status     Failed");
     expect(failed.stdout).to.match(
       /Failed {5}shard 1 \(job [0-9a-f-]+:1\): exit code 1: injected failure of shard 1/,
