@@ -135,3 +135,11 @@ export function parseJobName(jobNamePrefix: string, jobName: string): NamedJob |
     ...(match[3] !== undefined ? { shardIndex: Number(match[3]) } : {}),
   };
 }
+
+/**
+ * The log group the stack's job definitions send their containers' logs to (awslogs driver): one group for
+ * every kind of job, named after the default job definition.
+ */
+export function jobLogGroupName(jobDefinitionName: string): string {
+  return `/aws/batch/${jobDefinitionName}`;
+}

@@ -6,6 +6,7 @@ import * as iam from "@pulumi/aws/iam";
 import * as batch from "@pulumi/aws/batch";
 import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import * as pulumi from "@pulumi/pulumi";
+import { jobLogGroupName } from "../functions/job-names";
 import { defaultJobKind } from "../functions/step-contract";
 import type { BridgeConfig, JobKind } from "./config";
 import {
@@ -63,7 +64,7 @@ export function createBatch(name: string, args: BatchArgs, parent: pulumi.Resour
 
   const jobLogGroup = new cloudwatch.LogGroup(
     `${name}-jobs`,
-    { name: `/aws/batch/${config.jobDefinitionName}`, retentionInDays: config.logRetentionDays },
+    { name: jobLogGroupName(config.jobDefinitionName), retentionInDays: config.logRetentionDays },
     opts,
   );
 

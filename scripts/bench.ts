@@ -7,7 +7,10 @@
  */
 import type { JobMode } from "../functions/step-contract";
 import type { Summary } from "../local/runner/run";
+import { writeFileSync } from "node:fs";
 import { recordsBenchTable, runRecordsBench, type RecordsBenchRow } from "./bench-records";
+import { benchChartSvg } from "./svg/bench-chart";
+import { svgFileOf, svgFileOption } from "./svg/svg-file";
 import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner/throttled-submit";
 import { counted, formatDuration, formatLatency, type Scenario } from "../local/runner/scenario";
 import {
@@ -104,9 +107,14 @@ export const benchCommand: CliCommand = {
         "run only the submit-under-throttling rows of at most N shards (0 skips that table;\n" +
         "default: every row, the 10,000-shard one included)",
     },
+    svgFileOption(
+      "--svg",
+      "also draw the runs as an SVG picture into FILE (log scales, a series per design)",
+    ),
   ],
   examples: [
     "npm run bench",
+    "npm run bench -- --svg bench.svg",
     "npm run bench -- --json",
     "npm run bench -- --throttle-max-shards 1000",
     "npm run bench -- --throttle-max-shards 0",
@@ -144,6 +152,14 @@ export async function bench(
   let throttleMaxShards: number;
   try {
     throttleMaxShards = throttleMaxShardsOption(parsed);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    output.err(`${error.message}\n${optionsHint(benchCommand)}`);
+    return 2;
+  }
+  let svgFile: string | undefined;
+  try {
+    svgFile = svgFileOf(parsed, "--svg");
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     output.err(`${error.message}\n${optionsHint(benchCommand)}`);
@@ -197,6 +213,10 @@ export async function bench(
     }
   }
   const totalWallSeconds = (performance.now() - wallStart) / 1000;
+  if (svgFile !== undefined) {
+    writeFileSync(svgFile, benchChartSvg(runs, designs));
+    output.err(`Wrote the picture to ${svgFile}`);
+  }
   output.out(
     json
       ? JSON.stringify({

@@ -20,15 +20,24 @@ import { start } from "./start";
 const repoRoot = path.resolve(__dirname, "..");
 export const readmePath = path.join(repoRoot, "README.md");
 
+/** The pictures the README shows, drawn by the runs of its output blocks (not with --check). */
+export const readmePictures = {
+  bench: path.join(repoRoot, "docs", "bench.svg"),
+  timeline: path.join(repoRoot, "docs", "timeline.svg"),
+};
+
 /**
- * The commands whose output the README shows, how to run each in this process, and whether the block shows
- * its progress (stderr) too.
+ * The commands whose output the README shows, how to run each in this process (drawing the README's
+ * pictures too when `pictures`), and whether the block shows its progress (stderr) too.
  */
 export const readmeOutputs: Record<
   string,
-  { run: (output: CliOutput) => Promise<number>; progress: boolean }
+  { run: (output: CliOutput, pictures: boolean) => Promise<number>; progress: boolean }
 > = {
-  "npm start": { run: (output) => start([], output), progress: true },
+  "npm start": {
+    run: (output, pictures) => start(pictures ? ["--timeline", readmePictures.timeline] : [], output),
+    progress: true,
+  },
   "npm start -- --records 200 --fail-records 3,7": {
     run: (output) => start(["--records", "200", "--fail-records", "3,7"], output),
     progress: true,
@@ -37,7 +46,10 @@ export const readmeOutputs: Record<
     run: (output) => start(["--stack", "example-pipeline"], output),
     progress: true,
   },
-  "npm run bench": { run: (output) => bench([], output), progress: false },
+  "npm run bench": {
+    run: (output, pictures) => bench(pictures ? ["--svg", readmePictures.bench] : [], output),
+    progress: false,
+  },
 };
 
 // Prettier keeps a blank line between an HTML comment and a code block.
@@ -52,16 +64,25 @@ export function readmeOutputBlocks(readme: string): { opening: string; command: 
   }));
 }
 
-/** Runs a command the README shows output of; resolves to what it printed, as a terminal shows it. */
-export async function runReadmeCommand(command: string): Promise<{ code: number; text: string }> {
+/**
+ * Runs a command the README shows output of; resolves to what it printed, as a terminal shows it. With
+ * `pictures`, the run also draws the README's pictures it makes.
+ */
+export async function runReadmeCommand(
+  command: string,
+  pictures = false,
+): Promise<{ code: number; text: string }> {
   const shown = readmeOutputs[command];
   if (!shown)
     throw new Error(`The README shows the output of "${command}", which npm run readme cannot run.`);
   let text = "";
-  const code = await shown.run({
-    out: (line) => (text += `${line}\n`),
-    err: (line) => (text += shown.progress ? `${line}\n` : ""),
-  });
+  const code = await shown.run(
+    {
+      out: (line) => (text += `${line}\n`),
+      err: (line) => (text += shown.progress && !line.startsWith("Wrote the picture") ? `${line}\n` : ""),
+    },
+    pictures,
+  );
   return { code, text: text.replace(/^\n+/, "") };
 }
 
@@ -70,7 +91,8 @@ export const readmeCommand: CliCommand = {
   npmScripts: ["readme"],
   description:
     "Runs the commands whose output the README shows (npm start, with --stack example-pipeline and with\n" +
-    "--records, npm run bench) and writes what they print into README.md. A few minutes: the bench runs in\n" +
+    "--records, npm run bench) and writes what they print into README.md, and the pictures it shows into\n" +
+    "docs/ (timeline.svg, bench.svg). A few minutes: the bench runs in\n" +
     "full (about 6 minutes on the shared 2-core machine).",
   options: [{ name: "--check", help: "change nothing; exit 1 if a block's lines would change" }],
   examples: ["npm run readme", "npm run readme -- --check"],
@@ -95,7 +117,7 @@ export async function readme(argv: string[], output: CliOutput): Promise<number>
   let changed = 0;
   for (const block of readmeOutputBlocks(text)) {
     output.err(`Running ${block.command} ...`);
-    const run = await runReadmeCommand(block.command);
+    const run = await runReadmeCommand(block.command, !check);
     if (run.text !== block.text) changed += 1;
     text = text.replace(`${block.opening}${block.text}`, `${block.opening}${run.text}`);
   }

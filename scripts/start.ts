@@ -6,7 +6,10 @@
  */
 import { designNames } from "../local/designs/design";
 import { formatSummary, ProgressPrinter } from "../local/runner/report";
-import type { Summary } from "../local/runner/run";
+import type { Progress, Summary } from "../local/runner/run";
+import { writeFileSync } from "node:fs";
+import { svgFileOf, svgFileOption } from "./svg/svg-file";
+import { timelineSvg } from "./svg/timeline";
 import {
   counted,
   formatDuration,
@@ -31,6 +34,8 @@ import {
   type CliOutput,
 } from "./cli";
 import { recordsOptions, recordsScenarioOf, startRecords } from "./start-records";
+import type { StackServeOptions } from "../local/runner/stack-serve";
+import { serve, serveOptions, serveOptionsOf } from "./start-serve";
 
 const durationExamples = "e.g. 90s, 30m, 2h";
 
@@ -134,6 +139,11 @@ export const startCommand: CliCommand = {
         "--set 'containerCommand=[Ref::inputUri, Ref::outputUri]'); repeatable",
     },
     ...recordsOptions,
+    ...serveOptions,
+    svgFileOption(
+      "--timeline",
+      "also draw the execution into FILE (.svg): jobs by state over time, the steps, the answer",
+    ),
     { name: "--json", help: "print the summary as one JSON object on stdout, nothing else" },
   ],
   examples: [
@@ -144,6 +154,8 @@ export const startCommand: CliCommand = {
     "npm start -- --stack example-pipeline --step-duration 5m",
     "npm start -- --throttle 0.3 --duplicate-deliveries --json",
     "npm start -- --records 1000 --fail-records 3,7",
+    "npm start -- --serve --speed 60",
+    "npm start -- --fail-shards 2 --timeline timeline.svg",
   ],
 };
 
@@ -151,6 +163,10 @@ export interface StartOptions {
   scenario: Scenario;
   /** With --records: the records run instead of one execution. */
   records?: RecordsScenario;
+  /** With --serve: the stack served until Ctrl-C instead of one execution. */
+  serve?: StackServeOptions;
+  /** With --timeline: the picture of the execution to write. */
+  timeline?: string;
   json: boolean;
   help: boolean;
 }
@@ -245,6 +261,8 @@ export function parseStartArgs(argv: string[]): StartOptions {
       }
     }
   }
+  const serveRequest = serveOptionsOf(parsed.values, scenario, failShards);
+  if (serveRequest) return { ...options, serve: serveRequest };
   if (failShards !== undefined) {
     const shards = scenario.shards ?? scenarioDefaults.shards;
     const indexes = failShards.split(",").map((part) => part.trim());
@@ -260,6 +278,11 @@ export function parseStartArgs(argv: string[]): StartOptions {
   }
   const records = recordsScenarioOf(parsed.values, scenario);
   if (records) options.records = records;
+  const timeline = svgFileOf(parsed, "--timeline");
+  if (timeline !== undefined) options.timeline = timeline;
+  if (records && timeline !== undefined) {
+    throw new UsageError("--timeline cannot be combined with --records: it draws one execution.");
+  }
   return options;
 }
 
@@ -268,6 +291,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
   const options = readOptions(argv, startCommand, parseStartArgs, output);
   if (typeof options === "number") return options;
   if (options.records) return startRecords(options.records, options.json, output);
+  if (options.serve) return serve(options.serve, output);
   try {
     // Every check that needs no render (a worker that cannot start, a missing folder) before anything runs.
     resolveScenario(options.scenario);
@@ -277,6 +301,7 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     return 2;
   }
   const progress = new ProgressPrinter((line) => output.err(line));
+  const samples: Progress[] = [];
   let summary: Summary;
   // Whatever the program or a library prints goes to stderr: stdout carries only the summary.
   const log = console.log;
@@ -289,12 +314,21 @@ export async function start(argv: string[], output: CliOutput): Promise<number> 
     for (const [key, { value, why }] of Object.entries(runConfig(resolveScenario(options.scenario)))) {
       output.err(`Stack config for this run: ${key} = ${JSON.stringify(value)} (${why})`);
     }
-    summary = await runExecution(options.scenario, { onProgress: (p) => progress.update(p) });
+    summary = await runExecution(options.scenario, {
+      onProgress: (p) => {
+        progress.update(p);
+        if (options.timeline !== undefined) samples.push(p);
+      },
+    });
   } catch (error) {
     output.err(`The local execution could not run: ${(error as Error).message}`);
     return 1;
   } finally {
     console.log = log;
+  }
+  if (options.timeline !== undefined) {
+    writeFileSync(options.timeline, timelineSvg(samples, summary));
+    output.err(`Wrote the picture to ${options.timeline}`);
   }
   output.out(options.json ? JSON.stringify(summary) : `\n${formatSummary(summary)}`);
   return summary.expected ? 0 : 1;

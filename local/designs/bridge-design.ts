@@ -129,6 +129,7 @@ export function bridgeDesign(
     subscriptions,
     rules: eventRuleTargets(rendered, functionArn, queues),
     restApis: restApiDeclarations(rendered),
+    outputs: rendered.outputs,
     schedules: scheduleTargets(rendered),
     functions: (env) =>
       rendered.functions.map((fn): LambdaFunctionSpec => {

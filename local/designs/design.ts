@@ -132,6 +132,8 @@ export interface PreparedDesign {
   restApis?: RestApiDeclaration[];
   /** Schedule rules with a Lambda target (the records flush on a schedule); absent or empty: none. */
   schedules?: ScheduleTarget[];
+  /** The stack's outputs as `pulumi stack output --json` prints them (the bridge design's only). */
+  outputs?: Record<string, unknown>;
   /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
   functions(env: Record<string, string>): LambdaFunctionSpec[];
 }

@@ -110,6 +110,7 @@ export class PipelineRuns {
     const { sageMakerServer, lambda, clock } = this.deps;
     sageMakerServer.startLambdaStep(scope.executionArn, step.Name);
     let reason: string | undefined;
+    let outputs: Record<string, ParameterValue> | undefined;
     try {
       const args = resolveArguments(step.Arguments, scope, step.Name);
       const startedAt = clock.now();
@@ -119,15 +120,19 @@ export class PipelineRuns {
       } else if (!result.ok) {
         reason = `Step ${step.Name} failed: ${result.message}`;
       } else {
-        const outputs = lambdaStepOutputs(step, result.value);
-        if (outputs.ok) scope.stepOutputs[step.Name] = outputs.outputs;
-        else reason = outputs.reason;
+        const read = lambdaStepOutputs(step, result.value);
+        if (read.ok) scope.stepOutputs[step.Name] = outputs = read.outputs;
+        else reason = read.reason;
       }
     } catch (error) {
       reason = (error as Error).message;
     }
     // A failed step fails the execution; a stop requested meanwhile stops it now.
-    const status = sageMakerServer.endLambdaStep(scope.executionArn, reason);
+    const status = sageMakerServer.endLambdaStep(
+      scope.executionArn,
+      reason,
+      outputs && Object.entries(outputs).map(([Name, value]) => ({ Name, Value: String(value) })),
+    );
     return status === "Executing" ? undefined : status;
   }
 
@@ -140,18 +145,22 @@ export class PipelineRuns {
     const executionArn = scope.executionArn;
     const args = resolveArguments(step.Arguments, scope, step.Name);
     const { token, answer } = sageMakerServer.startCallbackStep(executionArn, step.Name);
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: step.SqsQueueUrl,
-        MessageBody: JSON.stringify({
-          token,
-          pipelineExecutionArn: executionArn,
-          arguments: args,
-          status: "Executing",
+    const send = (status: "Executing" | "Stopping") =>
+      sqs.send(
+        new SendMessageCommand({
+          QueueUrl: step.SqsQueueUrl,
+          MessageBody: JSON.stringify({ token, pipelineExecutionArn: executionArn, arguments: args, status }),
         }),
-      }),
-    );
-    const accepted = await answer;
+      );
+    await send("Executing");
+    // A stop while the step waits: SageMaker sends the step's queue an extra message with status Stopping,
+    // and the execution stops once the step is answered (SageMaker Developer Guide, "Callback step").
+    const stopping = () => this.deps.track(send("Stopping").then(() => undefined));
+    if (sageMakerServer.execution(executionArn)?.status === "Stopping") stopping();
+    const unsubscribe = sageMakerServer.onStopRequested((execution) => {
+      if (execution.executionArn === executionArn) stopping();
+    });
+    const accepted = await answer.finally(unsubscribe);
     // The answer has ended the step, and the execution with a failure or a stop.
     const status = sageMakerServer.execution(executionArn)?.status;
     if (status !== undefined && status !== "Executing") return status;

@@ -1,6 +1,6 @@
 /**
- * The stack with the records API on this machine: every local server (SQS, Batch, SageMaker, DynamoDB, S3
- * and the API's stage on API Gateway), the design's queues and tables created in them, the functions as the
+ * The stack (with the records API, or with simulated jobs and no API) on this machine: every local server
+ * (SQS, Batch, SageMaker, DynamoDB, S3 and the API's stage on API Gateway), the design's queues and tables created in them, the functions as the
  * closures Pulumi would upload, Lambda's part (queue subscriptions with their batching windows, event rules,
  * the API's proxy integration), SageMaker's part for every execution a batch starts, and Batch's jobs run by
  * the local default job (record-worker.ts). `npm start -- --records` drives it on a frozen clock and
@@ -10,6 +10,7 @@ import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
+import type { BatchScenario } from "../batch/scenario";
 import { startBatchServer, type BatchServer } from "../batch/server";
 import { randomUUID } from "node:crypto";
 import type { PreparedDesign } from "../designs/design";
@@ -37,6 +38,11 @@ export interface RecordsWorldOptions {
   eventDelaySeconds: number;
   /** The API's stage on this port (default: any free port). */
   port?: number;
+  /**
+   * Jobs simulated as this scenario says (durations, failures) instead of run by the local default job;
+   * a stack without the records API runs this way.
+   */
+  simulatedJobs?: Pick<BatchScenario, "jobDurationMs" | "attemptFailure">;
 }
 
 /** The event EventBridge hands a schedule's target ("Scheduled Event"). */
@@ -117,7 +123,9 @@ export class RecordsWorld {
     const { design, clock, seed } = this.options;
     const identity = { clock, region: design.region, accountId: design.accountId };
     const restApi = design.restApis?.[0];
-    if (!restApi) throw new Error(`The ${design.pipelineName} stack has no REST API: set recordApi to true.`);
+    if (!restApi && !this.options.simulatedJobs) {
+      throw new Error(`The ${design.pipelineName} stack has no REST API: set recordApi to true.`);
+    }
 
     this.sqsServer = await startSqs(identity);
     this.cleanup.unshift(() => this.sqsServer.stop());
@@ -139,7 +147,7 @@ export class RecordsWorld {
       scenario: {
         jobQueues: design.batch.jobQueues,
         jobDefinitions: design.batch.jobDefinitions,
-        containers: this.worker,
+        ...(this.options.simulatedJobs ?? { containers: this.worker }),
         computeEnvironmentName: design.compute.computeEnvironmentName,
         maxConcurrentJobs: Math.max(1, Math.floor(design.compute.maxVcpus / design.compute.jobVcpu)),
       },
@@ -149,6 +157,7 @@ export class RecordsWorld {
       ...identity,
       seed,
       pipelines: [design.pipelineName],
+      definitions: { [design.pipelineName]: JSON.stringify(design.definition) },
     });
     this.cleanup.unshift(() => this.sageMakerServer.stop());
     const dynamoDb: RunningServer = await startDynamoDb();
@@ -228,6 +237,7 @@ export class RecordsWorld {
       this.cleanup.unshift(() => clock.clearInterval(timer));
     }
 
+    if (!restApi) return;
     this.apiGateway = await startApiGateway({
       clock,
       api: restApi,
@@ -300,7 +310,7 @@ export class RecordsWorld {
       if (left > 0) sqs[operation] = left;
     }
     return {
-      "API Gateway": this.apiGateway.calls(),
+      ...(this.apiGateway ? { "API Gateway": this.apiGateway.calls() } : {}),
       Batch: this.batchServer.calls(),
       SageMaker: this.sageMakerServer.calls(),
       SQS: sqs,

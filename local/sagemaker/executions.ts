@@ -58,6 +58,8 @@ export interface StepRun {
   startedAt: number;
   endedAt?: number;
   failureReason?: string;
+  /** A Lambda step's outputs, a Callback step's on success (ListPipelineExecutionSteps' Metadata). */
+  outputParameters?: OutputParameter[];
 }
 
 /** A pipeline execution as the server holds it. */
@@ -235,13 +237,20 @@ export class PipelineExecutions {
   }
 
   /**
-   * The Lambda step ended, failing with `failureReason` or not. A stopping execution stops now; a failed
-   * step fails the execution. Returns the execution's status.
+   * The Lambda step ended, failing with `failureReason` or not, with the outputs it returned. A stopping
+   * execution stops now; a failed step fails the execution. Returns the execution's status.
    */
-  endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus {
-    if (this.executions.get(executionArn)?.runningStep?.type !== "Lambda") {
+  endLambdaStep(
+    executionArn: string,
+    failureReason?: string,
+    outputParameters?: OutputParameter[],
+  ): PipelineExecutionStatus {
+    const execution = this.executions.get(executionArn);
+    if (execution?.runningStep?.type !== "Lambda") {
       throw new Error(`endLambdaStep: execution ${executionArn} runs no Lambda step`);
     }
+    const run = execution.stepRuns.at(-1);
+    if (failureReason === undefined && outputParameters && run) run.outputParameters = outputParameters;
     return this.endStep(executionArn, failureReason);
   }
 
@@ -372,6 +381,8 @@ export class PipelineExecutions {
       execution.status === "Stopping" ? "Stopped" : answer.outcome === "failure" ? "Failed" : "Succeeded",
       answer.failureReason,
     );
+    const run = [...execution.stepRuns].reverse().find((r) => r.stepName === step.stepName);
+    if (run?.status === "Succeeded") run.outputParameters = answer.outputParameters;
     if (execution.status === "Stopping") this.setStatus(execution, "Stopped");
     else if (answer.outcome === "failure") this.setStatus(execution, "Failed", answer.failureReason ?? "");
     else execution.lastModifiedAt = answer.answeredAt;

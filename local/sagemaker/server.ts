@@ -7,6 +7,7 @@
  * rejected ones too. The executions (with their callback tokens and answers) are in executions.ts, the
  * request checks in requests.ts, the output shapes in views.ts.
  */
+import type { OutputParameter } from "@aws-sdk/client-sagemaker";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   CallCounter,
@@ -38,6 +39,7 @@ import {
   describedExecution,
   executionArnOutput,
   executionCopy,
+  listedExecutions,
   listedParameters,
   listedSteps,
   page,
@@ -62,6 +64,8 @@ export interface SageMakerServerOptions {
   pipelines?: string[];
   /** Seed for execution IDs and callback tokens (default: a random one). */
   seed?: number;
+  /** Pipelines' definitions (JSON text) by name, for DescribePipeline. */
+  definitions?: Record<string, string>;
 }
 
 /** A running local SageMaker. */
@@ -76,7 +80,11 @@ export interface SageMakerServer extends RunningServer {
    * Ends the running Lambda step (failed with `failureReason`, or not): a stopping execution becomes
    * Stopped, a failed step fails it. Returns the execution's status.
    */
-  endLambdaStep(executionArn: string, failureReason?: string): PipelineExecutionStatus;
+  endLambdaStep(
+    executionArn: string,
+    failureReason?: string,
+    outputParameters?: OutputParameter[],
+  ): PipelineExecutionStatus;
   /** Starts a step of another type that the runner plays (Condition, Fail, Training, ...). */
   startStep(executionArn: string, stepName: string, type: string): void;
   /** Ends the step `startStep` started, as `endLambdaStep` ends a Lambda step. Returns the status. */
@@ -121,7 +129,7 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
   );
   const calls = new CallCounter();
   const rejected = new Map<string, CallCounter>();
-  const operations = operationsOn(executions);
+  const operations = operationsOn(executions, options.definitions ?? {});
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const body = await readBody(request);
@@ -171,7 +179,8 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),
     onStatusChange: (listener) => executions.onStatusChange(listener),
     startLambdaStep: (executionArn, stepName) => executions.startLambdaStep(executionArn, stepName),
-    endLambdaStep: (executionArn, failureReason) => executions.endLambdaStep(executionArn, failureReason),
+    endLambdaStep: (executionArn, failureReason, outputParameters) =>
+      executions.endLambdaStep(executionArn, failureReason, outputParameters),
     startStep: (executionArn, stepName, type) => executions.startStep(executionArn, stepName, type),
     endStep: (executionArn, failureReason) => executions.endStep(executionArn, failureReason),
     startCallbackStep: (executionArn, stepName) => executions.startCallbackStep(executionArn, stepName),
@@ -195,9 +204,16 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
 type Operation = (input: Record<string, unknown>) => unknown;
 
 /** Each operation: its request checked, the executions acted on, the answer shaped. */
-function operationsOn(executions: PipelineExecutions): Record<string, Operation> {
+function operationsOn(
+  executions: PipelineExecutions,
+  definitions: Record<string, string>,
+): Record<string, Operation> {
   const requireExecution = (arn: unknown): PipelineExecution =>
     executions.require(requireString(arn, "pipelineExecutionArn"));
+  const pipelineNameOf = (input: unknown): string => {
+    const given = requireString(input, "pipelineName");
+    return given.startsWith("arn:") ? given.split("/").at(-1)! : given;
+  };
 
   return {
     SendPipelineExecutionStepSuccess: (input) =>
@@ -220,6 +236,22 @@ function operationsOn(executions: PipelineExecutions): Record<string, Operation>
       requireClientRequestToken(input.ClientRequestToken);
       executions.stop(execution);
       return executionArnOutput(execution.executionArn);
+    },
+    DescribePipeline: (input) => {
+      const name = pipelineNameOf(input.PipelineName);
+      const definition = definitions[name];
+      if (definition === undefined)
+        throw new SageMakerError("ResourceNotFound", `Pipeline ${name} does not exist`);
+      return { PipelineName: name, PipelineDefinition: definition, PipelineStatus: "Active" };
+    },
+    ListPipelineExecutions: (input) => {
+      const name = pipelineNameOf(input.PipelineName);
+      const listed = page(
+        listedExecutions(executions.all().filter((execution) => execution.pipelineName === name)),
+        input.NextToken,
+        input.MaxResults,
+      );
+      return { PipelineExecutionSummaries: listed.items, NextToken: listed.nextToken };
     },
     DescribePipelineExecution: (input) => describedExecution(requireExecution(input.PipelineExecutionArn)),
     ListPipelineExecutionSteps: (input) => {

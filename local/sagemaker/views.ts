@@ -25,8 +25,9 @@ export function executionCopy(execution: PipelineExecution): PipelineExecution {
 }
 
 /**
- * ListPipelineExecutionSteps' steps: newest first (its default SortOrder, Descending), with StepStatus and
- * FailureReason.
+ * ListPipelineExecutionSteps' steps: newest first (its default SortOrder, Descending), with StepStatus,
+ * FailureReason and, for Lambda and Callback steps, the Metadata that holds their outputs
+ * (PipelineExecutionStepMetadata: `Lambda.OutputParameters`, `Callback.OutputParameters`).
  */
 export function listedSteps(execution: PipelineExecution): Record<string, unknown>[] {
   return [...execution.stepRuns].reverse().map((run) => ({
@@ -35,6 +36,20 @@ export function listedSteps(execution: PipelineExecution): Record<string, unknow
     StartTime: run.startedAt / 1000,
     EndTime: run.endedAt === undefined ? undefined : run.endedAt / 1000,
     FailureReason: run.failureReason,
+    Metadata:
+      run.stepType === "Lambda" || run.stepType === "Callback"
+        ? { [run.stepType]: { OutputParameters: run.outputParameters ?? [] } }
+        : undefined,
+  }));
+}
+
+/** ListPipelineExecutions' summaries: newest first (its default SortOrder, Descending). */
+export function listedExecutions(executions: readonly PipelineExecution[]): Record<string, unknown>[] {
+  return [...executions].reverse().map((execution) => ({
+    PipelineExecutionArn: execution.executionArn,
+    PipelineExecutionDisplayName: execution.displayName,
+    PipelineExecutionStatus: execution.status,
+    StartTime: execution.createdAt / 1000,
   }));
 }
 

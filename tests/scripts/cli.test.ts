@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { api, apiCommand } from "../../scripts/api";
 import { benchCommand, bench } from "../../scripts/bench";
+import { bridge, bridgeCommand } from "../../scripts/bridge";
 import { check, checkCommand } from "../../scripts/check";
 import {
   npmSwallowedOptions,
@@ -36,6 +37,7 @@ const scripts: Record<
   "scripts/bench.ts": { command: benchCommand, main: (argv, o) => bench(argv, o) },
   "scripts/readme.ts": { command: readmeCommand, main: readme },
   "scripts/api.ts": { command: apiCommand, main: (argv, o) => api(argv, o, { stopped: Promise.resolve() }) },
+  "scripts/bridge.ts": { command: bridgeCommand, main: bridge },
 };
 
 async function capture(main: (argv: string[], o: CliOutput) => Promise<number>, argv: string[]) {
