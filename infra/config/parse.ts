@@ -24,6 +24,7 @@ import {
   maxReceiveCountLimit,
   messageRetentionSeconds,
 } from "./service-limits";
+import { checkTransform } from "./transform-config";
 
 /**
  * Settings by key as a stack gives them: strings, as `pulumi config` holds them, or typed values. A key
@@ -55,6 +56,7 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkData(settings, report);
   checkFunctions(settings, kinds, report);
   checkRecords(settings, report);
+  checkTransform(settings, report, settings.engine === "transform");
   const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);
