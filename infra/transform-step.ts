@@ -9,6 +9,7 @@
  * under `SageMakerOutput`, and the OutputFilter keeps the id and the prediction. Records and predictions
  * with many fields go through as JSON, never split as text.
  */
+import { transformResultKey } from "../functions/records/contract";
 import type { ArgumentValue, TransformStepArguments, TransformStepSpec } from "./pipeline-definition";
 
 /** The stack's transform settings, with its model's name resolved. */
@@ -28,7 +29,7 @@ export const transformStepName = "TransformRecords";
 export const transformContentType = "application/jsonlines";
 
 /** The key under which SageMaker joins a JSON input line with the model's answer (JoinSource Input). */
-export const joinedOutputKey = "SageMakerOutput";
+export const joinedOutputKey = transformResultKey;
 
 /** What the model sees of a line, and what is kept of the joined line: JSONPath, as SageMaker reads it. */
 export const transformDataProcessing = {
