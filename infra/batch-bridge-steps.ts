@@ -8,15 +8,18 @@
 import { minSuccessRatioAllowed, parseMinSuccessRatio } from "../functions/success-ratio";
 import { callbackOutputNames, submitOutputNames, type SubmitArguments } from "../functions/step-contract";
 import { maxShardCount } from "../functions/submit-arguments";
+import type { Engine } from "./config/keys";
 import {
   bridgeStepSpecs,
   isReference,
   namePattern,
   stepDefinition,
+  transformTarget,
   type ArgumentValue,
   type BridgeStepArguments,
   type BridgeTargets,
 } from "./pipeline-definition";
+import { transformStepSpec } from "./transform-step";
 
 export const batchBridgeStepType = "BatchBridge";
 
@@ -29,7 +32,15 @@ export const batchBridgeArguments = {
   MinSuccessRatio: "minSuccessRatio",
 } as const satisfies Record<string, keyof SubmitArguments & keyof BridgeStepArguments>;
 
-export type BatchBridgeArgumentName = keyof typeof batchBridgeArguments;
+/**
+ * `Engine` overrides the stack's engine for one step: `batch` (the bridge's Lambda and Callback steps) or
+ * `transform` (a Transform step with the stack's model). It decides the steps the definition holds, so it
+ * must be written out, not an expression.
+ */
+export const engineArgument = "Engine";
+const engines: readonly Engine[] = ["batch", "transform"];
+
+export type BatchBridgeArgumentName = keyof typeof batchBridgeArguments | typeof engineArgument;
 
 /** JobKind (the default kind) and MinSuccessRatio (the kind's) may be left out; the others are required. */
 const requiredArguments: readonly BatchBridgeArgumentName[] = ["InputUri", "OutputUri", "ShardCount"];
@@ -85,6 +96,8 @@ export interface ExpansionOptions {
   jobKinds: readonly string[];
   /** Where the definition comes from, for the error message: a file, or "given in code". */
   source: string;
+  /** The stack's engine, which a step without an Engine argument runs (default batch). */
+  engine?: Engine;
 }
 
 /** A checked definition, ready to be expanded once the bridge's ARNs are known. */
@@ -96,6 +109,8 @@ export interface PlannedDefinition {
    * (every type but BatchBridge, Condition and Fail), by name.
    */
   stepsNeedingOtherPermissions: string[];
+  /** The BatchBridge steps that run the transform engine, by name. */
+  transformSteps: string[];
 }
 
 /** Step types that need no permission of the pipeline's role (the bridge's own are granted). */
@@ -137,9 +152,16 @@ export function planPipelineDefinition(document: unknown, options: ExpansionOpti
     names.set(name, where);
     if (declared) outputs.set(name, declared);
   };
+  const stackEngine = options.engine ?? "batch";
+  const transformSteps: string[] = [];
   for (const { step } of steps) {
-    if (step.Type === batchBridgeStepType) {
-      problems.push(...checkBatchBridgeStep(step, options.jobKinds));
+    if (step.Type === batchBridgeStepType && stepEngine(step, stackEngine) === "transform") {
+      problems.push(...checkBatchBridgeStep(step, options.jobKinds, stackEngine));
+      // A Transform step: later steps read its Properties, which SageMaker checks.
+      declare(step.Name, `step ${step.Name}`);
+      transformSteps.push(step.Name);
+    } else if (step.Type === batchBridgeStepType) {
+      problems.push(...checkBatchBridgeStep(step, options.jobKinds, stackEngine));
       declare(step.Name, `step ${step.Name}`, callbackOutputNames);
       declare(
         submitStepName(step.Name),
@@ -174,7 +196,8 @@ export function planPipelineDefinition(document: unknown, options: ExpansionOpti
 
   const planned = document as PipelineDocument;
   return {
-    expand: (targets) => ({ ...planned, Steps: expandSteps(planned.Steps, targets) }),
+    expand: (targets) => ({ ...planned, Steps: expandSteps(planned.Steps, targets, stackEngine) }),
+    transformSteps,
     stepsNeedingOtherPermissions: steps
       .filter(({ step }) => !typesWithoutPermissions.includes(step.Type))
       .map(({ step }) => step.Name),
@@ -187,7 +210,11 @@ export function planPipelineDefinition(document: unknown, options: ExpansionOpti
  * declare, a ShardCount outside 1-10,000, a URI that is not `s3://...`). Expressions are SageMaker's to
  * resolve; the submit function checks their values when the step runs.
  */
-export function checkBatchBridgeStep(step: Record<string, unknown>, jobKinds: readonly string[]): string[] {
+export function checkBatchBridgeStep(
+  step: Record<string, unknown>,
+  jobKinds: readonly string[],
+  stackEngine: Engine = "batch",
+): string[] {
   const problems: string[] = [];
   const at = `step ${String(step.Name)}`;
   for (const field of Object.keys(step).filter((f) => !batchBridgeStepFields.includes(f))) {
@@ -211,26 +238,57 @@ export function checkBatchBridgeStep(step: Record<string, unknown>, jobKinds: re
   if (!isObject(args)) {
     return [...problems, `${at}, Arguments: must be an object with ${listOf(requiredArguments, "and")}.`];
   }
-  const allowed = Object.keys(batchBridgeArguments);
+  const allowed = [...Object.keys(batchBridgeArguments), engineArgument];
   for (const name of Object.keys(args).filter((name) => !allowed.includes(name))) {
     problems.push(
       `${at}, Arguments.${name}: not an argument of a BatchBridge step (${listOf(allowed, "and")}).`,
     );
   }
-  for (const name of requiredArguments.filter((name) => args[name] === undefined)) {
-    problems.push(
-      `${at}, Arguments.${name}: missing; a BatchBridge step needs ${listOf(requiredArguments, "and")}.`,
-    );
+  // On the transform engine the job splits its input by line: no ShardCount.
+  const required = requiredArguments.filter(
+    (name) => name !== "ShardCount" || stepEngine(step, stackEngine) === "batch",
+  );
+  for (const name of required.filter((name) => args[name] === undefined)) {
+    problems.push(`${at}, Arguments.${name}: missing; a BatchBridge step needs ${listOf(required, "and")}.`);
   }
   for (const name of allowed.filter((name) => args[name] !== undefined) as BatchBridgeArgumentName[]) {
     const problem = argumentProblem(name, args[name], jobKinds);
     if (problem) problems.push(`${at}, Arguments.${name}: ${problem}`);
   }
+  if (args.JobKind !== undefined && stepEngine(step, stackEngine) === "transform") {
+    problems.push(
+      `${at}, Arguments.JobKind: a step on the transform engine runs the stack's model, not a job kind; ` +
+        `leave JobKind out, or set Engine to batch.`,
+    );
+  }
   return problems;
 }
 
-/** The bridge's two steps for a BatchBridge step, once its checks passed. */
-export function expandBatchBridgeStep(step: BatchBridgeStep, targets: BridgeTargets): StepDocument[] {
+/** The engine a BatchBridge step runs: its Engine argument, else the stack's. */
+function stepEngine(step: Record<string, unknown>, stackEngine: Engine): Engine {
+  const given = isObject(step.Arguments) ? step.Arguments[engineArgument] : undefined;
+  return engines.includes(given as Engine) ? (given as Engine) : stackEngine;
+}
+
+/**
+ * The steps for a BatchBridge step, once its checks passed: the bridge's two steps, or on the transform
+ * engine one Transform step of the same name (its ShardCount unused: the job splits the input by line).
+ */
+export function expandBatchBridgeStep(
+  step: BatchBridgeStep,
+  targets: BridgeTargets,
+  stackEngine: Engine = "batch",
+): StepDocument[] {
+  const options = {
+    ...(step.DependsOn !== undefined ? { dependsOn: step.DependsOn } : {}),
+    ...(step.DisplayName !== undefined ? { displayName: step.DisplayName } : {}),
+    ...(step.Description !== undefined ? { description: step.Description } : {}),
+  };
+  if (stepEngine(step as unknown as Record<string, unknown>, stackEngine) === "transform") {
+    const io = { inputUri: step.Arguments.InputUri!, outputUri: step.Arguments.OutputUri! };
+    const spec = transformStepSpec(step.Name, io, transformTarget(targets), options);
+    return [stepDefinition(spec) as unknown as StepDocument];
+  }
   const args: BridgeStepArguments = {
     inputUri: step.Arguments.InputUri!,
     outputUri: step.Arguments.OutputUri!,
@@ -244,19 +302,19 @@ export function expandBatchBridgeStep(step: BatchBridgeStep, targets: BridgeTarg
     { submit: submitStepName(step.Name), wait: step.Name, stepName: step.Name },
     args,
     targets,
-    {
-      ...(step.DependsOn !== undefined ? { dependsOn: step.DependsOn } : {}),
-      ...(step.DisplayName !== undefined ? { displayName: step.DisplayName } : {}),
-      ...(step.Description !== undefined ? { description: step.Description } : {}),
-    },
+    options,
   ).map((spec) => stepDefinition(spec) as unknown as StepDocument);
 }
 
 /** A list of steps with each BatchBridge step expanded, inside Condition branches too. */
-function expandSteps(steps: readonly StepDocument[], targets: BridgeTargets): StepDocument[] {
+function expandSteps(
+  steps: readonly StepDocument[],
+  targets: BridgeTargets,
+  stackEngine: Engine,
+): StepDocument[] {
   return steps.flatMap((step): StepDocument[] => {
     if (step.Type === batchBridgeStepType) {
-      return expandBatchBridgeStep(step as unknown as BatchBridgeStep, targets);
+      return expandBatchBridgeStep(step as unknown as BatchBridgeStep, targets, stackEngine);
     }
     if (step.Type !== "Condition" || !isObject(step.Arguments)) return [step];
     const branches = Object.fromEntries(
@@ -264,7 +322,7 @@ function expandSteps(steps: readonly StepDocument[], targets: BridgeTargets): St
         .filter((branch) => Array.isArray((step.Arguments as Record<string, unknown>)[branch]))
         .map((branch) => [
           branch,
-          expandSteps((step.Arguments as Record<string, StepDocument[]>)[branch], targets),
+          expandSteps((step.Arguments as Record<string, StepDocument[]>)[branch], targets, stackEngine),
         ]),
     );
     return [{ ...step, Arguments: { ...step.Arguments, ...branches } }];
@@ -360,6 +418,11 @@ function argumentProblem(
   value: unknown,
   jobKinds: readonly string[],
 ): string | undefined {
+  if (name === engineArgument) {
+    return engines.includes(value as Engine)
+      ? undefined
+      : `must be ${listOf(engines, "or")}, written out (it decides the steps the definition holds), got ${describe(value)}.`;
+  }
   if (isExpression(value)) return undefined;
   switch (name) {
     case "JobKind":

@@ -16,10 +16,11 @@ import {
   type PlannedDefinition,
   type StepDocument,
 } from "./batch-bridge-steps";
-import { parseConfig, projectName, type BridgeConfig, type StackSettings } from "./config";
+import { ConfigError, parseConfig, projectName, type BridgeConfig, type StackSettings } from "./config";
+import { checkTransform } from "./config/transform-config";
 import { createCleanupQueues, routeExecutionEnds } from "./execution-cleanup";
 import { createFunctions } from "./functions";
-import { pipelineArns, pipelinePolicy, type AwsScope, type RolePolicy } from "./iam-policies";
+import { pipelineArns, pipelinePolicy, policy, type AwsScope, type RolePolicy } from "./iam-policies";
 import { routeJobEvents } from "./job-event-rule";
 import { createJobNetwork } from "./network";
 import { createPipeline, readPipelineDefinitionFile } from "./pipeline";
@@ -27,6 +28,9 @@ import { createCallbackQueues } from "./queue";
 import { checkRecordsPipeline, createRecords, type RecordApiOutputs, type Records } from "./records";
 import { createStatusTable } from "./status-table";
 import { createDataBucket } from "./storage";
+import { createTransformModel, type TransformModel } from "./transform";
+import { transformPipelineStatements } from "./transform-policies";
+import type { TransformTarget } from "./transform-step";
 
 /** What completionEvents adds to the stack's outputs. */
 export interface CompletionEventOutputs {
@@ -92,14 +96,21 @@ export class BatchBridge extends pulumi.ComponentResource {
   readonly dashboardName: pulumi.Output<string>;
   /** The job kinds a step may name. */
   private readonly jobKinds: string[];
+  /** The stack's engine, which a BatchBridge step without an Engine argument runs. */
+  private readonly engine: BridgeConfig["engine"];
+  /** The transform engine's model and settings; undefined when no step runs it. */
+  private readonly transformTarget?: pulumi.Output<TransformTarget>;
 
   constructor(name: string, args: BatchBridgeArgs, opts?: pulumi.ComponentResourceOptions) {
     const config = parseConfig(args.config);
     // A user's definition is checked here, at preview, before anything is created.
     const definition = userDefinition(config, args);
     if (config.recordApi && definition) checkRecordsPipeline(definition);
+    const transformNeeded = config.engine === "transform" || (definition?.transformSteps.length ?? 0) > 0;
+    if (transformNeeded && config.engine !== "transform") checkTransformModel(config);
     super("sagemaker-batch-bridge:index:BatchBridge", name, {}, opts);
     this.jobKinds = config.kinds.map((kind) => kind.name);
+    this.engine = config.engine;
     if (definition && definition.stepsNeedingOtherPermissions.length > 0) {
       pulumi.log.warn(
         `The pipeline's role holds only the bridge's permissions; steps ${definition.stepsNeedingOtherPermissions.join(", ")} ` +
@@ -138,11 +149,22 @@ export class BatchBridge extends pulumi.ComponentResource {
         eventFunctionName: functions.jobEventFunction.name,
       };
     }
+    const transform: TransformModel | undefined = transformNeeded
+      ? createTransformModel(name, { config, scope, bucketName }, this)
+      : undefined;
+    this.transformTarget = transform?.target;
     this.pipelineRolePolicy = pulumi
-      .all([functions.submitFunction.arn, queues.callbackQueue.arn])
-      .apply(([submitFunctionArn, callbackQueueArn]) =>
-        pipelinePolicy({ submitFunctionArn, callbackQueueArn }),
-      );
+      .all([functions.submitFunction.arn, queues.callbackQueue.arn, scope, transform?.modelArn])
+      .apply(([submitFunctionArn, callbackQueueArn, s, modelArn]) => {
+        const bridgePolicy = pipelinePolicy({ submitFunctionArn, callbackQueueArn });
+        if (modelArn === undefined) return bridgePolicy;
+        const statements = transformPipelineStatements({
+          scope: s,
+          modelArn,
+          instanceType: config.transformInstanceType,
+        });
+        return policy(...bridgePolicy.Statement, ...statements);
+      });
     const pipeline = createPipeline(
       name,
       {
@@ -152,6 +174,7 @@ export class BatchBridge extends pulumi.ComponentResource {
         bucketName,
         rolePolicy: this.pipelineRolePolicy,
         ...(definition ? { definition } : {}),
+        ...(transform ? { transform: transform.target } : {}),
       },
       this,
     );
@@ -241,12 +264,23 @@ export class BatchBridge extends pulumi.ComponentResource {
    * its externalPipelineNames with a role holding `pipelineRolePolicy`.
    */
   batchBridgeSteps(step: BatchBridgeStep): pulumi.Output<StepDocument[]> {
-    const problems = checkBatchBridgeStep({ ...step }, this.jobKinds);
+    const problems = checkBatchBridgeStep({ ...step }, this.jobKinds, this.engine);
+    const engine = step.Arguments.Engine ?? this.engine;
+    if (engine === "transform" && !this.transformTarget) {
+      problems.push(
+        `step ${step.Name}, Arguments.Engine: the stack has no transform model; set its engine to ` +
+          `transform, or give its pipeline definition a step on the transform engine.`,
+      );
+    }
     if (problems.length > 0) throw new PipelineDefinitionError(`step ${step.Name}`, problems);
     return pulumi
-      .all([this.submitFunctionArn, this.callbackQueueUrl])
-      .apply(([submitFunctionArn, callbackQueueUrl]) =>
-        expandBatchBridgeStep(step, { submitFunctionArn, callbackQueueUrl }),
+      .all([this.submitFunctionArn, this.callbackQueueUrl, this.transformTarget])
+      .apply(([submitFunctionArn, callbackQueueUrl, transform]) =>
+        expandBatchBridgeStep(
+          step,
+          { submitFunctionArn, callbackQueueUrl, ...(transform ? { transform } : {}) },
+          this.engine,
+        ),
       );
   }
 }
@@ -261,12 +295,20 @@ function userDefinition(config: BridgeConfig, args: BatchBridgeArgs): PlannedDef
     );
   }
   const jobKinds = config.kinds.map((kind) => kind.name);
+  const engine = config.engine;
   if (file !== "") {
     const document = readPipelineDefinitionFile(file, args.projectDirectory ?? process.cwd());
-    return planPipelineDefinition(document, { jobKinds, source: file });
+    return planPipelineDefinition(document, { jobKinds, source: file, engine });
   }
   if (args.pipelineDefinition !== undefined) {
-    return planPipelineDefinition(args.pipelineDefinition, { jobKinds, source: "given in code" });
+    return planPipelineDefinition(args.pipelineDefinition, { jobKinds, source: "given in code", engine });
   }
   return undefined;
+}
+
+/** A definition's step on the transform engine in a stack whose engine is batch: the model must be set. */
+function checkTransformModel(config: BridgeConfig): void {
+  const problems: string[] = [];
+  checkTransform(config, (key, message) => problems.push(`${projectName}:${key} ${message}`), true);
+  if (problems.length > 0) throw new ConfigError(problems);
 }

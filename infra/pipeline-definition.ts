@@ -10,6 +10,8 @@ import {
   submitOutputNames,
   type SubmitArguments,
 } from "../functions/step-contract";
+import type { Engine } from "./config/keys";
+import { transformStepName, transformStepSpec, type TransformTarget } from "./transform-step";
 
 /** Parameter and output types the definition language knows. */
 export type ParameterType = "String" | "Integer" | "Float" | "Boolean";
@@ -65,7 +67,34 @@ export interface CallbackStepSpec extends StepCommon {
   outputs: readonly OutputSpec[];
 }
 
-export type StepSpec = LambdaStepSpec | CallbackStepSpec;
+/**
+ * Runs a SageMaker Batch Transform job with `arguments` as its CreateTransformJob request (transform-step.ts
+ * builds them); it declares no outputs (later steps read its Properties).
+ */
+export interface TransformStepSpec extends StepCommon {
+  type: "Transform";
+  arguments: TransformStepArguments;
+  outputs: readonly [];
+}
+
+/** A Transform step's arguments: CreateTransformJob's fields, values literal or SageMaker expressions. */
+export interface TransformStepArguments {
+  [field: string]: unknown;
+  ModelName: ArgumentValue;
+  TransformInput: {
+    DataSource: { S3DataSource: { S3DataType: "S3Prefix"; S3Uri: ArgumentValue } };
+    ContentType: string;
+    SplitType: "Line" | "None";
+  };
+  TransformOutput: { S3OutputPath: ArgumentValue; Accept: string; AssembleWith: "Line" | "None" };
+  TransformResources: { InstanceType: ArgumentValue; InstanceCount: ArgumentValue };
+  BatchStrategy: ArgumentValue;
+  MaxConcurrentTransforms: ArgumentValue;
+  MaxPayloadInMB: ArgumentValue;
+  DataProcessing: { InputFilter: string; JoinSource: "Input" | "None"; OutputFilter: string };
+}
+
+export type StepSpec = LambdaStepSpec | CallbackStepSpec | TransformStepSpec;
 
 export interface PipelineSpec {
   parameters: readonly ParameterSpec[];
@@ -99,11 +128,20 @@ export interface CallbackStepDefinition extends StepCommonDefinition {
   OutputParameters: OutputParameter[];
 }
 
+export interface TransformStepDefinition extends StepCommonDefinition {
+  Type: "Transform";
+  Arguments: TransformStepArguments;
+  /** None: a Transform step's outputs are its Properties. */
+  OutputParameters?: undefined;
+}
+
+export type StepDefinition = LambdaStepDefinition | CallbackStepDefinition | TransformStepDefinition;
+
 /** The definition JSON as SageMaker reads it (only the parts this builder emits). */
 export interface PipelineDefinition {
   Version: "2020-12-01";
   Parameters: { Name: string; Type: ParameterType; DefaultValue: string | number | boolean }[];
-  Steps: (LambdaStepDefinition | CallbackStepDefinition)[];
+  Steps: StepDefinition[];
 }
 
 /** Parameter and step names: SageMaker accepts `^[A-Za-z0-9\-_]{1,64}$`. */
@@ -147,9 +185,9 @@ export function buildPipelineDefinition(spec: PipelineSpec): PipelineDefinition 
     ),
   ]);
   for (const step of spec.steps) {
-    for (const [argument, value] of Object.entries(step.arguments)) {
-      if (isReference(value) && !known.has(value.Get)) {
-        problems.push(`step ${step.name} argument ${argument} refers to unknown "${value.Get}".`);
+    for (const { reference, field } of referencesIn(step.arguments, "")) {
+      if (!known.has(reference)) {
+        problems.push(`step ${step.name} argument ${field} refers to unknown "${reference}".`);
       }
     }
     // A step may only read outputs of the steps before it.
@@ -164,14 +202,22 @@ export function buildPipelineDefinition(spec: PipelineSpec): PipelineDefinition 
   };
 }
 
+/** Every `{"Get": ...}` in a step's arguments, nested ones too, with the field it is in. */
+function referencesIn(value: unknown, field: string): { reference: string; field: string }[] {
+  if (isReference(value)) return [{ reference: value.Get, field }];
+  if (value === null || typeof value !== "object") return [];
+  return Object.entries(value).flatMap(([key, item]) => referencesIn(item, field ? `${field}.${key}` : key));
+}
+
 /** One step's JSON. */
-export function stepDefinition(step: StepSpec): LambdaStepDefinition | CallbackStepDefinition {
+export function stepDefinition(step: StepSpec): StepDefinition {
   const common: StepCommonDefinition = {
     Name: step.name,
     ...(step.dependsOn && step.dependsOn.length > 0 ? { DependsOn: [...step.dependsOn] } : {}),
     ...(step.displayName !== undefined ? { DisplayName: step.displayName } : {}),
     ...(step.description !== undefined ? { Description: step.description } : {}),
   };
+  if (step.type === "Transform") return { ...common, Type: step.type, Arguments: step.arguments };
   const OutputParameters = step.outputs.map((o) => ({ OutputName: o.name, OutputType: o.type }));
   return step.type === "Lambda"
     ? {
@@ -239,10 +285,15 @@ export function bridgePipelineParameters(defaults: {
   ];
 }
 
-/** Where the bridge's steps send their work: the submit function and the callback queue. */
+/**
+ * Where the bridge's steps send their work: the submit function and the callback queue, and with a model
+ * for the transform engine, its settings.
+ */
 export interface BridgeTargets {
   submitFunctionArn: string;
   callbackQueueUrl: string;
+  /** The transform engine's model and settings; undefined when no step runs it. */
+  transform?: TransformTarget;
 }
 
 /** A bridge step's arguments, literal or SageMaker expressions, under the names the submit step takes. */
@@ -330,24 +381,39 @@ export interface BridgePipelineSettings extends BridgeTargets {
   outputUri: string;
   /** Default of ShardCount. */
   defaultShardCount: number;
+  /** What runs the pipeline's step (default batch): `transform` needs `transform` among the targets. */
+  engine?: Engine;
 }
 
-/** The stack's own pipeline: its parameters and one bridge step. */
+/** The transform engine's settings among the targets; throws when they are missing. */
+export function transformTarget(targets: BridgeTargets): TransformTarget {
+  if (!targets.transform) throw new Error("The transform engine needs the stack's model (transform target).");
+  return targets.transform;
+}
+
+/**
+ * The stack's own pipeline: its parameters and one bridge step (the Batch engine's Lambda and Callback
+ * steps, or the transform engine's Transform step). ShardCount is declared either way: the records API
+ * starts executions with it.
+ */
 export function bridgePipelineDefinition(settings: BridgePipelineSettings): PipelineDefinition {
+  const io = {
+    inputUri: parameterRef(bridgeParameters.inputUri),
+    outputUri: parameterRef(bridgeParameters.outputUri),
+  };
   return buildPipelineDefinition({
     parameters: bridgePipelineParameters({
       inputUri: settings.inputUri,
       outputUri: settings.outputUri,
       shardCount: settings.defaultShardCount,
     }),
-    steps: bridgeStepSpecs(
-      bridgeSteps,
-      {
-        inputUri: parameterRef(bridgeParameters.inputUri),
-        outputUri: parameterRef(bridgeParameters.outputUri),
-        shardCount: parameterRef(bridgeParameters.shardCount),
-      },
-      settings,
-    ),
+    steps:
+      settings.engine === "transform"
+        ? [transformStepSpec(transformStepName, io, transformTarget(settings))]
+        : bridgeStepSpecs(
+            bridgeSteps,
+            { ...io, shardCount: parameterRef(bridgeParameters.shardCount) },
+            settings,
+          ),
   });
 }

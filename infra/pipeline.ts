@@ -13,6 +13,7 @@ import { projectName, type BridgeConfig } from "./config";
 import { servicePrincipals, type RolePolicy } from "./iam-policies";
 import { createServiceRole } from "./iam";
 import { bridgePipelineDefinition, serializePipelineDefinition } from "./pipeline-definition";
+import type { TransformTarget } from "./transform-step";
 
 export interface PipelineArgs {
   config: BridgeConfig;
@@ -23,6 +24,8 @@ export interface PipelineArgs {
   rolePolicy: pulumi.Output<RolePolicy>;
   /** The user's definition, checked; undefined: the stack's own pipeline. */
   definition?: PlannedDefinition;
+  /** The transform engine's model and settings, when a step runs it. */
+  transform?: pulumi.Output<TransformTarget>;
 }
 
 /**
@@ -39,7 +42,9 @@ export function createPipeline(
     `${name}-pipeline`,
     {
       service: servicePrincipals.sagemaker,
-      description: "The bridge pipeline's executions: invoke the submit function, send the callback token.",
+      description: args.transform
+        ? "The bridge pipeline's executions: invoke the submit function, send the callback token, run transform jobs with the stack's model."
+        : "The bridge pipeline's executions: invoke the submit function, send the callback token.",
       policy: args.rolePolicy,
     },
     parent,
@@ -52,14 +57,20 @@ export function createPipeline(
       pipelineDescription: "Runs AWS Batch (Fargate) jobs as a pipeline step (sagemaker-batch-bridge).",
       roleArn: executionRole.role.arn,
       pipelineDefinition: pulumi
-        .all([submitFunction.arn, callbackQueue.url, args.bucketName])
-        .apply(([submitFunctionArn, callbackQueueUrl, bucket]) =>
+        .all([submitFunction.arn, callbackQueue.url, args.bucketName, args.transform])
+        .apply(([submitFunctionArn, callbackQueueUrl, bucket, transform]) =>
           serializePipelineDefinition(
             definition
-              ? definition.expand({ submitFunctionArn, callbackQueueUrl })
+              ? definition.expand({
+                  submitFunctionArn,
+                  callbackQueueUrl,
+                  ...(transform ? { transform } : {}),
+                })
               : bridgePipelineDefinition({
                   submitFunctionArn,
                   callbackQueueUrl,
+                  ...(transform ? { transform } : {}),
+                  engine: config.engine,
                   inputUri: `s3://${bucket}/${config.inputPrefix}`,
                   outputUri: `s3://${bucket}/${config.outputPrefix}`,
                   defaultShardCount: config.defaultShardCount,

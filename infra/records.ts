@@ -39,7 +39,19 @@ export interface RecordsArgs {
  * definition (pipelineDefinitionFile) must declare them. Throws a ConfigError naming what it lacks.
  */
 export function checkRecordsPipeline(definition: PlannedDefinition): void {
-  const document = definition.expand({ submitFunctionArn: "submit", callbackQueueUrl: "callbacks" });
+  const document = definition.expand({
+    submitFunctionArn: "submit",
+    callbackQueueUrl: "callbacks",
+    // Only the parameters are read here: any model stands in for the stack's.
+    transform: {
+      modelName: "model",
+      instanceType: "ml.m5.xlarge",
+      instanceCount: 1,
+      maxConcurrentTransforms: 1,
+      maxPayloadMiB: 6,
+      batchStrategy: "MultiRecord",
+    },
+  });
   const declared = new Set(((document.Parameters ?? []) as { Name?: string }[]).map((p) => p.Name));
   const missing = Object.values(pipelineParameterNames).filter((name) => !declared.has(name));
   if (missing.length > 0) {

@@ -158,6 +158,9 @@ export class AwsMocks implements pulumi.runtime.Mocks {
           arn: this.arn("sagemaker", `pipeline/${pipelineName.toLowerCase()}`),
         });
       }
+      case "aws:sagemaker/model:Model":
+        // SageMaker lowercases model names in ARNs.
+        return withState(named, { name: named, arn: this.arn("sagemaker", `model/${named.toLowerCase()}`) });
       case "aws:apigateway/restApi:RestApi": {
         const id = hex(args.name, 10);
         return withState(id, {

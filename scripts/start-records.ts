@@ -29,7 +29,17 @@ export const recordsOptions: CliOption[] = [
     name: "--fail-records",
     value: "i,j",
     allowed: "record indexes separated by commas, e.g. 0,3",
-    help: "with --records: these records (0-based, in sending order) get an error line from the job",
+    help:
+      "with --records: these records (0-based, in sending order) get an error line from the job;\n" +
+      "with --engine transform the model fails on them, failing their batch's transform job",
+  },
+  {
+    name: "--engine",
+    value: "E",
+    allowed: "batch or transform",
+    help:
+      "with --records: what runs each batch, AWS Batch jobs or a SageMaker Batch Transform job\n" +
+      "with the local built-in model (default: the stack's engine key)",
   },
 ];
 
@@ -37,7 +47,6 @@ export const recordsOptions: CliOption[] = [
 const executionOnly: Partial<Record<keyof Scenario, string>> = {
   shards: "--shards",
   failShards: "--fail-shards",
-  stopAfterSeconds: "--stop-after",
   throttleRate: "--throttle",
   duplicateDeliveries: "--duplicate-deliveries",
   worker: "--worker",
@@ -59,7 +68,7 @@ export function recordsScenarioOf(
   };
   const recordsText = given.get("--records");
   if (recordsText === undefined) {
-    for (const name of ["--record-rate", "--fail-records"]) {
+    for (const name of ["--record-rate", "--fail-records", "--engine"]) {
       if (given.has(name)) throw new UsageError(`${name} needs --records N.`);
     }
     return undefined;
@@ -78,6 +87,8 @@ export function recordsScenarioOf(
   if (rateText !== undefined && !(rateText.trim() !== "" && recordRate! > 0 && recordRate! <= 10_000)) {
     refuse("--record-rate");
   }
+  const engine = given.get("--engine");
+  if (engine !== undefined && engine !== "batch" && engine !== "transform") refuse("--engine");
   const failText = given.get("--fail-records");
   let failRecords: number[] | undefined;
   if (failText !== undefined) {
@@ -93,6 +104,8 @@ export function recordsScenarioOf(
     records,
     ...(recordRate !== undefined ? { recordRate } : {}),
     ...(failRecords ? { failRecords } : {}),
+    ...(engine === "batch" || engine === "transform" ? { engine } : {}),
+    ...(scenario.stopAfterSeconds !== undefined ? { stopAfterSeconds: scenario.stopAfterSeconds } : {}),
     ...(scenario.stack !== undefined ? { stack: scenario.stack } : {}),
     ...(scenario.config !== undefined ? { config: scenario.config } : {}),
     ...(scenario.mode !== undefined ? { mode: scenario.mode } : {}),

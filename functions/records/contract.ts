@@ -85,6 +85,12 @@ export interface ShardLine {
 /** A line the worker writes for each record it read: its result, or why it failed. */
 export type ResultLine = { job_id: string; result: unknown } | { job_id: string; error: string };
 
+/**
+ * On the transform engine, the key under which SageMaker joins a JSON input line with the model's answer
+ * (JoinSource Input): a transform's output line is `{"job_id": ..., "SageMakerOutput": <prediction>}`.
+ */
+export const transformResultKey = "SageMakerOutput";
+
 /** Batches live under `<inputPrefix>records/<batch>/` and `<outputPrefix>records/<batch>/`. */
 export const recordsFolder = "records/";
 /** A shard's file under its batch's input URI: `shard-00003/records.jsonl`. */

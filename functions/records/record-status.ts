@@ -30,6 +30,7 @@ import {
   batchExecutionNamePrefix,
   inlineResultLimitBytes,
   largeResultsFolder,
+  transformResultKey,
   type ResultLine,
   truncatedError,
 } from "./contract";
@@ -189,6 +190,9 @@ async function resultLines(s3: S3Client, outputUri: string): Promise<Map<string,
         lines.set(candidate.job_id, { job_id: candidate.job_id, error: candidate.error });
       else if ("result" in candidate)
         lines.set(candidate.job_id, { job_id: candidate.job_id, result: candidate.result });
+      // A transform's output line: the record's id joined with the model's prediction.
+      else if (transformResultKey in candidate)
+        lines.set(candidate.job_id, { job_id: candidate.job_id, result: candidate[transformResultKey] });
     }
   }
   return lines;

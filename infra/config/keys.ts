@@ -6,6 +6,9 @@
 import type { PollSchedule } from "../../functions/poll-schedule";
 import type { JobMode } from "../../functions/step-contract";
 
+/** What runs a bridge step's work: AWS Batch jobs, or a SageMaker Batch Transform job. */
+export type Engine = "batch" | "transform";
+
 /** How batches of records start: when full or at the end of their window, or on a schedule. */
 export type RecordTrigger = "batch" | "schedule";
 
@@ -345,6 +348,60 @@ export const configKeys = {
     default: "batch-bridge-records",
     description:
       "SQS queue that buffers accepted records; <name>-dlq and <name>-status-dlq keep what could not be handled.",
+  },
+  engine: {
+    type: "string",
+    default: "batch",
+    allowed: ["batch", "transform"] as const satisfies readonly Engine[],
+    description:
+      "batch: each bridge step runs AWS Batch (Fargate) jobs; transform: a SageMaker Batch Transform job with the stack's model.",
+  },
+  transformModelName: {
+    type: "string",
+    default: "",
+    description:
+      "With engine transform: an existing SageMaker model to run. Empty: the stack creates one from transformImage and transformModelDataUrl.",
+  },
+  transformImage: {
+    type: "string",
+    default: "",
+    description:
+      "With engine transform and no transformModelName: the inference image of the model the stack creates.",
+  },
+  transformModelDataUrl: {
+    type: "string",
+    default: "",
+    description:
+      "With engine transform and no transformModelName: the model artifacts (s3://bucket/key, e.g. a model.tar.gz) of the model the stack creates.",
+  },
+  transformInstanceType: {
+    type: "string",
+    default: "ml.m5.xlarge",
+    description: "Instance type of the transform jobs (an ml.* type SageMaker offers for Batch Transform).",
+  },
+  transformInstanceCount: {
+    type: "integer",
+    default: 1,
+    description: "Instances per transform job (at least 1).",
+  },
+  transformMaxConcurrentTransforms: {
+    type: "integer",
+    default: 1,
+    description:
+      "Requests each instance of a transform job handles at once (at least 1; times transformMaxPayloadMiB at most 100).",
+  },
+  transformMaxPayloadMiB: {
+    type: "integer",
+    default: 6,
+    description:
+      "Largest request body a transform job sends its model, in MiB (0-100; 0: no limit, streamed).",
+  },
+  transformBatchStrategy: {
+    type: "string",
+    default: "MultiRecord",
+    allowed: ["MultiRecord", "SingleRecord"],
+    description:
+      "MultiRecord: as many records a request as fit in transformMaxPayloadMiB; SingleRecord: one record a request.",
   },
 } as const satisfies Record<string, KeySpec>;
 

@@ -25,6 +25,7 @@ import {
   maxReceiveCountLimit,
   messageRetentionSeconds,
 } from "./service-limits";
+import { checkTransform } from "./transform-config";
 
 /**
  * Settings by key as a stack gives them: strings, as `pulumi config` holds them, or typed values. A key
@@ -57,6 +58,7 @@ export function parseConfig(raw: StackSettings): BridgeConfig {
   checkFunctions(settings, kinds, report);
   checkRecords(settings, report);
   checkAlarms(settings, report);
+  checkTransform(settings, report, settings.engine === "transform");
   const bridgedPipelineNames = checkPipelines(settings, report);
   const waits = checkWaits(settings, kinds, report);
   if (problems.length > 0 || !waits) throw new ConfigError(problems);

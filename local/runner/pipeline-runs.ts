@@ -7,6 +7,7 @@
 import { SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { PipelineDefinition } from "../../infra/pipeline-definition";
 import type { PipelineExecution, PipelineExecutionStatus, SageMakerServer } from "../sagemaker/server";
+import type { TransformJobs } from "../sagemaker/transform-jobs";
 import type { SimClock } from "../time/clock";
 import type { Track } from "./event-sources";
 import type { LambdaService } from "./lambda";
@@ -14,10 +15,12 @@ import {
   lambdaStepOutputs,
   resolveArguments,
   resolveParameters,
+  type DefinitionStep,
   type ExecutionScope,
   type ParameterValue,
   type PipelineStep,
 } from "./pipeline-interpreter";
+import { runTransformStep } from "./transform-step";
 
 /** SageMaker gives up on a Lambda step after 10 minutes. */
 const lambdaStepLimitSeconds = 600;
@@ -29,6 +32,8 @@ export interface PipelineRunsDeps {
   sqs: SQSClient;
   definition: PipelineDefinition;
   track: Track;
+  /** The local SageMaker's transform jobs, which Transform steps run on. */
+  transformJobs?: TransformJobs;
 }
 
 /** Runs every execution started, each to its end. */
@@ -86,6 +91,15 @@ export class PipelineRuns {
     for (const step of definition.Steps) {
       // A stopped execution starts no further step.
       if (sageMakerServer.execution(executionArn)?.status !== "Executing") return;
+      if (step.Type === "Transform" && this.deps.transformJobs) {
+        const { status } = await runTransformStep(
+          { sageMakerServer, transformJobs: this.deps.transformJobs },
+          step as unknown as DefinitionStep,
+          scope,
+        );
+        if (status !== "Executing") return;
+        continue;
+      }
       if (step.Type !== "Lambda" && step.Type !== "Callback") {
         const { Name, Type } = step as { Name: string; Type: string };
         sageMakerServer.setExecutionStatus(

@@ -1,4 +1,5 @@
 /** How a records run reads to a person: progress lines while it runs, and the summary at the end. */
+import { transformProvisioningSeconds } from "../sagemaker/transform-jobs";
 import { elapsed, jobsByState } from "./report";
 import type { RecordsProgress, RecordsSummary } from "./records-run";
 import { counted, formatDuration, formatLatency } from "./scenario";
@@ -64,7 +65,13 @@ export function formatRecordsSummary(summary: RecordsSummary): string {
     "Batches",
     `${counted(started, "execution")} (batches ${batching}): ${succeeded} succeeded` +
       `${executionsFailed ? `, ${executionsFailed} failed` : ""}${stopped ? `, ${stopped} stopped` : ""}; ` +
-      `${summary.mode === "array" ? "one array job" : "one job per shard"} each, ${formatDuration(summary.jobDurationSeconds)} jobs`,
+      (summary.engine === "transform"
+        ? `one transform job each (${Object.entries(summary.transformJobs ?? {})
+            .map(([status, count]) => `${count} ${status}`)
+            .join(
+              ", ",
+            )}), ${formatDuration(transformProvisioningSeconds)} provisioning, ${formatDuration(summary.jobDurationSeconds)} processing`
+        : `${summary.mode === "array" ? "one array job" : "one job per shard"} each, ${formatDuration(summary.jobDurationSeconds)} jobs`),
   );
   row("Simulated time", `${formatDuration(summary.simulatedSeconds)} until every record was final`);
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);

@@ -11,6 +11,8 @@ import type { ConfigValue } from "../../render/stack-files";
 import type { PreparedDesign, QueueSubscription } from "../designs/design";
 import type { JobStatus } from "../batch/server";
 import { prepareDesign } from "../designs/prepare";
+import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
+import { localCredentials } from "../s3/server";
 import { SimClock } from "../time/clock";
 import { RecordClient } from "./record-client";
 import { RecordsWorld } from "./records-world";
@@ -23,8 +25,15 @@ export interface RecordsScenario {
   records: number;
   /** Records sent a second (simulated; default 50, under the default usage plan's 100 requests/s). */
   recordRate?: number;
-  /** Records (0-based, in sending order) whose result line is an error. */
+  /**
+   * Records (0-based, in sending order) whose result line is an error; on the transform engine, records
+   * the model fails on, which fails their batch's transform job.
+   */
   failRecords?: number[];
+  /** What runs each batch: the stack's engine unless set (transform: the local built-in model). */
+  engine?: "batch" | "transform";
+  /** Stop each batch's execution this long after it started (StopPipelineExecution); every record fails. */
+  stopAfterSeconds?: number;
   stack?: string;
   config?: Record<string, ConfigValue>;
   mode?: JobMode;
@@ -59,7 +68,11 @@ export interface LatencySummary {
 /** The result of a records run (the `--json` object). Everything is simulated except `wallSeconds`. */
 export interface RecordsSummary {
   stack: string;
+  /** What ran each batch. */
+  engine: "batch" | "transform";
   mode: JobMode;
+  /** On the transform engine: the transform jobs, by how they ended. */
+  transformJobs?: Record<string, number>;
   seed: number;
   recordRate: number;
   jobDurationSeconds: number;
@@ -96,6 +109,37 @@ export interface RecordsProgress {
   executionsStarted: number;
   executionsRunning: number;
   jobs: Record<JobStatus, number>;
+}
+
+/**
+ * The stack settings a run's engine needs: on the transform engine, a model (any name: the local SageMaker
+ * runs its built-in model) unless the stack names one.
+ */
+function engineConfig(input: RecordsScenario): Record<string, ConfigValue> {
+  if (input.engine !== "transform") return input.engine ? { engine: input.engine } : {};
+  const named = input.config?.transformModelName ?? input.config?.transformImage;
+  return { engine: "transform", ...(named ? {} : { transformModelName: "local-model" }) };
+}
+
+/** Stops every execution `seconds` after it starts, through SageMaker's API, as an operator would. */
+function stopEachExecution(world: RecordsWorld, clock: SimClock, seconds: number): void {
+  const sageMaker = new SageMakerClient({
+    region: world.design.region,
+    endpoint: world.sageMakerServer.endpoint,
+    credentials: localCredentials,
+  });
+  world.sageMakerServer.onExecutionStarted((execution) => {
+    clock.setTimeout(() => {
+      world.track(
+        sageMaker.send(
+          new StopPipelineExecutionCommand({
+            PipelineExecutionArn: execution.executionArn,
+            ClientRequestToken: `stop-${execution.executionArn.slice(-12)}-local-run-0000000000`,
+          }),
+        ),
+      );
+    }, seconds * 1000);
+  });
 }
 
 /** The error the local job gives record `index` of `failRecords`. */
@@ -137,7 +181,7 @@ export async function runRecords(
   const design = await prepareDesign({
     design: "bridge",
     stack: input.stack ?? recordsDefaults.stack,
-    config: { ...input.config, recordApi: true },
+    config: { ...input.config, ...engineConfig(input), recordApi: true },
     mode: input.mode,
     shards: 1,
     jobDurationSeconds,
@@ -145,6 +189,7 @@ export async function runRecords(
   });
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
   const failing = new Set(input.failRecords ?? []);
+  const transform = design.definition.Steps.some((step) => step.Type === "Transform");
   const failingJobs = new Map<string, number>();
   const world = await RecordsWorld.start({
     design,
@@ -157,6 +202,7 @@ export async function runRecords(
       return index === undefined ? undefined : injectedRecordFailure(index);
     },
   });
+  if (input.stopAfterSeconds !== undefined) stopEachExecution(world, clock, input.stopAfterSeconds);
   try {
     const client = new RecordClient({
       baseUrl: world.apiGateway.baseUrl,
@@ -167,6 +213,8 @@ export async function runRecords(
     const startedAt = clock.now();
     const records = Array.from({ length: input.records }, (_, index) => ({
       text: `record ${index} of the run`,
+      // The transform engine's built-in model fails on such a record.
+      ...(transform && failing.has(index) ? { fail: injectedRecordFailure(index) } : {}),
     }));
     client.submitAll(records, recordRate);
     const deadline = startedAt + (input.timeLimitSeconds ?? recordsDefaults.timeLimitSeconds) * 1000;
@@ -279,21 +327,58 @@ function summarize(run: {
   if (lost > 0) unexpected.push(`${lost} record(s) did not reach a final status`);
   if (client.refused.length > 0)
     unexpected.push(`${client.refused.length} record(s) were refused by the API`);
-  for (const index of input.failRecords ?? []) {
-    if (failedByIndex.get(index) !== injectedRecordFailure(index)) {
-      unexpected.push(`record ${index} did not fail with its injected error`);
-    }
+  if (
+    input.stopAfterSeconds !== undefined &&
+    (processed > 0 || [...failedByIndex.values()].some((e) => !e))
+  ) {
+    unexpected.push(`${processed} record(s) processed although every execution was stopped`);
   }
-  const expectedFailed = new Set(input.failRecords ?? []).size;
-  if (failed !== expectedFailed) unexpected.push(`${failed} record(s) failed, ${expectedFailed} expected`);
+  const jobReasons = world.transformJobs
+    .all()
+    .map((job) => job.FailureReason)
+    .filter((reason): reason is string => reason !== undefined);
+  if (run.design.definition.Steps.some((step) => step.Type === "Transform")) {
+    // A failing record fails its batch's transform job: every record of that batch ends Failed with the
+    // job's reason, and no other record fails.
+    for (const index of input.failRecords ?? []) {
+      if (!jobReasons.includes(failedByIndex.get(index) ?? "")) {
+        unexpected.push(`record ${index} did not fail with its transform job's reason`);
+      }
+    }
+    const unexplained = [...failedByIndex.values()].filter(
+      (error) => !jobReasons.includes(error) && !(input.stopAfterSeconds !== undefined && error !== ""),
+    ).length;
+    if (unexplained > 0) unexpected.push(`${unexplained} record(s) failed without a transform job's reason`);
+    const transformsLeft = world.transformJobs.running();
+    if (transformsLeft > 0) unexpected.push(`${transformsLeft} transform job(s) left running`);
+  } else {
+    for (const index of input.failRecords ?? []) {
+      if (failedByIndex.get(index) !== injectedRecordFailure(index)) {
+        unexpected.push(`record ${index} did not fail with its injected error`);
+      }
+    }
+    const expectedFailed =
+      input.stopAfterSeconds !== undefined ? submitted : new Set(input.failRecords ?? []).size;
+    if (failed !== expectedFailed) unexpected.push(`${failed} record(s) failed, ${expectedFailed} expected`);
+  }
   const jobsLeftRunning = world.batchServer.jobsLeftRunning();
   if (jobsLeftRunning > 0) unexpected.push(`${jobsLeftRunning} job(s) left running`);
   if (run.deadLetterMessages > 0) unexpected.push(`${run.deadLetterMessages} dead letter(s)`);
   const outcomes = world.pipelineRuns.outcomes();
   const buffer = bufferSubscription(design);
+  const transformJobs = world.transformJobs.all();
   return {
     stack: input.stack ?? recordsDefaults.stack,
+    engine: transformJobs.length > 0 ? "transform" : "batch",
     mode: design.mode,
+    ...(transformJobs.length > 0
+      ? {
+          transformJobs: transformJobs.reduce<Record<string, number>>((counts, job) => {
+            counts[job.TransformJobStatus] = (counts[job.TransformJobStatus] ?? 0) + 1;
+            return counts;
+          }, {}),
+        }
+      : {}),
     seed: run.seed,
     recordRate: run.recordRate,
     jobDurationSeconds: run.jobDurationSeconds,

@@ -24,6 +24,8 @@ import type { SimClock } from "../time/clock";
 import { EventDelivery, QueueEventSource, type Track } from "./event-sources";
 import { LambdaService } from "./lambda";
 import { PipelineRuns } from "./pipeline-runs";
+import { TransformJobs } from "../sagemaker/transform-jobs";
+import { builtInTransformModel } from "./transform-model";
 import { RecordWorkerRuntime } from "./record-worker";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment } from "./simulated-process";
 
@@ -78,6 +80,8 @@ export class RecordsWorld {
   sources: QueueEventSource[] = [];
   events!: EventDelivery;
   pipelineRuns!: PipelineRuns;
+  /** The local SageMaker's transform jobs (the transform engine's steps run on them). */
+  transformJobs!: TransformJobs;
   worker!: RecordWorkerRuntime;
   activity!: HttpActivity;
   sqs!: SQSClient;
@@ -153,11 +157,21 @@ export class RecordsWorld {
       },
     });
     this.cleanup.unshift(() => this.batchServer.stop());
+    this.transformJobs = new TransformJobs({
+      clock,
+      s3,
+      region: design.region,
+      accountId: design.accountId,
+      model: builtInTransformModel,
+      processingSeconds: this.options.jobDurationSeconds,
+      track: this.track,
+    });
     this.sageMakerServer = await startSageMakerServer({
       ...identity,
       seed,
       pipelines: [design.pipelineName],
       definitions: { [design.pipelineName]: JSON.stringify(design.definition) },
+      transformJobs: this.transformJobs,
     });
     this.cleanup.unshift(() => this.sageMakerServer.stop());
     const dynamoDb: RunningServer = await startDynamoDb();
@@ -227,6 +241,7 @@ export class RecordsWorld {
       sqs: this.sqs,
       definition: design.definition,
       track: this.track,
+      transformJobs: this.transformJobs,
     });
     this.sageMakerServer.onExecutionStarted((execution) => this.pipelineRuns.start(execution));
     // EventBridge's schedules: the target every period, the first one period from now.

@@ -21,7 +21,7 @@ export const sageMakerLimits = {
 /** An error SageMaker answers with its code; all of these are 400s. */
 export class SageMakerError extends Error {
   constructor(
-    readonly code: "ValidationException" | "ResourceNotFound" | "ConflictException",
+    readonly code: "ValidationException" | "ResourceNotFound" | "ConflictException" | "ResourceInUse",
     message: string,
   ) {
     super(message);

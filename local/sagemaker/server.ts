@@ -35,6 +35,7 @@ import {
   SageMakerError,
 } from "./requests";
 import type { PipelineExecutionStatusChangeEvent } from "./status-events";
+import type { TransformJobs } from "./transform-jobs";
 import {
   describedExecution,
   executionArnOutput,
@@ -66,6 +67,8 @@ export interface SageMakerServerOptions {
   seed?: number;
   /** Pipelines' definitions (JSON text) by name, for DescribePipeline. */
   definitions?: Record<string, string>;
+  /** Transform jobs (CreateTransformJob, DescribeTransformJob, StopTransformJob); absent: none served. */
+  transformJobs?: TransformJobs;
 }
 
 /** A running local SageMaker. */
@@ -129,7 +132,10 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
   );
   const calls = new CallCounter();
   const rejected = new Map<string, CallCounter>();
-  const operations = operationsOn(executions, options.definitions ?? {});
+  const operations = {
+    ...operationsOn(executions, options.definitions ?? {}),
+    ...(options.transformJobs ? transformOperations(options.transformJobs) : {}),
+  };
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const body = await readBody(request);
@@ -202,6 +208,25 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
 }
 
 type Operation = (input: Record<string, unknown>) => unknown;
+
+/** The transform job operations, on the jobs given. */
+function transformOperations(jobs: TransformJobs): Record<string, Operation> {
+  return {
+    CreateTransformJob: (input) => jobs.create(input),
+    DescribeTransformJob: (input) => {
+      // `records` is local mode's own count, not a field of SageMaker's answer.
+      const described: Partial<ReturnType<TransformJobs["describe"]>> = jobs.describe(
+        requireString(input.TransformJobName, "transformJobName"),
+      );
+      delete described.records;
+      return described;
+    },
+    StopTransformJob: (input) => {
+      jobs.stop(requireString(input.TransformJobName, "transformJobName"));
+      return {};
+    },
+  };
+}
 
 /** Each operation: its request checked, the executions acted on, the answer shaped. */
 function operationsOn(

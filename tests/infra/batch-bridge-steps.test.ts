@@ -175,7 +175,7 @@ describe("BatchBridge steps in a pipeline definition", () => {
       [
         "an argument a BatchBridge step does not take",
         definition(bridgeStep("Embed", { JobKnid: "embed" })),
-        "step Embed, Arguments.JobKnid: not an argument of a BatchBridge step (JobKind, InputUri, OutputUri, ShardCount and MinSuccessRatio).",
+        "step Embed, Arguments.JobKnid: not an argument of a BatchBridge step (JobKind, InputUri, OutputUri, ShardCount, MinSuccessRatio and Engine).",
       ],
       [
         "a missing argument",

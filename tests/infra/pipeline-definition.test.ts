@@ -72,7 +72,7 @@ describe("pipeline definition", () => {
         expect(declared.has(ref), `${step.Name} refers to ${ref}`).to.equal(true);
         refs.push(ref);
       }
-      for (const output of step.OutputParameters) {
+      for (const output of step.OutputParameters ?? []) {
         declared.add(`Steps.${step.Name}.OutputParameters['${output.OutputName}']`);
       }
     }

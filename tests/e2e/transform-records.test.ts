@@ -1,0 +1,65 @@
+import { expect } from "chai";
+import type { RecordsSummary } from "../../local/runner/records-run";
+import { start } from "../../scripts/start";
+
+async function run(argv: string[]): Promise<{ code: number; summary: RecordsSummary; err: string }> {
+  let out = "";
+  let err = "";
+  const code = await start(argv, { out: (t) => (out += `${t}\n`), err: (t) => (err += `${t}\n`) });
+  return { code, summary: JSON.parse(out) as RecordsSummary, err };
+}
+
+describe("records on the transform engine locally: npm start -- --engine transform --records N", function () {
+  // Each run takes seconds of wall time; the stack renders once per configuration.
+  this.timeout(300_000);
+
+  it("processes 200 records through one transform job a batch, each result the model's prediction for its record", async () => {
+    const { code, summary, err } = await run(["--records", "200", "--engine", "transform", "--json"]);
+    expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
+    expect(summary.engine).to.equal("transform");
+    expect(summary.records).to.deep.equal({ submitted: 200, processed: 200, failed: 0, lost: 0 });
+    expect(summary.transformJobs).to.deep.equal({ Completed: 2 });
+    // Provisioning (5 min) and processing (2 min) come after the batch's start.
+    expect(summary.recordLatencySeconds!.p50).to.be.within(7 * 60, 8 * 60);
+  });
+
+  it("fails every record of a batch whose transform job failed, each with the job's reason", async () => {
+    const { code, summary, err } = await run([
+      "--records",
+      "200",
+      "--engine",
+      "transform",
+      "--fail-records",
+      "3",
+      "--json",
+    ]);
+    expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
+    expect(summary.records).to.deep.equal({ submitted: 200, processed: 100, failed: 100, lost: 0 });
+    expect(summary.transformJobs).to.deep.equal({ Failed: 1, Completed: 1 });
+    expect(new Set(summary.failedRecords.map((r) => r.error))).to.deep.equal(
+      new Set(["ClientError: the model answered 500 for a record: injected failure of record 3"]),
+    );
+    expect(summary.failedRecords.map((r) => r.index)).to.include(3);
+  });
+
+  it("stops the transform jobs of stopped executions and fails every record with the reason, none left Queued or Processing", async () => {
+    const { code, summary, err } = await run([
+      "--records",
+      "200",
+      "--engine",
+      "transform",
+      "--stop-after",
+      "3m",
+      "--json",
+    ]);
+    expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
+    expect(summary.records).to.deep.equal({ submitted: 200, processed: 0, failed: 200, lost: 0 });
+    expect(summary.executions).to.deep.include({ started: 2, stopped: 2 });
+    expect(summary.transformJobs).to.deep.equal({ Stopped: 2 });
+    for (const record of summary.failedRecords) {
+      expect(record.error).to.match(
+        /^Transform job pipelines-\S+ was stopped: the pipeline execution was stopped\.$/,
+      );
+    }
+  });
+});
