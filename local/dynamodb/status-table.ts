@@ -33,6 +33,8 @@ export class StatusTableServer {
       endpoint: server.endpoint,
       region,
       credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      // Resolved at the first call, after the request counter below is added.
+      cacheMiddleware: true,
     });
     const tableServer = new StatusTableServer(server, dynamodb);
     dynamodb.middlewareStack.add(
