@@ -13,13 +13,14 @@ const region = "eu-west-1";
 /**
  * local mode's DynamoDB (`startDynamoDb`, dynalite) on loopback, run in a worker thread so that the server
  * and the handlers under test use a core each, and a client to it; one table per test keeps tests apart.
+ * The servers of one process share the worker (see `acquireDynamoDb`): table names are unique in the process.
  */
 export class StatusTableServer {
   private constructor(
     private readonly server: RunningServer,
     readonly dynamodb: DynamoDBClient,
   ) {}
-  private tables = 0;
+  private stopped = false;
   /** Where the server listens (`AWS_ENDPOINT_URL_DYNAMODB`). */
   get endpoint(): string {
     return this.server.endpoint;
@@ -28,11 +29,13 @@ export class StatusTableServer {
   readonly requests = new Map<string, number>();
 
   static async start(): Promise<StatusTableServer> {
-    const server = await startDynamoDbInWorker();
+    const server = await acquireDynamoDb();
     const dynamodb = new DynamoDBClient({
       endpoint: server.endpoint,
       region,
       credentials: { accessKeyId: "test", secretAccessKey: "test" },
+      // Resolved at the first call, after the request counter below is added.
+      cacheMiddleware: true,
     });
     const tableServer = new StatusTableServer(server, dynamodb);
     dynamodb.middlewareStack.add(
@@ -47,8 +50,8 @@ export class StatusTableServer {
   }
 
   async createTable(): Promise<string> {
-    this.tables += 1;
-    const tableName = `bridge-status-${this.tables}`;
+    tablesCreated += 1;
+    const tableName = `bridge-status-${tablesCreated}`;
     await this.dynamodb.send(new CreateTableCommand(statusTableDefinition(tableName)));
     // dynalite turns a table ACTIVE on a timer, even with createTableMs 0.
     await waitUntilTableExists(
@@ -59,13 +62,62 @@ export class StatusTableServer {
   }
 
   async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     this.dynamodb.destroy();
     await this.server.stop();
   }
 }
 
+/** Status tables created in this process, all servers together: the next table's number. */
+let tablesCreated = 0;
+
+/** The worker the servers of this process share, and how many of them use it. */
+let shared:
+  { server: Promise<DynamoDbWorker>; users: number; idle?: ReturnType<typeof setTimeout> } | undefined;
+
+/** Wall ms an unused worker waits for the next server (a suite's next test) before it stops. */
+const idleStopMs = 2_000;
+
+/**
+ * A handle on this process's DynamoDB worker, started on first use. A worker thread loads TypeScript and
+ * dynalite anew, half a second of CPU: the tests that start a server each run one after another reuse it. Its
+ * `stop()` releases the handle; the worker stops once no server has used it for `idleStopMs`, and never
+ * keeps the process alive.
+ */
+async function acquireDynamoDb(): Promise<RunningServer> {
+  if (!shared) {
+    const server = startDynamoDbInWorker();
+    shared = { server, users: 0 };
+    server.catch(() => (shared = undefined));
+  }
+  const current = shared;
+  current.users += 1;
+  clearTimeout(current.idle);
+  const server = await current.server;
+  server.keepProcessAlive(true);
+  return {
+    endpoint: server.endpoint,
+    stop: async () => {
+      current.users -= 1;
+      if (current.users > 0) return;
+      server.keepProcessAlive(false);
+      current.idle = setTimeout(() => {
+        if (shared === current && current.users === 0) shared = undefined;
+        void server.stop();
+      }, idleStopMs);
+      current.idle.unref();
+    },
+  };
+}
+
+interface DynamoDbWorker extends RunningServer {
+  /** Whether the worker keeps the process running (as a server in use does), or lets it exit. */
+  keepProcessAlive(keep: boolean): void;
+}
+
 /** Runs local/dynamodb/server.ts's `startDynamoDb()` in a worker thread; resolves with its endpoint, stop. */
-async function startDynamoDbInWorker(): Promise<RunningServer> {
+async function startDynamoDbInWorker(): Promise<DynamoDbWorker> {
   const localDynamoDb = path.join(__dirname, "server.ts");
   const worker = new Worker(
     `
@@ -90,5 +142,6 @@ async function startDynamoDbInWorker(): Promise<RunningServer> {
       await stopped;
       await worker.terminate();
     },
+    keepProcessAlive: (keep) => (keep ? worker.ref() : worker.unref()),
   };
 }

@@ -135,7 +135,7 @@ export class RecordsWorld {
     this.cleanup.unshift(() => this.sqsServer.stop());
     this.s3Server = await startS3Server({ buckets: [design.data.bucket] });
     this.cleanup.unshift(() => this.s3Server.stop());
-    const client = { region: design.region, credentials: localCredentials };
+    const client = { region: design.region, credentials: localCredentials, cacheMiddleware: true };
     const s3 = new S3Client({ ...client, endpoint: this.s3Server.endpoint });
     this.cleanup.unshift(() => s3.destroy());
     this.worker = new RecordWorkerRuntime({

@@ -223,7 +223,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
     };
     const env = localAwsEnvironment(endpoints, design.region);
     const credentials = { accessKeyId: "local", secretAccessKey: "local" };
-    const client = { region: design.region, credentials };
+    const client = { region: design.region, credentials, cacheMiddleware: true };
     const sqs = new SQSClient({ ...client, endpoint: sqsServer.endpoint });
     const sagemaker = new SageMakerClient({ ...client, endpoint: sageMakerServer.endpoint });
     cleanup.unshift(() => {

@@ -80,6 +80,16 @@ export interface SimClockOptions {
   startMs?: number;
 }
 
+/**
+ * `callback`, run in the async context of the code that calls this: what `AsyncResource.bind` does, without
+ * the deprecated `asyncResource` property Node.js 20 defines on each function it binds (two `util.deprecate`
+ * wrappers, some 20 µs a timer, and local mode sets several timers for each SDK call).
+ */
+function inAsyncContextOfCaller(callback: () => void): () => void {
+  const resource = new AsyncResource("SimTimer");
+  return () => resource.runInAsyncScope(callback);
+}
+
 /** Timers fire by due time; equal due times fire in creation order. */
 function firesBefore(a: SimTimer, b: SimTimer): boolean {
   return a.dueAt < b.dueAt || (a.dueAt === b.dueAt && a.id < b.id);
@@ -302,7 +312,7 @@ export class SimClock {
       this.nextId++,
       Math.floor(this.exactNow()) + normalizeDelay(delayMs),
       // A timer runs in the async context that set it, as Node's timers do (AsyncLocalStorage follows it).
-      AsyncResource.bind(callback),
+      inAsyncContextOfCaller(callback),
       periodMs,
       this,
     );

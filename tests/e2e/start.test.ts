@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
+import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 import type { Summary } from "../../local/runner/run";
 import { parseStartArgs, start } from "../../scripts/start";
@@ -20,9 +21,11 @@ async function runStart(argv: string[]): Promise<{ code: number; out: string; er
 describe("npm start", function () {
   this.timeout(120_000);
 
-  // Started first so that the separate process runs while the other tests run in this one.
+  // Started first so that the separate process runs while the other tests run in this one. Its default run
+  // renders the dev stack as the runs here do: rendered here first, it finds the render kept on disk.
   let jsonRun: Promise<{ code: number; stdout: string; stderr: string }>;
-  before(() => {
+  before(async () => {
+    await renderStack({ stack: "dev", config: {} });
     jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("start", ["--json"]), {
       cwd: repoRoot,
       maxBuffer: 16 * 1024 * 1024,

@@ -191,6 +191,8 @@ export async function completionFixture(
     endpoint: localBatch.server.endpoint,
     region,
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    // Resolved at the first call, after the recording and stalling middleware below are added.
+    cacheMiddleware: true,
   });
   const batchCalls = recordCommands(batch);
   const stalled = stallCommands(batch);

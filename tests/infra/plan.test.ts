@@ -19,9 +19,11 @@ async function runPlan(argv: string[]): Promise<{ code: number; out: string; err
 }
 
 describe("npm run plan", () => {
-  // Started first so that the separate process runs while the other tests render in this one.
+  // Started first so that the separate process runs while the other tests run in this one. It renders what
+  // this process renders: rendered here first, it finds the render kept on disk instead of making it again.
   let jsonRun: Promise<{ stdout: string }>;
-  before(() => {
+  before(async () => {
+    await renderStack({ stack: "dev", config: {} });
     jsonRun = promisify(execFile)(process.execPath, npmScriptNodeArgs("plan", ["--json"]), {
       cwd: repoRoot,
       maxBuffer: 64 * 1024 * 1024,

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { SimClock } from "../../../local/time/clock";
 
 const start = Date.UTC(2030, 0, 1);
@@ -105,6 +106,17 @@ describe("SimClock", () => {
     c.clearTimeout(timer);
     c.advance(5_000);
     expect(fired).to.equal(false);
+  });
+
+  it("runs each timer in the async context that set it, as Node's timers do (AsyncLocalStorage follows it)", () => {
+    const c = clock(0);
+    const storage = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    storage.run("first", () => c.setTimeout(() => seen.push(storage.getStore()), 1_000));
+    storage.run("second", () => c.setInterval(() => seen.push(storage.getStore()), 600));
+    c.setTimeout(() => seen.push(storage.getStore()), 500);
+    c.advance(1_300);
+    expect(seen).to.deep.equal([undefined, "second", "first", "second"]);
   });
 
   it("resolves sleeps through an advance", async () => {
