@@ -172,7 +172,9 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
             jobDefinition: arns[i],
             submitMode: kind.submitMode,
             // Unset, the default kind's.
-            ...(kind.minSuccessRatio !== config.minSuccessRatio ? { minSuccessRatio: kind.minSuccessRatio } : {}),
+            ...(kind.minSuccessRatio !== config.minSuccessRatio
+              ? { minSuccessRatio: kind.minSuccessRatio }
+              : {}),
           },
         ]),
       ),
