@@ -5,13 +5,18 @@
  */
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { recordEnvironmentVariables as variables, recordsFolder } from "../functions/records/contract";
+import { recordsFolder } from "../functions/records/contract";
 import {
   flushBatchHandlerFromEnvironment,
   recordApiHandlerFromEnvironment,
   recordStatusHandlerFromEnvironment,
   scheduledFlushHandlerFromEnvironment,
 } from "../functions/records/entrypoints";
+import {
+  flushEnvironment,
+  recordApiEnvironment,
+  recordStatusEnvironment,
+} from "../functions/records/settings";
 import type { BridgeConfig } from "./config";
 import { createBridgeFunction } from "./functions";
 import type { AwsScope } from "./iam-policies";
@@ -48,10 +53,10 @@ export function createRecordFunctions(
     inputPrefix: config.inputPrefix,
     outputPrefix: config.outputPrefix,
   }));
-  const retentionDays = String(config.recordRetentionDays);
+  const retentionDays = config.recordRetentionDays;
   const recordUriPrefixes = {
-    [variables.inputUriPrefix]: pulumi.interpolate`s3://${bucketName}/${config.inputPrefix}${recordsFolder}`,
-    [variables.outputUriPrefix]: pulumi.interpolate`s3://${bucketName}/${config.outputPrefix}${recordsFolder}`,
+    inputUriPrefix: pulumi.interpolate`s3://${bucketName}/${config.inputPrefix}${recordsFolder}`,
+    outputUriPrefix: pulumi.interpolate`s3://${bucketName}/${config.outputPrefix}${recordsFolder}`,
   };
 
   const apiFunction = createBridgeFunction<unknown, unknown>(
@@ -67,11 +72,9 @@ export function createRecordFunctions(
             recordApiPolicy({ recordTableArn, bufferQueueArn, logGroupArn }),
           ),
       timeoutSeconds: recordApiTimeoutSeconds,
-      environment: {
-        [variables.table]: recordTable.name,
-        [variables.queueUrl]: queues.bufferQueue.url,
-        [variables.retentionDays]: retentionDays,
-      },
+      environment: pulumi
+        .output({ table: recordTable.name, queueUrl: queues.bufferQueue.url, retentionDays })
+        .apply(recordApiEnvironment),
       callbackFactory: () =>
         recordApiHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
     },
@@ -109,16 +112,18 @@ export function createRecordFunctions(
           ),
       // The buffer's visibility timeout is sized from it (record-queues.ts).
       timeoutSeconds: config.monitorTimeoutSeconds,
-      environment: {
-        [variables.table]: recordTable.name,
-        [variables.queueUrl]: queues.bufferQueue.url,
-        [variables.deadLetterQueueUrl]: queues.bufferDeadLetterQueue.url,
-        [variables.retentionDays]: retentionDays,
-        [variables.pipelineName]: config.pipelineName,
-        [variables.recordsPerShard]: String(config.recordsPerShard),
-        [variables.batchSize]: String(config.recordBatchSize),
-        ...recordUriPrefixes,
-      },
+      environment: pulumi
+        .output({
+          table: recordTable.name,
+          queueUrl: queues.bufferQueue.url,
+          deadLetterQueueUrl: queues.bufferDeadLetterQueue.url,
+          retentionDays,
+          pipelineName: config.pipelineName,
+          recordsPerShard: config.recordsPerShard,
+          batchSize: config.recordBatchSize,
+          ...recordUriPrefixes,
+        })
+        .apply(flushEnvironment),
       callbackFactory: scheduled
         ? () => scheduledFlushHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>
         : () => flushBatchHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
@@ -147,11 +152,9 @@ export function createRecordFunctions(
             }),
           ),
       timeoutSeconds: config.monitorTimeoutSeconds,
-      environment: {
-        [variables.table]: recordTable.name,
-        [variables.retentionDays]: retentionDays,
-        ...recordUriPrefixes,
-      },
+      environment: pulumi
+        .output({ table: recordTable.name, retentionDays, ...recordUriPrefixes })
+        .apply(recordStatusEnvironment),
       callbackFactory: () =>
         recordStatusHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
     },

@@ -17,6 +17,7 @@ import {
   type CreateTableCommandInput,
   type DynamoDBClient,
 } from "@aws-sdk/client-dynamodb";
+import { marshall, unmarshall, type NativeAttributeValue } from "@aws-sdk/util-dynamodb";
 import type { Clock } from "../clock";
 import { recordTableKey, recordTableTtlAttribute, type RecordItem, type RecordStatus } from "./contract";
 
@@ -26,6 +27,28 @@ export interface RecordTable {
   tableName: string;
   retentionDays: number;
   clock: Clock;
+}
+
+/** A record's item as the table holds it; attributes not written yet are undefined. */
+interface RecordTableItem {
+  [recordTableKey]: string;
+  status: RecordStatus;
+  /** ISO 8601, when the API accepted it. */
+  submitted_at: string;
+  /** With an Idempotency-Key: a hash of the request. */
+  request_hash?: string;
+  /** From Processing on: the pipeline execution that processes it. */
+  execution_arn?: string;
+  /** Processed: the worker's result as JSON text, when kept inline. */
+  result_json?: string;
+  /** Processed: where a larger result is, `s3://...`. */
+  result_uri?: string;
+  /** Failed: why. */
+  error?: string;
+  /** ISO 8601, once final. */
+  processed_at?: string;
+  /** Epoch seconds (DynamoDB TTL). */
+  [recordTableTtlAttribute]: number;
 }
 
 /** BatchGetItem takes at most 100 keys, BatchWriteItem at most 25 requests. */
@@ -52,18 +75,24 @@ export interface NewRecord {
   requestHash?: string;
 }
 
-function expiresAt(table: RecordTable): string {
-  return String(Math.floor(table.clock.now() / 1000) + table.retentionDays * 86400);
+function expiresAt(table: RecordTable): number {
+  return Math.floor(table.clock.now() / 1000) + table.retentionDays * 86400;
+}
+
+/** A record's key as DynamoDB takes it. */
+function itemKey(jobId: string): Record<string, AttributeValue> {
+  return marshall({ [recordTableKey]: jobId } satisfies Pick<RecordTableItem, typeof recordTableKey>);
 }
 
 function queuedItem(table: RecordTable, record: NewRecord): Record<string, AttributeValue> {
-  return {
-    [recordTableKey]: { S: record.jobId },
-    status: { S: "Queued" },
-    submitted_at: { S: record.submittedAt },
-    [recordTableTtlAttribute]: { N: expiresAt(table) },
-    ...(record.requestHash ? { request_hash: { S: record.requestHash } } : {}),
+  const item: RecordTableItem = {
+    [recordTableKey]: record.jobId,
+    status: "Queued",
+    submitted_at: record.submittedAt,
+    [recordTableTtlAttribute]: expiresAt(table),
+    ...(record.requestHash ? { request_hash: record.requestHash } : {}),
   };
+  return marshall(item);
 }
 
 /**
@@ -106,9 +135,7 @@ export async function putQueuedBatch(table: RecordTable, records: readonly NewRe
 
 /** Removes an item whose record could not be queued (its job_id was never handed out). */
 export async function deleteRecord(table: RecordTable, jobId: string): Promise<void> {
-  await table.dynamodb.send(
-    new DeleteItemCommand({ TableName: table.tableName, Key: { [recordTableKey]: { S: jobId } } }),
-  );
+  await table.dynamodb.send(new DeleteItemCommand({ TableName: table.tableName, Key: itemKey(jobId) }));
 }
 
 /** A record's item as stored: what `GET /job/{job_id}` shows, and the request hash. */
@@ -121,32 +148,26 @@ export async function getRecord(table: RecordTable, jobId: string): Promise<Stor
   const { Item } = await table.dynamodb.send(
     new GetItemCommand({
       TableName: table.tableName,
-      Key: { [recordTableKey]: { S: jobId } },
+      Key: itemKey(jobId),
       ConsistentRead: true,
     }),
   );
   return Item ? storedRecord(Item) : undefined;
 }
 
-function storedRecord(item: Record<string, AttributeValue>): StoredRecord {
-  const text = (name: string) => item[name]?.S;
+function storedRecord(attributes: Record<string, AttributeValue>): StoredRecord {
+  const item = unmarshall(attributes) as Partial<RecordTableItem>;
   const record: StoredRecord = {
-    job_id: text(recordTableKey) ?? "",
-    status: (text("status") ?? "Queued") as RecordStatus,
-    submitted_at: text("submitted_at") ?? "",
+    job_id: item[recordTableKey] ?? "",
+    status: item.status ?? "Queued",
+    submitted_at: item.submitted_at ?? "",
   };
-  const executionArn = text("execution_arn");
-  if (executionArn) record.execution_arn = executionArn;
-  const resultJson = text("result_json");
-  if (resultJson !== undefined) record.result = JSON.parse(resultJson);
-  const resultUri = text("result_uri");
-  if (resultUri) record.result_uri = resultUri;
-  const error = text("error");
-  if (error !== undefined) record.error = error;
-  const processedAt = text("processed_at");
-  if (processedAt) record.processed_at = processedAt;
-  const requestHash = text("request_hash");
-  if (requestHash) record.requestHash = requestHash;
+  if (item.execution_arn) record.execution_arn = item.execution_arn;
+  if (item.result_json !== undefined) record.result = JSON.parse(item.result_json);
+  if (item.result_uri) record.result_uri = item.result_uri;
+  if (item.error !== undefined) record.error = item.error;
+  if (item.processed_at) record.processed_at = item.processed_at;
+  if (item.request_hash) record.requestHash = item.request_hash;
   return record;
 }
 
@@ -158,9 +179,7 @@ export async function readStatuses(
   const statuses = new Map<string, RecordStatus>();
   const unique = [...new Set(jobIds)];
   for (let start = 0; start < unique.length; start += batchGetLimit) {
-    let keys = unique
-      .slice(start, start + batchGetLimit)
-      .map((jobId) => ({ [recordTableKey]: { S: jobId } }));
+    let keys = unique.slice(start, start + batchGetLimit).map(itemKey);
     for (let round = 0; keys.length > 0; round++) {
       if (round === unprocessedRounds) throw new Error("DynamoDB left reads unprocessed (throttling)");
       if (round > 0) await table.clock.sleep(50 * 2 ** round);
@@ -176,9 +195,12 @@ export async function readStatuses(
           },
         }),
       );
-      for (const item of Responses?.[table.tableName] ?? []) {
-        const jobId = item[recordTableKey]?.S;
-        if (jobId) statuses.set(jobId, (item.status?.S ?? "Queued") as RecordStatus);
+      for (const attributes of Responses?.[table.tableName] ?? []) {
+        const item = unmarshall(attributes) as Partial<
+          Pick<RecordTableItem, typeof recordTableKey | "status">
+        >;
+        const jobId = item[recordTableKey];
+        if (jobId) statuses.set(jobId, item.status ?? "Queued");
       }
       keys = (UnprocessedKeys?.[table.tableName]?.Keys ?? []) as typeof keys;
     }
@@ -196,9 +218,9 @@ export async function markProcessing(
   executionArn: string,
 ): Promise<boolean> {
   return conditionalUpdate(table, jobId, {
-    set: { status: { S: "Processing" }, execution_arn: { S: executionArn } },
+    set: { status: "Processing", execution_arn: executionArn },
     condition: "#status = :queued",
-    values: { ":queued": { S: "Queued" } },
+    values: { ":queued": "Queued" },
   });
 }
 
@@ -219,14 +241,10 @@ export async function markFinal(
   return conditionalUpdate(table, jobId, {
     set: {
       ...finalAttributes(table, outcome),
-      execution_arn: { S: executionArn },
+      execution_arn: executionArn,
     },
     condition: "(#status = :processing AND execution_arn = :arn) OR #status = :queued",
-    values: {
-      ":processing": { S: "Processing" },
-      ":queued": { S: "Queued" },
-      ":arn": { S: executionArn },
-    },
+    values: { ":processing": "Processing", ":queued": "Queued", ":arn": executionArn },
   });
 }
 
@@ -235,29 +253,39 @@ export async function markFailedIfQueued(table: RecordTable, jobId: string, erro
   return conditionalUpdate(table, jobId, {
     set: finalAttributes(table, { status: "Failed", error }),
     condition: "#status = :queued",
-    values: { ":queued": { S: "Queued" } },
+    values: { ":queued": "Queued" },
   });
 }
 
-function finalAttributes(table: RecordTable, outcome: FinalOutcome): Record<string, AttributeValue> {
-  const attributes: Record<string, AttributeValue> = {
-    status: { S: outcome.status },
-    processed_at: { S: new Date(table.clock.now()).toISOString() },
+/** The attributes a final state sets. */
+type FinalAttributes = Pick<
+  RecordTableItem,
+  "status" | "processed_at" | "error" | "result_uri" | "result_json"
+>;
+
+function finalAttributes(table: RecordTable, outcome: FinalOutcome): FinalAttributes {
+  const attributes: FinalAttributes = {
+    status: outcome.status,
+    processed_at: new Date(table.clock.now()).toISOString(),
   };
-  if (outcome.status === "Failed") attributes.error = { S: outcome.error };
-  else if (outcome.resultUri !== undefined) attributes.result_uri = { S: outcome.resultUri };
-  else attributes.result_json = { S: outcome.resultJson ?? "null" };
+  if (outcome.status === "Failed") attributes.error = outcome.error;
+  else if (outcome.resultUri !== undefined) attributes.result_uri = outcome.resultUri;
+  else attributes.result_json = outcome.resultJson ?? "null";
   return attributes;
 }
 
 async function conditionalUpdate(
   table: RecordTable,
   jobId: string,
-  update: { set: Record<string, AttributeValue>; condition: string; values: Record<string, AttributeValue> },
+  update: {
+    set: Partial<RecordTableItem>;
+    condition: string;
+    values: Record<string, NativeAttributeValue>;
+  },
 ): Promise<boolean> {
-  const set = { ...update.set, [recordTableTtlAttribute]: { N: expiresAt(table) } };
+  const set: Partial<RecordTableItem> = { ...update.set, [recordTableTtlAttribute]: expiresAt(table) };
   const names: Record<string, string> = { "#key": recordTableKey, "#status": "status" };
-  const values: Record<string, AttributeValue> = { ...update.values };
+  const values: Record<string, NativeAttributeValue> = { ...update.values };
   const assignments = Object.entries(set).map(([attribute, value], i) => {
     names[`#a${i}`] = attribute;
     values[`:v${i}`] = value;
@@ -267,12 +295,12 @@ async function conditionalUpdate(
     await table.dynamodb.send(
       new UpdateItemCommand({
         TableName: table.tableName,
-        Key: { [recordTableKey]: { S: jobId } },
+        Key: itemKey(jobId),
         UpdateExpression: `SET ${assignments.join(", ")}`,
         // The item must exist: an update never creates a record the API did not accept.
         ConditionExpression: `attribute_exists(#key) AND (${update.condition})`,
         ExpressionAttributeNames: names,
-        ExpressionAttributeValues: values,
+        ExpressionAttributeValues: marshall(values),
       }),
     );
     return true;

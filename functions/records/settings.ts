@@ -1,7 +1,8 @@
 /**
- * The record functions' settings, read from the environment variables the stack sets
- * (`recordEnvironmentVariables`) and checked once, when a function starts: a misconfigured function fails
- * at its first invocation with an error naming the variable.
+ * The record functions' settings as environment variables (`recordEnvironmentVariables`): each function's
+ * pair, `xEnvironment` that the stack writes its settings with and `xSettingsFromEnvironment` that reads
+ * them back and checks them once, when the function starts: a misconfigured function fails at its first
+ * invocation with an error naming the variable.
  */
 import { recordEnvironmentVariables as names } from "./contract";
 
@@ -35,6 +36,38 @@ export interface RecordStatusSettings {
 
 type Environment = Record<string, string | undefined>;
 type Name = keyof typeof names;
+
+/** The environment that gives the API function `settings` (what recordApiSettingsFromEnvironment reads). */
+export function recordApiEnvironment(settings: RecordApiSettings): Record<string, string> {
+  return {
+    [names.table]: settings.table,
+    [names.queueUrl]: settings.queueUrl,
+    [names.retentionDays]: String(settings.retentionDays),
+  };
+}
+
+/** The environment that gives the flush function `settings` (what flushSettingsFromEnvironment reads). */
+export function flushEnvironment(settings: FlushSettings): Record<string, string> {
+  return {
+    ...recordApiEnvironment(settings),
+    [names.deadLetterQueueUrl]: settings.deadLetterQueueUrl,
+    [names.pipelineName]: settings.pipelineName,
+    [names.recordsPerShard]: String(settings.recordsPerShard),
+    [names.batchSize]: String(settings.batchSize),
+    [names.inputUriPrefix]: settings.inputUriPrefix,
+    [names.outputUriPrefix]: settings.outputUriPrefix,
+  };
+}
+
+/** The environment that gives the status function `settings` (what recordStatusSettingsFromEnvironment reads). */
+export function recordStatusEnvironment(settings: RecordStatusSettings): Record<string, string> {
+  return {
+    [names.table]: settings.table,
+    [names.retentionDays]: String(settings.retentionDays),
+    [names.inputUriPrefix]: settings.inputUriPrefix,
+    [names.outputUriPrefix]: settings.outputUriPrefix,
+  };
+}
 
 /** Reads and checks the API function's settings; throws an error naming every bad variable. */
 export function recordApiSettingsFromEnvironment(env: Environment): RecordApiSettings {

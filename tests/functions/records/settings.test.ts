@@ -1,8 +1,12 @@
 import { expect } from "chai";
 import {
+  flushEnvironment as writeFlushEnvironment,
   flushSettingsFromEnvironment,
+  recordApiEnvironment as writeRecordApiEnvironment,
   recordApiSettingsFromEnvironment,
+  recordStatusEnvironment as writeRecordStatusEnvironment,
   recordStatusSettingsFromEnvironment,
+  type FlushSettings,
 } from "../../../functions/records/settings";
 
 const flushEnvironment = {
@@ -56,5 +60,32 @@ describe("record functions' settings", () => {
     expect(() => recordApiSettingsFromEnvironment({})).to.throw(
       "RECORDS_TABLE must be set. RECORDS_QUEUE_URL must be set. RECORDS_RETENTION_DAYS must be set.",
     );
+  });
+});
+
+describe("record functions' settings written into the environment and read back", () => {
+  const flushSettings: FlushSettings = {
+    table: "batch-bridge-records",
+    queueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-records",
+    deadLetterQueueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/batch-bridge-records-dlq",
+    retentionDays: 3650,
+    pipelineName: "batch-bridge",
+    inputUriPrefix: "s3://data-bucket/input/records/",
+    outputUriPrefix: "s3://data-bucket/output/records/",
+    recordsPerShard: 1,
+    batchSize: 10_000,
+  };
+
+  it("gives each record function back the settings the stack wrote", () => {
+    expect(flushSettingsFromEnvironment(writeFlushEnvironment(flushSettings))).to.deep.equal(flushSettings);
+    const api = { table: flushSettings.table, queueUrl: flushSettings.queueUrl, retentionDays: 1 };
+    expect(recordApiSettingsFromEnvironment(writeRecordApiEnvironment(api))).to.deep.equal(api);
+    const status = {
+      table: flushSettings.table,
+      retentionDays: 30,
+      inputUriPrefix: flushSettings.inputUriPrefix,
+      outputUriPrefix: flushSettings.outputUriPrefix,
+    };
+    expect(recordStatusSettingsFromEnvironment(writeRecordStatusEnvironment(status))).to.deep.equal(status);
   });
 });
