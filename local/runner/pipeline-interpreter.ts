@@ -145,6 +145,36 @@ function resolveGet(reference: unknown, scope: ExecutionScope, path: string): Pa
   throw new Error(`${path}: cannot resolve {"Get": ${JSON.stringify(text)}}`);
 }
 
+/** SageMaker gives up on a Lambda step after 10 minutes. */
+export const lambdaStepLimitSeconds = 600;
+
+/** Why a Lambda step failed when SageMaker gave up on it. */
+export function lambdaStepTimedOut(stepName: string): string {
+  return `Step ${stepName} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
+}
+
+/** What references of an execution's steps resolve against, before any step has run. */
+export function executionScope(
+  executionArn: string,
+  pipelineName: string,
+  parameters: Record<string, ParameterValue>,
+): ExecutionScope {
+  return {
+    executionArn,
+    executionId: executionArn.slice(executionArn.lastIndexOf("/") + 1),
+    pipelineName,
+    parameters,
+    stepOutputs: {},
+  };
+}
+
+/** A Callback step's outputs: the output parameters of the answer that succeeded it. */
+export function callbackStepOutputs(answer: {
+  outputParameters?: { Name?: string; Value?: string }[];
+}): Record<string, ParameterValue> {
+  return Object.fromEntries((answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]));
+}
+
 /** A Lambda step's outputs, or why SageMaker would fail the step. */
 export type LambdaStepOutputs =
   { ok: true; outputs: Record<string, ParameterValue> } | { ok: false; reason: string };

@@ -12,7 +12,11 @@ import type { SimClock } from "../time/clock";
 import type { Track } from "./event-sources";
 import type { LambdaService } from "./lambda";
 import {
+  callbackStepOutputs,
+  executionScope,
+  lambdaStepLimitSeconds,
   lambdaStepOutputs,
+  lambdaStepTimedOut,
   resolveArguments,
   resolveParameters,
   type DefinitionStep,
@@ -21,9 +25,6 @@ import {
   type PipelineStep,
 } from "./pipeline-interpreter";
 import { runTransformStep } from "./transform-step";
-
-/** SageMaker gives up on a Lambda step after 10 minutes. */
-const lambdaStepLimitSeconds = 600;
 
 export interface PipelineRunsDeps {
   clock: SimClock;
@@ -77,13 +78,7 @@ export class PipelineRuns {
       const given: Record<string, ParameterValue> = Object.fromEntries(
         execution.parameters.map((p) => [p.Name ?? "", p.Value ?? ""]),
       );
-      scope = {
-        executionArn,
-        executionId: executionArn.slice(executionArn.lastIndexOf("/") + 1),
-        pipelineName: execution.pipelineName,
-        parameters: resolveParameters(definition, given),
-        stepOutputs: {},
-      };
+      scope = executionScope(executionArn, execution.pipelineName, resolveParameters(definition, given));
     } catch (error) {
       sageMakerServer.setExecutionStatus(executionArn, "Failed", (error as Error).message);
       return;
@@ -130,7 +125,7 @@ export class PipelineRuns {
       const startedAt = clock.now();
       const result = await lambda.invoke(step.FunctionArn, args);
       if ((clock.now() - startedAt) / 1000 > lambdaStepLimitSeconds) {
-        reason = `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
+        reason = lambdaStepTimedOut(step.Name);
       } else if (!result.ok) {
         reason = `Step ${step.Name} failed: ${result.message}`;
       } else {
@@ -179,9 +174,7 @@ export class PipelineRuns {
     const status = sageMakerServer.execution(executionArn)?.status;
     if (status !== undefined && status !== "Executing") return status;
     if (accepted.outcome === "failure") return "Failed";
-    scope.stepOutputs[step.Name] = Object.fromEntries(
-      (accepted.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
-    );
+    scope.stepOutputs[step.Name] = callbackStepOutputs(accepted);
     return undefined;
   }
 }

@@ -8,7 +8,7 @@
  */
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
 import type { BatchScenario } from "../batch/scenario";
 import { startBatchServer, type BatchServer } from "../batch/server";
@@ -28,6 +28,8 @@ import { TransformJobs } from "../sagemaker/transform-jobs";
 import { builtInTransformModel } from "./transform-model";
 import { RecordWorkerRuntime } from "./record-worker";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment } from "./simulated-process";
+import { countQueueMessages } from "./queue-messages";
+import { TrackedWork } from "./tracked-work";
 
 export interface RecordsWorldOptions {
   design: PreparedDesign;
@@ -64,8 +66,7 @@ function scheduledEvent(schedule: ScheduleTarget, design: PreparedDesign, at: nu
 
 /** Everything running, and what the runner reads from it. */
 export class RecordsWorld {
-  private works = 0;
-  private internalError: unknown;
+  private readonly work = new TrackedWork();
   private readonly cleanup: (() => Promise<void> | void)[] = [];
   private readonly dynamoDbCalls = new Map<string, number>();
   private setupSqsCalls: Record<string, number> = {};
@@ -101,22 +102,11 @@ export class RecordsWorld {
   }
 
   /** Starts work the world waits for; its unexpected errors end the run. */
-  readonly track: Track = (work) => {
-    this.works += 1;
-    work.then(
-      () => {
-        this.works -= 1;
-      },
-      (error: unknown) => {
-        this.works -= 1;
-        this.internalError ??= error;
-      },
-    );
-  };
+  readonly track: Track = this.work.track;
 
   /** The first unexpected error of tracked work, if any. */
   get error(): unknown {
-    return this.internalError;
+    return this.work.error;
   }
 
   get design(): PreparedDesign {
@@ -278,7 +268,7 @@ export class RecordsWorld {
 
   /** True once nothing is in flight or waiting: invocations, events, executions, messages on a queue. */
   async quiet(): Promise<boolean> {
-    if (this.works > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
+    if (this.work.pending > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
     if (this.pipelineRuns.running > 0 || this.sources.some((s) => s.gathering > 0 || s.inFlight > 0))
       return false;
     // Every queue but the dead-letter ones: a schedule's buffer has no subscription, yet holds work.
@@ -287,26 +277,8 @@ export class RecordsWorld {
   }
 
   /** Messages on the queues, visible or not (GetQueueAttributes, left out of the figures). */
-  async messagesOn(queueUrls: readonly string[]): Promise<number> {
-    let total = 0;
-    for (const queueUrl of queueUrls) {
-      this.bookkeepingCalls.GetQueueAttributes = (this.bookkeepingCalls.GetQueueAttributes ?? 0) + 1;
-      const { Attributes = {} } = await this.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: queueUrl,
-          AttributeNames: [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-          ],
-        }),
-      );
-      total +=
-        Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-        Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
-        Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0);
-    }
-    return total;
+  messagesOn(queueUrls: readonly string[]): Promise<number> {
+    return countQueueMessages(this.sqs, queueUrls, this.bookkeepingCalls);
   }
 
   /** The dead-letter queues' messages (redrive targets and the flush's own). */

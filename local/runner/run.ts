@@ -14,12 +14,7 @@ import type { JobMode } from "../../functions/step-contract";
 import { parseMinSuccessRatio, requiredSuccesses } from "../../functions/success-ratio";
 import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
 import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import {
   startBatchServer,
@@ -36,14 +31,18 @@ import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
 import { concurrentJobs, type DesignRequest, type PreparedDesign } from "../designs/design";
 import { prepareDesign } from "../designs/prepare";
-import { EventDelivery, QueueEventSource, type EventCounts, type Track } from "./event-sources";
+import { EventDelivery, QueueEventSource, type EventCounts } from "./event-sources";
 import { LambdaService } from "./lambda";
 import type { CallbackStepDefinition, LambdaStepDefinition } from "../../infra/pipeline-definition";
 import {
+  callbackStepOutputs,
   conditionsHold,
   executionPlan,
+  executionScope,
   failStepMessage,
+  lambdaStepLimitSeconds,
   lambdaStepOutputs,
+  lambdaStepTimedOut,
   resolveArguments,
   resolveParameters,
   type ConditionBranch,
@@ -54,11 +53,11 @@ import {
 import { formatDuration, resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
 import { WorkerHost, type WorkerSummary } from "./worker-host";
+import { countQueueMessages } from "./queue-messages";
+import { TrackedWork } from "./tracked-work";
 
 /** Simulated time at which every execution starts (fixed, so that runs repeat exactly). */
 export const simulationStartMs = Date.UTC(2030, 0, 1);
-/** SageMaker gives up on a Lambda step after 10 minutes. */
-const lambdaStepLimitSeconds = 600;
 /**
  * After the execution ends, the run waits at most this long for the messages it left to be handled: a
  * message can be hidden for at most 12 hours (ChangeMessageVisibility's limit), and a minute more.
@@ -362,8 +361,7 @@ class ExecutionRun {
   private answer: StepAnswer | undefined;
   private ended: { outcome: Outcome; reason: string | null; at: number } | undefined;
   private firstFailureAt: number | undefined;
-  private works = 0;
-  private internalError: unknown;
+  private readonly work = new TrackedWork();
   private drainDeadline = 0;
 
   constructor(
@@ -375,7 +373,7 @@ class ExecutionRun {
     this.startedAt = clock.now();
     const functionEnv = Object.fromEntries(Object.entries(deps.env).filter(([, value]) => value !== ""));
     this.lambda = new LambdaService(clock, design.functions(functionEnv));
-    const track: Track = (work) => this.track(work);
+    const track = this.work.track;
     this.sources = design.subscriptions.map(
       (subscription) =>
         new QueueEventSource(subscription, {
@@ -431,22 +429,14 @@ class ExecutionRun {
       if (stopping.executionArn === this.executionArn) this.onStopRequested();
     });
     if (this.scenario.stopAfterSeconds !== undefined) {
-      clock.setTimeout(() => this.track(this.stopExecution()), this.scenario.stopAfterSeconds * 1000);
+      clock.setTimeout(() => this.work.track(this.stopExecution()), this.scenario.stopAfterSeconds * 1000);
     }
-    const scope: ExecutionScope = {
-      executionArn: execution.executionArn,
-      executionId: execution.executionArn.slice(execution.executionArn.lastIndexOf("/") + 1),
-      pipelineName: this.design.pipelineName,
-      parameters: definitionParameters,
-      stepOutputs: {},
-    };
-    void this.runPipeline(scope).catch((error: unknown) => {
-      this.internalError ??= error;
-    });
+    const scope = executionScope(execution.executionArn, this.design.pipelineName, definitionParameters);
+    void this.runPipeline(scope).catch((error: unknown) => this.work.fail(error));
 
     for (;;) {
       await settle(activity, clock);
-      if (this.internalError !== undefined) throw this.internalError;
+      if (this.work.error !== undefined) throw this.work.error;
       this.reportProgress();
       // Lambda polls the queues once there can be messages: the callback message, or events sent to a queue.
       const queuesInUse = this.callback !== undefined || this.events.counts().deliveredToQueues > 0;
@@ -573,9 +563,7 @@ class ExecutionRun {
         const status = sageMakerServer.execution(this.executionArn)?.status;
         if (status === "Stopped") return stopped(answer.failureReason ?? "Pipeline execution stopped.");
         if (answer.outcome === "failure") return failed(answer.failureReason ?? "");
-        scope.stepOutputs[step.Name] = Object.fromEntries(
-          (answer.outputParameters ?? []).map((o) => [o.Name ?? "", o.Value ?? ""]),
-        );
+        scope.stepOutputs[step.Name] = callbackStepOutputs(answer);
         return false;
       }
       case "Condition": {
@@ -656,7 +644,7 @@ class ExecutionRun {
     const args = resolveArguments(step.Arguments, scope, step.Name);
     if (!this.lambda.find(step.FunctionArn)) return `Function ${step.FunctionArn} not found.`;
     const invocation = this.lambda.invoke(step.FunctionArn, args);
-    this.track(invocation);
+    this.work.track(invocation);
     let stepLimit: SimTimer | undefined;
     const gaveUp = new Promise<"gave up">((resolve) => {
       stepLimit = clock.setTimeout(() => resolve("gave up"), lambdaStepLimitSeconds * 1000);
@@ -664,7 +652,7 @@ class ExecutionRun {
     const result = await Promise.race([invocation, gaveUp]);
     clock.clearTimeout(stepLimit);
     if (result === "gave up") {
-      return `Step ${step.Name} timed out: a Lambda step ends after ${lambdaStepLimitSeconds / 60} minutes.`;
+      return lambdaStepTimedOut(step.Name);
     }
     if (!result.ok) return `Step ${step.Name} failed: ${result.message}`;
     const outputs = lambdaStepOutputs(step, result.value);
@@ -730,7 +718,7 @@ class ExecutionRun {
   /** SageMaker's reaction to a stop: the extra `Stopping` message once the Callback step has started. */
   private onStopRequested(): void {
     this.stopRequestedAt ??= this.deps.clock.now();
-    if (this.callback && !this.answer) this.track(this.sendStopping());
+    if (this.callback && !this.answer) this.work.track(this.sendStopping());
     this.stopSimulatedStep?.();
   }
 
@@ -785,7 +773,7 @@ class ExecutionRun {
 
   /** True once nothing the execution set off is still going: invocations, events, messages on the queues. */
   private async drained(): Promise<boolean> {
-    if (this.works > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
+    if (this.work.pending > 0 || this.lambda.inFlight > 0 || this.events.scheduled > 0) return false;
     const runtime = this.deps.worker?.runtime;
     if (runtime && (runtime.running > 0 || runtime.undelivered > 0)) return false;
     if (this.ended?.outcome === "no answer") return true;
@@ -798,19 +786,6 @@ class ExecutionRun {
   private callbackQueueNames(): string[] {
     const urls = new Set(this.design.subscriptions.map((s) => s.queueUrl));
     return this.design.queues.filter((q) => urls.has(q.url)).map((q) => q.name);
-  }
-
-  private track(work: Promise<unknown>): void {
-    this.works += 1;
-    work.then(
-      () => {
-        this.works -= 1;
-      },
-      (error: unknown) => {
-        this.works -= 1;
-        this.internalError ??= error;
-      },
-    );
   }
 
   private reportProgress(): void {
@@ -945,32 +920,14 @@ class ExecutionRun {
 }
 
 /** Messages in the named queues, visible or not (GetQueueAttributes, counted in `bookkeeping`). */
-async function countMessages(
+function countMessages(
   sqs: SQSClient,
   design: PreparedDesign,
   names: readonly string[],
   bookkeeping: Record<string, number> = {},
 ): Promise<number> {
-  let total = 0;
-  for (const name of names) {
-    const queue = design.queues.find((q) => q.name === name)!;
-    bookkeeping.GetQueueAttributes = (bookkeeping.GetQueueAttributes ?? 0) + 1;
-    const { Attributes = {} } = await sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: queue.url,
-        AttributeNames: [
-          "ApproximateNumberOfMessages",
-          "ApproximateNumberOfMessagesNotVisible",
-          "ApproximateNumberOfMessagesDelayed",
-        ],
-      }),
-    );
-    total +=
-      Number(Attributes.ApproximateNumberOfMessages ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0) +
-      Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0);
-  }
-  return total;
+  const urls = names.map((name) => design.queues.find((q) => q.name === name)!.url);
+  return countQueueMessages(sqs, urls, bookkeeping);
 }
 
 function subtract(counts: Record<string, number>, minus: Record<string, number>): Record<string, number> {
