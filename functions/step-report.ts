@@ -54,6 +54,11 @@ export function reasonWithReport(reason: string, uri: string): string {
   return `${truncate(reason, room)}${suffix}`;
 }
 
+/** The report URI a failure reason ends with (see `reasonWithReport`), if it ends with one. */
+export function reportUriInReason(reason: string): string | undefined {
+  return / Report: (s3:\/\/\S+)$/.exec(reason)?.[1];
+}
+
 /** What the report says about the answer. */
 export interface ReportAnswer {
   outcome: "success" | "failure";
