@@ -7,6 +7,7 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { BatchClient } from "@aws-sdk/client-batch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
@@ -59,6 +60,7 @@ export function monitorHandlerFromEnvironment(
     pacers: createBatchPacers(systemClock()),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
+    s3: new S3Client(clientConfig(env, "S3")),
     ...(settings.statusTable !== undefined
       ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")) }
       : {}),
@@ -80,6 +82,7 @@ export function jobEventHandlerFromEnvironment(
     pacers: createBatchPacers(systemClock()),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
+    s3: new S3Client(clientConfig(env, "S3")),
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     settings,
     logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("job-event") }),

@@ -39,6 +39,15 @@ export interface FailedShard {
   statusReason?: string;
   exitCode?: number;
   containerReason?: string;
+  /** How many times Batch ran the job (DescribeJobs and events say; ListJobs does not). */
+  attempts?: number;
+  /** The last attempt's CloudWatch log stream and the group its awslogs options name, where known. */
+  logStreamName?: string;
+  logGroupName?: string;
+  /** Batch's timestamps, in milliseconds since the epoch. */
+  createdAt?: number;
+  startedAt?: number;
+  stoppedAt?: number;
 }
 
 /**
@@ -386,6 +395,12 @@ export function failedJobDetails(job: JobDetail, shardIndex: number | undefined)
     statusReason: job.statusReason,
     exitCode: job.container?.exitCode ?? lastAttempt?.container?.exitCode,
     containerReason: job.container?.reason ?? lastAttempt?.container?.reason,
+    attempts: job.attempts?.length,
+    logStreamName: lastAttempt?.container?.logStreamName ?? job.container?.logStreamName,
+    logGroupName: job.container?.logConfiguration?.options?.["awslogs-group"],
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    stoppedAt: job.stoppedAt,
   };
 }
 
@@ -396,5 +411,8 @@ function failedShard(job: JobSummary, shardIndex: number | undefined): FailedSha
     statusReason: job.statusReason,
     exitCode: job.container?.exitCode,
     containerReason: job.container?.reason,
+    createdAt: job.createdAt,
+    startedAt: job.startedAt,
+    stoppedAt: job.stoppedAt,
   };
 }

@@ -9,6 +9,7 @@
  */
 import type { BatchClient } from "@aws-sdk/client-batch";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { describeError } from "./aws-errors";
@@ -44,6 +45,8 @@ export interface JobEventDeps {
   batch: BatchClient;
   sagemaker: SageMakerClient;
   sqs: SQSClient;
+  /** Writes step reports under each step's outputUri (functions/step-report.ts); without it, none. */
+  s3?: S3Client;
   dynamodb: DynamoDBClient;
   settings: JobEventSettings;
   logger: Log;

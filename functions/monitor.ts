@@ -9,6 +9,7 @@
  */
 import type { BatchClient } from "@aws-sdk/client-batch";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { ChangeMessageVisibilityCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
@@ -48,6 +49,8 @@ export interface MonitorDeps {
   batch: BatchClient;
   sagemaker: SageMakerClient;
   sqs: SQSClient;
+  /** Writes step reports under each step's outputUri (functions/step-report.ts); without it, none. */
+  s3?: S3Client;
   /** Needed when `settings.statusTable` is set. */
   dynamodb?: DynamoDBClient;
   settings: MonitorSettings;

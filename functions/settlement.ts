@@ -4,6 +4,7 @@
  * callback message. The monitor and the job-event function both answer through here, so a step gets the
  * same reasons, clean-up and outputs whichever of them sees the end first, and only one of them acts.
  */
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { DeleteMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { answerStep, type StepAnswer } from "./answer";
@@ -20,6 +21,7 @@ import {
   type StatusTable,
   type StepRecord,
 } from "./status-table-items";
+import { buildReport, describeFailedShards, reasonWithReport, reportUri, writeReport } from "./step-report";
 import { describeTerminationFailures, terminateUnfinishedJobs } from "./terminate";
 
 /**
@@ -40,6 +42,8 @@ export interface SettlementDeps {
   callbackQueueUrl: string;
   /** Who claims: "monitor" or "job-event". */
   claimant: string;
+  /** Where step reports are written (under each step's outputUri); without it, none are. */
+  s3?: S3Client;
 }
 
 /** The step to settle. */
@@ -56,6 +60,8 @@ export interface StepToSettle {
 /** What to do once the step is ours. */
 export interface Resolution {
   terminate?: { jobs: ExecutionJobs; reason: string };
+  /** The jobs the step report describes (default: those terminated). */
+  report?: ExecutionJobs;
   /** The answer, given how many jobs were terminated. */
   answer: (terminated: number) => StepAnswer;
 }
@@ -71,9 +77,10 @@ export type SettleResult =
 /** An answering decision's resolution: a success with its outputs, or a failure after its jobs are terminated. */
 export function outcomeResolution(outcome: Outcome, jobs: ExecutionJobs): Resolution {
   if (outcome.decision === "succeed") {
-    return { answer: () => ({ outcome: "success", outputs: outcome.outputs }) };
+    return { report: jobs, answer: () => ({ outcome: "success", outputs: outcome.outputs }) };
   }
   return {
+    report: jobs,
     terminate: { jobs, reason: outcome.terminationReason },
     answer: () => ({ outcome: "failure", reason: outcome.reason }),
   };
@@ -118,11 +125,70 @@ export function makeStepSettler(deps: SettlementDeps) {
     return result.terminated;
   };
 
+  /**
+   * Writes the step report for a failure, or a success with failed shards, and names it in the answer:
+   * at the end of the failure reason, or as the ReportUri output. A write S3 refuses or throttles leaves
+   * the answer as it was (logged): the step is answered all the same.
+   */
+  const withReport = async (
+    calls: BatchCalls,
+    resolution: Resolution,
+    stepAnswer: StepAnswer,
+    terminated: number,
+    context: Record<string, unknown>,
+  ): Promise<StepAnswer> => {
+    const jobs = resolution.report ?? resolution.terminate?.jobs;
+    if (!deps.s3 || !jobs || jobs.outputUri === undefined) return stepAnswer;
+    if (stepAnswer.outcome === "success" && jobs.failed === 0) return stepAnswer;
+    const uri = reportUri(jobs.outputUri, jobs.executionArn, jobs.jobName);
+    let failedShards = jobs.failedShards;
+    try {
+      failedShards = await describeFailedShards(calls, failedShards);
+    } catch (error) {
+      // The report names the shards as they were listed, without their log links.
+      logger.warn("could not describe the failed jobs", { ...context, error: describeError(error) });
+    }
+    const report = buildReport(
+      { ...jobs, failedShards },
+      stepAnswer.outcome === "failure"
+        ? { outcome: "failure", reason: stepAnswer.reason }
+        : { outcome: "success", failedShards: stepAnswer.outputs.FailedShards },
+      resolution.terminate
+        ? {
+            reason: resolution.terminate.reason,
+            jobIds: resolution.terminate.jobs.unfinishedJobIds,
+            terminated,
+          }
+        : undefined,
+      (await deps.s3.config.region()) ?? "us-east-1",
+      clock.now(),
+    );
+    try {
+      await writeReport(deps.s3, uri, report);
+    } catch (error) {
+      logger.warn("could not write the step report", {
+        ...context,
+        reportUri: uri,
+        error: describeError(error),
+      });
+      return stepAnswer;
+    }
+    return stepAnswer.outcome === "failure"
+      ? { outcome: "failure", reason: reasonWithReport(stepAnswer.reason, uri) }
+      : { outcome: "success", outputs: { ...stepAnswer.outputs, ReportUri: uri } };
+  };
+
   const carryOut = async (calls: BatchCalls, step: StepToSettle, resolution: Resolution) => {
     const terminated = resolution.terminate
       ? await terminate(calls, resolution.terminate.jobs, resolution.terminate.reason, step.context)
       : 0;
-    const stepAnswer = resolution.answer(terminated);
+    const stepAnswer = await withReport(
+      calls,
+      resolution,
+      resolution.answer(terminated),
+      terminated,
+      step.context,
+    );
     const refusal = await answer(step.token, stepAnswer, step.context);
     return { settled: true as const, answer: stepAnswer, terminated, ...(refusal ? { refusal } : {}) };
   };

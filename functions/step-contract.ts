@@ -104,10 +104,16 @@ export const callbackOutputNames = [
   "JobRef",
   "OutputUri",
   "FailedShards",
+  "ReportUri",
 ] as const;
-export type CallbackOutputs = Record<Exclude<(typeof callbackOutputNames)[number], "OutputUri">, string> & {
+export type CallbackOutputs = Record<
+  Exclude<(typeof callbackOutputNames)[number], "OutputUri" | "ReportUri">,
+  string
+> & {
   /** Missing only when the callback message carried no outputUri (a step defined before it did). */
   OutputUri?: string;
+  /** The step report's s3:// URI, when shards failed (minSuccessRatio) and the report was written. */
+  ReportUri?: string;
 };
 
 /** The message SageMaker puts on the callback queue (the status key is spelled both ways in AWS docs). */

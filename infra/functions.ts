@@ -238,8 +238,8 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
       roleDescription: "The bridge's monitor function: checks Batch jobs and answers the Callback step.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable.arn])
-          .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn]) =>
+          .all([scope, callbackQueue.arn, deadLetterQueue.arn, logGroupArn, statusTable.arn, args.bucketName])
+          .apply(([s, callbackQueueArn, deadLetterQueueArn, logGroupArn, statusTableArn, bucketName]) =>
             monitorFunctionPolicy({
               scope: s,
               pipelineNames: config.bridgedPipelineNames,
@@ -247,6 +247,7 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
               deadLetterQueueArn,
               logGroupArn,
               ...(waitsInTable ? { statusTableArn } : {}),
+              reports: { bucketName, outputPrefix: config.outputPrefix },
             }),
           ),
       // The config checks keep it at most the visibility timeout: a message is not redelivered mid-run.
@@ -332,14 +333,15 @@ export function createFunctions(name: string, args: FunctionsArgs, parent: pulum
         "The bridge's job-event function: answers the Callback step when Batch reports its jobs done.",
       policy: (logGroupArn) =>
         pulumi
-          .all([scope, statusTable.arn, callbackQueue.arn, logGroupArn])
-          .apply(([s, statusTableArn, callbackQueueArn, logGroupArn]) =>
+          .all([scope, statusTable.arn, callbackQueue.arn, logGroupArn, args.bucketName])
+          .apply(([s, statusTableArn, callbackQueueArn, logGroupArn, bucketName]) =>
             jobEventFunctionPolicy({
               scope: s,
               pipelineNames: config.bridgedPipelineNames,
               statusTableArn,
               callbackQueueArn,
               logGroupArn,
+              reports: { bucketName, outputPrefix: config.outputPrefix },
             }),
           ),
       // It checks and terminates jobs and answers as the monitor does, so it gets the monitor's time.

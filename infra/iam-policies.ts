@@ -322,6 +322,22 @@ function useStatusTable(statusTableArn: string): PolicyStatement {
   };
 }
 
+/** Where step reports go: under the output prefix only (functions/step-report.ts names them). */
+export interface StepReportPlace {
+  bucketName: string;
+  outputPrefix: string;
+}
+
+/** Write step reports, `<outputUri>/_bridge/report-*.json`, and nothing else, under the output prefix. */
+function writeStepReports(scope: AwsScope, place: StepReportPlace): PolicyStatement {
+  return {
+    Sid: "WriteStepReports",
+    Effect: "Allow",
+    Action: ["s3:PutObject"],
+    Resource: `arn:${scope.partition}:s3:::${place.bucketName}/${place.outputPrefix}*_bridge/report-*.json`,
+  };
+}
+
 export interface MonitorFunctionPolicyArgs {
   scope: AwsScope;
   /** The pipelines whose steps the function answers: the stack's own and externalPipelineNames. */
@@ -331,6 +347,7 @@ export interface MonitorFunctionPolicyArgs {
   logGroupArn: string;
   /** Set when steps are also answered from job state-change events (completionEvents). */
   statusTableArn?: string;
+  reports: StepReportPlace;
 }
 
 /** Monitor function: check and stop the executions' jobs, answer the callback steps, consume the queue. */
@@ -357,6 +374,7 @@ export function monitorFunctionPolicy(args: MonitorFunctionPolicyArgs): RolePoli
       Resource: args.deadLetterQueueArn,
     },
     args.statusTableArn === undefined ? undefined : useStatusTable(args.statusTableArn),
+    writeStepReports(args.scope, args.reports),
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
 }
@@ -368,6 +386,7 @@ export interface JobEventFunctionPolicyArgs {
   statusTableArn: string;
   callbackQueueArn: string;
   logGroupArn: string;
+  reports: StepReportPlace;
 }
 
 /**
@@ -387,6 +406,7 @@ export function jobEventFunctionPolicy(args: JobEventFunctionPolicyArgs): RolePo
       Action: ["sqs:DeleteMessage"],
       Resource: args.callbackQueueArn,
     },
+    writeStepReports(args.scope, args.reports),
     writeLogs("WriteFunctionLogs", args.logGroupArn),
   );
 }

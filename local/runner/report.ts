@@ -99,6 +99,8 @@ export function formatSummary(summary: Summary): string {
   for (const note of summary.notes) row("Note", note);
   if (summary.failureReason) row("Failure reason", summary.failureReason);
   if (summary.stepOutputs?.FailedShards) row("Failed shards", summary.stepOutputs.FailedShards);
+  if (summary.reportUri) row("Step report", summary.reportUri);
+  if (summary.reportFile) row("Report file", summary.reportFile);
   for (const problem of summary.unexpected) row("Not as expected", problem);
   for (const step of summary.steps) {
     // A failed step's reason is the failure reason above.

@@ -55,6 +55,13 @@ import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } fr
 import { WorkerHost, type WorkerSummary } from "./worker-host";
 import { countQueueMessages } from "./queue-messages";
 import { TrackedWork } from "./tracked-work";
+import { S3Client } from "@aws-sdk/client-s3";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseS3Uri, readText } from "../../functions/records/s3-objects";
+import { reportUriInReason } from "../../functions/step-report";
+import { localCredentials, startS3Server } from "../s3/server";
 
 /** Simulated time at which every execution starts (fixed, so that runs repeat exactly). */
 export const simulationStartMs = Date.UTC(2030, 0, 1);
@@ -123,6 +130,12 @@ export interface Summary {
   /** What the scenario asked for that could not happen as asked (e.g. a stop planned after the end). */
   notes: string[];
   failureReason: string | null;
+  /**
+   * The step report the answer named (a failure, a stop, or a success with failed shards), or null, and
+   * the file it was copied to for the user to read (null when it could not be read back).
+   */
+  reportUri: string | null;
+  reportFile: string | null;
   /** The last Callback step's output parameters on success. */
   stepOutputs: Record<string, string> | null;
   /** Every step of the definition, in the order the execution runs them, with its status. */
@@ -195,6 +208,13 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       worker = await WorkerHost.start(scenario.worker, scenario.inputDirectory, design);
       cleanup.unshift(() => worker!.stop());
     }
+    // The answering functions write step reports to S3: the worker's server, else one of the run's own.
+    let s3Endpoint = worker?.s3Endpoint;
+    if (s3Endpoint === undefined) {
+      const s3Server = await startS3Server({ buckets: [design.data.bucket] });
+      cleanup.unshift(() => s3Server.stop());
+      s3Endpoint = s3Server.endpoint;
+    }
     const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({
       ...identity,
@@ -219,6 +239,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       BATCH: batchServer.endpoint,
       SAGEMAKER: sageMakerServer.endpoint,
       ...(dynamoDb ? { DYNAMODB: dynamoDb.endpoint } : {}),
+      S3: s3Endpoint,
     };
     const env = localAwsEnvironment(endpoints, design.region);
     const credentials = { accessKeyId: "local", secretAccessKey: "local" };
@@ -279,8 +300,12 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       ...(dynamoDb ? { DynamoDB: Object.fromEntries([...dynamoDbCalls.entries()].sort()) } : {}),
     };
     const deadLetterMessages = await countMessages(sqs, design, design.deadLetterQueueNames);
+    const report = await keepReport(s3Endpoint, design.region, run.reportUri());
     const workerSummary = worker ? await worker.finish() : null;
-    return run.summary(apiCalls, deadLetterMessages, (performance.now() - wallStart) / 1000, workerSummary);
+    return {
+      ...run.summary(apiCalls, deadLetterMessages, (performance.now() - wallStart) / 1000, workerSummary),
+      ...report,
+    };
   } finally {
     for (const stop of cleanup) await stop();
   }
@@ -803,13 +828,19 @@ class ExecutionRun {
     });
   }
 
+  /** The step report the last answer named: its ReportUri output, or the URI its failure reason ends with. */
+  reportUri(): string | undefined {
+    const output = this.answer?.outputParameters?.find((o) => o.Name === "ReportUri")?.Value;
+    return output ?? (this.ended?.reason ? reportUriInReason(this.ended.reason) : undefined);
+  }
+
   /** The summary, from what the servers and the run recorded. */
   summary(
     apiCalls: Record<string, Record<string, number>>,
     deadLetterMessages: number,
     wallSeconds: number,
     worker: WorkerSummary | null,
-  ): Summary {
+  ): Omit<Summary, "reportUri" | "reportFile"> {
     const { clock, batchServer } = this.deps;
     const { scenario, design } = this;
     const ended = this.ended ?? {
@@ -916,6 +947,31 @@ class ExecutionRun {
       configOverrides: design.configOverrides,
       worker,
     };
+  }
+}
+
+/**
+ * Copies the step report from the run's S3 server into a folder of its own, which outlives the run, so
+ * that the user can read it once the server is gone.
+ */
+async function keepReport(
+  endpoint: string,
+  region: string,
+  uri: string | undefined,
+): Promise<Pick<Summary, "reportUri" | "reportFile">> {
+  const place = uri === undefined ? undefined : parseS3Uri(uri);
+  if (uri === undefined || !place) return { reportUri: uri ?? null, reportFile: null };
+  const s3 = new S3Client({ region, credentials: localCredentials, endpoint, forcePathStyle: true });
+  try {
+    const text = await readText(s3, place.bucket, place.key);
+    const folder = await mkdtemp(path.join(os.tmpdir(), "sagemaker-batch-bridge-report-"));
+    const file = path.join(folder, path.posix.basename(place.key));
+    await writeFile(file, text);
+    return { reportUri: uri, reportFile: file };
+  } catch {
+    return { reportUri: uri, reportFile: null };
+  } finally {
+    s3.destroy();
   }
 }
 

@@ -99,6 +99,11 @@ export class WorkerHost {
     }
   }
 
+  /** Where its S3 server listens (the functions write step reports there too). */
+  get s3Endpoint(): string {
+    return this.s3Server.endpoint;
+  }
+
   /** Most processes at once: the compute environment's floor(maxVcpus / vcpu), at least 1. */
   get concurrency(): number {
     return concurrentJobs(this.design.compute);

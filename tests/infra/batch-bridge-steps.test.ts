@@ -226,7 +226,7 @@ describe("BatchBridge steps in a pipeline definition", () => {
           bridgeStep("Embed", { InputUri: { Get: "Steps.Tokenize.OutputParameters['outputUri']" } }),
         ),
         "step Embed, Arguments.InputUri: refers to output outputUri of step Tokenize, which has Status, " +
-          "SucceededShards, ShardCount, JobRef, OutputUri and FailedShards.",
+          "SucceededShards, ShardCount, JobRef, OutputUri, FailedShards and ReportUri.",
       ],
       [
         "a reference to a missing parameter",

@@ -55,6 +55,7 @@ const monitorArgs = {
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   deadLetterQueueArn: arn("sqs", "bridge-callbacks-dlq"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-monitor"),
+  reports: { bucketName: "data-bucket", outputPrefix: "output/" },
 };
 const monitorPolicy = monitorFunctionPolicy(monitorArgs);
 const statusTableArn = arn("dynamodb", "table/bridge-executions");
@@ -65,8 +66,16 @@ const jobEventArgs = {
   statusTableArn,
   callbackQueueArn: arn("sqs", "bridge-callbacks"),
   logGroupArn: arn("logs", "log-group:/aws/lambda/bridge-job-event"),
+  reports: { bucketName: "data-bucket", outputPrefix: "output/" },
 };
 const jobEventPolicy = jobEventFunctionPolicy(jobEventArgs);
+/** The answering functions write step reports under the output prefix, and nothing else there. */
+const writeStepReports = {
+  Sid: "WriteStepReports",
+  Effect: "Allow",
+  Action: ["s3:PutObject"],
+  Resource: "arn:aws:s3:::data-bucket/output/*_bridge/report-*.json",
+};
 
 /** IAM's StringLike: `*` matches any run of characters, `?` any one, everything else itself. */
 function stringLike(pattern: string, value: string): boolean {
@@ -305,6 +314,7 @@ describe("IAM policies", () => {
         Action: ["sqs:SendMessage"],
         Resource: arn("sqs", "bridge-callbacks-dlq"),
       },
+      writeStepReports,
       {
         Sid: "WriteFunctionLogs",
         Effect: "Allow",
@@ -316,9 +326,9 @@ describe("IAM policies", () => {
 
   it("monitor role with completion events: the same, plus the status table and nothing else", () => {
     expect(monitorPolicyWithTable.Statement).to.deep.equal([
-      ...monitorPolicy.Statement.slice(0, -1),
+      ...monitorPolicy.Statement.slice(0, -2),
       trackWaitingSteps,
-      monitorPolicy.Statement.at(-1),
+      ...monitorPolicy.Statement.slice(-2),
     ]);
   });
 
@@ -350,6 +360,7 @@ describe("IAM policies", () => {
         Action: ["sqs:DeleteMessage"],
         Resource: arn("sqs", "bridge-callbacks"),
       },
+      writeStepReports,
       {
         Sid: "WriteFunctionLogs",
         Effect: "Allow",

@@ -207,6 +207,7 @@ describe("the stack under the mock engine", () => {
           deadLetterQueueArn: stateOf(types.queue, "batch-bridge-callbacks-dlq").arn,
           logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-monitor"),
           statusTableArn: stateOf(types.table).arn,
+          reports: { bucketName: String(resource(dev, types.bucket).state.bucket), outputPrefix: "output/" },
         }).Statement,
       );
     });
@@ -220,6 +221,7 @@ describe("the stack under the mock engine", () => {
           statusTableArn: stateOf(types.table).arn,
           callbackQueueArn: stateOf(types.queue, "batch-bridge-callbacks").arn,
           logGroupArn: logGroupArn("/aws/lambda/batch-bridge-dev-job-event"),
+          reports: { bucketName: String(resource(dev, types.bucket).state.bucket), outputPrefix: "output/" },
         }).Statement,
       );
     });
@@ -743,6 +745,7 @@ describe("the stack under the mock engine", () => {
         "AnswerCallbackSteps",
         "ConsumeCallbackMessages",
         "SetAsideMalformedMessages",
+        "WriteStepReports",
         "WriteFunctionLogs",
       ]);
     });
