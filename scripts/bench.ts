@@ -3,12 +3,19 @@
  * at 1 to 10,000 shards, with 2-minute and 2-hour jobs, for each design, on local servers in simulated
  * time; a table of what each run cost and how fast its step resumed. The designs are a list: a new one is
  * a new entry (and a new column group). Then a second table: the submit function submitting one job per
- * shard while Batch throttles a share of its calls, next to the ideal time.
+ * shard while Batch throttles a share of its calls, next to the ideal time. Then the records table, and the
+ * engine table: the same records through AWS Batch and SageMaker Batch Transform, latency and cost.
  */
 import type { JobMode } from "../functions/step-contract";
 import type { Summary } from "../local/runner/run";
 import { writeFileSync } from "node:fs";
 import { recordsBenchTable, runRecordsBench, type RecordsBenchRow } from "./bench-records";
+import {
+  engineBenchTable,
+  runEngineBench,
+  type EngineBenchOptions,
+  type EngineBenchRow,
+} from "./bench-engines";
 import { benchChartSvg } from "./svg/bench-chart";
 import { svgFileOf, svgFileOption } from "./svg/svg-file";
 import type { ThrottledSubmitCase, ThrottledSubmitResult } from "../local/runner/throttled-submit";
@@ -95,8 +102,10 @@ export const benchCommand: CliCommand = {
   description:
     "Runs one local execution per design, submit mode (array, jobs), shard count (1 to 10,000) and job\n" +
     "duration (2 minutes, 2 hours), in simulated time, and prints a table of how each ended, how fast its\n" +
-    "step resumed and what it cost; then the submit-under-throttling table, and the records table: 1,000\n" +
-    "records through the records API locally, 100,000 modelled, and the template's design.",
+    "step resumed and what it cost; then the submit-under-throttling table, the records table (1,000\n" +
+    "records through the records API locally, 100,000 modelled, and the template's design), and the engine\n" +
+    "table: 200 and 1,000 records through AWS Batch and through SageMaker Batch Transform, locally, with\n" +
+    "their latency (p50, p99) and a cost estimate per 1,000 records at list prices, assumptions printed.",
   options: [
     { name: "--json", help: "print every run's summary as one JSON object on stdout" },
     {
@@ -129,6 +138,10 @@ export interface BenchPlan {
   jobDurationsSeconds: number[];
   /** Also the records table (a local run of 1,000 records, the larger sizes modelled). */
   records?: boolean;
+  /** Also the engine table (both engines on the same records), with these options. */
+  engines?: EngineBenchOptions;
+  /** The engine table's record counts (default: 200 and 1,000). */
+  engineRecordCounts?: number[];
   /** The submit-under-throttling rows (unset: none). */
   throttleCases?: ThrottledSubmitCase[];
 }
@@ -142,6 +155,7 @@ export async function bench(
     shards: benchShards,
     jobDurationsSeconds: benchJobDurationsSeconds,
     records: true,
+    engines: {},
     throttleCases: benchThrottleCases,
   },
 ): Promise<number> {
@@ -212,6 +226,19 @@ export async function bench(
       console.log = log;
     }
   }
+  let engines: { rows: EngineBenchRow[]; table: string } | undefined;
+  if (plan.engines) {
+    console.log = console.error;
+    try {
+      const { rows, sizes } = await runEngineBench(plan.engines, plan.engineRecordCounts);
+      engines = { rows, table: engineBenchTable(rows, sizes, plan.engines) };
+      output.err(
+        `engines: ${rows.map((row) => row.records).join(" and ")} records through both engines done`,
+      );
+    } finally {
+      console.log = log;
+    }
+  }
   const totalWallSeconds = (performance.now() - wallStart) / 1000;
   if (svgFile !== undefined) {
     writeFileSync(svgFile, benchChartSvg(runs, designs));
@@ -223,11 +250,13 @@ export async function bench(
           runs,
           submitUnderThrottling: throttled,
           ...(records ? { records: records.rows } : {}),
+          ...(engines ? { engines: engines.rows } : {}),
           totalWallSeconds,
         })
       : [
           benchTable(runs, designs, totalWallSeconds, throttled),
           ...(records ? ["", records.table] : []),
+          ...(engines ? ["", engines.table] : []),
         ].join("\n"),
   );
   return 0;

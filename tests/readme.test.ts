@@ -14,6 +14,7 @@ import {
   throttleTable,
 } from "../scripts/bench";
 import { benchRecordCounts, recordsBenchTable, stackModelOf } from "../scripts/bench-records";
+import { engineBenchRecordCounts, engineBenchTable, engineSizesOf } from "../scripts/bench-engines";
 import type { CliOutput } from "../scripts/cli";
 import { api } from "../scripts/api";
 import { plan } from "../scripts/plan";
@@ -163,6 +164,22 @@ describe("README commands and outputs", function () {
     expect(
       shown.slice(shown.indexOf("Assumptions:"), shown.indexOf("Assumptions:") + assumptions.length),
     ).to.deep.equal(assumptions);
+  });
+
+  it("shows the bench's engine table with today's titles, columns, a row per size and its assumptions", () => {
+    const [block] = readmeOutputBlocks(readme).filter((b) => b.command === "npm run bench");
+    const shown = block.text.split("\n");
+    const empty = engineBenchTable([], engineSizesOf("dev")).split("\n");
+    const start = shown.indexOf(empty[0]);
+    expect(start, "the engine table's first line").to.be.greaterThan(0);
+    const words = (line: string) => line.trim().split(/\s+/);
+    expect(words(shown[start + 2])).to.deep.equal(words(empty[2]));
+    expect(words(shown[start + 3])).to.deep.equal(words(empty[3]));
+    const rows = shown.slice(start + 4, shown.indexOf("", start + 4));
+    expect(rows.map((row) => words(row)[0])).to.deep.equal(engineBenchRecordCounts.map(String));
+    for (const row of rows) expect(words(row), row).to.have.length(words(empty[3]).length);
+    const legend = shown.indexOf(empty[5], start);
+    expect(shown.slice(legend, legend + empty.length - 5)).to.deep.equal(empty.slice(5));
   });
 
   it("shows the bench's table with today's titles, columns, rows and legend", () => {

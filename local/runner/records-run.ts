@@ -37,8 +37,10 @@ export interface RecordsScenario {
   stack?: string;
   config?: Record<string, ConfigValue>;
   mode?: JobMode;
-  /** How long each Batch job runs (default 120 s). */
+  /** How long each Batch job runs (default 120 s); on the transform engine, each job's processing. */
   jobDurationSeconds?: number;
+  /** Transform jobs' instance provisioning, simulated seconds (default 300 s: AWS publishes no figure). */
+  transformProvisioningSeconds?: number;
   seed?: number;
   eventDelaySeconds?: number;
   functionLogs?: boolean;
@@ -73,6 +75,11 @@ export interface RecordsSummary {
   mode: JobMode;
   /** On the transform engine: the transform jobs, by how they ended. */
   transformJobs?: Record<string, number>;
+  /**
+   * On the transform engine: the jobs' billed time, simulated seconds summed over jobs, from creation
+   * (provisioning included) to the end.
+   */
+  transformJobSeconds?: number;
   seed: number;
   recordRate: number;
   jobDurationSeconds: number;
@@ -196,6 +203,7 @@ export async function runRecords(
     clock,
     seed,
     jobDurationSeconds,
+    transformProvisioningSeconds: input.transformProvisioningSeconds,
     eventDelaySeconds: input.eventDelaySeconds ?? recordsDefaults.eventDelaySeconds,
     failureOf: (jobId) => {
       const index = failingJobs.get(jobId);
@@ -377,6 +385,10 @@ function summarize(run: {
             counts[job.TransformJobStatus] = (counts[job.TransformJobStatus] ?? 0) + 1;
             return counts;
           }, {}),
+          transformJobSeconds: transformJobs.reduce(
+            (sum, job) => sum + ((job.TransformEndTime ?? job.CreationTime) - job.CreationTime),
+            0,
+          ),
         }
       : {}),
     seed: run.seed,

@@ -37,6 +37,8 @@ export interface RecordsWorldOptions {
   seed: number;
   /** How long each job runs, in simulated seconds. */
   jobDurationSeconds: number;
+  /** Transform jobs' instance provisioning (default: the local SageMaker's assumption, 300 s). */
+  transformProvisioningSeconds?: number;
   /** The error a record's result line holds instead of a result, or undefined. */
   failureOf(jobId: string): string | undefined;
   eventDelaySeconds: number;
@@ -154,6 +156,7 @@ export class RecordsWorld {
       accountId: design.accountId,
       model: builtInTransformModel,
       processingSeconds: this.options.jobDurationSeconds,
+      provisioningSeconds: this.options.transformProvisioningSeconds,
       track: this.track,
     });
     this.sageMakerServer = await startSageMakerServer({

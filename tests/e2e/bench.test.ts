@@ -9,6 +9,8 @@ import {
 } from "../../scripts/bench";
 import type { ThrottledSubmitResult } from "../../local/runner/throttled-submit";
 import { recordsBenchTable, stackModelOf } from "../../scripts/bench-records";
+import { engineBenchRecordCounts, runEngineBench } from "../../scripts/bench-engines";
+import { transformInstanceHourPrices } from "../../scripts/prices";
 
 /** Runs the bench in this process and collects what it prints. */
 async function runBench(
@@ -201,5 +203,67 @@ describe("npm run bench", function () {
     expect(table[5]).to.match(/^ +100000 {2}\| model +3m11s +3m12s +6390 {2}\| model/);
     expect(table.join("\n")).to.include("at most 128 jobs");
     expect(table.join("\n")).to.include("the job's instance start-up is assumed 5 min");
+  });
+
+  it("compares both engines on the same records: a row per size, p50, p99, jobs, billed hours and cost per 1,000 records each, from the runs", async () => {
+    expect(engineBenchRecordCounts).to.deep.equal([200, 1_000]);
+    const result = await runBench([], {
+      designs: [stack],
+      shards: { array: [1] },
+      jobDurationsSeconds: [120],
+      engines: {},
+      engineRecordCounts: [200],
+    });
+    expect(result.code).to.equal(0);
+    const lines = result.out.split("\n");
+    const title = lines.findIndex((line) => line.startsWith("Engines: the same records through each engine"));
+    expect(title, "the engine table comes after the bench's own").to.be.greaterThan(
+      lines.findIndex((line) => line.startsWith("array")),
+    );
+    expect(lines[title + 2]).to.match(/^ +\| AWS Batch \(Fargate\) +\| SageMaker Batch Transform$/);
+    expect(lines[title + 3].trim().split(/\s+/)).to.deep.equal([
+      "records",
+      "|",
+      "p50",
+      "p99",
+      "jobs",
+      "hours",
+      "$/1000",
+      "|",
+      "p50",
+      "p99",
+      "jobs",
+      "hours",
+      "$/1000",
+    ]);
+    const row = lines[title + 4].trim().split(/\s+/);
+    expect(row[0]).to.equal("200");
+    expect(lines[title + 5]).to.equal("");
+    // 200 records at 100 a second make two batches of 100: two jobs through each engine.
+    expect([row[4], row[10]]).to.deep.equal(["2", "2"]);
+    // A transform job's instances are billed from their provisioning (5 min assumed) to the job's end.
+    const [batchHours, transformHours] = [Number(row[5]), Number(row[11])];
+    expect(transformHours).to.be.closeTo((2 * (300 + 120)) / 3600, 0.01);
+    expect(batchHours).to.be.closeTo((2 * (20 + 120)) / 3600, 0.01);
+    const cost = (cell: string) => Number(cell.replace("$", ""));
+    const price = transformInstanceHourPrices["ml.m5.xlarge"];
+    expect(cost(row[12])).to.be.closeTo((transformHours * price * 1000) / 200, 0.01);
+    expect(cost(row[6])).to.be.greaterThan(0).and.lessThan(cost(row[12]));
+    expect(result.out).to.include("List prices in us-east-1, on demand, from the AWS pricing pages");
+    expect(result.out).to.include("1 ml.m5.xlarge instance(s) a job ($0.23 an hour)");
+    expect(result.out).to.include("its instances provisioned in 300 s");
+    expect(result.err).to.include("engines: 200 records through both engines done");
+
+    // A slower provisioning raises the transform engine's latency and billed time, and nothing of Batch's.
+    const latencySeconds = (cell: string) => {
+      const match = /^(?:(\d+)m)?([\d.]+)s$/.exec(cell)!;
+      return Number(match[1] ?? 0) * 60 + Number(match[2]);
+    };
+    const slower = await runEngineBench({ transformProvisioningSeconds: 900 }, [200]);
+    const [slow] = slower.rows;
+    expect(slow.transform.p50 - latencySeconds(row[8])).to.be.closeTo(600, 1);
+    expect(slow.transform.billedHours - transformHours).to.be.closeTo((2 * 600) / 3600, 0.01);
+    expect(slow.batch.p50).to.be.closeTo(latencySeconds(row[2]), 1);
+    expect(slow.batch.billedHours).to.be.closeTo(batchHours, 0.001);
   });
 });
