@@ -6,6 +6,7 @@
 import type { RecordsScenario, RecordsSummary } from "../local/runner/records-run";
 import { formatLatency } from "../local/runner/scenario";
 import { parseConfig, projectName } from "../infra/config";
+import type { Engine } from "../infra/config/keys";
 import { stackConfig } from "../render/stack-files";
 import {
   fargateMinimumSeconds,
@@ -21,7 +22,6 @@ export const engineBenchRecordRate = 100;
 /** STARTING in local Batch (the image pull Fargate bills). */
 export const batchStartingSeconds = 20;
 
-export type Engine = "batch" | "transform";
 export const engines: readonly Engine[] = ["batch", "transform"];
 
 /** What each engine's jobs are sized at, from the stack's config. */

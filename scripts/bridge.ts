@@ -6,6 +6,7 @@
  * servers (`npm start -- --serve`) as against AWS.
  */
 import { BatchClient } from "@aws-sdk/client-batch";
+import { terminationReasons } from "../functions/terminate";
 import {
   DescribePipelineCommand,
   ListPipelineExecutionsCommand,
@@ -430,8 +431,7 @@ export function whatTheBridgeDoes(view: ExecutionView): string {
   if (running?.status === "Executing" && running.type === "Lambda") {
     return (
       `${running.name} is a Lambda step, which runs to its end; the execution then becomes Stopped and the ` +
-      "clean-up function terminates every job it submitted (status reason " +
-      '"sagemaker-batch-bridge: pipeline execution stopped").'
+      `clean-up function terminates every job it submitted (status reason "${terminationReasons.stopped}").`
     );
   }
   if (unfinished === 0) return "None of its jobs is unfinished: the bridge has nothing to terminate.";
@@ -439,7 +439,7 @@ export function whatTheBridgeDoes(view: ExecutionView): string {
     running?.status === "Executing" && running.type === "Callback" ? running.name : "the waiting step";
   return (
     `SageMaker sends ${waiting} a Stopping message; the bridge terminates its ${unfinished} unfinished ` +
-    'job(s) (status reason "sagemaker-batch-bridge: pipeline execution stopped"), answers the step, and ' +
+    `job(s) (status reason "${terminationReasons.stopped}"), answers the step, and ` +
     "the execution becomes Stopped. Anything left is terminated by the clean-up function."
   );
 }

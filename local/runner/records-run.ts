@@ -7,6 +7,7 @@
  * every record's status with `GET /job/{job_id}`.
  */
 import type { JobMode } from "../../functions/step-contract";
+import type { Engine } from "../../infra/config/keys";
 import type { ConfigValue } from "../../render/stack-files";
 import type { PreparedDesign, QueueSubscription } from "../designs/design";
 import type { JobStatus } from "../batch/server";
@@ -31,7 +32,7 @@ export interface RecordsScenario {
    */
   failRecords?: number[];
   /** What runs each batch: the stack's engine unless set (transform: the local built-in model). */
-  engine?: "batch" | "transform";
+  engine?: Engine;
   /** Stop each batch's execution this long after it started (StopPipelineExecution); every record fails. */
   stopAfterSeconds?: number;
   stack?: string;
@@ -71,7 +72,7 @@ export interface LatencySummary {
 export interface RecordsSummary {
   stack: string;
   /** What ran each batch. */
-  engine: "batch" | "transform";
+  engine: Engine;
   mode: JobMode;
   /** On the transform engine: the transform jobs, by how they ended. */
   transformJobs?: Record<string, number>;

@@ -8,6 +8,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
+import type { JobMode } from "../../functions/step-contract";
 import type { ConfigValue } from "../../render/stack-files";
 import { prepareDesign } from "../designs/prepare";
 import { startEndpointRouter } from "../endpoint-router";
@@ -18,7 +19,7 @@ import { injectedFailure, shardOf } from "./run";
 export interface StackServeOptions {
   stack: string;
   config: Record<string, ConfigValue>;
-  mode?: "array" | "jobs";
+  mode?: JobMode;
   /** How long each job runs once RUNNING, in simulated seconds. */
   jobDurationSeconds: number;
   /** Shards whose job exits with code 1 halfway through, in every execution. */
