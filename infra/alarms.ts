@@ -87,6 +87,20 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
         opts,
       ),
     );
+  // A message in a dead-letter queue is a callback, clean-up or record the bridge could not handle.
+  const deadLetterAlarm = (queueName: string, queue: sqs.Queue) =>
+    alarm(`${queueName}-not-empty`, {
+      alarmDescription: queue.name.apply((q) => `Dead-letter queue ${q} holds messages: read their reason.`),
+      namespace: "AWS/SQS",
+      metricName: "ApproximateNumberOfMessagesVisible",
+      dimensions: { QueueName: queue.name },
+      statistic: "Maximum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+    });
 
   const queueJobsFunction = createBridgeFunction<unknown, unknown>(
     name,
@@ -169,18 +183,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
 
   // Each dead-letter queue: a message in it is a callback, clean-up or record the bridge could not handle.
   for (const [queueName, queue] of Object.entries(args.deadLetterQueues)) {
-    alarm(`${queueName}-not-empty`, {
-      alarmDescription: queue.name.apply((q) => `Dead-letter queue ${q} holds messages: read their reason.`),
-      namespace: "AWS/SQS",
-      metricName: "ApproximateNumberOfMessagesVisible",
-      dimensions: { QueueName: queue.name },
-      statistic: "Maximum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-    });
+    deadLetterAlarm(queueName, queue);
   }
   const functions = { ...args.functions, "queue-jobs": queueJobsFunction, ...args.records?.functions };
   for (const [part, fn] of Object.entries(functions)) {
@@ -231,20 +234,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
     metricFilter("records-failed", statusFunction, ended, bridgeMetrics.recordsFailed, "$.failed");
     metricFilter("records-processed", statusFunction, ended, bridgeMetrics.recordsProcessed, "$.processed");
     for (const [queueName, queue] of Object.entries(args.records.deadLetterQueues)) {
-      alarm(`${queueName}-not-empty`, {
-        alarmDescription: queue.name.apply(
-          (q) => `Dead-letter queue ${q} holds messages: read their reason.`,
-        ),
-        namespace: "AWS/SQS",
-        metricName: "ApproximateNumberOfMessagesVisible",
-        dimensions: { QueueName: queue.name },
-        statistic: "Maximum",
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: 0,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "notBreaching",
-      });
+      deadLetterAlarm(queueName, queue);
     }
     // Metric math: the Failed share of the records that became final in the hour (CloudWatch User Guide,
     // "Using math expressions with CloudWatch metrics"); no record finished: 0.

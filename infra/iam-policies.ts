@@ -176,9 +176,19 @@ export interface BatchJobPolicyArgs {
  * earlier one wrote), write the output prefix, nothing else.
  */
 export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
-  const bucketArn = `arn:${args.partition}:s3:::${args.bucketName}`;
-  const readable = [args.inputPrefix, args.outputPrefix];
-  return policy(
+  return policy(...jobDataStatements(`arn:${args.partition}:s3:::${args.bucketName}`, args));
+}
+
+/**
+ * What a job (a Batch container, a transform job) may do with the data bucket: read the input and output
+ * prefixes (a step may read what an earlier one wrote), list them, write the output prefix.
+ */
+export function jobDataStatements(
+  bucketArn: string,
+  prefixes: { inputPrefix: string; outputPrefix: string },
+): PolicyStatement[] {
+  const readable = [prefixes.inputPrefix, prefixes.outputPrefix];
+  return [
     {
       Sid: "ReadInput",
       Effect: "Allow",
@@ -197,9 +207,9 @@ export function batchJobPolicy(args: BatchJobPolicyArgs): RolePolicy {
       Sid: "WriteOutput",
       Effect: "Allow",
       Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-      Resource: `${bucketArn}/${args.outputPrefix}*`,
+      Resource: `${bucketArn}/${prefixes.outputPrefix}*`,
     },
-  );
+  ];
 }
 
 export interface SubmitFunctionPolicyArgs {

@@ -3,6 +3,7 @@
  * run the stack's Transform steps. Pure, as iam-policies.ts: resolved ARNs in, plain documents out.
  */
 import {
+  jobDataStatements,
   policy,
   privateEcrRepositoryArn,
   type AwsScope,
@@ -83,7 +84,6 @@ export interface TransformModelPolicyArgs {
 export function transformModelPolicy(args: TransformModelPolicyArgs): RolePolicy {
   const { partition } = args.scope;
   const bucketArn = `arn:${partition}:s3:::${args.bucketName}`;
-  const readable = [args.inputPrefix, args.outputPrefix];
   const repository = privateEcrRepositoryArn(args.image, partition);
   const logGroup = transformLogGroupArn(args.scope);
   return policy(
@@ -93,25 +93,7 @@ export function transformModelPolicy(args: TransformModelPolicyArgs): RolePolicy
       Action: ["s3:GetObject"],
       Resource: `arn:${partition}:s3:::${args.modelData.bucket}/${args.modelData.key}`,
     },
-    {
-      Sid: "ReadInput",
-      Effect: "Allow",
-      Action: ["s3:GetObject"],
-      Resource: readable.map((prefix) => `${bucketArn}/${prefix}*`),
-    },
-    {
-      Sid: "ListInput",
-      Effect: "Allow",
-      Action: ["s3:ListBucket"],
-      Resource: bucketArn,
-      Condition: { StringLike: { "s3:prefix": readable.map((prefix) => `${prefix}*`) } },
-    },
-    {
-      Sid: "WriteOutput",
-      Effect: "Allow",
-      Action: ["s3:PutObject", "s3:AbortMultipartUpload"],
-      Resource: `${bucketArn}/${args.outputPrefix}*`,
-    },
+    ...jobDataStatements(bucketArn, args),
     repository === undefined
       ? undefined
       : {
