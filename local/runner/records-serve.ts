@@ -60,26 +60,8 @@ export async function serveRecordsApi(options: ServeOptions = {}): Promise<Serve
     failureOf: () => undefined,
     port: options.port,
   });
-  let polling = false;
-  // Lambda's pollers: while time flows, a receive on every subscribed queue each simulated second.
-  const poller =
-    speed > 0
-      ? clock.setInterval(() => {
-          if (polling) return;
-          polling = true;
-          world.track(
-            (async () => {
-              try {
-                while (await world.pollQueues()) {
-                  // Keep receiving while the queues give.
-                }
-              } finally {
-                polling = false;
-              }
-            })(),
-          );
-        }, 1000)
-      : undefined;
+  // Lambda's pollers: a receive on every subscribed queue each simulated second, while time flows.
+  const stopPollers = speed > 0 ? world.pollEverySecond() : undefined;
   return {
     baseUrl: world.apiGateway.baseUrl,
     apiKey: world.apiGateway.apiKey,
@@ -96,7 +78,7 @@ export async function serveRecordsApi(options: ServeOptions = {}): Promise<Serve
       }
     },
     async stop() {
-      if (poller) clock.clearInterval(poller);
+      stopPollers?.();
       await world.stop();
       clock.stop();
     },

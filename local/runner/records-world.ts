@@ -260,6 +260,31 @@ export class RecordsWorld {
     this.cleanup.unshift(() => this.apiGateway.stop());
   }
 
+  /**
+   * Lambda's pollers: while time flows, a receive on every subscribed queue each simulated second, one round
+   * at a time, receiving while the queues give. Returns what stops them.
+   */
+  pollEverySecond(): () => void {
+    const { clock } = this.options;
+    let polling = false;
+    const poller = clock.setInterval(() => {
+      if (polling) return;
+      polling = true;
+      this.track(
+        (async () => {
+          try {
+            while (await this.pollQueues()) {
+              // Keep receiving while the queues give.
+            }
+          } finally {
+            polling = false;
+          }
+        })(),
+      );
+    }, 1000);
+    return () => clock.clearInterval(poller);
+  }
+
   /** Lambda's pollers: one receive per subscribed queue; true when any received or handed over a batch. */
   async pollQueues(): Promise<boolean> {
     let busy = false;

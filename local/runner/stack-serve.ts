@@ -78,24 +78,7 @@ export async function serveStack(options: StackServeOptions): Promise<ServedStac
     for (const stop of stops.splice(0)) await stop();
   };
   try {
-    // Lambda's pollers: while time flows, a receive on every subscribed queue each simulated second.
-    let polling = false;
-    const poller = clock.setInterval(() => {
-      if (polling) return;
-      polling = true;
-      world.track(
-        (async () => {
-          try {
-            while (await world.pollQueues()) {
-              // Keep receiving while the queues give.
-            }
-          } finally {
-            polling = false;
-          }
-        })(),
-      );
-    }, 1000);
-    stops.unshift(() => clock.clearInterval(poller));
+    stops.unshift(world.pollEverySecond());
     const router = await startEndpointRouter({
       sagemaker: world.sageMakerServer.endpoint,
       batch: world.batchServer.endpoint,
