@@ -6,11 +6,17 @@ export default tseslint.config(
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // ts-node's register hook and transpiler: CommonJS that Node.js loads before TypeScript can run.
+    // The TypeScript register hook and its compile cache: CommonJS that Node.js loads before TypeScript can run.
     files: ["scripts/*.js"],
     languageOptions: {
       sourceType: "commonjs",
-      globals: { require: "readonly", exports: "writable", __dirname: "readonly", process: "readonly" },
+      globals: {
+        require: "readonly",
+        exports: "writable",
+        __dirname: "readonly",
+        process: "readonly",
+        Buffer: "readonly",
+      },
     },
   },
   {

@@ -95,7 +95,7 @@ export async function renderStack(options: RenderOptions = {}): Promise<Rendered
 }
 
 async function renderFresh(request: RenderRequest): Promise<RenderedStack> {
-  // Pulumi reads a stack trace for every resource and every promise it makes; under ts-node each is mapped
+  // Pulumi reads a stack trace for every resource and every promise it makes; ts-register.js maps each
   // through source maps, a quarter of a render. Its traces only feed its own diagnostics: V8's plain ones do.
   const mappedStackTrace = Error.prepareStackTrace;
   delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;

@@ -1,15 +1,18 @@
 import { expect } from "chai";
+import { execFile } from "child_process";
 import { randomUUID } from "crypto";
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { create as createTsNode } from "ts-node";
+import { promisify } from "util";
 import { repoRoot } from "../../render/stack-files";
 
-const transpilerModule = path.join(repoRoot, "scripts", "ts-transpiler.js");
 const cacheFolder = path.join(repoRoot, "node_modules", ".cache", "sagemaker-batch-bridge", "ts");
-
-/** ts-node as this project registers it: transpile-only with the caching transpiler. */
-const cached = createTsNode({ transpileOnly: true, transpiler: transpilerModule });
+/** The project's compile, as ts-register.js runs it. */
+const { compile } = require("../../scripts/ts-compile-cache.js") as {
+  compile: (code: string, fileName: string) => string;
+};
 /** ts-node's own transpile-only mode, as `ts-node --transpile-only` and Pulumi run it. */
 const plain = createTsNode({ transpileOnly: true });
 
@@ -23,7 +26,7 @@ function cacheEntries(): Set<string> {
  */
 function compileKept(code: string, file: string, marker: string): { output: string; entry?: string } {
   const before = cacheEntries();
-  const output = cached.compile(code, file);
+  const output = compile(code, file);
   const entry = [...cacheEntries()]
     .filter((name) => !before.has(name) && name.endsWith(".json"))
     .map((name) => path.join(cacheFolder, name))
@@ -33,7 +36,7 @@ function compileKept(code: string, file: string, marker: string): { output: stri
 
 describe("running TypeScript (scripts/ts-register.js)", () => {
   const written: string[] = [];
-  after(() => written.forEach((file) => fs.rmSync(file, { force: true })));
+  after(() => written.forEach((file) => fs.rmSync(file, { force: true, recursive: true })));
 
   it("compiles to exactly what ts-node's transpile-only mode makes (the code Pulumi serializes)", () => {
     for (const file of [
@@ -44,7 +47,7 @@ describe("running TypeScript (scripts/ts-register.js)", () => {
     ]) {
       const full = path.join(repoRoot, file);
       const code = fs.readFileSync(full, "utf8");
-      expect(cached.compile(code, full), file).to.equal(plain.compile(code, full));
+      expect(compile(code, full), file).to.equal(plain.compile(code, full));
     }
   });
 
@@ -57,13 +60,9 @@ describe("running TypeScript (scripts/ts-register.js)", () => {
     written.push(first.entry!);
     expect(first.output).to.include("exports.kept = ");
     // What another process finds there is what it runs: mark the entry, compile again.
-    const entry = JSON.parse(fs.readFileSync(first.entry!, "utf8")) as { outputText: string };
-    fs.writeFileSync(
-      first.entry!,
-      JSON.stringify({ ...entry, outputText: `${entry.outputText}// from the cache\n` }),
-    );
-    const second = createTsNode({ transpileOnly: true, transpiler: transpilerModule }).compile(code, file);
-    expect(second).to.include("// from the cache");
+    const entry = JSON.parse(fs.readFileSync(first.entry!, "utf8")) as { javaScript: string };
+    fs.writeFileSync(first.entry!, JSON.stringify({ javaScript: `${entry.javaScript}// from the cache\n` }));
+    expect(compile(code, file)).to.include("// from the cache");
   });
 
   it("compiles a changed file anew, never serving the JavaScript of its earlier text", () => {
@@ -83,10 +82,46 @@ describe("running TypeScript (scripts/ts-register.js)", () => {
     const code = `export const whole = true; // ${marker}\n`;
     const first = compileKept(code, file, marker);
     written.push(first.entry!);
-    fs.writeFileSync(first.entry!, '{"outputText": "exports.wh');
-    expect(
-      createTsNode({ transpileOnly: true, transpiler: transpilerModule }).compile(code, file),
-    ).to.include("exports.whole = true;");
-    expect(JSON.parse(fs.readFileSync(first.entry!, "utf8")).outputText).to.include("exports.whole = true;");
+    fs.writeFileSync(first.entry!, '{"javaScript": "exports.wh');
+    expect(compile(code, file)).to.include("exports.whole = true;");
+    expect(JSON.parse(fs.readFileSync(first.entry!, "utf8")).javaScript).to.include("exports.whole = true;");
+  });
+
+  it("points stack traces at the TypeScript lines, of files compiled in the process and files kept", async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "ts-register-"));
+    written.push(folder);
+    const throws = path.join(folder, "throws.ts");
+    // Types and blank lines move the throw to another line of the JavaScript.
+    fs.writeFileSync(
+      throws,
+      "interface Reason {\n  text: string;\n}\n\n\nexport function fail(reason: Reason): never {\n" +
+        `  throw new Error(reason.text);\n}\n// ${randomUUID()}\n`,
+    );
+    // The first run compiles throws.ts; the second finds it kept, and compiles only another new file.
+    const traceLine = async () => {
+      const compiledNow = path.join(folder, `${randomUUID()}.ts`);
+      fs.writeFileSync(compiledNow, "export const compiled: boolean = true;\n");
+      const script =
+        `const { fail } = require(${JSON.stringify(throws)}); require(${JSON.stringify(compiledNow)});` +
+        "try { fail({ text: 'mapped' }); } catch (error) { console.log(error.stack.split('\\n')[1]); }";
+      const run = promisify(execFile)(process.execPath, ["-r", "./scripts/ts-register.js", "-e", script], {
+        cwd: repoRoot,
+      });
+      return (await run).stdout.trim();
+    };
+    expect(await traceLine(), "compiled in the process").to.equal(`at fail (${throws}:7:9)`);
+    expect(await traceLine(), "kept").to.equal(`at fail (${throws}:7:9)`);
+  });
+
+  it("runs a script whose files are all kept without loading ts-node or TypeScript", async () => {
+    const loadedCompilers =
+      "require('./scripts/check.ts'); console.log(Object.keys(require.cache)" +
+      ".filter((file) => /[/\\\\]node_modules[/\\\\](ts-node|typescript)[/\\\\]/.test(file)).length)";
+    const run = () =>
+      promisify(execFile)(process.execPath, ["-r", "./scripts/ts-register.js", "-e", loadedCompilers], {
+        cwd: repoRoot,
+      });
+    await run();
+    expect((await run()).stdout.trim()).to.equal("0");
   });
 });
