@@ -25,7 +25,7 @@ const repoRoot = path.resolve(__dirname, "..");
 const cacheFolder = projectCacheFolder(repoRoot);
 
 /** One check: a tool run as a separate process. */
-interface Check {
+export interface Check {
   name: CheckName;
   title: string;
   /** The tool's script and its arguments, run with this Node.js. */
@@ -193,14 +193,7 @@ export async function check(argv: string[], output: CliOutput, env = process.env
     .filter((c) => !fix || c.fix);
   const started = performance.now();
   output.err(`Running ${toRun.map((c) => c.title).join(", ")}${fix ? ", fixing" : " at once"}:`);
-  const run = (c: Check) => runCheck(c, fix ? c.fix! : c.command, c.name === "unit", output, started);
-  const results: CheckResult[] = [];
-  if (fix) {
-    // Both rewrite files: one after the other.
-    for (const c of toRun) results.push(await run(c));
-  } else {
-    results.push(...(await Promise.all(toRun.map(run))));
-  }
+  const results = await runChecks(toRun, fix, output, started);
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
   const failed = results.filter((r) => r.code !== 0);
   output.err(
@@ -233,22 +226,53 @@ function selectedChecks(
   return npmScriptChecks[npmScript ?? "test"] ?? checkNames;
 }
 
-interface CheckResult {
+/**
+ * The niceness of the static checks while the unit tests run: mocha's workers, the longest check, have the
+ * cores first, and the static checks take what the tests leave while they wait on servers and timers.
+ */
+export const staticCheckNiceness = 10;
+
+/** Runs the checks, at once (one after the other when they rewrite files); resolves to their results. */
+export async function runChecks(
+  toRun: readonly Check[],
+  fix: boolean,
+  output: CliOutput,
+  started = performance.now(),
+): Promise<CheckResult[]> {
+  const withUnitTests = toRun.some((c) => c.name === "unit");
+  const run = (c: Check) =>
+    runCheck(c, fix ? c.fix! : c.command, {
+      live: c.name === "unit",
+      niceness: withUnitTests && c.name !== "unit" ? staticCheckNiceness : 0,
+      output,
+      started,
+    });
+  if (!fix) return Promise.all(toRun.map(run));
+  // Both rewrite files: one after the other.
+  const results: CheckResult[] = [];
+  for (const c of toRun) results.push(await run(c));
+  return results;
+}
+
+export interface CheckResult {
   name: CheckName;
   code: number;
   text: string;
 }
 
 /**
- * Runs one check; streams its output when `live` (mocha prints each file's results as it ends), else
- * holds it and prints it only if the check fails.
+ * Runs one check at `niceness`; streams its output when `live` (mocha prints each file's results as it
+ * ends), else holds it and prints it only if the check fails.
  */
 function runCheck(
   c: Check,
   command: string[],
-  live: boolean,
-  output: CliOutput,
-  started: number,
+  {
+    live,
+    niceness,
+    output,
+    started,
+  }: { live: boolean; niceness: number; output: CliOutput; started: number },
 ): Promise<CheckResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, command, {
@@ -261,6 +285,7 @@ function runCheck(
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    if (niceness !== 0 && child.pid !== undefined) os.setPriority(child.pid, niceness);
     let text = "";
     const take = (chunk: Buffer) => {
       text += chunk.toString();
