@@ -4,10 +4,14 @@
  * sources (index.ts, infra/, functions/ whose code the closures carry, render/), the project and package
  * files, the installed packages as npm recorded them, Node.js's version, the working folder, and the
  * resolved config. Change any of them and the digest changes: a render is never served from older files.
+ * A process making a render holds a claim on it, so that the others that want it meanwhile wait for its
+ * entry: each render is made once per run, however many workers ask for it at the same time.
  */
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+// Node's own timers: a local execution replaces the global ones with simulated time.
+import { setTimeout as sleep } from "timers/promises";
 
 /** Where this project keeps its caches: with the dependencies, so that `npm ci` starts them afresh. */
 export function cacheFolder(root: string): string {
@@ -68,6 +72,77 @@ export function renderKey(root: string, sources: string, request: unknown): stri
 /** The file that holds the render stored under `key`. */
 export function cachedRenderFile(root: string, key: string): string {
   return path.join(cacheFolder(root), "renders", `${key}.json`);
+}
+
+/** The file a process holds while it makes the render stored in `renderFile` (its process ID inside). */
+export function claimFileOf(renderFile: string): string {
+  return renderFile.replace(/\.json$/, ".claim");
+}
+
+/** Wall ms between two looks at a render another process is making. */
+const claimPollMs = 100;
+
+/**
+ * Claims the render stored under `key` for this process, so that the processes of one run (mocha's
+ * workers) that want the same render at once make it once: true when this process is to make it, false
+ * when another live process holds the claim (`awaitClaimedRender` waits for its entry). The claim of a
+ * process that has exited is taken over; where no claim can be written, every process renders.
+ */
+export function claimRender(root: string, key: string): boolean {
+  const claim = claimFileOf(cachedRenderFile(root, key));
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.mkdirSync(path.dirname(claim), { recursive: true });
+      fs.writeFileSync(claim, String(process.pid), { flag: "wx" });
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return true;
+      if (claimHolderLives(claim)) return false;
+      fs.rmSync(claim, { force: true });
+    }
+  }
+  return true;
+}
+
+/** Gives up this process's claim on the render under `key` (made or failed). */
+export function releaseRender(root: string, key: string): void {
+  const claim = claimFileOf(cachedRenderFile(root, key));
+  if (readClaimHolder(claim) === process.pid) fs.rmSync(claim, { force: true });
+}
+
+/**
+ * Waits while another process holds the claim on the render under `key`; resolves with its entry, or
+ * undefined when the claim ended without one (that process failed or exited).
+ */
+export async function awaitClaimedRender(root: string, key: string): Promise<string | undefined> {
+  const claim = claimFileOf(cachedRenderFile(root, key));
+  for (;;) {
+    const text = readCachedRender(root, key);
+    if (text !== undefined || !claimHolderLives(claim)) return text ?? readCachedRender(root, key);
+    await sleep(claimPollMs);
+  }
+}
+
+function readClaimHolder(claim: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(claim, "utf8"));
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process named in `claim` still runs (a claim being written counts as held). */
+function claimHolderLives(claim: string): boolean {
+  if (!fs.existsSync(claim)) return false;
+  const pid = readClaimHolder(claim);
+  if (pid === undefined) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /** The render stored under `key` (its JSON text), or undefined if there is none or it does not parse. */

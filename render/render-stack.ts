@@ -9,8 +9,11 @@ import * as path from "path";
 import { plainValue, renderFunction } from "./archives";
 import { AwsMocks } from "./aws-mocks";
 import {
+  awaitClaimedRender,
   cachedRenderFile,
+  claimRender,
   readCachedRender,
+  releaseRender,
   renderKey,
   sourcesDigest,
   writeCachedRender,
@@ -72,7 +75,7 @@ export function renderCacheFile(options: RenderOptions = {}): string {
 /**
  * Runs index.ts under the mock engine with the stack's config and returns what it registered. The same
  * stack and config render once: later calls in this process, and in any process of the same sources (see
- * render-cache.ts), get a copy of that render.
+ * render-cache.ts), get a copy of that render; a process that asks while another makes it waits for it.
  */
 export async function renderStack(options: RenderOptions = {}): Promise<RenderedStack> {
   const request = renderRequest(options);
@@ -83,9 +86,18 @@ export async function renderStack(options: RenderOptions = {}): Promise<Rendered
       .then(async () => {
         const cached = readCachedRender(request.root, request.key);
         if (cached !== undefined) return cached;
-        const text = JSON.stringify(await renderFresh(request));
-        writeCachedRender(request.root, request.key, text);
-        return text;
+        // Another process making the same render: its entry, rather than a second render.
+        if (!claimRender(request.root, request.key)) {
+          const made = await awaitClaimedRender(request.root, request.key);
+          if (made !== undefined) return made;
+        }
+        try {
+          const text = JSON.stringify(await renderFresh(request));
+          writeCachedRender(request.root, request.key, text);
+          return text;
+        } finally {
+          releaseRender(request.root, request.key);
+        }
       });
     lastRender = rendered;
     renders.set(request.key, rendered);

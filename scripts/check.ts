@@ -57,6 +57,8 @@ function bin(packageName: string, name = packageName): string {
 const longestSuites = [
   "tests/functions/job-event-handler.test.ts",
   "tests/e2e/local-execution.test.ts",
+  // Half a minute of an execution served by npm start -- --serve at 20x: mostly waiting.
+  "tests/e2e/bridge.test.ts",
   "tests/e2e/worker.test.ts",
   "tests/e2e/user-pipeline.test.ts",
   "tests/e2e/fixture-stacks.test.ts",

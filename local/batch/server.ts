@@ -26,6 +26,7 @@ import {
   sendJson,
   type RunningServer,
 } from "../http";
+import type { RequestListener } from "../in-process-http";
 import type { SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
 import { JobScheduler } from "./job-scheduler";
@@ -63,6 +64,8 @@ export interface BatchServerOptions {
 
 /** A running local Batch: its endpoint and what tests and the runner read. */
 export interface BatchServer extends RunningServer {
+  /** What the socket calls for each request: for an SDK client in this process (in-process-http.ts). */
+  requestListener: RequestListener;
   /** SubmitJob without HTTP: the same checks and scheduling, no quota, not counted as a call. */
   submitJob(request: SubmitJobRequest): SubmitJobResponse;
   /** DescribeJobs without HTTP: the same checks, not counted as a call. */
@@ -181,14 +184,16 @@ export async function startBatchServer(options: BatchServerOptions): Promise<Bat
     }
   };
 
-  const listening = await listenOnLoopback((request, response) => {
+  const requestListener: RequestListener = (request, response) => {
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent) sendError(response, 500, "ServerException", String(error));
     });
-  });
+  };
+  const listening = await listenOnLoopback(requestListener);
 
   return {
     endpoint: listening.endpoint,
+    requestListener,
     stop: async () => {
       jobs.stop();
       await listening.stop();

@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { statusTableDefinition } from "../../functions/status-table-items";
 import type { RunningServer } from "../http";
+import { inProcessRequestHandler } from "../in-process-http";
 
 const region = "eu-west-1";
 
@@ -28,10 +29,25 @@ export class StatusTableServer {
   /** Requests sent to DynamoDB so far, by operation. */
   readonly requests = new Map<string, number>();
 
-  static async start(): Promise<StatusTableServer> {
-    const server = await acquireDynamoDb();
+  /**
+   * With `inProcess`, dynalite runs in this thread and the client hands it each request without a socket
+   * (in-process-http.ts): for the tests that send it thousands of requests.
+   */
+  static async start(options: { inProcess?: boolean } = {}): Promise<StatusTableServer> {
+    let server: RunningServer;
+    let requestHandler = {};
+    if (options.inProcess) {
+      // Loaded only here: every other use keeps dynalite out of this thread.
+      const { startDynamoDb } = await import("./server");
+      const dynalite = await startDynamoDb();
+      server = dynalite;
+      requestHandler = { requestHandler: inProcessRequestHandler(dynalite.requestListener) };
+    } else {
+      server = await acquireDynamoDb();
+    }
     const dynamodb = new DynamoDBClient({
       endpoint: server.endpoint,
+      ...requestHandler,
       region,
       credentials: { accessKeyId: "test", secretAccessKey: "test" },
       // Resolved at the first call, after the request counter below is added.

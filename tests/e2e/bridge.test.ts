@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { localAwsEnvironment } from "../../local/runner/simulated-process";
 import { repoRoot } from "../../render/stack-files";
+import { bridge } from "../../scripts/bridge";
 import type { ExecutionView } from "../../scripts/bridge-status";
 import { npmScriptNodeArgs } from "../support/npm-script";
 
@@ -25,8 +26,11 @@ interface Ran {
   stderr: string;
 }
 
-/** Runs `npm run bridge -- <args>` as its own process, with `stdin` piped in when given. */
-function runBridge(args: string[], stdin?: string): Promise<Ran> {
+/**
+ * Runs `npm run bridge -- <args>` as its own process, with `stdin` piped in when given: what an operator
+ * types, from package.json's script to the exit code.
+ */
+function runBridgeProcess(args: string[], stdin?: string): Promise<Ran> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
@@ -40,6 +44,26 @@ function runBridge(args: string[], stdin?: string): Promise<Ran> {
     if (stdin !== undefined) child.stdin!.end(stdin);
     else child.stdin!.end();
   });
+}
+
+/**
+ * Runs the same command in this process (the script's main, its output collected as the process would
+ * print it, stdin a pipe): a process of its own costs a second of CPU to load TypeScript and the SDK.
+ */
+async function runBridge(args: string[], stdin?: string): Promise<Ran> {
+  let stdout = "";
+  let stderr = "";
+  const code = await bridge(
+    args,
+    { out: (text) => (stdout += `${text}\n`), err: (text) => (stderr += `${text}\n`) },
+    {
+      readStdin: () => Promise.resolve(stdin ?? ""),
+      stdinIsTerminal: false,
+      env: operatorEnvironment(),
+      sleep: (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000)),
+    },
+  );
+  return { code, stdout, stderr };
 }
 
 describe("npm run bridge against a stack served by npm start -- --serve", function () {
@@ -121,8 +145,8 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
     const [failed, stopped, succeeded] = await Promise.all([
       runBridge(bridgeArgs("watch", "--execution", failing, "--interval", "500ms")),
       runBridge(bridgeArgs("watch", "--execution", stopping, "--interval", "500ms", "--json")),
-      // The outputs piped in, as from pulumi stack output --json.
-      runBridge(
+      // The outputs piped in, as from pulumi stack output --json, to the npm script as typed.
+      runBridgeProcess(
         ["watch", "--execution", succeeding, "--interval", "500ms", "--json", "--endpoint", endpoint],
         readFileSync(outputsFile, "utf8"),
       ),

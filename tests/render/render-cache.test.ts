@@ -2,7 +2,17 @@ import { expect } from "chai";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { renderedSourceFiles, sourcesDigest } from "../../render/render-cache";
+import { spawnSync } from "child_process";
+import {
+  awaitClaimedRender,
+  cachedRenderFile,
+  claimFileOf,
+  claimRender,
+  releaseRender,
+  renderedSourceFiles,
+  sourcesDigest,
+  writeCachedRender,
+} from "../../render/render-cache";
 import { renderCacheFile, renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 
@@ -91,6 +101,41 @@ describe("the render cache", () => {
     });
   });
 
+  describe("claims: one process makes a render that several want at once", () => {
+    let root: string;
+    beforeEach(() => (root = fs.mkdtempSync(path.join(os.tmpdir(), "render-claims-"))));
+    afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+    const claim = (key: string) => claimFileOf(cachedRenderFile(root, key));
+    /** The ID of a process that has exited. */
+    const exitedPid = () => spawnSync(process.execPath, ["-e", ""]).pid;
+
+    it("gives the render to the first claimant; a second waits while the holder lives, until released", () => {
+      expect(claimRender(root, "k1")).to.equal(true);
+      expect(claimRender(root, "k1"), "held by a live process").to.equal(false);
+      expect(claimRender(root, "k2"), "another render").to.equal(true);
+      releaseRender(root, "k1");
+      expect(fs.existsSync(claim("k1"))).to.equal(false);
+      expect(claimRender(root, "k1")).to.equal(true);
+    });
+
+    it("takes over the claim of a process that has exited", () => {
+      fs.mkdirSync(path.dirname(claim("k1")), { recursive: true });
+      fs.writeFileSync(claim("k1"), String(exitedPid()));
+      expect(claimRender(root, "k1")).to.equal(true);
+      expect(fs.readFileSync(claim("k1"), "utf8")).to.equal(String(process.pid));
+    });
+
+    it("waits for the holder's entry, and stops waiting when the holder exits without one", async () => {
+      fs.mkdirSync(path.dirname(claim("k1")), { recursive: true });
+      fs.writeFileSync(claim("k1"), String(process.ppid));
+      setTimeout(() => writeCachedRender(root, "k1", '{"made": "elsewhere"}'), 300);
+      expect(await awaitClaimedRender(root, "k1")).to.equal('{"made": "elsewhere"}');
+
+      fs.writeFileSync(claim("k2"), String(exitedPid()));
+      expect(await awaitClaimedRender(root, "k2")).to.equal(undefined);
+    });
+  });
+
   describe("on disk", function () {
     // A render of a config no other suite asks for: its first call here renders or reads the disk.
     this.timeout(120_000);
@@ -107,6 +152,26 @@ describe("the render cache", () => {
         expect((await renderStack(options)).outputs.pipelineName).to.equal("kept-on-disk");
       } finally {
         fs.rmSync(file, { force: true });
+      }
+    });
+
+    it("waits for a render another process is making rather than make it again", async () => {
+      const options = { stack: "dev", config: { ...config, maxVcpus: 80 } };
+      const file = renderCacheFile(options);
+      const made = await renderStack({ stack: "dev" });
+      made.outputs = { ...made.outputs, pipelineName: "made-by-another-process" };
+      // The process that runs this test's process (alive while it runs) holds the claim.
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(claimFileOf(file), String(process.ppid));
+      setTimeout(() => {
+        fs.writeFileSync(file, JSON.stringify(made));
+        fs.rmSync(claimFileOf(file));
+      }, 500);
+      try {
+        expect((await renderStack(options)).outputs.pipelineName).to.equal("made-by-another-process");
+      } finally {
+        fs.rmSync(file, { force: true });
+        fs.rmSync(claimFileOf(file), { force: true });
       }
     });
 
