@@ -270,8 +270,7 @@ async function shardFinished(
   const succeeded = countBelow(read.succeededShards, shardCount);
   const failedCount = finishedShardList(read, shardCount).length - succeeded;
   const ratio = read.step?.minSuccessRatio ?? defaultMinSuccessRatio;
-  const settled =
-    succeeded + failedCount >= shardCount || failedCount > toleratedFailures(shardCount, ratio);
+  const settled = succeeded + failedCount >= shardCount || failedCount > toleratedFailures(shardCount, ratio);
   if (!settled) {
     return { decision: "recorded", details: { succeeded, failed: failedCount, shardCount } };
   }
