@@ -16,7 +16,7 @@ async function runStart(argv: string[]): Promise<{ code: number; summary: Summar
 async function reportOf(summary: Summary) {
   expect(summary.reportFile, "the run keeps the report in a file").to.be.a("string");
   return JSON.parse(await readFile(summary.reportFile!, "utf8")) as {
-    failedShards: { shardIndex: number; logLink?: string }[];
+    failedShards: { shardIndex: number; logGroupName?: string; logStreamName?: string; logLink?: string }[];
   };
 }
 
@@ -131,6 +131,12 @@ describe("npm start with minSuccessRatio (partial success)", function () {
     expect(report.failedShards[0].shardIndex).to.equal(3);
     expect(report.failedShards[0].logLink).to.match(
       /^https:\/\/[a-z0-9-]+\.console\.aws\.amazon\.com\/cloudwatch\//,
+    );
+    // The stack's job definition names its log group and stream prefix, and local Batch returns them.
+    expect(report.failedShards[0]).to.deep.include({ logGroupName: "/aws/batch/batch-bridge-dev-job" });
+    expect(report.failedShards[0].logStreamName).to.match(/^job\/default\/[0-9a-f]{32}$/);
+    expect(report.failedShards[0].logLink).to.include(
+      "log-group/$252Faws$252Fbatch$252Fbatch-bridge-dev-job/",
     );
   });
 
