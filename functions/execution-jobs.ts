@@ -62,6 +62,8 @@ export interface ObservedJob extends FailedShard {
 export interface JobObservations {
   /** jobs mode: shards whose job SUCCEEDED. */
   succeededShards?: ReadonlySet<number>;
+  /** jobs mode: shards whose job FAILED (after its last attempt), not terminated by the bridge. */
+  failedShards?: ReadonlySet<number>;
   /** The latest finished job an event reported (array mode: the parent, a single job, or a failed child). */
   finishedJob?: ObservedJob;
 }
@@ -382,6 +384,10 @@ function observedShardJob(
       jobName: listed?.jobName,
       status: "SUCCEEDED",
     };
+  }
+  if (observations.failedShards?.has(shard)) {
+    // Its reasons come from the listing or, for the step report, from DescribeJobs by the listed ID.
+    return { ...listed, jobId: listed?.jobId ?? "", jobName: listed?.jobName, status: "FAILED" };
   }
   return listed;
 }

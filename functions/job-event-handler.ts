@@ -1,7 +1,7 @@
 /**
  * The job-event function: takes Batch's job state-change events (one EventBridge event per invocation)
- * and answers a waiting Callback step as soon as its last job succeeded or its first job failed, with the
- * monitor's reasons, clean-up and outputs. What it learns before the step's callback message arrives is
+ * and answers a waiting Callback step as soon as its last job ended or more of its shards failed than its
+ * minSuccessRatio tolerates, with the monitor's reasons, clean-up and outputs. What it learns before the step's callback message arrives is
  * recorded in the status table, where the monitor's first check finds it.
  *
  * Errors that may pass (throttling, 5xx, network) are thrown, so Lambda's asynchronous invocation retries
@@ -24,7 +24,13 @@ import type { Clock } from "./clock";
 import type { Log } from "./log";
 import { decideOutcome } from "./decision";
 import { parseJobStateChange, type JobStateChange } from "./batch-job-state-event";
-import { countBelow, findExecutionJobs, type ExecutionJobs, type JobObservations } from "./execution-jobs";
+import {
+  countBelow,
+  findExecutionJobs,
+  isTerminatedByBridge,
+  type ExecutionJobs,
+  type JobObservations,
+} from "./execution-jobs";
 import type { JobEventSettings } from "./settings";
 import { makeStepSettler, outcomeResolution, type StepSettler } from "./settlement";
 import {
@@ -33,12 +39,14 @@ import {
   readStep,
   readStepAndShards,
   recordFinishedJob,
-  recordShardSucceeded,
+  recordShardFinished,
   shardBucket,
   shardsPerBucket,
+  type FinishedShards,
   type StatusTable,
   type StepRecord,
 } from "./status-table-items";
+import { defaultMinSuccessRatio, toleratedFailures } from "./success-ratio";
 
 /** The job-event handler's collaborators. */
 export interface JobEventDeps {
@@ -139,9 +147,10 @@ async function handleEvent(
     ...(change.shardIndex !== undefined ? { shardIndex: change.shardIndex } : {}),
   };
   try {
+    // A shard the bridge terminated is no failure of its own: the step it belongs to is being answered.
     const outcome =
-      change.shardIndex !== undefined && change.status === "SUCCEEDED"
-        ? await shardSucceeded(h, calls, change, change.shardIndex, context)
+      change.shardIndex !== undefined && !isTerminatedByBridge(change.job.statusReason)
+        ? await shardFinished(h, calls, change, change.shardIndex, context)
         : await answerStep(
             h,
             calls,
@@ -210,8 +219,13 @@ async function answerStep(
   };
 }
 
-/** jobs mode: a shard succeeded. The step is answered once every shard's set is full. */
-async function shardSucceeded(
+/**
+ * jobs mode: a shard's job SUCCEEDED or FAILED (Batch reports FAILED only once no attempt is left). The
+ * step is answered once every shard has finished, with success if enough succeeded (minSuccessRatio), or
+ * as soon as more shards failed than the ratio tolerates. Each success costs one write until its set of
+ * shards is full; a failure also reads every set, as it may settle the step at once.
+ */
+async function shardFinished(
   h: JobEventContext,
   calls: BatchCalls,
   change: JobStateChange,
@@ -219,25 +233,33 @@ async function shardSucceeded(
   context: Record<string, unknown>,
 ): Promise<EventOutcome> {
   const { statusTable, clock } = h;
-  const bucketShards = await recordShardSucceeded(
+  const failed = change.status === "FAILED";
+  const bucketShards = await recordShardFinished(
     statusTable,
     change.executionJobName,
     shardIndex,
+    change.status,
     clock.now(),
   );
+  // A failure's details also go on the execution's item: the reasons, while Batch's listing lags behind.
+  const step = failed
+    ? await recordFinishedJob(statusTable, change.executionJobName, change.job, clock.now())
+    : undefined;
   const submittedCount =
-    change.shardCount ?? (await readStep(statusTable, change.executionJobName))?.shardCount;
+    change.shardCount ?? (step ?? (await readStep(statusTable, change.executionJobName)))?.shardCount;
   if (submittedCount === undefined) {
     return { decision: "recorded", details: { waitingFor: "the shard count" } };
   }
   let shardCount = submittedCount;
-  const { bucket, capacity } = shardBucket(shardIndex, shardCount);
-  const inBucket = [...bucketShards].filter(
-    (s) => s < submittedCount && Math.floor(s / shardsPerBucket) === bucket,
-  );
-  if (inBucket.length < capacity) return { decision: "recorded" };
+  if (!failed) {
+    const { bucket, capacity } = shardBucket(shardIndex, shardCount);
+    const inBucket = finishedShardList(bucketShards, submittedCount).filter(
+      (s) => Math.floor(s / shardsPerBucket) === bucket,
+    );
+    if (inBucket.length < capacity) return { decision: "recorded" };
+  }
 
-  // This set is full: see whether every set is.
+  // This set is full, or a shard failed: see whether the step is settled.
   let read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
   const stepShardCount = read.step?.shardCount;
   if (stepShardCount !== undefined && stepShardCount !== shardCount) {
@@ -246,6 +268,25 @@ async function shardSucceeded(
     read = await readStepAndShards(statusTable, change.executionJobName, shardCount, clock);
   }
   const succeeded = countBelow(read.succeededShards, shardCount);
-  if (succeeded < shardCount) return { decision: "recorded", details: { succeeded, shardCount } };
-  return answerStep(h, calls, change, read.step, { succeededShards: read.succeededShards }, context);
+  const failedCount = finishedShardList(read, shardCount).length - succeeded;
+  const ratio = read.step?.minSuccessRatio ?? defaultMinSuccessRatio;
+  const settled = succeeded + failedCount >= shardCount || failedCount > toleratedFailures(shardCount, ratio);
+  if (!settled) {
+    return { decision: "recorded", details: { succeeded, failed: failedCount, shardCount } };
+  }
+  const observations: JobObservations = {
+    succeededShards: read.succeededShards,
+    failedShards: read.failedShards,
+    ...(failed ? { finishedJob: change.job } : {}),
+  };
+  return answerStep(h, calls, change, read.step, observations, context);
+}
+
+/** The distinct shards below `shardCount` that succeeded or failed. */
+function finishedShardList(shards: FinishedShards, shardCount: number): number[] {
+  const finished = new Set<number>();
+  for (const set of [shards.succeededShards, shards.failedShards]) {
+    for (const shard of set) if (shard >= 0 && shard < shardCount) finished.add(shard);
+  }
+  return [...finished];
 }

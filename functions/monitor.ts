@@ -375,13 +375,13 @@ async function recordWaitingStep(
     return { outcome: await notSettled(m, record, because, receiveCount, context) };
   }
   if (message.jobMode !== "jobs") return { observations: { finishedJob: waiting.finishedJob } };
-  const { succeededShards } = await readStepAndShards(
+  const { succeededShards, failedShards } = await readStepAndShards(
     statusTable,
     message.jobName,
     message.shardCount,
     m.clock,
   );
-  return { observations: { finishedJob: waiting.finishedJob, succeededShards } };
+  return { observations: { finishedJob: waiting.finishedJob, succeededShards, failedShards } };
 }
 
 /** The step's jobs, looked up on demand, and its decision log line, with their counts once looked up. */

@@ -8,10 +8,11 @@
  * `answering` claim older than the lease, whose claimant died). Only the claimant terminates, answers and
  * marks the step `answered`.
  *
- * jobs mode counts succeeded shards in number sets of at most `shardsPerBucket` shards, each in its own
- * item (`<execution job name>#shards-<n>`): adding a shard twice changes nothing, and every write stays
- * small however many shards there are (a single set of 10,000 shards would make each write cost ~30 write
- * units and cap the item at ~30 writes a second).
+ * jobs mode counts finished shards in number sets of at most `shardsPerBucket` shards, each in its own
+ * item (`<execution job name>#shards-<n>`): the succeeded shards, and the failed ones (their job FAILED,
+ * which Batch reports only after the last attempt; not those the bridge terminated). Adding a shard twice
+ * changes nothing, and every write stays small however many shards there are (a single set of 10,000
+ * shards would make each write cost ~30 write units and cap the item at ~30 writes a second).
  *
  * The submit function keeps each execution's submission claim in the same table, under
  * `<execution job name>#submission` (submission-claim.ts).
@@ -226,28 +227,39 @@ export function shardBucket(shardIndex: number, shardCount: number): { bucket: n
   return { bucket, capacity: Math.max(0, Math.min(shardsPerBucket, shardCount - bucket * shardsPerBucket)) };
 }
 
-/** Adds a succeeded shard to its set; returns the set's shards (at most `shardsPerBucket`). */
-export async function recordShardSucceeded(
+/** A shard bucket's finished shards: those whose job SUCCEEDED, and those whose job FAILED. */
+export interface FinishedShards {
+  succeededShards: Set<number>;
+  failedShards: Set<number>;
+}
+
+/**
+ * Adds a finished shard to its bucket's set of succeeded or failed shards; returns both sets of the bucket
+ * (at most `shardsPerBucket` shards each). Returning the whole item costs no more write units.
+ */
+export async function recordShardFinished(
   table: StatusTable,
   executionJobName: string,
   shardIndex: number,
+  status: "SUCCEEDED" | "FAILED",
   now: number,
-): Promise<Set<number>> {
+): Promise<FinishedShards> {
   const { bucket } = shardBucket(shardIndex, shardIndex + 1);
+  const update = `ADD #${status === "SUCCEEDED" ? "succeededShards" : "failedShards"} :shard SET #expiresAt = :expiresAt`;
   const output = await table.dynamodb.send(
     new UpdateItemCommand({
       TableName: table.tableName,
       Key: key(bucketKey(executionJobName, bucket)),
-      UpdateExpression: "ADD #succeededShards :shard SET #expiresAt = :expiresAt",
-      ExpressionAttributeNames: namesIn("ADD #succeededShards :shard SET #expiresAt = :expiresAt"),
+      UpdateExpression: update,
+      ExpressionAttributeNames: namesIn(update),
       ExpressionAttributeValues: attributeValues({
         ":shard": new Set([shardIndex]),
         ":expiresAt": expirySeconds(now),
       }),
-      ReturnValues: "UPDATED_NEW",
+      ReturnValues: "ALL_NEW",
     }),
   );
-  return new Set(succeededShardsOf(output.Attributes ?? {}));
+  return finishedShardsOf(output.Attributes ?? {});
 }
 
 /** Reads the execution's item (strongly consistent), or undefined if nothing was recorded. */
@@ -262,7 +274,7 @@ export async function readStep(
 }
 
 /**
- * Reads the execution's item and every succeeded-shard set of `shardCount` shards in one strongly
+ * Reads the execution's item and every finished-shard set of `shardCount` shards in one strongly
  * consistent BatchGetItem (at most 51 keys); keys DynamoDB leaves unprocessed are asked again.
  */
 export async function readStepAndShards(
@@ -270,7 +282,7 @@ export async function readStepAndShards(
   executionJobName: string,
   shardCount: number,
   clock: Clock,
-): Promise<{ step?: StepRecord; succeededShards: Set<number> }> {
+): Promise<{ step?: StepRecord } & FinishedShards> {
   const buckets = Math.ceil(shardCount / shardsPerBucket);
   let keys: Record<string, AttributeValue>[] = [
     key(executionJobName),
@@ -288,11 +300,14 @@ export async function readStepAndShards(
   }
   let step: StepRecord | undefined;
   const succeededShards = new Set<number>();
+  const failedShards = new Set<number>();
   for (const item of items) {
     if (item[statusTableKey]?.S === executionJobName) step = stepRecord(item, executionJobName);
-    for (const shard of succeededShardsOf(item)) succeededShards.add(shard);
+    const bucket = finishedShardsOf(item);
+    for (const shard of bucket.succeededShards) succeededShards.add(shard);
+    for (const shard of bucket.failedShards) failedShards.add(shard);
   }
-  return { step, succeededShards };
+  return { step, succeededShards, failedShards };
 }
 
 /** The result of a claim: the item, and whether this caller now holds the claim. */
@@ -428,10 +443,13 @@ export function itemExpiry(now: number): AttributeValue {
   return { N: String(expirySeconds(now)) };
 }
 
-/** The shards of a succeeded-shard set item (none for another item). */
-function succeededShardsOf(item: Record<string, AttributeValue>): number[] {
-  const { succeededShards } = unmarshall(item) as { succeededShards?: Set<number> };
-  return [...(succeededShards ?? [])];
+/** The shards of a shard bucket item (none for another item). */
+function finishedShardsOf(item: Record<string, AttributeValue>): FinishedShards {
+  const { succeededShards, failedShards } = unmarshall(item) as {
+    succeededShards?: Set<number>;
+    failedShards?: Set<number>;
+  };
+  return { succeededShards: new Set(succeededShards ?? []), failedShards: new Set(failedShards ?? []) };
 }
 
 const jobModes: readonly JobMode[] = ["array", "jobs"];
@@ -439,8 +457,12 @@ const stepStates: readonly StepState[] = ["waiting", "answering", "answered"];
 
 /** The item as a StepRecord: its attributes, with those of unknown values left undefined. */
 function stepRecord(item: Record<string, AttributeValue>, executionJobName: string): StepRecord {
-  const record = unmarshall(item) as Omit<StepRecord, "executionJobName"> & { succeededShards?: unknown };
+  const record = unmarshall(item) as Omit<StepRecord, "executionJobName"> & {
+    succeededShards?: unknown;
+    failedShards?: unknown;
+  };
   delete record.succeededShards;
+  delete record.failedShards;
   const finished = record.finishedJob;
   return {
     ...record,

@@ -248,11 +248,26 @@ export async function bridge(argv: string[], output: CliOutput, io: BridgeIo = p
       output.err(`${error.message}\n${optionsHint(bridgeCommand)}`);
       return 2;
     }
-    const { name, message } = error as Error;
+    const { name, message, code } = error as NodeJS.ErrnoException;
+    const endpoint = options.endpoint ?? io.env.AWS_ENDPOINT_URL;
+    if (code === "ECONNREFUSED" && isLoopback(endpoint)) {
+      output.err(`Nothing answers at ${endpoint} (${message}). ${localStackHint}`);
+      return 1;
+    }
     output.err(`AWS answered ${name}: ${message}`);
     return 1;
   }
 }
+
+/**
+ * What to do to follow a local run. A plain `npm start` runs one execution in simulated time and stops its
+ * servers when it ends (its summary holds the step outputs); only `npm start -- --serve` keeps a stack up
+ * for these commands.
+ */
+export const localStackHint =
+  "For a stack on this machine, run npm start -- --serve and pass the Outputs file and the Endpoint it " +
+  "prints (--outputs FILE --endpoint URL), while it runs; a plain npm start stops its servers when its " +
+  "execution ends, and its summary shows the step outputs (all of them with --json).";
 
 const loopbackCredentials = { accessKeyId: "local", secretAccessKey: "local" };
 
@@ -282,18 +297,20 @@ async function readOutputs(options: BridgeOptions, io: BridgeIo): Promise<StackO
     try {
       text = readFileSync(options.outputsFile, "utf8");
     } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // npm start -- --serve deletes its Outputs file when it ends.
       throw new InputError(
-        `${source}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)}).`,
+        `${source}: cannot read it (${code ?? String(error)}).${code === "ENOENT" ? ` ${localStackHint}` : ""}`,
       );
     }
   } else {
-    if (io.stdinIsTerminal) {
-      throw new InputError(
-        "Give the stack's outputs: --outputs FILE, or pipe them in (pulumi stack output --json | npm run bridge -- ...).",
-      );
-    }
+    const nothingGiven =
+      "Give the stack's outputs: --outputs FILE, or pipe them in (pulumi stack output --json | npm run " +
+      `bridge -- ...). ${localStackHint}`;
+    if (io.stdinIsTerminal) throw new InputError(nothingGiven);
     source = "stdin";
     text = await io.readStdin();
+    if (text.trim() === "") throw new InputError(nothingGiven);
   }
   const outputs = parseStackOutputs(text);
   if (typeof outputs === "string") throw new InputError(`${source}: ${outputs}.`);

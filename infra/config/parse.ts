@@ -396,18 +396,6 @@ function checkFunctions(c: BridgeSettings, kinds: readonly JobKind[], report: Re
   if (parseMinSuccessRatio(c.minSuccessRatio) === undefined) {
     report("minSuccessRatio", `must be ${minSuccessRatioAllowed}, got ${c.minSuccessRatio}.`);
   }
-  for (const kind of kinds) {
-    if (c.completionEvents && kind.submitMode === "jobs" && kind.minSuccessRatio < 1) {
-      // Events answer a jobs-mode step once every shard succeeded; failures they do not count.
-      const key =
-        kind.name === defaultJobKind ? "minSuccessRatio" : (`jobKinds.${kind.name}.minSuccessRatio` as const);
-      report(
-        key,
-        `below 1 needs submitMode array or completionEvents false (with completion events, a jobs-mode step ` +
-          `with failed shards would wait for the monitor's safety-net check), got ${kind.minSuccessRatio}.`,
-      );
-    }
-  }
   checkRange(report, "submitTimeoutSeconds", c.submitTimeoutSeconds, 10, 600);
   checkRange(report, "monitorTimeoutSeconds", c.monitorTimeoutSeconds, 10, 900);
   checkRange(report, "functionMemoryMiB", c.functionMemoryMiB, 128, 10240);

@@ -2,7 +2,7 @@
  * One job as the local Batch holds it: what SubmitJob fixed (shared by an array's children), where it is in
  * its lifecycle, its attempts, and for an array job its children and their summary.
  */
-import type { AttemptDetail, KeyValuePair, RetryStrategy } from "@aws-sdk/client-batch";
+import type { AttemptDetail, KeyValuePair, LogConfiguration, RetryStrategy } from "@aws-sdk/client-batch";
 import type { RunningAttempt } from "./attempts";
 
 /** Batch job states, in lifecycle order. */
@@ -29,6 +29,8 @@ export interface JobSpec {
   propagateTags: boolean | undefined;
   retryStrategy: RetryStrategy | undefined;
   timeoutSeconds: number | undefined;
+  /** The job definition's container logConfiguration, when it sets one. */
+  logConfiguration: LogConfiguration | undefined;
 }
 
 /**

@@ -123,6 +123,7 @@ export class JobScheduler {
         propagateTags: request.propagateTags,
         retryStrategy: checked.retryStrategy,
         timeoutSeconds: checked.timeoutSeconds,
+        logConfiguration: checked.logConfiguration,
       },
       status: "SUBMITTED",
       createdAt: now,
@@ -528,9 +529,14 @@ export class JobScheduler {
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  /** `<definition>/default/<task id>`, as the awslogs driver names a Fargate attempt's stream. */
+  /**
+   * `<prefix>/default/<task id>`, as the awslogs driver names a Fargate attempt's stream: the prefix is the
+   * definition's awslogs-stream-prefix, else (Batch's default) the definition's name.
+   */
   private logStreamName(job: Job): string {
     this.tasks += 1;
-    return `${definitionName(job.spec.jobDefinition)}/default/${this.tasks.toString(16).padStart(32, "0")}`;
+    const prefix =
+      job.spec.logConfiguration?.options?.["awslogs-stream-prefix"] ?? definitionName(job.spec.jobDefinition);
+    return `${prefix}/default/${this.tasks.toString(16).padStart(32, "0")}`;
   }
 }

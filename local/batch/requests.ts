@@ -9,6 +9,7 @@ import type {
   EvaluateOnExit,
   KeyValuePair,
   ListJobsRequest,
+  LogConfiguration,
   RetryStrategy,
   SubmitJobRequest,
   TerminateJobRequest,
@@ -48,6 +49,8 @@ export interface CheckedSubmitJob {
   timeoutSeconds: number | undefined;
   tags: Record<string, string> | undefined;
   environment: KeyValuePair[];
+  /** The registered definition's container logConfiguration (SubmitJob cannot override it). */
+  logConfiguration: LogConfiguration | undefined;
 }
 
 /** SubmitJob: the job's name, an existing queue and definition, the array size, retries, timeout, tags. */
@@ -106,6 +109,7 @@ export function checkSubmitJob(request: SubmitJobRequest, resources: BatchResour
     timeoutSeconds,
     tags,
     environment,
+    logConfiguration: registered?.container?.logConfiguration,
   };
 }
 

@@ -2,7 +2,7 @@
  * How jobs behave in a scenario, all in simulated time: how long each state and each attempt lasts, how an
  * attempt fails, how many jobs run at once, and which job queues and definitions exist.
  */
-import type { RetryStrategy } from "@aws-sdk/client-batch";
+import type { LogConfiguration, RetryStrategy } from "@aws-sdk/client-batch";
 
 /** What a scenario sees of a job when it decides how an attempt goes. */
 export interface ScenarioJob {
@@ -40,8 +40,15 @@ export interface JobDefinitionSettings {
   timeout?: { attemptDurationSeconds?: number };
   /** Defaults of the `Ref::` placeholders; a submission's parameters override them. */
   parameters?: Record<string, string>;
-  /** `containerProperties.command` and `environment`. */
-  container?: { command?: string[]; environment?: Record<string, string> };
+  /**
+   * `containerProperties.command`, `environment` and `logConfiguration` (what DescribeJobs returns as the
+   * job's `container.logConfiguration`; its awslogs-stream-prefix names the attempts' log streams).
+   */
+  container?: {
+    command?: string[];
+    environment?: Record<string, string>;
+    logConfiguration?: LogConfiguration;
+  };
 }
 
 /** A container to run for an attempt: its command and environment, as Batch starts it on Fargate. */

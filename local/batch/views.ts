@@ -2,7 +2,7 @@
  * How the local Batch shows a job: as DescribeJobs and ListJobs return it, as tests and the runner see it at
  * a glance, and as a scenario sees it; and ListJobs' page tokens.
  */
-import type { JobDetail, JobSummary } from "@aws-sdk/client-batch";
+import type { JobDetail, JobSummary, LogConfiguration } from "@aws-sdk/client-batch";
 import type { Job, JobStatus } from "./job-record";
 import { BatchClientError } from "./requests";
 import type { ScenarioJob } from "./scenario";
@@ -49,6 +49,10 @@ export function jobDetail(job: Job): JobDetail {
       exitCode: job.array ? undefined : job.exitCode,
       reason: job.array ? undefined : job.containerReason,
       logStreamName: job.attempt?.logStreamName ?? job.attempts.at(-1)?.container?.logStreamName,
+      // The job definition's, as AWS returns it (API Reference, ContainerDetail.logConfiguration).
+      ...(job.spec.logConfiguration
+        ? { logConfiguration: copyLogConfiguration(job.spec.logConfiguration) }
+        : {}),
     },
     arrayProperties: job.array
       ? {
@@ -63,6 +67,10 @@ export function jobDetail(job: Job): JobDetail {
     propagateTags: job.spec.propagateTags,
     platformCapabilities: ["FARGATE"],
   };
+}
+
+function copyLogConfiguration(config: LogConfiguration): LogConfiguration {
+  return { ...config, ...(config.options ? { options: { ...config.options } } : {}) };
 }
 
 /** ListJobs' view of a job. */

@@ -3,7 +3,7 @@
  * queue and definition, functions (the serialized closures Pulumi uploads), queue subscriptions and event
  * rules, exactly as `pulumi up` would deploy them.
  */
-import type { RetryStrategy } from "@aws-sdk/client-batch";
+import type { LogConfiguration, RetryStrategy } from "@aws-sdk/client-batch";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { qualifiedKey, type ConfigKey } from "../../infra/config/keys";
 import { loadHandler } from "../../render/archives";
@@ -182,6 +182,7 @@ interface ContainerProperties {
   command?: string[];
   environment?: { name: string; value: string }[];
   resourceRequirements?: { type: string; value: string }[];
+  logConfiguration?: LogConfiguration;
 }
 
 function containerProperties(resource: RenderedResource): ContainerProperties {
@@ -218,6 +219,7 @@ function jobDefinitionSettings(resource: RenderedResource): JobDefinitionSetting
     container: {
       command: container.command,
       environment: Object.fromEntries((container.environment ?? []).map((v) => [v.name, v.value])),
+      ...(container.logConfiguration ? { logConfiguration: container.logConfiguration } : {}),
     },
   };
 }

@@ -162,7 +162,7 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
       /Failed {5}shard 1 \(job [0-9a-f-]+:1\): exit code 1: injected failure of shard 1/,
     );
     expect(failed.stdout).to.match(
-      /log: https:\/\/us-east-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=us-east-1#logsV2:log-groups\/log-group\/\$252Faws\$252Fbatch\$252Fbatch-bridge-dev-job\/log-events\/batch-bridge-dev-job\$252Fdefault\$252F[0-9a-f]+/,
+      /log: https:\/\/us-east-1\.console\.aws\.amazon\.com\/cloudwatch\/home\?region=us-east-1#logsV2:log-groups\/log-group\/\$252Faws\$252Fbatch\$252Fbatch-bridge-dev-job\/log-events\/job\$252Fdefault\$252F[0-9a-f]+/,
     );
     expect(failed.stdout).to.include(
       "Terminated 2 job(s) by the bridge (sagemaker-batch-bridge: another shard of the step failed)",

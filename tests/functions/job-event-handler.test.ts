@@ -521,6 +521,182 @@ describe("job-event function and monitor with the status table", () => {
     });
   });
 
+  describe("partial success (minSuccessRatio) in jobs mode", () => {
+    /** A jobs-mode step of `shardCount` shards that succeeds with `ratio` of them. */
+    function ratioStep(f: CompletionFixture, run: Execution, shardCount: number, ratio: string) {
+      f.model.addShardJobs(run, shardCount);
+      return f.message(
+        callbackBody(
+          run,
+          { jobMode: "jobs", jobRef: run.baseName, shardCount },
+          {},
+          { minSuccessRatio: ratio },
+        ),
+      );
+    }
+    const exitedWith = (exitCode: number) => ({
+      statusReason: "Essential container in task exited",
+      exitCode,
+    });
+    /** Ends a shard's job and hands its event to the job-event function; returns the event. */
+    async function endShard(
+      f: CompletionFixture,
+      run: Execution,
+      shard: number,
+      status: "SUCCEEDED" | "FAILED",
+    ): Promise<Record<string, unknown>> {
+      f.model.set(f.model.shardJobId(run, shard), status, status === "FAILED" ? exitedWith(1) : {});
+      const event = f.model.event(f.model.shardJobId(run, shard));
+      await f.onEvent(event);
+      return event;
+    }
+
+    it("answers success on the last shard's event when the failed shards are within the ratio, naming them", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000001");
+      const message = ratioStep(f, run, 4, "0.5");
+      await f.deliver(message);
+
+      await endShard(f, run, 1, "FAILED");
+      await endShard(f, run, 0, "SUCCEEDED");
+      await endShard(f, run, 3, "FAILED");
+      expect(f.answers()).to.have.length(0);
+      await endShard(f, run, 2, "SUCCEEDED");
+
+      expect(f.answers().map((a) => a.outputs)).to.deep.equal([
+        {
+          Status: "SUCCEEDED",
+          SucceededShards: "2",
+          ShardCount: "4",
+          JobRef: run.baseName,
+          FailedShards: "1,3",
+        },
+      ]);
+      expect(f.terminated()).to.deep.equal([]);
+      expect(f.deletedMessages()).to.deep.equal([message.receiptHandle]);
+    });
+
+    it("answers success on a failed shard's event when that shard ended last", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000002");
+      await f.deliver(ratioStep(f, run, 3, "0.6"));
+      for (const shard of [0, 2]) await endShard(f, run, shard, "SUCCEEDED");
+      expect(f.answers()).to.have.length(0);
+
+      await endShard(f, run, 1, "FAILED");
+
+      expect(f.answers().map((a) => [a.outcome, a.outputs?.FailedShards])).to.deep.equal([["success", "1"]]);
+    });
+
+    it("fails as soon as more shards failed than the ratio tolerates, and terminates the others", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000003");
+      await f.deliver(ratioStep(f, run, 5, "0.6"));
+      await endShard(f, run, 0, "FAILED");
+      await endShard(f, run, 4, "FAILED");
+      expect(f.answers()).to.have.length(0);
+
+      await endShard(f, run, 2, "FAILED");
+
+      expect(f.answers().map((a) => a.reason)).to.deep.equal([
+        "3 of 5 shards failed (minSuccessRatio 0.6 allows 2): shard 0 (exit code 1: Essential container " +
+          "in task exited), shard 2 (exit code 1: Essential container in task exited), shard 4 (exit code " +
+          "1: Essential container in task exited)",
+      ]);
+      expect(f.terminated().sort()).to.deep.equal(
+        [f.model.shardJobId(run, 1), f.model.shardJobId(run, 3)].sort(),
+      );
+    });
+
+    it("counts a failed shard reported again and again once, and answers once", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000004");
+      await f.deliver(ratioStep(f, run, 4, "0.5"));
+      const failed = await endShard(f, run, 2, "FAILED");
+      // Three copies of one failure would exceed the two the ratio tolerates if each counted.
+      await Promise.all([f.onEvent(failed), f.onEvent(failed)]);
+      await f.onEvent(failed);
+      expect(f.answers()).to.have.length(0);
+
+      const events = [];
+      for (const shard of [0, 1, 3]) events.push(await endShard(f, run, shard, "SUCCEEDED"));
+      for (const event of [...events, failed]) await f.onEvent(event);
+
+      expect(
+        f.answers().map((a) => [a.outcome, a.outputs?.SucceededShards, a.outputs?.FailedShards]),
+      ).to.deep.equal([["success", "3", "2"]]);
+    });
+
+    it("answers from what the events recorded when they all came before the callback message, ahead of Batch's listing", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000005");
+      const message = ratioStep(f, run, 4, "0.5");
+      // Out of order: the failures are reported after the later shards' successes, all before the message,
+      // and Batch's listing still shows the failed shards RUNNING.
+      for (const shard of [2, 0]) await endShard(f, run, shard, "SUCCEEDED");
+      for (const shard of [3, 1]) {
+        const failedShard = {
+          ...f.model.describe(f.model.shardJobId(run, shard)),
+          status: "FAILED",
+          ...exitedWith(1),
+        };
+        await f.onEvent(jobStateChangeEvent(failedShard));
+      }
+      expect(f.answers()).to.have.length(0);
+
+      expect(await f.deliver(message)).to.deep.equal([]);
+
+      expect(f.answers().map((a) => [a.outcome, a.outputs?.FailedShards])).to.deep.equal([
+        ["success", "1,3"],
+      ]);
+    });
+
+    it("leaves a step whose event was lost to the safety-net check, which answers it exactly once", async () => {
+      const safetyNet = { initialDelaySeconds: 21_600, maxDelaySeconds: 21_600, maxWaitSeconds: 7 * 86_400 };
+      const f = await completionFixture(server, batch, { pollSchedule: safetyNet, maxReceiveCount: 49 });
+      const run = execution("ratio0000006");
+      const message = ratioStep(f, run, 4, "0.5");
+      expect(await f.deliver(message)).to.deep.equal([message.messageId]);
+      await endShard(f, run, 0, "FAILED");
+      await endShard(f, run, 1, "SUCCEEDED");
+      await endShard(f, run, 2, "SUCCEEDED");
+      // Shard 3 succeeds, but its event never comes.
+      f.model.set(f.model.shardJobId(run, 3), "SUCCEEDED");
+      const lost = f.model.event(f.model.shardJobId(run, 3));
+      expect(f.answers()).to.have.length(0);
+
+      await f.clock.sleep(safetyNet.initialDelaySeconds * 1000);
+      const check = f.message(JSON.parse(message.body), { receiveCount: 2 });
+      expect(await f.deliver(check)).to.deep.equal([]);
+      // The event comes after all, late, and twice.
+      expect((await f.onEvent(lost)).decision).to.equal("already answered");
+      await f.onEvent(lost);
+
+      expect(
+        f.answers().map((a) => [a.outcome, a.outputs?.SucceededShards, a.outputs?.FailedShards]),
+      ).to.deep.equal([["success", "3", "0"]]);
+    });
+
+    it("fails at once on a shard the bridge terminated, never taking it for a tolerated failure", async () => {
+      const f = await completionFixture(server, batch);
+      const run = execution("ratio0000007");
+      await f.deliver(ratioStep(f, run, 4, "0.5"));
+      // The clean-up function terminated shard 0 (the execution was stopped); Batch's listing lags behind.
+      const terminatedShard = {
+        ...f.model.describe(f.model.shardJobId(run, 0)),
+        status: "FAILED",
+        statusReason: terminationReasons.stopped,
+      };
+
+      await f.onEvent(jobStateChangeEvent(terminatedShard));
+
+      expect(f.answers().map((a) => a.reason)).to.deep.equal([
+        "sagemaker-batch-bridge terminated 1 of 4 shards (pipeline execution stopped).",
+      ]);
+      expect(f.terminated()).to.have.length(3);
+    });
+  });
+
   it("completes a 10,000-shard jobs-mode step by events: one answer, no Batch calls, ~1 write an event", async function () {
     // One DynamoDB request per event through a real client and dynalite, handed over in this process
     // (in-process-http.ts) rather than through a socket. The timeout only catches a hang.

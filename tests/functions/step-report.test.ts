@@ -17,6 +17,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { expect } from "chai";
 import { makeMonitorHandler } from "../../functions/monitor";
 import { reasonWithReport } from "../../functions/step-report";
+import { terminationReasons } from "../../functions/terminate";
 import {
   awsError,
   baseName,
@@ -66,10 +67,16 @@ function failedShardDetail(): JobDetail {
 }
 
 /**
- * A monitor on mocked clients checking a jobs-mode step of 4 shards with an outputUri: shard 3 failed,
- * shard 2 is still running (or succeeded), the others succeeded.
+ * A monitor on mocked clients checking a jobs-mode step of 4 shards with an outputUri: shard 3 failed (or
+ * is still running), shard 2 is still running (or succeeded), the others succeeded. With `stopping`, the
+ * message is the one SageMaker sends when the execution is stopped.
  */
-function reportFixture(options: { shard2: "RUNNING" | "SUCCEEDED"; minSuccessRatio?: string }) {
+function reportFixture(options: {
+  shard2: "RUNNING" | "SUCCEEDED";
+  shard3?: "RUNNING";
+  minSuccessRatio?: string;
+  stopping?: boolean;
+}) {
   const batch = new BatchClient({ region: "eu-west-1" });
   const sagemaker = new SageMakerClient({ region: "eu-west-1" });
   const s3 = new S3Client({ region: "eu-west-1" });
@@ -82,7 +89,12 @@ function reportFixture(options: { shard2: "RUNNING" | "SUCCEEDED"; minSuccessRat
     shardJob(0, "SUCCEEDED"),
     shardJob(1, "SUCCEEDED"),
     shardJob(2, options.shard2),
-    shardJob(3, "FAILED", { statusReason: "Essential container in task exited", container: { exitCode: 1 } }),
+    options.shard3 === "RUNNING"
+      ? shardJob(3, "RUNNING")
+      : shardJob(3, "FAILED", {
+          statusReason: "Essential container in task exited",
+          container: { exitCode: 1 },
+        }),
   ];
   batchMock.on(ListJobsCommand).resolves({ jobSummaryList: listed });
   batchMock.on(DescribeJobsCommand).resolves({ jobs: [failedShardDetail()] });
@@ -109,6 +121,7 @@ function reportFixture(options: { shard2: "RUNNING" | "SUCCEEDED"; minSuccessRat
       outputUri,
       ...(options.minSuccessRatio ? { minSuccessRatio: options.minSuccessRatio } : {}),
     },
+    ...(options.stopping ? { status: "Stopping" } : {}),
   });
   return {
     s3Mock,
@@ -173,6 +186,29 @@ describe("step report", () => {
     expect(report.uri).to.equal(expectedReportUri);
     expect(report.body.answer).to.deep.equal({ outcome: "success", failedShards: "3" });
     expect(report.body.failedShards.map((s) => s.shardIndex)).to.deep.equal([3]);
+  });
+
+  it("on a stopped execution, writes the report naming the jobs it terminated and why, and ends the reason with its URI", async () => {
+    const f = reportFixture({ shard2: "RUNNING", shard3: "RUNNING", stopping: true });
+    await f.run();
+
+    const [report] = f.reports();
+    expect(f.reports()).to.have.length(1);
+    expect(report.uri).to.equal(expectedReportUri);
+    expect(report.body.answer).to.deep.equal({
+      outcome: "failure",
+      reason: "Pipeline execution stopped; terminated 2 job(s).",
+    });
+    expect(report.body.terminated).to.deep.equal({
+      reason: terminationReasons.stopped,
+      count: 2,
+      jobIds: ["job-00002", "job-00003"],
+    });
+    expect(report.body.failedShards).to.deep.equal([]);
+
+    expect(f.failures().map((input) => input.FailureReason)).to.deep.equal([
+      `Pipeline execution stopped; terminated 2 job(s). Report: ${expectedReportUri}`,
+    ]);
   });
 
   for (const [what, error] of [

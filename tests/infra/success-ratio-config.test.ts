@@ -37,11 +37,11 @@ describe("minSuccessRatio at preview", () => {
     );
   });
 
-  it("refuses a ratio below 1 for a jobs-mode kind with completion events, which would answer late", () => {
-    expect(problems({ minSuccessRatio: "0.9", submitMode: "jobs" })).to.include(
-      "sagemaker-batch-bridge:minSuccessRatio below 1 needs submitMode array or completionEvents false",
-    );
-    expect(problems({ minSuccessRatio: "0.9", submitMode: "jobs", completionEvents: "false" })).to.equal("");
+  it("takes a ratio below 1 for a jobs-mode kind with completion events, whose events count failed shards", () => {
+    expect(problems({ minSuccessRatio: "0.9", submitMode: "jobs" })).to.equal("");
+    expect(
+      problems({ jobKinds: JSON.stringify({ embed: { submitMode: "jobs", minSuccessRatio: 0.5 } }) }),
+    ).to.equal("");
   });
 
   it("checks a BatchBridge step's MinSuccessRatio and hands it to the submit step", () => {

@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { bridge, whatTheBridgeDoes, type BridgeIo } from "../../scripts/bridge";
+import * as net from "node:net";
+import { bridge, localStackHint, whatTheBridgeDoes, type BridgeIo } from "../../scripts/bridge";
 import { formatExecution, logStreamUrl, type ExecutionView } from "../../scripts/bridge-status";
 
 const outputs = {
@@ -83,6 +84,34 @@ describe("npm run bridge: what it refuses before calling AWS", () => {
     const lacking = await run(["status"], JSON.stringify({ ...outputs, jobQueueArn: undefined }));
     expect(lacking.code).to.equal(2);
     expect(lacking.err).to.include("stdin: the stack outputs lack jobQueueArn:");
+  });
+
+  it("points a user who gives no outputs, or those of a served stack that ended, to npm start -- --serve", async () => {
+    for (const ran of [
+      await run(["status"]),
+      await run(["status"], "  \n"),
+      await run(["status", "--outputs", path.join(folder, "served-outputs.json")]),
+    ]) {
+      expect(ran.code).to.equal(2);
+      expect(ran.err).to.include(`${localStackHint}\n`);
+    }
+    expect(localStackHint).to.match(/^For a stack on this machine, run npm start -- --serve and pass/);
+  });
+
+  it("says that nothing answers at a loopback endpoint, and how to serve the stack there", async () => {
+    // A port that was just free: listen on port 0, then close.
+    const listener = net.createServer();
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const { port } = listener.address() as net.AddressInfo;
+    await new Promise((resolve) => listener.close(resolve));
+    const endpoint = `http://127.0.0.1:${port}`;
+
+    const ran = await run(["status", "--outputs", outputsFile, "--endpoint", endpoint]);
+
+    expect(ran.code).to.equal(1);
+    expect(ran.err).to.equal(
+      `Nothing answers at ${endpoint} (connect ECONNREFUSED 127.0.0.1:${port}). ${localStackHint}\n`,
+    );
   });
 
   it("prints its usage with --help and exits 0", async () => {

@@ -108,6 +108,33 @@ describe("local Batch server", () => {
       expect(job.attempts).to.have.length(1);
     });
 
+    it("returns the job definition's logConfiguration, as AWS does, and names log streams by its awslogs-stream-prefix", async () => {
+      const logConfiguration = {
+        logDriver: "awslogs" as const,
+        options: {
+          "awslogs-group": "/aws/batch/batch-bridge-dev-job",
+          "awslogs-region": "us-east-1",
+          "awslogs-stream-prefix": "job",
+        },
+      };
+      const f = await startBatch({
+        jobDurationMs: minute,
+        jobDefinitions: { "batch-bridge-job": { container: { logConfiguration } }, "plain-job": {} },
+      });
+      const { jobId } = await f.batch.send(new SubmitJobCommand(submitInput()));
+      const plain = await f.batch.send(new SubmitJobCommand(submitInput({ jobDefinition: "plain-job" })));
+      f.clock.advance(startsRunningAfter + minute);
+
+      const job = await describe1(f, jobId!);
+      expect(job.container?.logConfiguration).to.deep.equal(logConfiguration);
+      expect(job.container?.logStreamName).to.match(/^job\/default\/[0-9a-f]{32}$/);
+      expect(job.attempts?.[0].container?.logStreamName).to.equal(job.container?.logStreamName);
+      // Without one, Batch's defaults: no logConfiguration, streams named after the definition.
+      const plainJob = await describe1(f, plain.jobId!);
+      expect(plainJob.container?.logConfiguration).to.equal(undefined);
+      expect(plainJob.container?.logStreamName).to.match(/^plain-job\/default\/[0-9a-f]{32}$/);
+    });
+
     it("describes at most 100 IDs a call, leaves unknown IDs out, and rejects 101 with a ClientException", async () => {
       const f = await startBatch();
       const { jobId } = await f.batch.send(new SubmitJobCommand(submitInput()));
