@@ -38,8 +38,17 @@ export const recordsOptions: CliOption[] = [
     value: "E",
     allowed: "batch or transform",
     help:
-      "with --records: what runs each batch, AWS Batch jobs or a SageMaker Batch Transform job\n" +
-      "with the local built-in model (default: the stack's engine key)",
+      "what runs the work, AWS Batch jobs or a SageMaker Batch Transform job (default: the stack's\n" +
+      "engine key); transform: one job over the shards, each an input object of 10 records,\n" +
+      "or over each batch with --records; its model is the built-in one, or --worker",
+  },
+  {
+    name: "--model-timeout",
+    value: "D",
+    allowed: "a duration from 1ms to 1h, e.g. 30s",
+    help:
+      "with --engine transform and --worker: how long the model may take to answer one input\n" +
+      "object, in wall time (default 600s, SageMaker's InvocationsTimeoutInSeconds)",
   },
 ];
 
@@ -51,6 +60,7 @@ const executionOnly: Partial<Record<keyof Scenario, string>> = {
   duplicateDeliveries: "--duplicate-deliveries",
   worker: "--worker",
   inputDirectory: "--input",
+  modelTimeoutSeconds: "--model-timeout",
 };
 
 /**
@@ -68,7 +78,7 @@ export function recordsScenarioOf(
   };
   const recordsText = given.get("--records");
   if (recordsText === undefined) {
-    for (const name of ["--record-rate", "--fail-records", "--engine"]) {
+    for (const name of ["--record-rate", "--fail-records"]) {
       if (given.has(name)) throw new UsageError(`${name} needs --records N.`);
     }
     return undefined;

@@ -29,8 +29,9 @@ export type TransformJobStatus = "InProgress" | "Completed" | "Failed" | "Stoppi
 /**
  * The model a job runs: one answer per input (already filtered), in order, or an error that fails the job.
  * The built-in model answers each record deterministically; `--worker` runs a command, one line each.
+ * `request` names the request (the job and the input object) for the model's logs.
  */
-export type TransformModel = (inputs: unknown[]) => Promise<unknown[]>;
+export type TransformModel = (inputs: unknown[], request?: { name: string }) => Promise<unknown[]>;
 
 export interface TransformJobsOptions {
   clock: SimClock;
@@ -169,6 +170,7 @@ export class TransformJobs {
         const parsed = lines.map((line, i) => parseLine(line, `${key} line ${i + 1}`));
         const answers = await this.options.model(
           parsed.map((line) => jsonPath(line, job.request.inputFilter)),
+          { name: `${job.TransformJobName}.${key.slice(key.lastIndexOf("/") + 1)}` },
         );
         if (answers.length !== parsed.length) {
           throw new Error(`the model answered ${answers.length} of ${parsed.length} records of ${key}`);
