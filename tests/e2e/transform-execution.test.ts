@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { readdir, readFile, rm } from "node:fs/promises";
 import * as path from "node:path";
-import type { Summary } from "../../local/runner/run";
+import { prepareDesign } from "../../local/designs/prepare";
+import { runExecution, type Summary } from "../../local/runner/run";
 import { parseStartArgs, start } from "../../scripts/start";
 import { UsageError } from "../../scripts/cli";
 
@@ -105,6 +106,62 @@ describe("one execution on the transform engine: npm start -- --engine transform
     expect(() => parseStartArgs(["--model-timeout", "5s"])).to.throw(
       /--model-timeout needs --engine transform/,
     );
+  });
+
+  it("lets later steps read the Transform step's properties, as DescribeTransformJob returns them", async () => {
+    const summary = await runExecution(
+      { engine: "transform", shards: 1 },
+      {
+        // The stack's pipeline, then a Condition step on the job's status whose branch fails with its output.
+        prepareDesign: async (request) => {
+          const design = await prepareDesign(request);
+          const report = {
+            Name: "ReportOutput",
+            Type: "Fail",
+            Arguments: {
+              ErrorMessage: {
+                "Std:Join": {
+                  On: " ",
+                  Values: [
+                    { Get: "Steps.TransformRecords.TransformJobName" },
+                    "wrote",
+                    { Get: "Steps.TransformRecords.TransformOutput.S3OutputPath" },
+                    "from",
+                    { Get: "Steps.TransformRecords.TransformInput.DataSource.S3DataSource.S3Uri" },
+                  ],
+                },
+              },
+            },
+          };
+          const check = {
+            Name: "TransformCompleted",
+            Type: "Condition",
+            Arguments: {
+              Conditions: [
+                {
+                  Type: "Equals",
+                  LeftValue: { Get: "Steps.TransformRecords.TransformJobStatus" },
+                  RightValue: "Completed",
+                },
+              ],
+              IfSteps: [report],
+              ElseSteps: [],
+            },
+          };
+          return {
+            ...design,
+            definition: { ...design.definition, Steps: [...design.definition.Steps, check as never] },
+          };
+        },
+      },
+    );
+    expect(summary.steps.map((s) => `${s.name} ${s.status}`)).to.deep.equal([
+      "TransformRecords Succeeded",
+      "TransformCompleted Succeeded",
+      "ReportOutput Failed",
+    ]);
+    const [job] = summary.transformJobs!;
+    expect(summary.failureReason).to.equal(`${job.name} wrote ${job.outputUri} from ${job.inputUri}`);
   });
 
   describe("with --worker as the model: one record per line in, one result per line out", () => {
