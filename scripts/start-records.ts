@@ -5,6 +5,7 @@
 import type { Scenario } from "../local/runner/scenario";
 import type { RecordsScenario } from "../local/runner/records-run";
 import { UsageError, type CliOption, type CliOutput, type ParsedArgs } from "./cli";
+import { workerCommandProblem } from "../local/containers/worker-command";
 
 /** The most records one run sends, and the default rate (kept here so that --help loads no runner). */
 const maxRecords = 100_000;
@@ -85,7 +86,16 @@ export function recordsScenarioOf(
   }
   const records = /^\d+$/.test(recordsText) ? Number(recordsText) : NaN;
   if (!(records >= 1 && records <= maxRecords)) refuse("--records");
+  const engine = given.get("--engine");
+  // On the transform engine a worker is the model of every batch's transform job.
+  const modelWorker = engine === "transform" && scenario.worker !== undefined;
+  if (modelWorker) {
+    const problem = workerCommandProblem(scenario.worker!);
+    if (problem !== undefined)
+      throw new UsageError(`--worker "${scenario.worker}" cannot start: ${problem}.`);
+  }
   for (const [field, option] of Object.entries(executionOnly)) {
+    if (modelWorker && (field === "worker" || field === "modelTimeoutSeconds")) continue;
     if (scenario[field as keyof Scenario] !== undefined) {
       throw new UsageError(`${option} cannot be combined with --records: it shapes a single execution.`);
     }
@@ -97,9 +107,13 @@ export function recordsScenarioOf(
   if (rateText !== undefined && !(rateText.trim() !== "" && recordRate! > 0 && recordRate! <= 10_000)) {
     refuse("--record-rate");
   }
-  const engine = given.get("--engine");
   if (engine !== undefined && engine !== "batch" && engine !== "transform") refuse("--engine");
   const failText = given.get("--fail-records");
+  if (modelWorker && failText !== undefined) {
+    throw new UsageError(
+      "--fail-records cannot be combined with --worker: the worker's answers decide what fails.",
+    );
+  }
   let failRecords: number[] | undefined;
   if (failText !== undefined) {
     const parts = failText.split(",").map((part) => part.trim());
@@ -123,6 +137,10 @@ export function recordsScenarioOf(
     ...(scenario.seed !== undefined ? { seed: scenario.seed } : {}),
     ...(scenario.eventDelaySeconds !== undefined ? { eventDelaySeconds: scenario.eventDelaySeconds } : {}),
     ...(scenario.functionLogs ? { functionLogs: true } : {}),
+    ...(modelWorker ? { worker: scenario.worker } : {}),
+    ...(modelWorker && scenario.modelTimeoutSeconds !== undefined
+      ? { modelTimeoutSeconds: scenario.modelTimeoutSeconds }
+      : {}),
   };
 }
 
