@@ -48,7 +48,8 @@ export class ModelProcesses {
   readonly processes: ProcessRecord[] = [];
   private live = 0;
   private wake: (() => void) | undefined;
-  private readonly kills = new Set<() => void>();
+  /** How to kill each running request's process, by the request's name. */
+  private readonly kills = new Map<() => void, string>();
 
   constructor(private readonly options: ModelProcessesOptions) {
     mkdirSync(options.logsDirectory, { recursive: true });
@@ -75,7 +76,12 @@ export class ModelProcesses {
 
   /** Kills every process still running. */
   killAll(): void {
-    for (const kill of [...this.kills]) kill();
+    for (const kill of [...this.kills.keys()]) kill();
+  }
+
+  /** Kills the processes of one transform job's requests (a stopped job stops its instances). */
+  stopJob(jobName: string): void {
+    for (const [kill, name] of [...this.kills]) if (name.startsWith(`${jobName}.`)) kill();
   }
 
   /** The model a transform job calls: one process per request. */
@@ -113,12 +119,16 @@ export class ModelProcesses {
         record.stopped = true;
         signalGroup(child, "SIGKILL");
       };
-      this.kills.add(kill);
+      this.kills.set(kill, name);
       const timer = wallSetTimeout(() => {
         timedOut = true;
         kill();
       }, timeoutSeconds * 1000);
+      let finished = false;
+      // "error" (the shell could not start) may be followed by "close": the request ends once.
       const finish = (outcome: () => unknown[]): void => {
+        if (finished) return;
+        finished = true;
         wallClearTimeout(timer);
         this.kills.delete(kill);
         this.live -= 1;

@@ -182,6 +182,8 @@ export class RecordsWorld {
       provisioningSeconds: this.options.transformProvisioningSeconds,
       track: this.track,
     });
+    const model = this.modelProcesses;
+    if (model) this.transformJobs.onStopping((name) => model.stopJob(name));
     this.sageMakerServer = await startSageMakerServer({
       ...identity,
       seed,

@@ -269,6 +269,8 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         processingSeconds: modelProcesses ? 0 : scenario.jobDurationSeconds,
         track: work.track,
       });
+      const model = modelProcesses;
+      if (model) transformJobs.onStopping((name) => model.stopJob(name));
     }
     const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({

@@ -86,6 +86,7 @@ const jobNamePattern = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 export class TransformJobs {
   private readonly jobs = new Map<string, Job>();
   private readonly listeners: ((job: TransformJob) => void)[] = [];
+  private readonly stoppingListeners: ((name: string) => void)[] = [];
 
   constructor(private readonly options: TransformJobsOptions) {}
 
@@ -127,7 +128,13 @@ export class TransformJobs {
     const { clock } = this.options;
     if (job.timer) clock.clearTimeout(job.timer);
     job.TransformJobStatus = "Stopping";
+    for (const listener of this.stoppingListeners) listener(name);
     job.timer = clock.setTimeout(() => this.end(job, "Stopped"), (this.options.stoppingSeconds ?? 30) * 1000);
+  }
+
+  /** Called with the name of each job StopTransformJob moves to Stopping (its instances stop). */
+  onStopping(listener: (name: string) => void): void {
+    this.stoppingListeners.push(listener);
   }
 
   /** Called with each job that reaches Completed, Failed or Stopped; returns unsubscribe. */

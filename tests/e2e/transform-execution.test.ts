@@ -194,6 +194,25 @@ describe("one execution on the transform engine: npm start -- --engine transform
       expect(first).to.have.length(10);
     });
 
+    it("stops the worker's running process when the execution, and so its transform job, is stopped", async () => {
+      // The job provisions for 5 min, then the worker starts; the stop comes a second after.
+      const { code, summary, err } = await runJson([
+        "--engine",
+        "transform",
+        "--shards",
+        "1",
+        "--worker",
+        "sleep 60",
+        "--stop-after",
+        "5m1s",
+      ]);
+      resultFolders.push(summary.worker!.resultsDirectory);
+      expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
+      expect(summary.outcome).to.equal("stopped");
+      expect(summary.transformJobs!.map((j) => j.status)).to.deep.equal(["Stopped"]);
+      expect(summary.worker!.processes.map((p) => p.stopped)).to.deep.equal([true]);
+    });
+
     for (const [what, worker, extra, reason] of [
       [
         "exits with a code other than 0",
