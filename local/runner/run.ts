@@ -1136,7 +1136,7 @@ async function writeShardObjects(
   const { bucket, inputPrefix } = design.data;
   const failing = new Set(scenario.failShards);
   const width = String(scenario.shards - 1).length;
-  for (let shard = 0; shard < scenario.shards; shard++) {
+  const writeShard = (shard: number): Promise<void> => {
     const lines = Array.from({ length: transformRecordsPerShard }, (_, index) => {
       const record = {
         text: `shard ${shard}, record ${index}`,
@@ -1145,6 +1145,11 @@ async function writeShardObjects(
       return `${JSON.stringify({ job_id: `shard-${shard}-record-${index}`, record })}\n`;
     });
     const key = `${inputPrefix.replace(/\/?$/, "/")}shard-${String(shard).padStart(width, "0")}.jsonl`;
-    await writeText(s3, `s3://${bucket}/${key}`, lines.join(""), "application/jsonlines");
+    return writeText(s3, `s3://${bucket}/${key}`, lines.join(""), "application/jsonlines");
+  };
+  // 16 uploads at a time rather than one after the other.
+  const shards = Array.from({ length: scenario.shards }, (_, shard) => shard);
+  for (let first = 0; first < shards.length; first += 16) {
+    await Promise.all(shards.slice(first, first + 16).map(writeShard));
   }
 }
