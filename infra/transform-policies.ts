@@ -13,8 +13,12 @@ import {
 
 /**
  * The transform jobs a pipeline starts: SageMaker Pipelines names a step's job
- * `pipelines-<execution id>-<step name>-<suffix>` ("Access management", SageMaker Pipelines developer
- * guide), so the pipeline's role reaches these and no other transform job.
+ * `pipelines-<execution id>-<step name>-<random suffix>`, e.g. `pipelines-kytlemm1lvpq-PreprocessingStep-cIpzShs3Qp`
+ * (a job of a pipeline step, https://github.com/aws/amazon-sagemaker-examples/issues/3106), so the pipeline's
+ * role reaches these and no other transform job. Only a definition that names its job (TransformJobName,
+ * with the Python SDK's `PipelineDefinitionConfig(use_custom_job_prefix=True)`; SageMaker developer guide,
+ * "Access management", build-and-manage-step-permissions-prefix, and aws/sagemaker-python-sdk#3946) gets
+ * `<its prefix>-<execution id>-...` instead: the stack's Transform steps name none.
  */
 export function pipelineTransformJobsArn(scope: AwsScope): string {
   return `arn:${scope.partition}:sagemaker:${scope.region}:${scope.accountId}:transform-job/pipelines-*`;

@@ -5,7 +5,14 @@
  */
 
 export const priceRegion = "us-east-1";
-/** When the prices below were read from the pricing pages. */
+/**
+ * When the prices below were read from the pricing pages. Checked again in December 2026 against what could
+ * be read without the AWS pages themselves: the Fargate figures match third-party copies of the us-east-1
+ * Linux/x86 rates (vantage.sh "AWS Fargate Pricing Explained", wring.co "AWS Fargate Pricing", March 2026:
+ * $0.04048 per vCPU-hour, $0.004445 per GB-hour); the Batch Transform figures could not be confirmed (the
+ * pages found disagree with each other, e.g. ml.m5.xlarge at about $0.115 or $0.135, and none is AWS's), so
+ * the printed assumptions keep saying to check them.
+ */
 export const pricesTaken = "2025";
 
 /** Fargate, per second with a one-minute minimum, from the start of the image pull to the task's end. */

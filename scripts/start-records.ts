@@ -5,6 +5,7 @@
 import type { Scenario } from "../local/runner/scenario";
 import type { RecordsScenario } from "../local/runner/records-run";
 import { UsageError, type CliOption, type CliOutput, type ParsedArgs } from "./cli";
+import { workerCommandProblem } from "../local/containers/worker-command";
 
 /** The most records one run sends, and the default rate (kept here so that --help loads no runner). */
 const maxRecords = 100_000;
@@ -38,8 +39,17 @@ export const recordsOptions: CliOption[] = [
     value: "E",
     allowed: "batch or transform",
     help:
-      "with --records: what runs each batch, AWS Batch jobs or a SageMaker Batch Transform job\n" +
-      "with the local built-in model (default: the stack's engine key)",
+      "what runs the work, AWS Batch jobs or a SageMaker Batch Transform job (default: the stack's\n" +
+      "engine key); transform: one job over the shards, each an input object of 10 records,\n" +
+      "or over each batch with --records; its model is the built-in one, or --worker",
+  },
+  {
+    name: "--model-timeout",
+    value: "D",
+    allowed: "a duration from 1ms to 1h, e.g. 30s",
+    help:
+      "with --engine transform and --worker: how long the model may take to answer one input\n" +
+      "object, in wall time (default 600s, SageMaker's InvocationsTimeoutInSeconds)",
   },
 ];
 
@@ -51,6 +61,7 @@ const executionOnly: Partial<Record<keyof Scenario, string>> = {
   duplicateDeliveries: "--duplicate-deliveries",
   worker: "--worker",
   inputDirectory: "--input",
+  modelTimeoutSeconds: "--model-timeout",
 };
 
 /**
@@ -68,14 +79,23 @@ export function recordsScenarioOf(
   };
   const recordsText = given.get("--records");
   if (recordsText === undefined) {
-    for (const name of ["--record-rate", "--fail-records", "--engine"]) {
+    for (const name of ["--record-rate", "--fail-records"]) {
       if (given.has(name)) throw new UsageError(`${name} needs --records N.`);
     }
     return undefined;
   }
   const records = /^\d+$/.test(recordsText) ? Number(recordsText) : NaN;
   if (!(records >= 1 && records <= maxRecords)) refuse("--records");
+  const engine = given.get("--engine");
+  // On the transform engine a worker is the model of every batch's transform job.
+  const modelWorker = engine === "transform" && scenario.worker !== undefined;
+  if (modelWorker) {
+    const problem = workerCommandProblem(scenario.worker!);
+    if (problem !== undefined)
+      throw new UsageError(`--worker "${scenario.worker}" cannot start: ${problem}.`);
+  }
   for (const [field, option] of Object.entries(executionOnly)) {
+    if (modelWorker && (field === "worker" || field === "modelTimeoutSeconds")) continue;
     if (scenario[field as keyof Scenario] !== undefined) {
       throw new UsageError(`${option} cannot be combined with --records: it shapes a single execution.`);
     }
@@ -87,9 +107,13 @@ export function recordsScenarioOf(
   if (rateText !== undefined && !(rateText.trim() !== "" && recordRate! > 0 && recordRate! <= 10_000)) {
     refuse("--record-rate");
   }
-  const engine = given.get("--engine");
   if (engine !== undefined && engine !== "batch" && engine !== "transform") refuse("--engine");
   const failText = given.get("--fail-records");
+  if (modelWorker && failText !== undefined) {
+    throw new UsageError(
+      "--fail-records cannot be combined with --worker: the worker's answers decide what fails.",
+    );
+  }
   let failRecords: number[] | undefined;
   if (failText !== undefined) {
     const parts = failText.split(",").map((part) => part.trim());
@@ -113,6 +137,10 @@ export function recordsScenarioOf(
     ...(scenario.seed !== undefined ? { seed: scenario.seed } : {}),
     ...(scenario.eventDelaySeconds !== undefined ? { eventDelaySeconds: scenario.eventDelaySeconds } : {}),
     ...(scenario.functionLogs ? { functionLogs: true } : {}),
+    ...(modelWorker ? { worker: scenario.worker } : {}),
+    ...(modelWorker && scenario.modelTimeoutSeconds !== undefined
+      ? { modelTimeoutSeconds: scenario.modelTimeoutSeconds }
+      : {}),
   };
 }
 

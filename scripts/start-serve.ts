@@ -51,7 +51,7 @@ export function serveOptionsOf(
       throw new UsageError(`${option} cannot be combined with --serve: it shapes npm start's own execution.`);
     }
   }
-  for (const option of ["--records", "--json", "--timeline"]) {
+  for (const option of ["--records", "--json", "--timeline", "--engine", "--model-timeout"]) {
     if (given.has(option)) throw new UsageError(`${option} cannot be combined with --serve.`);
   }
   const speedText = given.get("--speed");

@@ -15,6 +15,7 @@ import {
   formatDuration,
   maxJobDurationSeconds,
   maxShards,
+  notWithTransformEngine,
   parseDuration,
   resolveScenario,
   scenarioDefaults,
@@ -254,6 +255,14 @@ export function parseStartArgs(argv: string[]): StartOptions {
       case "--input":
         scenario.inputDirectory = text;
         break;
+      case "--engine":
+        scenario.engine = text === "batch" || text === "transform" ? text : refuse();
+        break;
+      case "--model-timeout": {
+        const seconds = duration(3600);
+        scenario.modelTimeoutSeconds = seconds > 0 ? seconds : refuse();
+        break;
+      }
       case "--set": {
         const [key, configValue] = configSetting(text);
         scenario.config = { ...scenario.config, [key]: configValue };
@@ -279,11 +288,38 @@ export function parseStartArgs(argv: string[]): StartOptions {
   const records = recordsScenarioOf(parsed.values, scenario);
   if (records) options.records = records;
   const timeline = svgFileOf(parsed, "--timeline");
+  if (!records) checkEngineOptions(scenario, timeline !== undefined);
   if (timeline !== undefined) options.timeline = timeline;
   if (records && timeline !== undefined) {
     throw new UsageError("--timeline cannot be combined with --records: it draws one execution.");
   }
   return options;
+}
+
+/** Refuses what cannot shape a single execution on its engine, naming the option and why. */
+function checkEngineOptions(scenario: Scenario, timeline: boolean): void {
+  if (scenario.engine !== "transform") {
+    if (scenario.modelTimeoutSeconds !== undefined) {
+      throw new UsageError(
+        "--model-timeout needs --engine transform: it bounds the transform model's answer.",
+      );
+    }
+    return;
+  }
+  for (const { field, option, why } of notWithTransformEngine) {
+    const given = scenario[field];
+    if (given !== undefined && given !== false && !(field === "design" && given === "bridge")) {
+      throw new UsageError(`${option} cannot be combined with --engine transform: ${why}.`);
+    }
+  }
+  if (timeline) {
+    throw new UsageError(
+      "--timeline cannot be combined with --engine transform: it draws Batch jobs by state.",
+    );
+  }
+  if (scenario.modelTimeoutSeconds !== undefined && scenario.worker === undefined) {
+    throw new UsageError("--model-timeout needs --worker: it bounds the worker's answer as the model.");
+  }
 }
 
 /** Runs `npm start` with `argv`; resolves to the exit code. */
@@ -339,6 +375,7 @@ function describeRun(scenario: Scenario): string {
   return (
     `Running one execution of ${design} locally (${scenario.stack ?? scenarioDefaults.stack} config, ` +
     `${counted(scenario.shards ?? scenarioDefaults.shards, "shard")}, ` +
+    (scenario.engine === "transform" ? "as input objects of one transform job, " : "") +
     (scenario.worker !== undefined
       ? `jobs run by ${JSON.stringify(scenario.worker)}, `
       : `${formatDuration(scenario.jobDurationSeconds ?? scenarioDefaults.jobDurationSeconds)} jobs, `) +

@@ -166,7 +166,7 @@ export function logFileName(launch: Pick<ContainerLaunch, "jobName" | "arrayInde
 }
 
 /** Signals the process's whole group (the shell and what it started); a group already gone is ignored. */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   try {
     process.kill(-child.pid, signal);
@@ -176,7 +176,7 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** The environment without AWS_* settings, so that no worker reaches a real AWS account by accident. */
-function withoutAws(env: NodeJS.ProcessEnv): Record<string, string> {
+export function withoutAws(env: NodeJS.ProcessEnv): Record<string, string> {
   const kept: Record<string, string> = {};
   for (const [name, value] of Object.entries(env)) {
     if (value !== undefined && !name.startsWith("AWS_")) kept[name] = value;

@@ -5,6 +5,7 @@
  * `pulumi up` would deploy, the functions being the serialized closures Pulumi uploads), and the reference
  * design, on the same Batch resources so that only the orchestration differs.
  */
+import type { Engine } from "../../infra/config/keys";
 import type { JobMode } from "../../functions/step-contract";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import type { Context } from "aws-lambda";
@@ -35,6 +36,8 @@ export interface DesignRequest {
   functionLogs: boolean;
   /** A real worker runs the jobs: they last as long as its processes, not `jobDurationSeconds`. */
   worker?: string;
+  /** The stack's engine for this run (undefined: the stack's own). */
+  engine?: Engine;
 }
 
 /** A queue to create, named and addressed as the design's functions and pipeline know it. */

@@ -22,11 +22,19 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
   if (scenario.mode !== undefined && scenario.design === "bridge") {
     overrides.submitMode = { value: scenario.mode, why: "--mode" };
   }
+  if (scenario.engine !== undefined) overrides.engine = { value: scenario.engine, why: "--engine" };
   const current = stackConfig(
     scenario.stack,
     Object.fromEntries(Object.entries(overrides).map(([k, v]) => [k, v.value])),
   );
   const setting = (key: ConfigKey) => Number(current[qualifiedKey(key)]);
+  const model = ["transformModelName", "transformImage"] as const;
+  if (scenario.engine === "transform" && model.every((key) => !current[qualifiedKey(key)])) {
+    overrides.transformModelName = {
+      value: "local-model",
+      why: "the transform engine needs a model; the local SageMaker runs its own under any name",
+    };
+  }
   const timeout = setting("jobTimeoutSeconds");
   if (scenario.worker === undefined && scenario.jobDurationSeconds > timeout) {
     // A quarter more than the job needs, in whole minutes.

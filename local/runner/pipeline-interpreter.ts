@@ -18,6 +18,11 @@ export interface ExecutionScope {
   parameters: Record<string, ParameterValue>;
   /** Outputs of the steps that have run, by step name. */
   stepOutputs: Record<string, Record<string, ParameterValue>>;
+  /**
+   * Properties of the steps that have run and have some (a Transform step: its job as DescribeTransformJob
+   * returns it), by step name.
+   */
+  stepProperties?: Record<string, Record<string, unknown>>;
 }
 
 export type PipelineStep = PipelineDefinition["Steps"][number];
@@ -136,13 +141,54 @@ function resolveGet(reference: unknown, scope: ExecutionScope, path: string): Pa
     if (!(output[2] in outputs)) throw new Error(`${path}: step ${output[1]} has no output ${output[2]}`);
     return outputs[output[2]];
   }
-  if (/^Steps\.[A-Za-z0-9_-]+\./.test(text)) {
+  const property = /^Steps\.([A-Za-z0-9_-]+)\.(.+)$/.exec(text);
+  if (property && scope.stepProperties?.[property[1]]) {
+    return stepProperty(scope.stepProperties[property[1]], property[1], property[2], path);
+  }
+  if (property) {
     throw new Error(
       `${path}: cannot resolve {"Get": ${JSON.stringify(text)}}: local mode reads the OutputParameters of ` +
-        `Lambda and Callback steps only; steps of other types run simulated, without properties`,
+        `Lambda and Callback steps and the properties of Transform steps that have run; steps of other ` +
+        `types run simulated, without properties`,
     );
   }
   throw new Error(`${path}: cannot resolve {"Get": ${JSON.stringify(text)}}`);
+}
+
+/**
+ * A step property, `TransformOutput.S3OutputPath`, `Environment['KEY']` or `Foo[0].Bar`: a path into the
+ * step's properties (for a Transform step, the DescribeTransformJob response, as the SageMaker Python SDK's
+ * TransformStep declares them: shape DescribeTransformJobResponse). Throws an error naming the step and the
+ * part of the path it does not have.
+ */
+function stepProperty(
+  properties: Record<string, unknown>,
+  stepName: string,
+  propertyPath: string,
+  path: string,
+): ParameterValue {
+  const parts = [...propertyPath.matchAll(/([A-Za-z0-9_]+)|\[(\d+)\]|\[['"]([^'"]+)['"]\]|(.)/g)];
+  let value: unknown = properties;
+  let read = "";
+  for (const [whole, name, index, key, stray] of parts) {
+    if (stray !== undefined && stray !== ".") {
+      throw new Error(`${path}: Steps.${stepName}.${propertyPath} is not a property path`);
+    }
+    if (stray !== undefined) continue;
+    const field = name ?? key ?? Number(index);
+    read += name !== undefined ? `${read === "" ? "" : "."}${name}` : whole;
+    const holder = value as Record<string | number, unknown> | null;
+    if (holder === null || typeof holder !== "object" || !(field in holder)) {
+      throw new Error(`${path}: step ${stepName} has no property ${read}`);
+    }
+    value = holder[field];
+  }
+  if (typeof value === "object" && value !== null) {
+    throw new Error(
+      `${path}: property ${propertyPath} of step ${stepName} is not a single value: read one of its fields`,
+    );
+  }
+  return value as ParameterValue;
 }
 
 /** SageMaker gives up on a Lambda step after 10 minutes. */
@@ -165,6 +211,7 @@ export function executionScope(
     pipelineName,
     parameters,
     stepOutputs: {},
+    stepProperties: {},
   };
 }
 

@@ -70,7 +70,7 @@ export function formatRecordsSummary(summary: RecordsSummary): string {
             .map(([status, count]) => `${count} ${status}`)
             .join(
               ", ",
-            )}), ${formatDuration(transformProvisioningSeconds)} provisioning, ${formatDuration(summary.jobDurationSeconds)} processing`
+            )}), ${formatDuration(transformProvisioningSeconds)} provisioning, ${summary.modelWorker ? "the worker as the model" : `${formatDuration(summary.jobDurationSeconds)} processing`}`
         : `${summary.mode === "array" ? "one array job" : "one job per shard"} each, ${formatDuration(summary.jobDurationSeconds)} jobs`),
   );
   row("Simulated time", `${formatDuration(summary.simulatedSeconds)} until every record was final`);
@@ -98,5 +98,9 @@ export function formatRecordsSummary(summary: RecordsSummary): string {
   lines.push("  (SQS includes Lambda receiving from the queues and SageMaker sending the callback messages)");
   row("Jobs left running", String(summary.jobsLeftRunning));
   row("Dead letters", String(summary.deadLetterMessages));
+  if (summary.modelWorker) {
+    row("Model", summary.modelWorker.command);
+    row("Model logs", `${summary.modelWorker.logsDirectory} (stderr of each request, one file each)`);
+  }
   return lines.join("\n");
 }

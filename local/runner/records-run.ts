@@ -19,6 +19,9 @@ import { RecordClient } from "./record-client";
 import { RecordsWorld } from "./records-world";
 import { simulationStartMs } from "./run";
 import { settle } from "./simulated-process";
+import { mkdtemp } from "node:fs/promises";
+import * as os from "node:os";
+import * as path from "node:path";
 
 /** What a records run may set; everything but `records` is optional. */
 export interface RecordsScenario {
@@ -47,6 +50,10 @@ export interface RecordsScenario {
   functionLogs?: boolean;
   /** Give up at this simulated time after the start (default 2 days). */
   timeLimitSeconds?: number;
+  /** On the transform engine: a command as the model, one record a line in, one result a line out. */
+  worker?: string;
+  /** With `worker`: wall seconds it may take to answer one request (default 600). */
+  modelTimeoutSeconds?: number;
 }
 
 export const recordsDefaults = {
@@ -73,6 +80,8 @@ export interface RecordsSummary {
   stack: string;
   /** What ran each batch. */
   engine: Engine;
+  /** On the transform engine with a worker as the model: its command and its requests' logs (else null). */
+  modelWorker: { command: string; logsDirectory: string } | null;
   mode: JobMode;
   /** On the transform engine: the transform jobs, by how they ended. */
   transformJobs?: Record<string, number>;
@@ -205,6 +214,15 @@ export async function runRecords(
     seed,
     jobDurationSeconds,
     transformProvisioningSeconds: input.transformProvisioningSeconds,
+    ...(input.worker !== undefined
+      ? {
+          transformWorker: {
+            command: input.worker,
+            timeoutSeconds: input.modelTimeoutSeconds ?? 600,
+            logsDirectory: await mkdtemp(path.join(os.tmpdir(), "sagemaker-batch-bridge-model-logs-")),
+          },
+        }
+      : {}),
     eventDelaySeconds: input.eventDelaySeconds ?? recordsDefaults.eventDelaySeconds,
     failureOf: (jobId) => {
       const index = failingJobs.get(jobId);
@@ -260,6 +278,15 @@ export async function runRecords(
         continue;
       }
       if (clock.now() >= deadline) break;
+      const model = world.modelProcesses;
+      if (model && model.running > 0) {
+        // Simulated time follows the wall clock while the worker answers, never past the next timer.
+        const until = Math.min(clock.nextTimerAt() ?? deadline, deadline);
+        const [simStart, wallStart] = [clock.now(), performance.now()];
+        await model.waitForIdle(until - simStart);
+        clock.advanceTo(Math.min(until, simStart + (performance.now() - wallStart)));
+        continue;
+      }
       if (clock.advanceToNextTimer(deadline) === undefined) clock.advanceTo(deadline);
     }
     processedAt ??= clock.now();
@@ -379,6 +406,12 @@ function summarize(run: {
   return {
     stack: input.stack ?? recordsDefaults.stack,
     engine: transformJobs.length > 0 ? "transform" : "batch",
+    modelWorker: world.options.transformWorker
+      ? {
+          command: world.options.transformWorker.command,
+          logsDirectory: world.options.transformWorker.logsDirectory,
+        }
+      : null,
     mode: design.mode,
     ...(transformJobs.length > 0
       ? {

@@ -26,6 +26,7 @@ import { LambdaService } from "./lambda";
 import { PipelineRuns } from "./pipeline-runs";
 import { TransformJobs } from "../sagemaker/transform-jobs";
 import { builtInTransformModel } from "./transform-model";
+import { ModelProcesses } from "../containers/model-process";
 import { RecordWorkerRuntime } from "./record-worker";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment } from "./simulated-process";
 import { countQueueMessages } from "./queue-messages";
@@ -39,6 +40,11 @@ export interface RecordsWorldOptions {
   jobDurationSeconds: number;
   /** Transform jobs' instance provisioning (default: the local SageMaker's assumption, 300 s). */
   transformProvisioningSeconds?: number;
+  /**
+   * The user's command as the transform jobs' model (one process per request, its logs in
+   * `logsDirectory`), instead of the built-in model.
+   */
+  transformWorker?: { command: string; timeoutSeconds: number; logsDirectory: string };
   /** The error a record's result line holds instead of a result, or undefined. */
   failureOf(jobId: string): string | undefined;
   eventDelaySeconds: number;
@@ -85,6 +91,8 @@ export class RecordsWorld {
   pipelineRuns!: PipelineRuns;
   /** The local SageMaker's transform jobs (the transform engine's steps run on them). */
   transformJobs!: TransformJobs;
+  /** With `transformWorker`: its processes, which the runner follows in wall time. */
+  modelProcesses: ModelProcesses | undefined;
   worker!: RecordWorkerRuntime;
   activity!: HttpActivity;
   sqs!: SQSClient;
@@ -149,16 +157,33 @@ export class RecordsWorld {
       },
     });
     this.cleanup.unshift(() => this.batchServer.stop());
+    const transformWorker = this.options.transformWorker;
+    if (transformWorker) {
+      this.modelProcesses = new ModelProcesses({
+        command: transformWorker.command,
+        awsEnvironment: Object.fromEntries(
+          Object.entries(localAwsEnvironment({ S3: this.s3Server.endpoint }, design.region)).filter(
+            ([, v]) => v !== "",
+          ),
+        ),
+        logsDirectory: transformWorker.logsDirectory,
+        timeoutSeconds: transformWorker.timeoutSeconds,
+      });
+      this.cleanup.unshift(() => this.modelProcesses?.killAll());
+    }
     this.transformJobs = new TransformJobs({
       clock,
       s3,
       region: design.region,
       accountId: design.accountId,
-      model: builtInTransformModel,
-      processingSeconds: this.options.jobDurationSeconds,
+      model: this.modelProcesses?.model ?? builtInTransformModel,
+      // With a worker, processing lasts as long as its processes ran (simulated time follows them).
+      processingSeconds: this.modelProcesses ? 0 : this.options.jobDurationSeconds,
       provisioningSeconds: this.options.transformProvisioningSeconds,
       track: this.track,
     });
+    const model = this.modelProcesses;
+    if (model) this.transformJobs.onStopping((name) => model.stopJob(name));
     this.sageMakerServer = await startSageMakerServer({
       ...identity,
       seed,

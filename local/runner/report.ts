@@ -1,7 +1,7 @@
 /** How a local execution reads to a person: progress lines while it runs, and the summary at the end. */
 import { jobStatuses, type JobStatus } from "../batch/job-record";
 import type { Progress, Summary } from "./run";
-import { counted, formatDuration, formatLatency } from "./scenario";
+import { counted, formatDuration, formatLatency, transformRecordsPerShard } from "./scenario";
 import type { WorkerSummary } from "./worker-host";
 
 /**
@@ -22,11 +22,19 @@ export function elapsed(seconds: number): string {
   return `+${two(Math.floor(whole / 3600))}:${two(Math.floor((whole % 3600) / 60))}:${two(whole % 60)}`;
 }
 
-/** One progress line: time, the step and its state, the jobs by state. */
+/** One progress line: time, the step and its state, the jobs by state (transform jobs on that engine). */
 export function progressLine(progress: Progress): string {
   const step = `${progress.step ?? "(starting)"} ${progress.stepState}`;
-  const jobs = jobsByState(progress.jobs, progress.jobsTerminated);
-  return `${elapsed(progress.simulatedSeconds)}  ${step.padEnd(28)}  jobs: ${jobs}`;
+  return `${elapsed(progress.simulatedSeconds)}  ${step.padEnd(28)}  ${workLine(progress)}`;
+}
+
+/** `jobs: 4 RUNNING`, or on the transform engine `transform jobs: 1 InProgress`. */
+function workLine(progress: Progress): string {
+  if (progress.transformJobs) {
+    const parts = Object.entries(progress.transformJobs).map(([status, count]) => `${count} ${status}`);
+    return `transform jobs: ${parts.length > 0 ? parts.join(", ") : "none yet"}`;
+  }
+  return `jobs: ${jobsByState(progress.jobs, progress.jobsTerminated)}`;
 }
 
 /**
@@ -44,11 +52,11 @@ export class ProgressPrinter {
   ) {}
 
   update(progress: Progress): void {
-    const key = `${progress.step} ${progress.stepState} ${jobsByState(progress.jobs, progress.jobsTerminated)}`;
+    const key = `${progress.step} ${progress.stepState} ${workLine(progress)}`;
     if (key === this.last) return;
     const states =
       `${progress.step} ${progress.stepState} ${jobStatuses.filter((s) => progress.jobs[s] > 0).join()}` +
-      `${progress.jobsTerminated > 0 ? " terminated" : ""}`;
+      `${progress.jobsTerminated > 0 ? " terminated" : ""} ${Object.keys(progress.transformJobs ?? {}).join()}`;
     const now = performance.now();
     if (states === this.lastStates && now - this.lastWallMs < this.minWallMs) return;
     this.last = key;
@@ -107,20 +115,23 @@ export function formatSummary(summary: Summary): string {
     const detail = step.detail !== undefined && step.status !== "Failed" ? ` (${step.detail})` : "";
     row("Step", `${step.name} (${step.type}): ${step.status}${detail}`);
   }
-  row(
-    "Shards",
-    `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
-      (summary.worker
-        ? "each job as long as its process"
-        : `${formatDuration(summary.jobDurationSeconds)} jobs`) +
-      `, at most ${summary.concurrentJobs} running at once`,
-  );
-  row(
-    "Resume latency",
-    summary.resumeLatencySeconds === null
-      ? "none (the step was not answered after its jobs)"
-      : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
-  );
+  if (summary.transformJobs) lines.push(...transformLines(summary));
+  else
+    row(
+      "Shards",
+      `${summary.shards} (${summary.mode === "array" ? "one array job" : "one job per shard"}), ` +
+        (summary.worker
+          ? "each job as long as its process"
+          : `${formatDuration(summary.jobDurationSeconds)} jobs`) +
+        `, at most ${summary.concurrentJobs} running at once`,
+    );
+  if (!summary.transformJobs)
+    row(
+      "Resume latency",
+      summary.resumeLatencySeconds === null
+        ? "none (the step was not answered after its jobs)"
+        : `${formatLatency(summary.resumeLatencySeconds)} from ${summary.resumeLatencyFrom} to the step's answer`,
+    );
   row("Simulated time", `${formatDuration(summary.executionSeconds)} from the start to the execution's end`);
   row("Wall time", `${summary.wallSeconds.toFixed(1)}s`);
   const invocations = Object.entries(summary.lambdaInvocations)
@@ -134,13 +145,20 @@ export function formatSummary(summary: Summary): string {
     );
   }
   const callCount = Object.values(summary.apiCalls).reduce((sum, operations) => sum + total(operations), 0);
-  row("AWS API calls", `${callCount} by operation:`);
-  lines.push(...callLines(summary.apiCalls));
-  lines.push(
-    summary.events.deliveredToQueues > 0
-      ? "  (SQS includes Lambda polling the queues, SageMaker sending the callback message and EventBridge sending events)"
-      : "  (SQS includes Lambda polling the queue and SageMaker sending the callback message)",
-  );
+  if (callCount === 0 && summary.transformJobs) {
+    row("AWS API calls", "none by the stack's functions (SageMaker runs the Transform step's job itself)");
+  } else {
+    row("AWS API calls", `${callCount} by operation:`);
+    lines.push(...callLines(summary.apiCalls));
+  }
+  if (summary.apiCalls.SQS && Object.keys(summary.apiCalls.SQS).length > 0)
+    lines.push(
+      summary.transformJobs
+        ? "  (SQS: EventBridge sending the execution's end to the clean-up queue, and Lambda polling it)"
+        : summary.events.deliveredToQueues > 0
+          ? "  (SQS includes Lambda polling the queues, SageMaker sending the callback message and EventBridge sending events)"
+          : "  (SQS includes Lambda polling the queue and SageMaker sending the callback message)",
+    );
   const throttled = total(summary.throttledBatchCalls);
   if (throttled > 0) {
     row(
@@ -166,6 +184,27 @@ export function formatSummary(summary: Summary): string {
   }
   if (summary.worker) lines.push(...workerLines(summary.worker));
   return lines.join("\n");
+}
+
+/** The transform engine's part: the shards as input objects, and each transform job with its records. */
+function transformLines(summary: Summary): string[] {
+  const lines = [
+    `${"Shards".padEnd(19)}${summary.shards} input object(s) of ${transformRecordsPerShard} records under the ` +
+      `input prefix, one Transform step's job over them, ` +
+      (summary.worker
+        ? "the worker answering as the model"
+        : `${formatDuration(summary.jobDurationSeconds)} of processing after the instances' provisioning`),
+  ];
+  for (const job of summary.transformJobs ?? []) {
+    const outcome =
+      job.status === "Completed"
+        ? `${job.records} records answered, written under ${job.outputUri}`
+        : (job.failureReason ?? "no output");
+    lines.push(
+      `${"Transform job".padEnd(19)}${job.name}: ${job.status} after ${formatDuration(job.seconds)}, ${outcome}`,
+    );
+  }
+  return lines;
 }
 
 /** The worker's part of the summary: its processes by exit code, and where the logs and output are. */

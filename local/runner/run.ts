@@ -50,7 +50,13 @@ import {
   type ExecutionScope,
   type ParameterValue,
 } from "./pipeline-interpreter";
-import { formatDuration, resolveScenario, type ResolvedScenario, type Scenario } from "./scenario";
+import {
+  formatDuration,
+  resolveScenario,
+  transformRecordsPerShard,
+  type ResolvedScenario,
+  type Scenario,
+} from "./scenario";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
 import { WorkerHost, type WorkerSummary } from "./worker-host";
 import { countQueueMessages } from "./queue-messages";
@@ -59,7 +65,12 @@ import { S3Client } from "@aws-sdk/client-s3";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { parseS3Uri, readText } from "../../functions/records/s3-objects";
+import { parseS3Uri, readText, writeText } from "../../functions/records/s3-objects";
+import type { Engine } from "../../infra/config/keys";
+import { TransformJobs, type TransformJob, type TransformJobStatus } from "../sagemaker/transform-jobs";
+import type { ModelProcesses } from "../containers/model-process";
+import { builtInTransformModel } from "./transform-model";
+import { runTransformStep } from "./transform-step";
 import { reportUriInReason } from "../../functions/step-report";
 import { localCredentials, startS3Server } from "../s3/server";
 
@@ -88,6 +99,8 @@ export interface Progress {
   /** Of the FAILED jobs, those a TerminateJob or CancelJob call stopped. */
   jobsTerminated: number;
   lambdaInvocations: number;
+  /** On the transform engine: its transform jobs by status. */
+  transformJobs?: Partial<Record<TransformJobStatus, number>>;
 }
 
 export interface RunOptions {
@@ -177,6 +190,23 @@ export interface Summary {
   configOverrides: Record<string, { value: unknown; why: string }>;
   /** With a worker: its processes, where their logs and the output are (null for simulated jobs). */
   worker: WorkerSummary | null;
+  /** What ran the work: Batch jobs, or the Transform steps' transform jobs. */
+  engine: Engine;
+  /** On the transform engine: every transform job the execution ran (null on the Batch engine). */
+  transformJobs: TransformJobSummary[] | null;
+}
+
+/** A transform job of the run, as the summary shows it (times simulated). */
+export interface TransformJobSummary {
+  name: string;
+  status: TransformJobStatus;
+  failureReason: string | null;
+  /** Records the model answered (0 when it failed). */
+  records: number;
+  inputUri: string;
+  outputUri: string;
+  /** From its creation to its end (billed: provisioning included). */
+  seconds: number;
 }
 
 let running = false;
@@ -215,6 +245,33 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       cleanup.unshift(() => s3Server.stop());
       s3Endpoint = s3Server.endpoint;
     }
+    const transform = executionPlan(design.definition).some(({ step }) => step.Type === "Transform");
+    const work = new TrackedWork();
+    let transformJobs: TransformJobs | undefined;
+    let modelProcesses: ModelProcesses | undefined;
+    if (transform) {
+      const s3 = new S3Client({
+        region: design.region,
+        credentials: localCredentials,
+        endpoint: s3Endpoint,
+        forcePathStyle: true,
+      });
+      cleanup.unshift(() => s3.destroy());
+      if (scenario.inputDirectory === undefined) await writeShardObjects(s3, design, scenario);
+      modelProcesses = worker?.transformModel(scenario.modelTimeoutSeconds);
+      transformJobs = new TransformJobs({
+        clock,
+        s3,
+        region: design.region,
+        accountId: design.accountId,
+        model: modelProcesses?.model ?? builtInTransformModel,
+        // With a worker, processing lasts as long as its processes ran (simulated time follows them).
+        processingSeconds: modelProcesses ? 0 : scenario.jobDurationSeconds,
+        track: work.track,
+      });
+      const model = modelProcesses;
+      if (model) transformJobs.onStopping((name) => model.stopJob(name));
+    }
     const jobSlots = worker?.concurrency ?? scenario.maxConcurrentJobs ?? concurrentJobs(design.compute);
     const batchServer = await startBatchServer({
       ...identity,
@@ -227,6 +284,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       ...identity,
       seed: scenario.seed,
       pipelines: [design.pipelineName],
+      transformJobs,
     });
     cleanup.unshift(() => sageMakerServer.stop());
     let dynamoDb: RunningServer | undefined;
@@ -286,6 +344,9 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
         env,
         jobSlots,
         worker,
+        work,
+        transformJobs,
+        modelProcesses,
         onProgress: options.onProgress,
       });
       await run.run();
@@ -363,6 +424,11 @@ interface RunDeps {
   jobSlots: number;
   /** With a worker: the processes that run the jobs. */
   worker?: WorkerHost;
+  /** The run's work (invocations, deliveries, transform jobs' processing). */
+  work: TrackedWork;
+  /** On the transform engine: the local SageMaker's transform jobs, and the worker as their model. */
+  transformJobs?: TransformJobs;
+  modelProcesses?: ModelProcesses;
   onProgress?: (progress: Progress) => void;
 }
 
@@ -386,7 +452,7 @@ class ExecutionRun {
   private answer: StepAnswer | undefined;
   private ended: { outcome: Outcome; reason: string | null; at: number } | undefined;
   private firstFailureAt: number | undefined;
-  private readonly work = new TrackedWork();
+  private readonly work: TrackedWork;
   private drainDeadline = 0;
 
   constructor(
@@ -395,6 +461,7 @@ class ExecutionRun {
     private readonly deps: RunDeps,
   ) {
     const { clock } = deps;
+    this.work = deps.work;
     this.startedAt = clock.now();
     const functionEnv = Object.fromEntries(Object.entries(deps.env).filter(([, value]) => value !== ""));
     this.lambda = new LambdaService(clock, design.functions(functionEnv));
@@ -478,6 +545,10 @@ class ExecutionRun {
         await this.followProcesses(deadline);
         continue;
       }
+      if (this.deps.modelProcesses && this.deps.modelProcesses.running > 0) {
+        await this.followModel(deadline);
+        continue;
+      }
       if (clock.advanceToNextTimer(deadline) === undefined) clock.advanceTo(deadline);
     }
     this.reportProgress();
@@ -498,6 +569,16 @@ class ExecutionRun {
     await runtime.waitForExit(until - simStart);
     clock.advanceTo(Math.min(until, simStart + (performance.now() - wallStart)));
     runtime.deliverExits();
+  }
+
+  /** As followProcesses, while the worker answers a transform job's request as its model. */
+  private async followModel(deadline: number): Promise<void> {
+    const { clock } = this.deps;
+    const until = Math.min(clock.nextTimerAt() ?? deadline, deadline);
+    const simStart = clock.now();
+    const wallStart = performance.now();
+    await this.deps.modelProcesses!.waitForIdle(until - simStart);
+    clock.advanceTo(Math.min(until, simStart + (performance.now() - wallStart)));
   }
 
   /**
@@ -589,6 +670,23 @@ class ExecutionRun {
         if (status === "Stopped") return stopped(answer.failureReason ?? "Pipeline execution stopped.");
         if (answer.outcome === "failure") return failed(answer.failureReason ?? "");
         scope.stepOutputs[step.Name] = callbackStepOutputs(answer);
+        return false;
+      }
+      case "Transform": {
+        if (!this.deps.transformJobs) throw new Error(`Step ${step.Name}: no transform jobs in this run.`);
+        this.stepState = "running";
+        this.reportProgress();
+        const end = await runTransformStep(
+          { sageMakerServer, transformJobs: this.deps.transformJobs },
+          step,
+          scope,
+        );
+        if (end.status === "Stopped") {
+          this.stepState = "stopped";
+          return stopped(end.failureReason ?? `Pipeline execution stopped during step ${step.Name}.`);
+        }
+        if (end.failureReason !== undefined) return failed(end.failureReason);
+        this.stepState = "ended";
         return false;
       }
       case "Condition": {
@@ -825,6 +923,9 @@ class ExecutionRun {
       jobs: batchServer.countsByState(),
       jobsTerminated: batchServer.terminatedJobs(),
       lambdaInvocations: sum(this.lambda.invocations()),
+      ...(this.deps.transformJobs
+        ? { transformJobs: transformJobsByStatus(this.deps.transformJobs.all()) }
+        : {}),
     });
   }
 
@@ -856,7 +957,8 @@ class ExecutionRun {
           : scenario.failShards.length > 0 && !this.failuresTolerated()
             ? "failed"
             : "succeeded";
-    const jobsLeftRunning = batchServer.jobsLeftRunning();
+    const transformJobs = this.deps.transformJobs?.all();
+    const jobsLeftRunning = batchServer.jobsLeftRunning() + (this.deps.transformJobs?.running() ?? 0);
     const unexpected: string[] = [];
     if (ended.outcome !== expectedOutcome)
       unexpected.push(`expected the execution to be ${expectedOutcome}, it is ${ended.outcome}`);
@@ -946,6 +1048,8 @@ class ExecutionRun {
       events: this.events.counts(),
       configOverrides: design.configOverrides,
       worker,
+      engine: transformJobs ? "transform" : "batch",
+      transformJobs: transformJobs?.map(transformJobSummary) ?? null,
     };
   }
 }
@@ -997,4 +1101,55 @@ function subtract(counts: Record<string, number>, minus: Record<string, number>)
 
 function sum(counts: Record<string, number>): number {
   return Object.values(counts).reduce((total, n) => total + n, 0);
+}
+
+/** Transform jobs by status, for the progress lines. */
+function transformJobsByStatus(jobs: TransformJob[]): Partial<Record<TransformJobStatus, number>> {
+  const counts: Partial<Record<TransformJobStatus, number>> = {};
+  for (const job of jobs) counts[job.TransformJobStatus] = (counts[job.TransformJobStatus] ?? 0) + 1;
+  return counts;
+}
+
+function transformJobSummary(job: TransformJob): TransformJobSummary {
+  return {
+    name: job.TransformJobName,
+    status: job.TransformJobStatus,
+    failureReason: job.FailureReason ?? null,
+    records: job.TransformJobStatus === "Completed" ? job.records : 0,
+    inputUri: job.TransformInput.S3Uri,
+    outputUri: job.TransformOutput.S3OutputPath,
+    seconds: (job.TransformEndTime ?? job.CreationTime) - job.CreationTime,
+  };
+}
+
+/**
+ * The transform engine's input: one object per shard under the stack's input prefix, each a shard file of
+ * the records API's shape (`{"job_id", "record"}` a line, JSON Lines) with `transformRecordsPerShard`
+ * records. A failing shard's first record carries `{"fail": ...}`, on which the built-in model answers an
+ * error, failing the job.
+ */
+async function writeShardObjects(
+  s3: S3Client,
+  design: PreparedDesign,
+  scenario: ResolvedScenario,
+): Promise<void> {
+  const { bucket, inputPrefix } = design.data;
+  const failing = new Set(scenario.failShards);
+  const width = String(scenario.shards - 1).length;
+  const writeShard = (shard: number): Promise<void> => {
+    const lines = Array.from({ length: transformRecordsPerShard }, (_, index) => {
+      const record = {
+        text: `shard ${shard}, record ${index}`,
+        ...(index === 0 && failing.has(shard) ? { fail: `${injectedFailure} of shard ${shard}` } : {}),
+      };
+      return `${JSON.stringify({ job_id: `shard-${shard}-record-${index}`, record })}\n`;
+    });
+    const key = `${inputPrefix.replace(/\/?$/, "/")}shard-${String(shard).padStart(width, "0")}.jsonl`;
+    return writeText(s3, `s3://${bucket}/${key}`, lines.join(""), "application/jsonlines");
+  };
+  // 16 uploads at a time rather than one after the other.
+  const shards = Array.from({ length: scenario.shards }, (_, shard) => shard);
+  for (let first = 0; first < shards.length; first += 16) {
+    await Promise.all(shards.slice(first, first + 16).map(writeShard));
+  }
 }

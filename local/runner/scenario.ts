@@ -4,6 +4,7 @@
  * checked once, with an error naming the field and what it accepts.
  */
 import type { JobMode } from "../../functions/step-contract";
+import type { Engine } from "../../infra/config/keys";
 import { statSync } from "node:fs";
 import * as path from "node:path";
 import type { ConfigValue } from "../../render/stack-files";
@@ -68,6 +69,17 @@ export interface Scenario {
   worker?: string;
   /** With `worker`: a folder whose files are uploaded under the stack's input prefix before the run. */
   inputDirectory?: string;
+  /**
+   * What runs the work (default: the stack's engine key). On `transform` the stack's pipeline holds one
+   * Transform step: the shards are input objects of `transformRecordsPerShard` records each, and the
+   * model is the local built-in one, or `worker` answering one record per line.
+   */
+  engine?: Engine;
+  /**
+   * On the transform engine with a worker: how long the model may take to answer one request, in wall
+   * seconds, before the job fails (default 600, SageMaker's InvocationsTimeoutInSeconds default).
+   */
+  modelTimeoutSeconds?: number;
 }
 
 /** A scenario with every default applied and every field checked. */
@@ -95,7 +107,37 @@ export interface ResolvedScenario {
   worker: string | undefined;
   /** Absolute. */
   inputDirectory: string | undefined;
+  engine: Engine | undefined;
+  modelTimeoutSeconds: number;
 }
+
+/** Records in each shard's input object on the transform engine (a shard file of the records API's shape). */
+export const transformRecordsPerShard = 10;
+
+/**
+ * What the transform engine refuses, and why: these shape Batch jobs or the callback step, which a
+ * Transform step has none of. Keyed by scenario field, with the option of `npm start` that sets it.
+ */
+export const notWithTransformEngine: readonly { field: keyof Scenario; option: string; why: string }[] = [
+  { field: "mode", option: "--mode", why: "it chooses how Batch jobs are submitted" },
+  {
+    field: "throttleRate",
+    option: "--throttle",
+    why: "it throttles Batch calls, and a transform job makes none",
+  },
+  {
+    field: "duplicateDeliveries",
+    option: "--duplicate-deliveries",
+    why: "it duplicates callback messages and Batch events, and a Transform step has neither",
+  },
+  { field: "eventDelaySeconds", option: "--event-delay", why: "it delays Batch's events" },
+  {
+    field: "malformedMessage",
+    option: "(malformedMessage)",
+    why: "a Transform step has no callback message",
+  },
+  { field: "design", option: "--design", why: "the reference design runs Batch jobs only" },
+];
 
 /** The most shards one execution may have (Batch array jobs hold at most 10,000 children). */
 export const maxShards = 10_000;
@@ -149,6 +191,8 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     "functionLogs",
     "worker",
     "inputDirectory",
+    "engine",
+    "modelTimeoutSeconds",
   ]);
   for (const key of Object.keys(input)) {
     if (!known.has(key)) problems.push(`${key} is not a scenario field (fields: ${[...known].join(", ")}).`);
@@ -256,7 +300,19 @@ export function resolveScenario(input: Scenario = {}): ResolvedScenario {
     listingLagSeconds: seconds("listingLagSeconds", input.listingLagSeconds, 0, 3600) ?? 0,
     functionLogs: flag("functionLogs", input.functionLogs),
     ...checkWorker(input, problems),
+    engine: oneOf("engine", input.engine, ["batch", "transform"] as const),
+    modelTimeoutSeconds: seconds("modelTimeoutSeconds", input.modelTimeoutSeconds, 0.001, 3600) ?? 600,
   };
+  if (resolved.engine === "transform") {
+    for (const { field, why } of notWithTransformEngine) {
+      const given = input[field];
+      if (given !== undefined && given !== false && !(field === "design" && given === "bridge")) {
+        problems.push(`${field} cannot be combined with engine transform: ${why}.`);
+      }
+    }
+  } else if (input.modelTimeoutSeconds !== undefined) {
+    problems.push("modelTimeoutSeconds needs engine transform and a worker: it bounds the model's answer.");
+  }
   if (resolved.design === "reference" && resolved.mode === "jobs") {
     // Not an error: the reference design always submits one job per shard.
     resolved.mode = undefined;

@@ -37,8 +37,9 @@ export async function runTransformStep(
   sageMakerServer.startStep(executionArn, step.Name, "Transform");
   const name = pipelineJobName(scope, step.Name, "transform");
   let job: TransformJob;
+  let args: Record<string, unknown>;
   try {
-    const args = resolveArguments((step.Arguments ?? {}) as Record<string, unknown>, scope, step.Name);
+    args = resolveArguments((step.Arguments ?? {}) as Record<string, unknown>, scope, step.Name);
     const ended = new Promise<TransformJob>((resolve) => {
       const unsubscribe = transformJobs.onEnd((done) => {
         if (done.TransformJobName !== name) return;
@@ -58,6 +59,9 @@ export async function runTransformStep(
     const failureReason = (error as Error).message;
     return { status: sageMakerServer.endStep(executionArn, failureReason), failureReason };
   }
+  if (job.TransformJobStatus === "Completed") {
+    scope.stepProperties = { ...scope.stepProperties, [step.Name]: transformStepProperties(args, job) };
+  }
   const failureReason =
     job.TransformJobStatus === "Completed"
       ? undefined
@@ -67,5 +71,27 @@ export async function runTransformStep(
     status: sageMakerServer.endStep(executionArn, failureReason),
     job,
     ...(failureReason ? { failureReason } : {}),
+  };
+}
+
+/**
+ * A Transform step's properties, which later steps read (`{"Get": "Steps.<name>.TransformOutput.S3OutputPath"}`):
+ * its job as DescribeTransformJob returns it (the SageMaker Python SDK's TransformStep reads its properties
+ * from the DescribeTransformJobResponse shape), that is the request's fields, resolved, with the job's name,
+ * ARN, status and times.
+ */
+export function transformStepProperties(
+  args: Record<string, unknown>,
+  job: TransformJob,
+): Record<string, unknown> {
+  return {
+    ...args,
+    TransformJobName: job.TransformJobName,
+    TransformJobArn: job.TransformJobArn,
+    TransformJobStatus: job.TransformJobStatus,
+    CreationTime: job.CreationTime,
+    ...(job.TransformStartTime !== undefined ? { TransformStartTime: job.TransformStartTime } : {}),
+    ...(job.TransformEndTime !== undefined ? { TransformEndTime: job.TransformEndTime } : {}),
+    ...(job.FailureReason !== undefined ? { FailureReason: job.FailureReason } : {}),
   };
 }

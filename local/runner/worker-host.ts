@@ -14,6 +14,7 @@ import { mkdtemp } from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { BatchScenario } from "../batch/scenario";
+import { ModelProcesses } from "../containers/model-process";
 import { ProcessRuntime, type ProcessRecord } from "../containers/process-runtime";
 import { concurrentJobs, type PreparedDesign } from "../designs/design";
 import { downloadPrefix, uploadFolder } from "../s3/folders";
@@ -42,6 +43,7 @@ const localStartingMs = 1_000;
 
 export class WorkerHost {
   private stopped = false;
+  private modelProcesses: ModelProcesses | undefined;
 
   private constructor(
     private readonly command: string,
@@ -122,12 +124,35 @@ export class WorkerHost {
     };
   }
 
+  /**
+   * On the transform engine: the command as the transform jobs' model, one process per request, with the
+   * same local AWS settings and logs folder as the jobs' processes (made once).
+   */
+  transformModel(timeoutSeconds: number): ModelProcesses {
+    this.modelProcesses ??= new ModelProcesses({
+      command: this.command,
+      awsEnvironment: this.awsEnvironment(),
+      logsDirectory: path.join(this.resultsDirectory, "logs"),
+      timeoutSeconds,
+    });
+    return this.modelProcesses;
+  }
+
+  private awsEnvironment(): Record<string, string> {
+    return Object.fromEntries(
+      Object.entries(localAwsEnvironment({ S3: this.s3Server.endpoint }, this.design.region)).filter(
+        ([, v]) => v !== "",
+      ),
+    );
+  }
+
   /** Kills what still runs, copies the output prefix out, stops S3; returns the summary's part. */
   async finish(): Promise<WorkerSummary> {
     const { bucket, inputPrefix, outputPrefix } = this.design.data;
     const outputDirectory = path.join(this.resultsDirectory, "output");
     try {
       await this.runtime.killAll();
+      this.modelProcesses?.killAll();
       const outputObjects = await downloadPrefix(this.s3, bucket, outputPrefix, outputDirectory);
       return {
         command: this.command,
@@ -141,7 +166,7 @@ export class WorkerHost {
         resultsDirectory: this.resultsDirectory,
         logsDirectory: path.join(this.resultsDirectory, "logs"),
         outputDirectory,
-        processes: this.runtime.processes,
+        processes: [...this.runtime.processes, ...(this.modelProcesses?.processes ?? [])],
       };
     } finally {
       await this.stop();
@@ -153,6 +178,7 @@ export class WorkerHost {
     if (this.stopped) return;
     this.stopped = true;
     await this.runtime.killAll();
+    this.modelProcesses?.killAll();
     this.s3.destroy();
     await this.s3Server.stop();
   }

@@ -29,8 +29,9 @@ export type TransformJobStatus = "InProgress" | "Completed" | "Failed" | "Stoppi
 /**
  * The model a job runs: one answer per input (already filtered), in order, or an error that fails the job.
  * The built-in model answers each record deterministically; `--worker` runs a command, one line each.
+ * `request` names the request (the job and the input object) for the model's logs.
  */
-export type TransformModel = (inputs: unknown[]) => Promise<unknown[]>;
+export type TransformModel = (inputs: unknown[], request?: { name: string }) => Promise<unknown[]>;
 
 export interface TransformJobsOptions {
   clock: SimClock;
@@ -85,6 +86,7 @@ const jobNamePattern = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 export class TransformJobs {
   private readonly jobs = new Map<string, Job>();
   private readonly listeners: ((job: TransformJob) => void)[] = [];
+  private readonly stoppingListeners: ((name: string) => void)[] = [];
 
   constructor(private readonly options: TransformJobsOptions) {}
 
@@ -126,7 +128,13 @@ export class TransformJobs {
     const { clock } = this.options;
     if (job.timer) clock.clearTimeout(job.timer);
     job.TransformJobStatus = "Stopping";
+    for (const listener of this.stoppingListeners) listener(name);
     job.timer = clock.setTimeout(() => this.end(job, "Stopped"), (this.options.stoppingSeconds ?? 30) * 1000);
+  }
+
+  /** Called with the name of each job StopTransformJob moves to Stopping (its instances stop). */
+  onStopping(listener: (name: string) => void): void {
+    this.stoppingListeners.push(listener);
   }
 
   /** Called with each job that reaches Completed, Failed or Stopped; returns unsubscribe. */
@@ -169,6 +177,7 @@ export class TransformJobs {
         const parsed = lines.map((line, i) => parseLine(line, `${key} line ${i + 1}`));
         const answers = await this.options.model(
           parsed.map((line) => jsonPath(line, job.request.inputFilter)),
+          { name: `${job.TransformJobName}.${key.slice(key.lastIndexOf("/") + 1)}` },
         );
         if (answers.length !== parsed.length) {
           throw new Error(`the model answered ${answers.length} of ${parsed.length} records of ${key}`);

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { rm } from "node:fs/promises";
 import type { RecordsSummary } from "../../local/runner/records-run";
 import { start } from "../../scripts/start";
 
@@ -40,6 +41,34 @@ describe("records on the transform engine locally: npm start -- --engine transfo
       new Set(["ClientError: the model answered 500 for a record: injected failure of record 3"]),
     );
     expect(summary.failedRecords.map((r) => r.index)).to.include(3);
+  });
+
+  it("runs --worker as every batch's model: its answers become the records' results, its failure every record's error", async () => {
+    const answering =
+      `node -e 'require("readline").createInterface({ input: process.stdin })` +
+      `.on("line", (l) => console.log(JSON.stringify({ n: JSON.parse(l).text.length })))'`;
+    const good = await run(["--records", "120", "--engine", "transform", "--worker", answering, "--json"]);
+    expect(good.code, `${good.summary.unexpected.join("; ")}\n${good.err}`).to.equal(0);
+    expect(good.summary.records).to.deep.equal({ submitted: 120, processed: 120, failed: 0, lost: 0 });
+    expect(good.summary.modelWorker?.command).to.equal(answering);
+
+    const failing = await run([
+      "--records",
+      "120",
+      "--engine",
+      "transform",
+      "--worker",
+      "cat > /dev/null; echo 'model crashed' >&2; exit 3",
+      "--json",
+    ]);
+    expect(failing.summary.records).to.deep.equal({ submitted: 120, processed: 0, failed: 120, lost: 0 });
+    expect(failing.summary.transformJobs).to.deep.equal({ Failed: 2 });
+    expect(new Set(failing.summary.failedRecords.map((r) => r.error))).to.deep.equal(
+      new Set(["ClientError: the model command exited with code 3: model crashed"]),
+    );
+    for (const { modelWorker } of [good.summary, failing.summary]) {
+      await rm(modelWorker!.logsDirectory, { recursive: true, force: true });
+    }
   });
 
   it("stops the transform jobs of stopped executions and fails every record with the reason, none left Queued or Processing", async () => {

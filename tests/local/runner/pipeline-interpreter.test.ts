@@ -118,6 +118,49 @@ describe("pipeline definitions as local mode runs them", () => {
     ).to.throw(/steps of other types run simulated, without properties/);
   });
 
+  it("reads a Transform step's properties, as DescribeTransformJob returns them, for later steps", () => {
+    const transformed = scope({
+      stepProperties: {
+        TransformRecords: {
+          TransformJobName: "pipelines-was98kwzp9qr-TransformRecords-transform",
+          TransformOutput: { S3OutputPath: "s3://data/output/" },
+          Environment: { MODE: "fast" },
+          Tags: [{ Key: "team", Value: "ml" }],
+        },
+      },
+    });
+    const args = {
+      name: { Get: "Steps.TransformRecords.TransformJobName" },
+      output: { Get: "Steps.TransformRecords.TransformOutput.S3OutputPath" },
+      mode: { Get: "Steps.TransformRecords.Environment['MODE']" },
+      team: { Get: "Steps.TransformRecords.Tags[0].Value" },
+      joined: {
+        "Std:Join": { On: "", Values: [{ Get: "Steps.TransformRecords.TransformOutput.S3OutputPath" }, "x"] },
+      },
+    };
+    expect(resolveArguments(args, transformed, "Report")).to.deep.equal({
+      name: "pipelines-was98kwzp9qr-TransformRecords-transform",
+      output: "s3://data/output/",
+      mode: "fast",
+      team: "ml",
+      joined: "s3://data/output/x",
+    });
+    expect(() =>
+      resolveArguments({ x: { Get: "Steps.TransformRecords.TransformOutput.KmsKeyId" } }, transformed, "S"),
+    ).to.throw(/step TransformRecords has no property TransformOutput\.KmsKeyId/);
+    expect(() =>
+      resolveArguments({ x: { Get: "Steps.TransformRecords.TransformOutput" } }, transformed, "S"),
+    ).to.throw(/property TransformOutput of step TransformRecords is not a single value/);
+    expect(
+      executionPlan({
+        Steps: [
+          { Name: "Report", Type: "Fail", Arguments: args },
+          { Name: "TransformRecords", Type: "Transform", Arguments: {} },
+        ],
+      }).map((p) => p.step.Name),
+    ).to.deep.equal(["TransformRecords", "Report"]);
+  });
+
   it("fails a Lambda step, as SageMaker does, on a missing output, a non-string, or a value over 1,024 characters", () => {
     const step = {
       Name: "SubmitBatchJobs",

@@ -81,11 +81,36 @@ describe("local execution scenarios", () => {
     }
     expect(error).to.be.instanceOf(ScenarioError);
     expect(error!.problems).to.have.members([
-      "speed is not a scenario field (fields: design, stack, config, shards, parameters, mode, jobDurationSeconds, stepDurationSeconds, failShards, stopAfterSeconds, throttleRate, duplicateDeliveries, seed, eventDelaySeconds, malformedMessage, noAnswerAfterSeconds, timeLimitSeconds, maxConcurrentJobs, listingLagSeconds, functionLogs, worker, inputDirectory).",
+      "speed is not a scenario field (fields: design, stack, config, shards, parameters, mode, jobDurationSeconds, stepDurationSeconds, failShards, stopAfterSeconds, throttleRate, duplicateDeliveries, seed, eventDelaySeconds, malformedMessage, noAnswerAfterSeconds, timeLimitSeconds, maxConcurrentJobs, listingLagSeconds, functionLogs, worker, inputDirectory, engine, modelTimeoutSeconds).",
       "shards must be a whole number from 1 to 10000, got 10001.",
       "failShards: 4 is not a shard of this execution (0 to 3).",
       "throttleRate must be a fraction from 0 to 1, got 2.",
       'mode must be one of array, jobs, got "batch".',
+    ]);
+  });
+
+  it("refuses on the transform engine what shapes Batch jobs or the callback step, and a model timeout without it", () => {
+    const problems = (input: object): string[] => {
+      try {
+        resolveScenario(input as never);
+      } catch (e) {
+        return (e as ScenarioError).problems;
+      }
+      return [];
+    };
+    expect(
+      problems({ engine: "transform", throttleRate: 0.2, mode: "jobs", duplicateDeliveries: true }),
+    ).to.deep.equal([
+      "mode cannot be combined with engine transform: it chooses how Batch jobs are submitted.",
+      "throttleRate cannot be combined with engine transform: it throttles Batch calls, and a transform job makes none.",
+      "duplicateDeliveries cannot be combined with engine transform: it duplicates callback messages and Batch events, and a Transform step has neither.",
+    ]);
+    expect(problems({ engine: "transform", design: "bridge", duplicateDeliveries: false })).to.deep.equal([]);
+    expect(problems({ modelTimeoutSeconds: 5 })).to.deep.equal([
+      "modelTimeoutSeconds needs engine transform and a worker: it bounds the model's answer.",
+    ]);
+    expect(problems({ engine: "spark" })).to.deep.equal([
+      'engine must be one of batch, transform, got "spark".',
     ]);
   });
 });
