@@ -5,9 +5,8 @@
  */
 import type { RecordsScenario, RecordsSummary } from "../local/runner/records-run";
 import { formatLatency } from "../local/runner/scenario";
-import { parseConfig, projectName } from "../infra/config";
 import type { Engine } from "../infra/config/keys";
-import { stackConfig } from "../render/stack-files";
+import { benchLatency, benchStackConfig, runBenchRecords } from "./bench-runs";
 import {
   fargateMinimumSeconds,
   fargatePrices,
@@ -33,13 +32,7 @@ export interface EngineSizes {
 }
 
 export function engineSizesOf(stack: string): EngineSizes {
-  const prefix = `${projectName}:`;
-  const raw = Object.fromEntries(
-    Object.entries(stackConfig(stack))
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => [key.slice(prefix.length), value]),
-  );
-  const config = parseConfig(raw);
+  const config = benchStackConfig(stack);
   return {
     vcpu: config.vcpu,
     memoryMiB: config.memoryMiB,
@@ -75,13 +68,12 @@ export async function runEngineBench(
   counts: readonly number[] = engineBenchRecordCounts,
   stack = "dev",
 ): Promise<{ rows: EngineBenchRow[]; sizes: EngineSizes }> {
-  const { runRecords } = await import("../local/runner/records-run");
   const sizes = engineSizesOf(stack);
   const rows: EngineBenchRow[] = [];
   for (const records of counts) {
     const summaries: Partial<Record<Engine, RecordsSummary>> = {};
     for (const engine of engines) {
-      const summary = await runRecords({
+      const summary = await runBenchRecords({
         records,
         recordRate: engineBenchRecordRate,
         stack,
@@ -102,11 +94,6 @@ export async function runEngineBench(
   return { rows, sizes };
 }
 
-function latencyOf(summary: RecordsSummary): { p50: number; p99: number } {
-  const latency = summary.recordLatencySeconds ?? { p50: NaN, p99: NaN };
-  return { p50: latency.p50, p99: latency.p99 };
-}
-
 /**
  * Fargate: each job that ran, billed from its image pull (STARTING) to its end, one minute at least, at the
  * job's vCPU and memory.
@@ -118,7 +105,7 @@ export function batchFigures(summary: RecordsSummary, sizes: EngineSizes): Engin
   const cost =
     hours * (sizes.vcpu * fargatePrices.vcpuHour + (sizes.memoryMiB / 1024) * fargatePrices.gbHour);
   return {
-    ...latencyOf(summary),
+    ...benchLatency(summary),
     jobs,
     billedHours: hours,
     costPerThousand: (cost * 1000) / summary.records.submitted,
@@ -131,7 +118,7 @@ export function transformFigures(summary: RecordsSummary, sizes: EngineSizes): E
   const hours = ((summary.transformJobSeconds ?? 0) * sizes.transformInstanceCount) / 3600;
   const price = transformInstanceHourPrices[sizes.transformInstanceType];
   return {
-    ...latencyOf(summary),
+    ...benchLatency(summary),
     jobs,
     billedHours: hours,
     costPerThousand: price === undefined ? null : (hours * price * 1000) / summary.records.submitted,

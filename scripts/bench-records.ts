@@ -15,8 +15,7 @@ import {
   type TemplateModel,
 } from "../local/runner/records-model";
 import { formatLatency } from "../local/runner/scenario";
-import { parseConfig, projectName } from "../infra/config";
-import { stackConfig } from "../render/stack-files";
+import { benchLatency, benchStackConfig, runBenchRecords } from "./bench-runs";
 
 /** Record counts of the table's rows: the first runs on local servers, the others are modelled. */
 export const benchRecordCounts = [1_000, 100_000];
@@ -41,13 +40,7 @@ export function localStackModel(settings: {
 
 /** The model of a stack's records API from its config, with local mode's timings. */
 export function stackModelOf(stack: string): StackModel {
-  const prefix = `${projectName}:`;
-  const raw = Object.fromEntries(
-    Object.entries(stackConfig(stack))
-      .filter(([key]) => key.startsWith(prefix))
-      .map(([key, value]) => [key.slice(prefix.length), value]),
-  );
-  const config = parseConfig(raw);
+  const config = benchStackConfig(stack);
   return localStackModel({
     batchSize: config.recordBatchSize,
     windowSeconds: config.recordBatchWindowSeconds,
@@ -60,8 +53,11 @@ export function stackModelOf(stack: string): StackModel {
 export async function runRecordsBench(
   stack = "dev",
 ): Promise<{ rows: RecordsBenchRow[]; model: StackModel }> {
-  const { runRecords } = await import("../local/runner/records-run");
-  const measured = await runRecords({ records: benchRecordCounts[0], recordRate: benchRecordRate, stack });
+  const measured = await runBenchRecords({
+    records: benchRecordCounts[0],
+    recordRate: benchRecordRate,
+    stack,
+  });
   const model = stackModelOf(stack);
   return { rows: recordsBenchRows(measured, model), model };
 }
@@ -119,13 +115,11 @@ export function recordsBenchRows(measured: RecordsSummary, model: StackModel): R
       callsPerThousand: Math.round((templateCalls(records, benchRecordRate, templateModel) * 1000) / records),
     };
     if (i === 0) {
-      const latency = measured.recordLatencySeconds ?? { p50: NaN, p99: NaN };
       return {
         records,
         stack: {
           source: "local run",
-          p50: latency.p50,
-          p99: latency.p99,
+          ...benchLatency(measured),
           callsPerThousand: callsPerThousand(measured),
         },
         template: templateFigures,
