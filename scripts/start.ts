@@ -22,7 +22,8 @@ import {
   ScenarioError,
   type Scenario,
 } from "../local/runner/scenario";
-import { stackNames } from "../render/stack-files";
+import { stackConfig, stackNames } from "../render/stack-files";
+import { qualifiedKey } from "../infra/config/keys";
 import type { RecordsScenario } from "../local/runner/records-run";
 import {
   configSetting,
@@ -288,7 +289,7 @@ export function parseStartArgs(argv: string[]): StartOptions {
   const records = recordsScenarioOf(parsed.values, scenario);
   if (records) options.records = records;
   const timeline = svgFileOf(parsed, "--timeline");
-  if (!records) checkEngineOptions(scenario, timeline !== undefined);
+  if (!records) checkEngineOptions(scenario, timeline !== undefined, engineOfRun(scenario));
   if (timeline !== undefined) options.timeline = timeline;
   if (records && timeline !== undefined) {
     throw new UsageError("--timeline cannot be combined with --records: it draws one execution.");
@@ -296,8 +297,21 @@ export function parseStartArgs(argv: string[]): StartOptions {
   return options;
 }
 
+/**
+ * Sets the engine the run will use when --engine is not given: the stack's own `engine` (its stack file or
+ * --set), so that a stack on the transform engine gets its model and refuses what shapes Batch jobs.
+ * Returns how the refusals name it.
+ */
+function engineOfRun(scenario: Scenario): string {
+  if (scenario.engine !== undefined) return `--engine ${scenario.engine}`;
+  const stack = scenario.stack ?? scenarioDefaults.stack;
+  const engine = stackConfig(stack, scenario.config ?? {})[qualifiedKey("engine")];
+  if (engine === "transform") scenario.engine = engine;
+  return `engine ${engine} (the ${stack} stack's engine key)`;
+}
+
 /** Refuses what cannot shape a single execution on its engine, naming the option and why. */
-function checkEngineOptions(scenario: Scenario, timeline: boolean): void {
+function checkEngineOptions(scenario: Scenario, timeline: boolean, engine: string): void {
   if (scenario.engine !== "transform") {
     if (scenario.modelTimeoutSeconds !== undefined) {
       throw new UsageError(
@@ -309,13 +323,11 @@ function checkEngineOptions(scenario: Scenario, timeline: boolean): void {
   for (const { field, option, why } of notWithTransformEngine) {
     const given = scenario[field];
     if (given !== undefined && given !== false && !(field === "design" && given === "bridge")) {
-      throw new UsageError(`${option} cannot be combined with --engine transform: ${why}.`);
+      throw new UsageError(`${option} cannot be combined with ${engine}: ${why}.`);
     }
   }
   if (timeline) {
-    throw new UsageError(
-      "--timeline cannot be combined with --engine transform: it draws Batch jobs by state.",
-    );
+    throw new UsageError(`--timeline cannot be combined with ${engine}: it draws Batch jobs by state.`);
   }
   if (scenario.modelTimeoutSeconds !== undefined && scenario.worker === undefined) {
     throw new UsageError("--model-timeout needs --worker: it bounds the worker's answer as the model.");

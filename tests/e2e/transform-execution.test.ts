@@ -85,6 +85,21 @@ describe("one execution on the transform engine: npm start -- --engine transform
     expect(summary.apiCalls.SageMaker).to.deep.equal({ StopPipelineExecution: 1 });
   });
 
+  it("runs on the stack's own engine key as on --engine: the model given, the transform job run", async () => {
+    const { code, summary, err } = await runJson(["--set", "engine=transform", "--shards", "1"]);
+    expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
+    expect(summary.outcome).to.equal("succeeded");
+    expect(summary.transformJobs!.map((j) => [j.status, j.records])).to.deep.equal([["Completed", 10]]);
+  });
+
+  it("refuses what shapes Batch jobs when the engine is the stack's, saying where it comes from", () => {
+    expect(() => parseStartArgs(["--set", "engine=transform", "--mode", "jobs"]))
+      .to.throw(UsageError)
+      .with.property("message")
+      .that.matches(/^--mode cannot be combined with engine transform \(the dev stack's engine key\)/);
+    expect(() => parseStartArgs(["--set", "engine=batch", "--mode", "jobs"])).to.not.throw();
+  });
+
   it("refuses, naming the option, what shapes Batch jobs or the callback step", () => {
     for (const [argv, message] of [
       [["--mode", "jobs"], /^--mode cannot be combined with --engine transform: it chooses how Batch jobs/],
