@@ -57,7 +57,13 @@ import {
   type ResolvedScenario,
   type Scenario,
 } from "./scenario";
-import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
+import {
+  abandonSimulatedProcess,
+  HttpActivity,
+  installSimulatedProcess,
+  localAwsEnvironment,
+  settle,
+} from "./simulated-process";
 import { WorkerHost, type WorkerSummary } from "./worker-host";
 import { countQueueMessages } from "./queue-messages";
 import { TrackedWork } from "./tracked-work";
@@ -209,26 +215,49 @@ export interface TransformJobSummary {
   seconds: number;
 }
 
-let running = false;
+/** The run in progress in this process: what it has started, to stop (most recent first). */
+interface RunInProgress {
+  cleanup: (() => Promise<void> | void)[];
+}
+let running: RunInProgress | undefined;
 
 /** Runs one execution of `input` and reports it. Deterministic for a seed; one run at a time per process. */
 export async function runExecution(input: Scenario = {}, options: RunOptions = {}): Promise<Summary> {
   const scenario = resolveScenario(input);
   // Runs replace process-wide timers and render the stack: they cannot overlap.
   if (running) throw new Error("A local execution is already running in this process; run one at a time.");
-  running = true;
+  const run: RunInProgress = { cleanup: [] };
+  running = run;
   try {
-    return await runResolved(scenario, options);
+    return await runResolved(scenario, options, run);
   } finally {
-    running = false;
+    if (running === run) running = undefined;
   }
 }
 
-async function runResolved(scenario: ResolvedScenario, options: RunOptions): Promise<Summary> {
+/**
+ * Gives up the run in progress (a test that timed out while awaiting it): stops its servers and clock and
+ * puts back the process-wide state, so that later runs in the process start clean. False when none runs.
+ */
+export async function abandonLocalExecution(): Promise<boolean> {
+  const run = running;
+  running = undefined;
+  const abandoned = abandonSimulatedProcess() || run !== undefined;
+  for (const stop of run?.cleanup.splice(0) ?? []) await stop();
+  return abandoned;
+}
+
+async function runResolved(
+  scenario: ResolvedScenario,
+  options: RunOptions,
+  inProgress: RunInProgress,
+): Promise<Summary> {
   const wallStart = performance.now();
   const design = await (options.prepareDesign ?? prepareDesign)(scenario);
+  if (running !== inProgress) throw new Error("The local execution was given up before it started.");
+  const { cleanup } = inProgress;
   const clock = new SimClock({ speed: 0, startMs: simulationStartMs });
-  const cleanup: (() => Promise<void> | void)[] = [() => clock.stop()];
+  cleanup.push(() => clock.stop());
   try {
     const identity = { clock, region: design.region, accountId: design.accountId };
     const sqsServer = await startSqs(identity);
@@ -368,7 +397,7 @@ async function runResolved(scenario: ResolvedScenario, options: RunOptions): Pro
       ...report,
     };
   } finally {
-    for (const stop of cleanup) await stop();
+    for (const stop of cleanup.splice(0)) await stop();
   }
 }
 

@@ -42,6 +42,8 @@ interface SavedGlobals {
 }
 
 let active = false;
+/** Puts back what the active run replaced (once); undefined when no run is active. */
+let restoreActive: (() => void) | undefined;
 
 /**
  * Environment for a run: the local servers' endpoints, dummy credentials, and AWS configuration files that
@@ -114,7 +116,11 @@ export function installSimulatedProcess(
     if (value === "") delete process.env[key];
     else process.env[key] = value;
   }
-  return () => {
+  let restored = false;
+  const restore = () => {
+    if (restored) return;
+    restored = true;
+    restoreActive = undefined;
     Object.assign(globalThis, {
       setTimeout: saved.setTimeout,
       clearTimeout: saved.clearTimeout,
@@ -131,6 +137,18 @@ export function installSimulatedProcess(
     }
     active = false;
   };
+  restoreActive = restore;
+  return restore;
+}
+
+/**
+ * Puts back the process-wide state of a run that will not end (its caller gave up on it, as a test
+ * framework does at a timeout), so that the next run can start; false when no run is active.
+ */
+export function abandonSimulatedProcess(): boolean {
+  if (!restoreActive) return false;
+  restoreActive();
+  return true;
 }
 
 /**
