@@ -16,7 +16,7 @@ import { spawn } from "node:child_process";
 import { mkdirSync, openSync, closeSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { TransformModel } from "../sagemaker/transform-jobs";
-import { signalGroup, withoutAws, type ProcessRecord } from "./process-runtime";
+import { signalGroup, wallWaitOrWake, withoutAws, type ProcessRecord } from "./process-runtime";
 
 /** Wall-clock timers, captured before a local run replaces the globals with simulated ones. */
 const wallSetTimeout = globalThis.setTimeout;
@@ -63,15 +63,7 @@ export class ModelProcesses {
   /** Resolves once no process runs, or after `wallMs`. */
   waitForIdle(wallMs: number): Promise<void> {
     if (this.live === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = wallSetTimeout(() => done(), Math.max(0, Math.min(wallMs, 2 ** 31 - 1)));
-      const done = (): void => {
-        wallClearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-    });
+    return wallWaitOrWake(wallMs, (wake) => (this.wake = wake));
   }
 
   /** Kills every process still running. */

@@ -27,6 +27,25 @@ import type { ContainerExit, ContainerLaunch, ContainerRuntime, RunningContainer
 const wallSetTimeout = globalThis.setTimeout;
 const wallClearTimeout = globalThis.clearTimeout;
 
+/**
+ * Resolves after `wallMs` of real time, or sooner when the function handed to `setWake` is called; hands
+ * `setWake` undefined once resolved.
+ */
+export function wallWaitOrWake(
+  wallMs: number,
+  setWake: (wake: (() => void) | undefined) => void,
+): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = wallSetTimeout(() => done(), Math.max(0, Math.min(wallMs, 2 ** 31 - 1)));
+    const done = (): void => {
+      wallClearTimeout(timer);
+      setWake(undefined);
+      resolve();
+    };
+    setWake(done);
+  });
+}
+
 /** ECS's default stop timeout on Fargate: SIGKILL follows SIGTERM after it. */
 export const defaultStopGraceMs = 30_000;
 
@@ -125,15 +144,7 @@ export class ProcessRuntime implements ContainerRuntime {
   /** Resolves when an exit is waiting to be delivered, or after `wallMs` (at once if one is waiting). */
   waitForExit(wallMs: number): Promise<void> {
     if (this.pending.length > 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = wallSetTimeout(() => done(), Math.max(0, Math.min(wallMs, 2 ** 31 - 1)));
-      const done = (): void => {
-        wallClearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-    });
+    return wallWaitOrWake(wallMs, (wake) => (this.wake = wake));
   }
 
   /** Reports the queued exits to the attempts they end, in the order they happened. */
