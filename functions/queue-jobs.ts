@@ -13,14 +13,13 @@ import {
   type InvocationContext,
 } from "./batch-calls";
 import { systemClock, type Clock } from "./clock";
+import { unfinishedStatuses } from "./execution-jobs";
 import type { Log } from "./log";
 
 /** The message of the line the metric filters read (infra/alarms.ts matches it). */
 export const queueJobsLogMessage = "queue jobs";
 
-/** The states a job passes through before it finishes. */
-export const unfinishedStates = ["SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING"] as const;
-type UnfinishedState = (typeof unfinishedStates)[number];
+type UnfinishedState = (typeof unfinishedStatuses)[number];
 
 /** What the line carries besides the message: jobs by state (array children one by one), and the wait. */
 export type QueueJobs = Record<UnfinishedState, number> & {
@@ -52,13 +51,13 @@ export function makeQueueJobsHandler(
   const clock = deps.clock ?? systemClock();
   return async (_event, context) => {
     const calls = new BatchCalls(deps.batch, clock, deps.pacers, invocationDeadline(clock, context));
-    const counts = Object.fromEntries(unfinishedStates.map((state) => [state, 0])) as Record<
+    const counts = Object.fromEntries(unfinishedStatuses.map((state) => [state, 0])) as Record<
       UnfinishedState,
       number
     >;
     const runnable: { createdAt?: number }[] = [];
     const parents: string[] = [];
-    for (const state of unfinishedStates) {
+    for (const state of unfinishedStatuses) {
       for (const job of await listAll(calls, { jobQueue: deps.jobQueue, jobStatus: state })) {
         if (job.arrayProperties?.size !== undefined && job.jobId !== undefined) {
           parents.push(job.jobId);
@@ -72,7 +71,7 @@ export function makeQueueJobsHandler(
       const described = await calls.describeJobs(parents.slice(i, i + describeJobsLimit));
       for (const parent of described.jobs ?? []) {
         const summary = parent.arrayProperties?.statusSummary ?? {};
-        for (const state of unfinishedStates) counts[state] += summary[state] ?? 0;
+        for (const state of unfinishedStatuses) counts[state] += summary[state] ?? 0;
         // The children are created with their parent: a RUNNABLE child has waited since the parent's createdAt.
         if ((summary.RUNNABLE ?? 0) > 0) runnable.push({ createdAt: parent.createdAt });
       }

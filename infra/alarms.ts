@@ -13,7 +13,8 @@ import * as sns from "@pulumi/aws/sns";
 import type * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import { queueJobsHandlerFromEnvironment } from "../functions/entrypoints";
-import { queueJobsLogMessage, unfinishedStates } from "../functions/queue-jobs";
+import { unfinishedStatuses } from "../functions/execution-jobs";
+import { queueJobsLogMessage } from "../functions/queue-jobs";
 import { stepAnsweredLogMessage } from "../functions/settlement";
 import { environmentVariables } from "../functions/step-contract";
 import type { BridgeConfig } from "./config";
@@ -71,6 +72,15 @@ export const bridgeMetrics = {
   jobsIn: (state: string) => `Jobs${state[0]}${state.slice(1).toLowerCase()}`,
 } as const;
 
+/** An alarm on any datapoint above 0 in a 5-minute period; no data is no trouble. */
+const anyInFiveMinutes = {
+  period: 300,
+  evaluationPeriods: 1,
+  threshold: 0,
+  comparisonOperator: "GreaterThanThreshold",
+  treatMissingData: "notBreaching",
+} as const;
+
 /** The alarms, their topic, the dashboard and the function that counts the queue's jobs. */
 export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Resource): BridgeAlarms {
   const { config } = args;
@@ -95,11 +105,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: queue.name },
       statistic: "Maximum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
+      ...anyInFiveMinutes,
     });
 
   const queueJobsFunction = createBridgeFunction<unknown, unknown>(
@@ -171,7 +177,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
     bridgeMetrics.oldestRunnableSeconds,
     "$.oldestRunnableSeconds",
   );
-  for (const state of unfinishedStates) {
+  for (const state of unfinishedStatuses) {
     metricFilter(
       `queue-jobs-${state.toLowerCase()}`,
       queueJobsFunction,
@@ -194,11 +200,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
         metricName,
         dimensions: { FunctionName: fn.name },
         statistic: "Sum",
-        period: 300,
-        evaluationPeriods: 1,
-        threshold: 0,
-        comparisonOperator: "GreaterThanThreshold",
-        treatMissingData: "notBreaching",
+        ...anyInFiveMinutes,
       });
     }
   }
@@ -207,11 +209,7 @@ export function createAlarms(name: string, args: AlarmsArgs, parent: pulumi.Reso
     namespace,
     metricName: bridgeMetrics.stepsFailed,
     statistic: "Sum",
-    period: 300,
-    evaluationPeriods: 1,
-    threshold: 0,
-    comparisonOperator: "GreaterThanThreshold",
-    treatMissingData: "notBreaching",
+    ...anyInFiveMinutes,
   });
   alarm("jobs-runnable-too-long", {
     alarmDescription:
@@ -324,7 +322,7 @@ function createDashboard(
         },
         widget(
           "Batch jobs by state (the job queue, every minute)",
-          unfinishedStates.map((state) => [namespace, bridgeMetrics.jobsIn(state), { label: state }]),
+          unfinishedStatuses.map((state) => [namespace, bridgeMetrics.jobsIn(state), { label: state }]),
           { stat: "Maximum", period: 60, stacked: true },
         ),
         widget(

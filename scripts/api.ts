@@ -13,6 +13,7 @@ import {
   UsageError,
   type CliCommand,
   type CliOutput,
+  untilInterrupted,
 } from "./cli";
 
 export const apiCommand: CliCommand = {
@@ -136,13 +137,6 @@ export async function api(
   await (control.stopped ?? untilInterrupted());
   await served.stop();
   return 0;
-}
-
-function untilInterrupted(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
 }
 
 if (require.main === module) {

@@ -13,7 +13,7 @@ import {
 import { createBatchPacers, BatchCalls } from "../functions/batch-calls";
 import { systemClock } from "../functions/clock";
 import { jobLogGroupName } from "../functions/job-names";
-import { findExecutionJobs } from "../functions/execution-jobs";
+import { findExecutionJobs, unfinishedStatuses } from "../functions/execution-jobs";
 import { submitOutputNames, type JobMode } from "../functions/step-contract";
 
 /** The stack outputs the CLI needs, as `pulumi stack output --json` prints them. */
@@ -249,16 +249,7 @@ async function readStepJobs(
   };
 }
 
-const jobStates = [
-  "NOT_FOUND",
-  "SUBMITTED",
-  "PENDING",
-  "RUNNABLE",
-  "STARTING",
-  "RUNNING",
-  "SUCCEEDED",
-  "FAILED",
-];
+const jobStates = ["NOT_FOUND", ...unfinishedStatuses, "SUCCEEDED", "FAILED"];
 
 /** `2 RUNNING, 2 SUCCEEDED`, in the order a job goes through its states. */
 export function formatJobStates(byState: Record<string, number>): string {

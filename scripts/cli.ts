@@ -211,6 +211,14 @@ export function npmSwallowedOptions(
   );
 }
 
+/** Resolves when the process is asked to stop (Ctrl-C's SIGINT, or SIGTERM): a serving command's end. */
+export function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
 /**
  * Runs a script's entry point with the process's arguments and streams, and sets the exit code it
  * resolves to (1 for an unexpected error, with its stack on stderr). Options npm kept for itself end it

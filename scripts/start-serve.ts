@@ -5,7 +5,7 @@
  */
 import type { StackServeOptions } from "../local/runner/stack-serve";
 import { scenarioDefaults, type Scenario } from "../local/runner/scenario";
-import { UsageError, type CliOption, type CliOutput, type ParsedArgs } from "./cli";
+import { UsageError, untilInterrupted, type CliOption, type CliOutput, type ParsedArgs } from "./cli";
 
 const defaultSpeed = 10;
 
@@ -117,11 +117,4 @@ export async function serve(
   await stopped;
   await served.stop();
   return 0;
-}
-
-function untilInterrupted(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once("SIGINT", () => resolve());
-    process.once("SIGTERM", () => resolve());
-  });
 }

@@ -406,14 +406,26 @@ async function runResolved(
  * capacity, durations and failures.
  */
 function batchScenario(scenario: ResolvedScenario, design: PreparedDesign, jobSlots: number): BatchScenario {
-  const failing = new Set(scenario.failShards);
-  const durationMs = scenario.jobDurationSeconds * 1000;
   return {
     jobQueues: design.batch.jobQueues,
     jobDefinitions: design.batch.jobDefinitions,
     maxConcurrentJobs: jobSlots,
     listingLagMs: scenario.listingLagSeconds * 1000,
-    // A failing shard fails halfway, so that the others are still running when it does.
+    ...failingShardJobs(scenario.failShards, scenario.jobDurationSeconds),
+  };
+}
+
+/**
+ * Simulated jobs of `jobDurationSeconds`, those of the `failShards` failing with exit code 1 halfway, so that
+ * the others are still running when they do.
+ */
+export function failingShardJobs(
+  failShards: readonly number[],
+  jobDurationSeconds: number,
+): Pick<BatchScenario, "jobDurationMs" | "attemptFailure"> {
+  const failing = new Set(failShards);
+  const durationMs = jobDurationSeconds * 1000;
+  return {
     jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
     attemptFailure: (job) => {
       const shard = shardOf(job);

@@ -14,7 +14,7 @@ import { prepareDesign } from "../designs/prepare";
 import { startEndpointRouter } from "../endpoint-router";
 import { SimClock } from "../time/clock";
 import { RecordsWorld } from "./records-world";
-import { injectedFailure, shardOf } from "./run";
+import { failingShardJobs } from "./run";
 
 export interface StackServeOptions {
   stack: string;
@@ -53,8 +53,6 @@ export async function serveStack(options: StackServeOptions): Promise<ServedStac
     functionLogs: false,
   });
   const clock = new SimClock({ speed: options.speed, startMs: Date.now() });
-  const failing = new Set(options.failShards);
-  const durationMs = options.jobDurationSeconds * 1000;
   const world = await RecordsWorld.start({
     design,
     clock,
@@ -62,16 +60,8 @@ export async function serveStack(options: StackServeOptions): Promise<ServedStac
     jobDurationSeconds: options.jobDurationSeconds,
     eventDelaySeconds: options.eventDelaySeconds,
     failureOf: () => undefined,
-    // A failing shard fails halfway, as in npm start, so that the others are still running when it does.
-    simulatedJobs: {
-      jobDurationMs: (job) => (failing.has(shardOf(job) ?? -1) ? durationMs / 2 : durationMs),
-      attemptFailure: (job) => {
-        const shard = shardOf(job);
-        return shard !== undefined && failing.has(shard)
-          ? { exitCode: 1, reason: `${injectedFailure} of shard ${shard}` }
-          : undefined;
-      },
-    },
+    // Failing shards fail as in npm start.
+    simulatedJobs: failingShardJobs(options.failShards, options.jobDurationSeconds),
   });
   const stops: (() => Promise<void> | void)[] = [() => world.stop(), () => clock.stop()];
   const stopAll = async () => {
