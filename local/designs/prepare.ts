@@ -29,7 +29,7 @@ export function runConfig(scenario: DesignRequest): Record<string, { value: Conf
   );
   const setting = (key: ConfigKey) => Number(current[qualifiedKey(key)]);
   const model = ["transformModelName", "transformImage"] as const;
-  if (scenario.engine === "transform" && model.every((key) => !current[qualifiedKey(key)])) {
+  if (current[qualifiedKey("engine")] === "transform" && model.every((key) => !current[qualifiedKey(key)])) {
     overrides.transformModelName = {
       value: "local-model",
       why: "the transform engine needs a model; the local SageMaker runs its own under any name",

@@ -92,6 +92,12 @@ describe("one execution on the transform engine: npm start -- --engine transform
     expect(summary.transformJobs!.map((j) => [j.status, j.records])).to.deep.equal([["Completed", 10]]);
   });
 
+  it("gives a run whose config alone sets the transform engine the local model", async () => {
+    const summary = await runExecution({ shards: 1, config: { engine: "transform" } });
+    expect(summary.outcome, summary.failureReason ?? "").to.equal("succeeded");
+    expect(summary.transformJobs!.map((j) => j.status)).to.deep.equal(["Completed"]);
+  });
+
   it("refuses what shapes Batch jobs when the engine is the stack's, saying where it comes from", () => {
     expect(() => parseStartArgs(["--set", "engine=transform", "--mode", "jobs"]))
       .to.throw(UsageError)
