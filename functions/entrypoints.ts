@@ -4,7 +4,6 @@
  * value with everything they use from functions/ (no state created at import time, no Pulumi imports);
  * packages from node_modules are `require`d at run time.
  */
-import { Logger } from "@aws-lambda-powertools/logger";
 import { BatchClient } from "@aws-sdk/client-batch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
@@ -26,7 +25,7 @@ import {
 } from "./settings";
 import type { SubmitOutputs } from "./step-contract";
 import { makeSubmitHandler } from "./submit";
-import { logServiceName } from "./log";
+import { functionLogger } from "./log";
 
 /**
  * The SDK's attempts per call. Batch calls are retried by batch-calls.ts alone, paced and for as long as
@@ -46,7 +45,7 @@ export function submitHandlerFromEnvironment(
     sqs: new SQSClient(clientConfig(env, "SQS")),
     pacers: createBatchPacers(systemClock()),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("submit") }),
+    logger: functionLogger(env, "submit"),
   });
 }
 
@@ -65,7 +64,7 @@ export function monitorHandlerFromEnvironment(
       ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")) }
       : {}),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("monitor") }),
+    logger: functionLogger(env, "monitor"),
   });
 }
 
@@ -85,7 +84,7 @@ export function jobEventHandlerFromEnvironment(
     s3: new S3Client(clientConfig(env, "S3")),
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("job-event") }),
+    logger: functionLogger(env, "job-event"),
   });
 }
 
@@ -102,7 +101,7 @@ export function cleanupHandlerFromEnvironment(
     sqs: new SQSClient(clientConfig(env, "SQS")),
     pacers: createBatchPacers(systemClock()),
     settings,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("cleanup") }),
+    logger: functionLogger(env, "cleanup"),
   });
 }
 
@@ -115,7 +114,7 @@ export function queueJobsHandlerFromEnvironment(
     batch: new BatchClient(clientConfig(env, "BATCH")),
     pacers: createBatchPacers(systemClock()),
     jobQueue: settings.jobQueue,
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("queue-jobs") }),
+    logger: functionLogger(env, "queue-jobs"),
   });
 }
 

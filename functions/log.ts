@@ -1,3 +1,5 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+
 /** Structured logging, one JSON line per call (the Powertools Logger fits it). */
 export interface Log {
   info(message: string, attributes: Record<string, unknown>): void;
@@ -12,4 +14,9 @@ export interface Log {
  */
 export function logServiceName(part: string): string {
   return `sagemaker-batch-bridge-${part}`;
+}
+
+/** A handler's logger, named by the stack's POWERTOOLS_SERVICE_NAME, else by `logServiceName(part)`. */
+export function functionLogger(env: NodeJS.ProcessEnv, part: string): Logger {
+  return new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName(part) });
 }

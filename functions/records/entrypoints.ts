@@ -3,7 +3,6 @@
  * per container, and return the handler. The stack's `callbackFactory` calls these (see
  * functions/entrypoints.ts for how they are serialized).
  */
-import { Logger } from "@aws-lambda-powertools/logger";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
@@ -23,7 +22,7 @@ import {
   recordApiSettingsFromEnvironment,
   recordStatusSettingsFromEnvironment,
 } from "./settings";
-import { logServiceName } from "../log";
+import { functionLogger } from "../log";
 
 /** The API function's handler, configured from `env` (the function's environment). */
 export function recordApiHandlerFromEnvironment(
@@ -33,7 +32,7 @@ export function recordApiHandlerFromEnvironment(
     dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
     sqs: new SQSClient(clientConfig(env, "SQS")),
     settings: recordApiSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-api") }),
+    logger: functionLogger(env, "records-api"),
   });
 }
 
@@ -44,7 +43,7 @@ function flushDeps(env: NodeJS.ProcessEnv): FlushDeps {
     s3: new S3Client(clientConfig(env, "S3")),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     settings: flushSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-flush") }),
+    logger: functionLogger(env, "records-flush"),
   };
 }
 
@@ -71,6 +70,6 @@ export function recordStatusHandlerFromEnvironment(
     s3: new S3Client(clientConfig(env, "S3")),
     sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
     settings: recordStatusSettingsFromEnvironment(env),
-    logger: new Logger({ serviceName: env.POWERTOOLS_SERVICE_NAME || logServiceName("records-status") }),
+    logger: functionLogger(env, "records-status"),
   });
 }
