@@ -406,16 +406,49 @@ async function watchExecution(context: BridgeContext): Promise<number> {
   }
   let last = "";
   let view: ExecutionView;
+  // Looks left once the execution has ended with jobs unfinished: none until it ends.
+  let looksAfterEnd: number | undefined;
+  const note = (text: string) => {
+    if (!options.json) output.err(`${new Date().toISOString().slice(11, 19)}  ${text}`);
+  };
   for (;;) {
     view = await readExecution(clients, outputs, region, executionArn);
     const line = progressLine(view);
-    if (line !== last && !options.json) output.err(`${new Date().toISOString().slice(11, 19)}  ${line}`);
+    if (line !== last) note(line);
     last = line;
-    if (endedStatuses.includes(view.status)) break;
+    if (endedStatuses.includes(view.status)) {
+      const unfinished = unfinishedJobs(view);
+      if (unfinished === 0) break;
+      if (looksAfterEnd === undefined) {
+        looksAfterEnd = Math.ceil(jobsEndWaitSeconds / options.intervalSeconds);
+        note(
+          `${view.status} with ${unfinished} unfinished job(s): following them until the bridge's ` +
+            `termination ends them (at most ${formatDuration(jobsEndWaitSeconds)})`,
+        );
+      } else if (looksAfterEnd-- <= 0) {
+        note(
+          `${unfinished} job(s) still unfinished ${formatDuration(jobsEndWaitSeconds)} after the end: ` +
+            "see the clean-up function's log (docs/operator-cli.md)",
+        );
+        break;
+      }
+    }
     await io.sleep(options.intervalSeconds);
   }
   output.out(options.json ? JSON.stringify(view) : `\n${formatExecution(view)}`);
   return view.status === "Succeeded" ? 0 : 1;
+}
+
+/**
+ * How long `watch` follows an ended execution's unfinished jobs. The bridge terminates them as the
+ * execution ends (the Callback step's Stopping message, or the clean-up function on EventBridge's status
+ * change, seconds later); a running Fargate job then gets SIGTERM and up to its stopTimeout (30 s by default,
+ * at most 120 s) before SIGKILL, and Batch marks it FAILED once its task has stopped.
+ */
+const jobsEndWaitSeconds = 300;
+
+function unfinishedJobs(view: ExecutionView): number {
+  return view.jobs.reduce((sum, jobs) => sum + jobs.unfinished, 0);
 }
 
 async function stopExecution(context: BridgeContext): Promise<number> {
@@ -433,8 +466,9 @@ async function stopExecution(context: BridgeContext): Promise<number> {
   );
   const plan = whatTheBridgeDoes(before);
   if (options.json) {
-    const unfinishedJobs = before.jobs.reduce((sum, jobs) => sum + jobs.unfinished, 0);
-    output.out(JSON.stringify({ executionArn, stopRequested: true, unfinishedJobs, plan }));
+    output.out(
+      JSON.stringify({ executionArn, stopRequested: true, unfinishedJobs: unfinishedJobs(before), plan }),
+    );
   } else {
     output.out(`Stop requested for ${executionArn}.\n${plan}`);
   }
@@ -443,7 +477,7 @@ async function stopExecution(context: BridgeContext): Promise<number> {
 
 /** What happens to the execution's jobs once it is asked to stop, as docs/architecture.md describes it. */
 export function whatTheBridgeDoes(view: ExecutionView): string {
-  const unfinished = view.jobs.reduce((sum, jobs) => sum + jobs.unfinished, 0);
+  const unfinished = unfinishedJobs(view);
   const running = view.steps.at(-1);
   if (running?.status === "Executing" && running.type === "Lambda") {
     return (
