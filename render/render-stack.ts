@@ -109,8 +109,13 @@ export async function renderStack(options: RenderOptions = {}): Promise<Rendered
 async function renderFresh(request: RenderRequest): Promise<RenderedStack> {
   // Pulumi reads a stack trace for every resource and every promise it makes; ts-register.js maps each
   // through source maps, a quarter of a render. Its traces only feed its own diagnostics: V8's plain ones do.
+  // The promises' traces (a third of a render after the first) are read only to report a promise left
+  // pending at exit, which a render awaits before it returns: none is taken. An error thrown meanwhile
+  // keeps its message (a render's errors are the program's config errors, reported by message).
   const mappedStackTrace = Error.prepareStackTrace;
   delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   const runtime = pulumi.runtime as PulumiRuntimeFunctions;
   const { serializeFunction, computeCodePaths } = runtime;
   runtime.serializeFunction = reusedClosure(serializeFunction);
@@ -119,6 +124,7 @@ async function renderFresh(request: RenderRequest): Promise<RenderedStack> {
     return await render(request);
   } finally {
     Error.prepareStackTrace = mappedStackTrace;
+    Error.stackTraceLimit = stackTraceLimit;
     runtime.serializeFunction = serializeFunction;
     runtime.computeCodePaths = computeCodePaths;
   }
