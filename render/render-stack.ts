@@ -109,25 +109,44 @@ export async function renderStack(options: RenderOptions = {}): Promise<Rendered
 async function renderFresh(request: RenderRequest): Promise<RenderedStack> {
   // Pulumi reads a stack trace for every resource and every promise it makes; ts-register.js maps each
   // through source maps, a quarter of a render. Its traces only feed its own diagnostics: V8's plain ones do.
-  // The promises' traces (a third of a render after the first) are read only to report a promise left
-  // pending at exit, which a render awaits before it returns: none is taken. An error thrown meanwhile
-  // keeps its message (a render's errors are the program's config errors, reported by message).
   const mappedStackTrace = Error.prepareStackTrace;
   delete (Error as { prepareStackTrace?: unknown }).prepareStackTrace;
-  const stackTraceLimit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
   const runtime = pulumi.runtime as PulumiRuntimeFunctions;
   const { serializeFunction, computeCodePaths } = runtime;
   runtime.serializeFunction = reusedClosure(serializeFunction);
   runtime.computeCodePaths = reusedCodePaths(computeCodePaths);
+  const { debuggablePromise } = debuggable;
+  debuggable.debuggablePromise = untracedPromise(debuggablePromise);
   try {
     return await render(request);
   } finally {
     Error.prepareStackTrace = mappedStackTrace;
-    Error.stackTraceLimit = stackTraceLimit;
+    debuggable.debuggablePromise = debuggablePromise;
     runtime.serializeFunction = serializeFunction;
     runtime.computeCodePaths = computeCodePaths;
   }
+}
+
+/** Pulumi's module that labels each promise it makes (its calls go through this object). */
+const debuggable = require("@pulumi/pulumi/runtime/debuggable") as {
+  debuggablePromise<T>(promise: Promise<T>, context: unknown): Promise<T>;
+};
+
+/**
+ * Pulumi takes a stack trace for every promise it makes, a third of a render's CPU after the first: it is
+ * read only to report a promise still pending at exit, and a render awaits every registration. The
+ * program's own errors keep their traces.
+ */
+function untracedPromise(label: typeof debuggable.debuggablePromise): typeof debuggable.debuggablePromise {
+  return (promise, context) => {
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return label(promise, context);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+  };
 }
 
 type PulumiRuntimeFunctions = {
