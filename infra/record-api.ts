@@ -3,7 +3,8 @@
  * requiring an API key and proxied to the API function), a stage, one API key and the usage plan that
  * throttles and caps it.
  */
-import * as aws from "@pulumi/aws";
+import * as apigateway from "@pulumi/aws/apigateway";
+import * as lambda from "@pulumi/aws/lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { recordRoutes } from "../functions/records/contract";
@@ -90,14 +91,14 @@ export function recordApiDocument(title: string, functionInvokeArn: string): Rec
 
 export interface RecordApiArgs {
   config: BridgeConfig;
-  apiFunction: aws.lambda.Function;
+  apiFunction: lambda.Function;
 }
 
 export interface RecordApi {
-  restApi: aws.apigateway.RestApi;
-  stage: aws.apigateway.Stage;
-  apiKey: aws.apigateway.ApiKey;
-  usagePlan: aws.apigateway.UsagePlan;
+  restApi: apigateway.RestApi;
+  stage: apigateway.Stage;
+  apiKey: apigateway.ApiKey;
+  usagePlan: apigateway.UsagePlan;
 }
 
 /** The REST API, its stage, the API key and its usage plan, and the permissions to invoke the function. */
@@ -108,7 +109,7 @@ export function createRecordApi(name: string, args: RecordApiArgs, parent: pulum
   const body = apiFunction.invokeArn.apply((invokeArn) =>
     JSON.stringify(recordApiDocument(`${config.pipelineName}-records`, invokeArn)),
   );
-  const restApi = new aws.apigateway.RestApi(
+  const restApi = new apigateway.RestApi(
     logicalName,
     {
       name: `${config.pipelineName}-records`,
@@ -119,7 +120,7 @@ export function createRecordApi(name: string, args: RecordApiArgs, parent: pulum
     opts,
   );
   // A deployment is a snapshot of the API: a new one whenever the document changes.
-  const deployment = new aws.apigateway.Deployment(
+  const deployment = new apigateway.Deployment(
     logicalName,
     {
       restApi: restApi.id,
@@ -127,17 +128,17 @@ export function createRecordApi(name: string, args: RecordApiArgs, parent: pulum
     },
     opts,
   );
-  const stage = new aws.apigateway.Stage(
+  const stage = new apigateway.Stage(
     logicalName,
     { restApi: restApi.id, deployment: deployment.id, stageName: recordApiStageName },
     opts,
   );
-  const apiKey = new aws.apigateway.ApiKey(
+  const apiKey = new apigateway.ApiKey(
     logicalName,
     { name: `${config.pipelineName}-records`, description: "The records API's key.", enabled: true },
     opts,
   );
-  const usagePlan = new aws.apigateway.UsagePlan(
+  const usagePlan = new apigateway.UsagePlan(
     logicalName,
     {
       name: `${config.pipelineName}-records`,
@@ -147,14 +148,14 @@ export function createRecordApi(name: string, args: RecordApiArgs, parent: pulum
     },
     opts,
   );
-  new aws.apigateway.UsagePlanKey(
+  new apigateway.UsagePlanKey(
     logicalName,
     { keyId: apiKey.id, keyType: "API_KEY", usagePlanId: usagePlan.id },
     opts,
   );
   // API Gateway may invoke the function for this API's routes on this stage only.
   for (const [route, { method, path }] of Object.entries(recordRoutes)) {
-    new aws.lambda.Permission(
+    new lambda.Permission(
       `${logicalName}-${route}`,
       {
         action: "lambda:InvokeFunction",

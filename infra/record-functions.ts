@@ -3,7 +3,8 @@
  * function behind API Gateway, the flush function that turns batches of buffered records into pipeline
  * executions, and the status function that settles a batch's records when its execution ends.
  */
-import * as aws from "@pulumi/aws";
+import type * as dynamodb from "@pulumi/aws/dynamodb";
+import type * as lambda from "@pulumi/aws/lambda";
 import * as pulumi from "@pulumi/pulumi";
 import { recordsFolder } from "../functions/records/contract";
 import {
@@ -30,14 +31,14 @@ export interface RecordFunctionsArgs {
   config: BridgeConfig;
   scope: pulumi.Output<AwsScope>;
   queues: RecordQueues;
-  recordTable: aws.dynamodb.Table;
+  recordTable: dynamodb.Table;
   bucketName: pulumi.Output<string>;
 }
 
 export interface RecordFunctions {
-  apiFunction: aws.lambda.CallbackFunction<unknown, unknown>;
-  flushFunction: aws.lambda.CallbackFunction<unknown, unknown>;
-  statusFunction: aws.lambda.CallbackFunction<unknown, unknown>;
+  apiFunction: lambda.CallbackFunction<unknown, unknown>;
+  flushFunction: lambda.CallbackFunction<unknown, unknown>;
+  statusFunction: lambda.CallbackFunction<unknown, unknown>;
 }
 
 /** The three functions, their roles and log groups. */
@@ -76,7 +77,7 @@ export function createRecordFunctions(
         .output({ table: recordTable.name, queueUrl: queues.bufferQueue.url, retentionDays })
         .apply(recordApiEnvironment),
       callbackFactory: () =>
-        recordApiHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
+        recordApiHandlerFromEnvironment(process.env) as lambda.Callback<unknown, unknown>,
     },
     config,
     parent,
@@ -125,8 +126,8 @@ export function createRecordFunctions(
         })
         .apply(flushEnvironment),
       callbackFactory: scheduled
-        ? () => scheduledFlushHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>
-        : () => flushBatchHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
+        ? () => scheduledFlushHandlerFromEnvironment(process.env) as lambda.Callback<unknown, unknown>
+        : () => flushBatchHandlerFromEnvironment(process.env) as lambda.Callback<unknown, unknown>,
     },
     config,
     parent,
@@ -156,7 +157,7 @@ export function createRecordFunctions(
         .output({ table: recordTable.name, retentionDays, ...recordUriPrefixes })
         .apply(recordStatusEnvironment),
       callbackFactory: () =>
-        recordStatusHandlerFromEnvironment(process.env) as aws.lambda.Callback<unknown, unknown>,
+        recordStatusHandlerFromEnvironment(process.env) as lambda.Callback<unknown, unknown>,
     },
     config,
     parent,

@@ -3,15 +3,15 @@
  * dead-letter queue for batches that could not be started, and the queue that keeps execution-end events
  * the status function could not handle after every retry.
  */
-import * as aws from "@pulumi/aws";
+import * as sqs from "@pulumi/aws/sqs";
 import * as pulumi from "@pulumi/pulumi";
 import { bufferMessageLimitBytes, flushAttempts } from "../functions/records/contract";
 import { messageRetentionSeconds, type BridgeConfig } from "./config";
 
 export interface RecordQueues {
-  bufferQueue: aws.sqs.Queue;
-  bufferDeadLetterQueue: aws.sqs.Queue;
-  failedEventQueue: aws.sqs.Queue;
+  bufferQueue: sqs.Queue;
+  bufferDeadLetterQueue: sqs.Queue;
+  failedEventQueue: sqs.Queue;
 }
 
 /**
@@ -30,7 +30,7 @@ export function createRecordQueues(
   parent: pulumi.Resource,
 ): RecordQueues {
   const opts = { parent };
-  const bufferDeadLetterQueue = new aws.sqs.Queue(
+  const bufferDeadLetterQueue = new sqs.Queue(
     `${name}-records-dlq`,
     {
       name: `${config.recordQueueName}-dlq`,
@@ -40,7 +40,7 @@ export function createRecordQueues(
     },
     opts,
   );
-  const bufferQueue = new aws.sqs.Queue(
+  const bufferQueue = new sqs.Queue(
     `${name}-records`,
     {
       name: config.recordQueueName,
@@ -60,7 +60,7 @@ export function createRecordQueues(
     },
     opts,
   );
-  const failedEventQueue = new aws.sqs.Queue(
+  const failedEventQueue = new sqs.Queue(
     `${name}-records-status-dlq`,
     { name: `${config.recordQueueName}-status-dlq`, messageRetentionSeconds, sqsManagedSseEnabled: true },
     opts,

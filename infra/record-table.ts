@@ -2,7 +2,7 @@
  * The record status table (recordApi): one item per record, keyed by its job_id, written by the API, the
  * flush and the status functions (`functions/records/record-table.ts` describes the items).
  */
-import * as aws from "@pulumi/aws";
+import * as dynamodb from "@pulumi/aws/dynamodb";
 import * as pulumi from "@pulumi/pulumi";
 import { recordTableKey, recordTableTtlAttribute } from "../functions/records/contract";
 import type { BridgeConfig } from "./config";
@@ -12,8 +12,8 @@ export function createRecordTable(
   name: string,
   config: BridgeConfig,
   parent: pulumi.Resource,
-): aws.dynamodb.Table {
-  return new aws.dynamodb.Table(
+): dynamodb.Table {
+  return new dynamodb.Table(
     `${name}-records`,
     {
       name: config.recordTableName,

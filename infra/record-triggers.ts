@@ -3,7 +3,9 @@
  * for the flush function; and for the status function, an EventBridge rule on the end of the batches'
  * pipeline executions.
  */
-import * as aws from "@pulumi/aws";
+import * as cloudwatch from "@pulumi/aws/cloudwatch";
+import * as lambda from "@pulumi/aws/lambda";
+import type * as sagemaker from "@pulumi/aws/sagemaker";
 import * as pulumi from "@pulumi/pulumi";
 import { batchExecutionNamePrefix } from "../functions/records/contract";
 import { pipelineExecutionEndPattern } from "../functions/pipeline-execution-event";
@@ -18,7 +20,7 @@ export interface RecordTriggersArgs {
   queues: RecordQueues;
   functions: RecordFunctions;
   /** Batches start executions of it: nothing is flushed before it exists. */
-  pipeline: aws.sagemaker.Pipeline;
+  pipeline: sagemaker.Pipeline;
 }
 
 /** Lambda keeps an asynchronous event at most 6 hours and retries a failed one twice at most. */
@@ -42,7 +44,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
   if (config.recordTrigger === "batch") {
     // Lambda hands the function a batch when it holds recordBatchSize records, when the window has passed
     // since the first, or at 6 MB (Lambda Developer Guide, "Batching behavior" for SQS).
-    new aws.lambda.EventSourceMapping(
+    new lambda.EventSourceMapping(
       `${name}-records-flush`,
       {
         eventSourceArn: queues.bufferQueue.arn,
@@ -54,7 +56,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
       opts,
     );
   } else {
-    const schedule = new aws.cloudwatch.EventRule(
+    const schedule = new cloudwatch.EventRule(
       `${name}-records-flush`,
       {
         description: `Starts the records queued for the ${config.pipelineName} pipeline.`,
@@ -63,12 +65,12 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
       },
       opts,
     );
-    new aws.cloudwatch.EventTarget(
+    new cloudwatch.EventTarget(
       `${name}-records-flush`,
       { rule: schedule.name, arn: functions.flushFunction.arn },
       opts,
     );
-    new aws.lambda.Permission(
+    new lambda.Permission(
       `${name}-records-flush`,
       {
         action: "lambda:InvokeFunction",
@@ -81,7 +83,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
   }
 
   const logicalName = `${name}-records-status`;
-  const rule = new aws.cloudwatch.EventRule(
+  const rule = new cloudwatch.EventRule(
     logicalName,
     {
       description: `Ends of the ${config.pipelineName} pipeline's executions of record batches.`,
@@ -93,7 +95,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
     },
     { parent },
   );
-  new aws.cloudwatch.EventTarget(
+  new cloudwatch.EventTarget(
     logicalName,
     {
       rule: rule.name,
@@ -103,7 +105,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
     },
     { parent },
   );
-  new aws.lambda.Permission(
+  new lambda.Permission(
     logicalName,
     {
       action: "lambda:InvokeFunction",
@@ -115,7 +117,7 @@ export function createRecordTriggers(name: string, args: RecordTriggersArgs, par
   );
   // An event the function failed on three times (S3 or DynamoDB unreachable) is kept on a queue for 14 days
   // rather than dropped, so that the batch's records can still be settled by sending it again.
-  new aws.lambda.FunctionEventInvokeConfig(
+  new lambda.FunctionEventInvokeConfig(
     logicalName,
     {
       functionName: functions.statusFunction.name,

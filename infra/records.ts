@@ -2,7 +2,7 @@
  * The records front door (recordApi): the API, the buffer and its dead-letter queues, the status table, the
  * three record functions and what sets them off, composed for the BatchBridge component.
  */
-import type * as aws from "@pulumi/aws";
+import type * as sagemaker from "@pulumi/aws/sagemaker";
 import * as pulumi from "@pulumi/pulumi";
 import { pipelineParameterNames } from "../functions/step-contract";
 import type { PlannedDefinition } from "./batch-bridge-steps";
@@ -31,7 +31,7 @@ export interface RecordsArgs {
   config: BridgeConfig;
   scope: pulumi.Output<AwsScope>;
   bucketName: pulumi.Output<string>;
-  pipeline: aws.sagemaker.Pipeline;
+  pipeline: sagemaker.Pipeline;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `npm test`: the project's checks at once, each in its own process (the type check, ESLint, Prettier and
+ * `npm test`: the project's checks at once, each in its own process (the type check, Oxlint, Prettier and
  * the mocha suites in parallel workers), so that they share the machine's cores; a line as each starts and
  * ends, the failing checks' output, and a closing count of the tests. `npm run typecheck`, `lint` and
  * `unit` run one check; `npm run format` rewrites the files instead of checking them.
@@ -34,7 +34,7 @@ export interface Check {
   fix?: string[];
 }
 
-export const checkNames = ["typecheck", "eslint", "prettier", "unit"] as const;
+export const checkNames = ["typecheck", "lint", "prettier", "unit"] as const;
 export type CheckName = (typeof checkNames)[number];
 
 /** Mocha's workers: one per core (each runs whole test files, in its own process). */
@@ -114,10 +114,12 @@ export function checks(testFiles: string[]): Check[] {
       ],
     },
     {
-      name: "eslint",
-      title: "lint (ESLint)",
-      command: [bin("eslint"), "--cache", "--cache-location", `${cacheFolder}/eslint/`, "."],
-      fix: [bin("eslint"), "--fix", "."],
+      name: "lint",
+      // The rules of ESLint's and typescript-eslint's recommended sets, as Oxlint has them (.oxlintrc.json,
+      // docs/lint.md): a fifth of a second of CPU for the whole repository, so no cache.
+      title: "lint (Oxlint)",
+      command: [bin("oxlint"), "."],
+      fix: [bin("oxlint"), "--fix", "."],
     },
     {
       name: "prettier",
@@ -137,9 +139,9 @@ export function checks(testFiles: string[]): Check[] {
 const npmScriptChecks: Record<string, readonly CheckName[]> = {
   test: checkNames,
   typecheck: ["typecheck"],
-  lint: ["eslint", "prettier"],
+  lint: ["lint", "prettier"],
   unit: ["unit"],
-  format: ["prettier", "eslint"],
+  format: ["prettier", "lint"],
 };
 
 /** `npm test` and the scripts that run part of it: their options and usage. */
@@ -150,7 +152,7 @@ export const checkCommand: CliCommand = {
   ],
   npmScripts: Object.keys(npmScriptChecks),
   description:
-    "Runs the project's checks at once, each in its own process: the type check (tsc), lint (ESLint), the\n" +
+    "Runs the project's checks at once, each in its own process: the type check (tsc), lint (Oxlint), the\n" +
     "format check (Prettier) and the unit tests (mocha, in parallel workers). Prints a line as each check\n" +
     "starts and ends, the output of those that fail, and the count of tests. Exit code 0 when all pass.",
   options: [
@@ -160,13 +162,13 @@ export const checkCommand: CliCommand = {
       allowed: `checks separated by commas: ${checkNames.join(", ")}`,
       help: `run only these checks, separated by commas: ${checkNames.join(", ")}`,
     },
-    { name: "--fix", help: "rewrite files as Prettier and ESLint would have them (npm run format)" },
+    { name: "--fix", help: "rewrite files as Prettier and Oxlint would have them (npm run format)" },
   ],
   operands: "Test files given run alone (the unit check), e.g. npm run unit -- tests/e2e/start.test.ts",
   examples: [
     "npm test",
     "npm run unit -- tests/e2e/start.test.ts",
-    "npm test -- --only typecheck,eslint",
+    "npm test -- --only typecheck,lint",
     "npm run format",
   ],
 };
