@@ -59,8 +59,11 @@ export interface EngineBenchRow {
   transform: EngineFigures;
 }
 
-/** Options of the runs (a test sets a slower provisioning). */
-export type EngineBenchOptions = Pick<RecordsScenario, "transformProvisioningSeconds">;
+/** Options of the runs (a test sets a slower provisioning, or smaller batches to run fewer records). */
+export type EngineBenchOptions = Pick<RecordsScenario, "transformProvisioningSeconds"> & {
+  /** Records per batch, one job through each engine (default: the stack's recordBatchSize). */
+  recordBatchSize?: number;
+};
 
 /** Runs every size through both engines; resolves to the rows. */
 export async function runEngineBench(
@@ -69,6 +72,7 @@ export async function runEngineBench(
   stack = "dev",
 ): Promise<{ rows: EngineBenchRow[]; sizes: EngineSizes }> {
   const sizes = engineSizesOf(stack);
+  const { recordBatchSize, ...scenario } = options;
   const rows: EngineBenchRow[] = [];
   for (const records of counts) {
     const summaries: Partial<Record<Engine, RecordsSummary>> = {};
@@ -78,7 +82,8 @@ export async function runEngineBench(
         recordRate: engineBenchRecordRate,
         stack,
         engine,
-        ...options,
+        ...scenario,
+        ...(recordBatchSize === undefined ? {} : { config: { recordBatchSize } }),
       });
       if (!summary.expected) {
         throw new Error(`${records} records through the ${engine} engine: ${summary.unexpected.join("; ")}`);
@@ -181,7 +186,9 @@ export function engineBenchTable(
     `  Batch Transform: ${sizes.transformInstanceCount} ${sizes.transformInstanceType} instance(s) a job ` +
       `(${price === undefined ? "no price in the table" : `$${price} an hour`}), billed from its creation to its end;`,
     `  its instances provisioned in ${provisioning} s (AWS publishes no figure); both: 2 min of processing per`,
-    "  job and the dev config's batches (the same records make the same batches).",
+    options.recordBatchSize === undefined
+      ? "  job and the dev config's batches (the same records make the same batches)."
+      : `  job and batches of ${options.recordBatchSize} records (the same records make the same batches).`,
     ...priceAssumptions().map((text) => `  ${text}`),
   ].join("\n");
 }

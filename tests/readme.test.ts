@@ -78,6 +78,29 @@ function shellWords(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]);
 }
 
+/**
+ * README commands another suite runs as typed, by the suite and the test that runs them: they are not run
+ * again here, and the test fails if that suite no longer holds the command in that test.
+ */
+const runBySuite: Record<string, { suite: string; test: string }> = {
+  "npm start -- --records 200 --engine transform --fail-records 3": {
+    suite: "tests/e2e/transform-records.test.ts",
+    test: "fails every record of a batch whose transform job failed, each with the job's reason",
+  },
+};
+
+/** Whether the suite's test (from its `it(` to the next) holds the command line as one string. */
+function suiteRunsCommand(line: string, { suite, test }: { suite: string; test: string }): boolean {
+  const text = fs.readFileSync(path.join(__dirname, "..", suite), "utf8");
+  const start = text.indexOf(`it(${JSON.stringify(test)}`);
+  if (start < 0) return false;
+  const end = text.indexOf("\n  it(", start + 1);
+  const body = text.slice(start, end < 0 ? undefined : end);
+  const constant = /^const (\w+) = (".*");$/gm;
+  const literals = [...text.matchAll(constant)].filter(([, , value]) => value === JSON.stringify(line));
+  return literals.some(([, name]) => new RegExp(`\\b${name}\\b`).test(body));
+}
+
 async function captured(run: (output: CliOutput) => Promise<number>) {
   let out = "";
   let err = "";
@@ -107,6 +130,15 @@ describe("README commands and outputs", function () {
     };
     // A command whose output the README shows runs in the test of that output.
     const shownOutputs = new Set(readmeOutputBlocks(readme).map((block) => block.command));
+    for (const [line, runner] of Object.entries(runBySuite)) {
+      expect(
+        commands.map((c) => c.line),
+        "a command the README still shows",
+      ).to.include(line);
+      expect(suiteRunsCommand(line, runner), `${runner.suite} runs "${line}" in "${runner.test}"`).to.equal(
+        true,
+      );
+    }
     for (const { line, comment } of commands) {
       // npm ci installed what this runs with, npm test is this run, and a "yours:" line stands for the
       // reader's own worker and files.
@@ -114,7 +146,8 @@ describe("README commands and outputs", function () {
         line === "npm ci" ||
         line === "npm test" ||
         comment.startsWith("yours:") ||
-        shownOutputs.has(line)
+        shownOutputs.has(line) ||
+        line in runBySuite
       ) {
         continue;
       }

@@ -40,46 +40,48 @@ function send(
 }
 
 describe("the records API locally: npm start -- --records and npm run api", function () {
-  // Each configuration renders the stack once; a run of 120 records takes seconds of wall time.
+  // Each configuration renders the stack once; a run of a few records takes about a second of wall time.
   this.timeout(300_000);
 
-  it("runs 120 records over HTTP to their final status: 2 batches, the named records Failed with their errors, none lost", async () => {
-    const { code, out, err } = await run(start, ["--records", "120", "--fail-records", "3,77", "--json"]);
+  it("runs records over HTTP to their final status: 2 batches, the named records Failed with their errors, none lost", async () => {
+    const { code, out, err } = await run(start, [
+      ...["--records", "12", "--set", "recordBatchSize=10", "--fail-records", "3,11", "--json"],
+    ]);
     const summary = JSON.parse(out) as RecordsSummary;
     expect(code, `${summary.unexpected.join("; ")}\n${err}`).to.equal(0);
-    expect(summary.records).to.deep.equal({ submitted: 120, processed: 118, failed: 2, lost: 0 });
+    expect(summary.records).to.deep.equal({ submitted: 12, processed: 10, failed: 2, lost: 0 });
     expect(summary.failedRecords.map((r) => [r.index, r.error])).to.deep.equal([
       [3, "injected failure of record 3"],
-      [77, "injected failure of record 77"],
+      [11, "injected failure of record 11"],
     ]);
-    // At 50 records a second the first 100 fill a batch in 2 s; the last 20 wait the 60 s window.
+    // At 50 records a second the first 10 fill a batch in 0.2 s; the last 2 wait the 60 s window.
     expect(summary.executions).to.deep.equal({ started: 2, succeeded: 2, failed: 0, stopped: 0 });
     const latency = summary.recordLatencySeconds!;
     expect(latency.max - latency.p50).to.be.within(55, 62);
     // The bench models the sizes it cannot run with local mode's timings: the model must agree with a run.
-    const modelled = latencyPercentiles(stackLatencies(120, 50, stackModelOf("dev")));
+    const modelled = latencyPercentiles(stackLatencies(12, 50, { ...stackModelOf("dev"), batchSize: 10 }));
     for (const key of ["p50", "p99", "max"] as const) {
       expect(latency[key], `modelled ${key}`).to.be.closeTo(modelled[key], 0.002);
     }
     expect(summary).to.deep.include({
       jobsLeftRunning: 0,
       deadLetterMessages: 0,
-      batchSize: 100,
+      batchSize: 10,
       batchWindowSeconds: 60,
     });
-    expect(summary.apiCalls["API Gateway"]).to.deep.equal({ "POST /job": 120 });
+    expect(summary.apiCalls["API Gateway"]).to.deep.equal({ "POST /job": 12 });
     expect(summary.apiCalls.SageMaker.StartPipelineExecution).to.equal(2);
     expect(summary.lambdaInvocations["batch-bridge-records-status"]).to.equal(2);
-    expect(err).to.include("Sending 120 record(s) to the stack's records API locally");
+    expect(err).to.include("Sending 12 record(s) to the stack's records API locally");
   });
 
   it("processes records one job per shard in jobs mode, recordsPerShard to a shard file, and prints the summary", async () => {
     const { code, out } = await run(start, [
-      ...["--records", "30", "--mode", "jobs", "--set", "recordsPerShard=10"],
+      ...["--records", "3", "--mode", "jobs", "--set", "recordsPerShard=1"],
       ...["--set", "recordBatchWindowSeconds=5"],
     ]);
     expect(code, out).to.equal(0);
-    expect(out).to.include("Records            30 submitted: 30 processed, 0 failed, 0 lost (as expected)\n");
+    expect(out).to.include("Records            3 submitted: 3 processed, 0 failed, 0 lost (as expected)\n");
     expect(out).to.match(
       /\nBatches {12}1 execution \(batches of up to 100 records or 5s\): 1 succeeded; one job per shard each/,
     );
@@ -91,19 +93,19 @@ describe("the records API locally: npm start -- --records and npm run api", func
 
   it("flushes on a schedule with recordTrigger schedule: one batch when the rate comes, all records processed", async () => {
     const { code, out } = await run(start, [
-      ...["--records", "30", "--json", "--set", "recordTrigger=schedule"],
-      ...["--set", "recordScheduleExpression=rate(5 minutes)"],
+      ...["--records", "3", "--json", "--set", "recordTrigger=schedule"],
+      ...["--set", "recordScheduleExpression=rate(15 minutes)"],
     ]);
     const summary = JSON.parse(out) as RecordsSummary;
     expect(code, summary.unexpected.join("; ")).to.equal(0);
-    expect(summary.records).to.deep.equal({ submitted: 30, processed: 30, failed: 0, lost: 0 });
+    expect(summary.records).to.deep.equal({ submitted: 3, processed: 3, failed: 0, lost: 0 });
     expect(summary.executions.started).to.equal(1);
     expect(summary.batchSize).to.equal(null);
-    // Sent in the first 0.6 s, flushed at 5 min, final once the batch ran (the model's timings).
+    // Sent in the first 0.06 s, flushed at 15 min, final once the batch ran (the model's timings).
     const model = stackModelOf("dev");
     const batchRun =
       model.queuedSeconds + model.startingSeconds + model.jobDurationSeconds + 2 * model.eventDelaySeconds;
-    expect(summary.recordLatencySeconds!.max).to.be.closeTo(300 + batchRun, 0.01);
+    expect(summary.recordLatencySeconds!.max).to.be.closeTo(900 + batchRun, 0.01);
     expect(summary.lambdaInvocations["batch-bridge-records-flush"]).to.equal(1);
   });
 

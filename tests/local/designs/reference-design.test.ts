@@ -274,10 +274,10 @@ describe("reference design", () => {
     expect(server.jobsLeftRunning()).to.equal(50);
   });
 
-  it("150 shards: DescribeJobs rejects the 150 IDs on every delivery, so the step is never answered", async () => {
-    // Without the quota, so all 150 submissions go through on the frozen clock.
+  it("101 shards: DescribeJobs rejects the 101 IDs, one over its limit, on every delivery, so the step is never answered", async () => {
+    // Without the quota, so all 101 submissions go through on the frozen clock.
     await startBatch({}, false);
-    const jobIds = await submit(150);
+    const jobIds = await submit(101);
     for (const at of [0, jobsEndAfterMs, 900_000]) {
       clock.advanceTo(start + at);
       const error = await rejectionOf(handlers.monitor(sqsEvent(callbackBody(jobIds))));
