@@ -4,10 +4,17 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 
+/** A resource of any AWS type: under the mock engine no provider package is needed to register one. */
+class AwsResource extends pulumi.CustomResource {
+  constructor(type: string, name: string, inputs: pulumi.Inputs) {
+    super(type, name, inputs);
+  }
+}
+
 const config = new pulumi.Config();
 
-const queue = new pulumi.CustomResource("aws:sqs/queue:Queue", "work", { name: config.require("queueName") });
-new pulumi.CustomResource("aws:cloudwatch/logGroup:LogGroup", "work-log", {
+const queue = new AwsResource("aws:sqs/queue:Queue", "work", { name: config.require("queueName") });
+new AwsResource("aws:cloudwatch/logGroup:LogGroup", "work-log", {
   name: "/small-program/work",
   retentionInDays: config.requireNumber("logRetentionDays"),
 });
