@@ -76,13 +76,14 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
   const bridgeArgs = (...args: string[]) => [...args, "--outputs", outputsFile, "--endpoint", endpoint];
 
   before(async () => {
-    // 10-minute jobs at 20x: an execution lasts about 32 s of wall time, time enough to stop one while its
+    // 10-minute jobs at 100x: an execution lasts about 7 s of wall time, time enough to stop one while its
     // jobs run; shard 1 of every execution fails halfway.
-    server = spawn(
-      process.execPath,
-      npmScriptNodeArgs("start", ["--serve", "--speed", "20", "--job-duration", "10m", "--fail-shards", "1"]),
-      { cwd: repoRoot, env: operatorEnvironment(), stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const serveArgs = ["--serve", "--speed", "100", "--job-duration", "10m", "--fail-shards", "1"];
+    server = spawn(process.execPath, npmScriptNodeArgs("start", serveArgs), {
+      cwd: repoRoot,
+      env: operatorEnvironment(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let errors = "";
     server.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -100,7 +101,10 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
     if (server.exitCode !== null) return;
     const exited = new Promise((resolve) => server.on("exit", resolve));
     process.kill(server.pid!, "SIGTERM");
+    // A served stack stops at Ctrl-C: one still up 30 s later would hold the suite, killed instead.
+    const stillUp = setTimeout(() => server.kill("SIGKILL"), 30_000);
     await exited;
+    clearTimeout(stillUp);
   });
 
   it("prints one endpoint on 127.0.0.1 and the stack's outputs as pulumi stack output --json does", () => {

@@ -95,67 +95,99 @@ describe("npm start --worker: the example worker through local mode", function (
     expect(Object.values(logs).join("")).to.include("shard 1 of 3: 1 object(s) counted");
   });
 
-  it("jobs mode: each job counts its own shard-NNNNN folder", async () => {
-    const input = await inputFolder("jobs", {
-      "shard-00000/a.txt": "alpha beta\n",
-      "shard-00001/b.txt": "gamma\n",
-      "shard-00001/c.txt": "delta epsilon zeta\n",
+  /** A line of a records shard file, as the records API writes it. */
+  const recordLine = (jobId: string, record: unknown) => `${JSON.stringify({ job_id: jobId, record })}\n`;
+  const records = {
+    "shard-00000/records.jsonl": recordLine("j-0", "one two three") + recordLine("j-1", { text: "four" }),
+    "shard-00001/records.jsonl": recordLine("j-2", 42) + recordLine("j-3", "five\nsix"),
+  };
+  /** The results of `records`, whatever the submit mode. */
+  const recordResults = [
+    [
+      "shard-00000/records.jsonl.results.jsonl",
+      { job_id: "j-0", result: { lines: 1, words: 3, characters: 13 } },
+    ],
+    [
+      "shard-00000/records.jsonl.results.jsonl",
+      { job_id: "j-1", result: { lines: 1, words: 1, characters: 4 } },
+    ],
+    [
+      "shard-00001/records.jsonl.results.jsonl",
+      { job_id: "j-2", error: 'the record must be text or {"text": "..."}, got 42' },
+    ],
+    [
+      "shard-00001/records.jsonl.results.jsonl",
+      { job_id: "j-3", result: { lines: 2, words: 2, characters: 8 } },
+    ],
+  ];
+
+  /** Each result line of the results files in `output`, with its file. */
+  function resultLines(output: Record<string, string>): [string, unknown][] {
+    return Object.entries(output)
+      .filter(([file]) => file.endsWith(".results.jsonl"))
+      .flatMap(([file, text]) =>
+        text
+          .trim()
+          .split("\n")
+          .map((l): [string, unknown] => [file, JSON.parse(l)]),
+      );
+  }
+
+  describe("jobs mode (one execution: text objects and records in each shard-NNNNN folder)", () => {
+    let code: number;
+    let summary: Summary;
+    let output: Record<string, string>;
+
+    before(async () => {
+      const input = await inputFolder("jobs", {
+        "shard-00000/a.txt": "alpha beta\n",
+        "shard-00001/b.txt": "gamma\n",
+        "shard-00001/c.txt": "delta epsilon zeta\n",
+        ...records,
+      });
+      ({ code, summary } = await runJson([
+        ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", "jobs"],
+        ...["--set", workerCommand],
+      ]));
+      resultFolders.push(summary.worker!.resultsDirectory);
+      output = await filesIn(summary.worker!.outputDirectory);
     });
+
+    it("each job counts its own shard-NNNNN folder", () => {
+      expect(code, summary.unexpected.join("; ")).to.equal(0);
+      expect(summary).to.deep.include({ outcome: "succeeded", mode: "jobs" });
+      expect(Object.keys(output).filter((file) => file.endsWith(".counts.json"))).to.deep.equal([
+        "shard-00000/a.txt.counts.json",
+        "shard-00001/b.txt.counts.json",
+        "shard-00001/c.txt.counts.json",
+      ]);
+      expect(JSON.parse(output["shard-00001/c.txt.counts.json"])).to.deep.include({ shard: 1, words: 3 });
+    });
+
+    it("honours the record contract: a result line per text record, an error line per other", () => {
+      expect(Object.keys(output).filter((file) => !file.endsWith(".counts.json"))).to.deep.equal([
+        "shard-00000/records.jsonl.results.jsonl",
+        "shard-00001/records.jsonl.results.jsonl",
+      ]);
+      expect(resultLines(output)).to.deep.equal(recordResults);
+    });
+  });
+
+  it("array mode honours the record contract: a result line per text record, an error line per other", async () => {
+    const input = await inputFolder("records", records);
     const { code, summary } = await runJson([
-      ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", "jobs"],
+      ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", "array"],
       ...["--set", workerCommand],
     ]);
     resultFolders.push(summary.worker!.resultsDirectory);
     expect(code, summary.unexpected.join("; ")).to.equal(0);
-    expect(summary).to.deep.include({ outcome: "succeeded", mode: "jobs" });
+    expect(summary).to.deep.include({ outcome: "succeeded", mode: "array" });
     const output = await filesIn(summary.worker!.outputDirectory);
     expect(Object.keys(output)).to.deep.equal([
-      "shard-00000/a.txt.counts.json",
-      "shard-00001/b.txt.counts.json",
-      "shard-00001/c.txt.counts.json",
+      "shard-00000/records.jsonl.results.jsonl",
+      "shard-00001/records.jsonl.results.jsonl",
     ]);
-    expect(JSON.parse(output["shard-00001/c.txt.counts.json"])).to.deep.include({ shard: 1, words: 3 });
-  });
-
-  it("honours the record contract in both modes: a result line per text record, an error line per other", async () => {
-    const line = (jobId: string, record: unknown) => `${JSON.stringify({ job_id: jobId, record })}\n`;
-    const input = await inputFolder("records", {
-      "shard-00000/records.jsonl": line("j-0", "one two three") + line("j-1", { text: "four" }),
-      "shard-00001/records.jsonl": line("j-2", 42) + line("j-3", "five\nsix"),
-    });
-    for (const mode of ["jobs", "array"]) {
-      const { code, summary } = await runJson([
-        ...["--worker", exampleWorker, "--input", input, "--shards", "2", "--mode", mode],
-        ...["--set", workerCommand],
-      ]);
-      resultFolders.push(summary.worker!.resultsDirectory);
-      expect(code, summary.unexpected.join("; ")).to.equal(0);
-      const output = await filesIn(summary.worker!.outputDirectory);
-      const results = Object.entries(output).flatMap(([file, text]) =>
-        text
-          .trim()
-          .split("\n")
-          .map((l) => [file, JSON.parse(l)]),
-      );
-      expect(results, mode).to.deep.equal([
-        [
-          "shard-00000/records.jsonl.results.jsonl",
-          { job_id: "j-0", result: { lines: 1, words: 3, characters: 13 } },
-        ],
-        [
-          "shard-00000/records.jsonl.results.jsonl",
-          { job_id: "j-1", result: { lines: 1, words: 1, characters: 4 } },
-        ],
-        [
-          "shard-00001/records.jsonl.results.jsonl",
-          { job_id: "j-2", error: 'the record must be text or {"text": "..."}, got 42' },
-        ],
-        [
-          "shard-00001/records.jsonl.results.jsonl",
-          { job_id: "j-3", result: { lines: 2, words: 2, characters: 8 } },
-        ],
-      ]);
-    }
+    expect(resultLines(output)).to.deep.equal(recordResults);
   });
 
   it("a shard whose input is not text fails with the worker's exit code, named in the step's failure", async () => {

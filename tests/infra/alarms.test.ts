@@ -166,19 +166,56 @@ describe("alarms, their topic and the dashboard under the mock engine", function
     });
   });
 
-  it("sends every alarm to a topic of the stack's own that emails alarmEmail", async () => {
-    const stack = await renderStack({ stack: "dev", config: { alarmEmail: "ops@example.com" } });
-    const [topic] = ofType(stack, types.topic);
-    const topicArn = String(topic.state.arn);
-    expect(inputs(ofType(stack, types.subscription)[0])).to.deep.include({
-      topic: topicArn,
-      protocol: "email",
-      endpoint: "ops@example.com",
+  describe("with alarmEmail and recordApi (one render)", () => {
+    let stack: RenderedStack;
+    before(async () => {
+      stack = await renderStack({
+        stack: "dev",
+        config: { alarmEmail: "ops@example.com", recordApi: true, recordFailedAlarmPercent: 5 },
+      });
     });
-    for (const each of ofType(stack, types.alarm)) {
-      expect(inputs(each).alarmActions, each.name).to.deep.equal([topicArn]);
-    }
-    expect(readablePlan(stack)).to.include("aws:sns:Topic batch-bridge-alarms");
+
+    it("sends every alarm to a topic of the stack's own that emails alarmEmail", () => {
+      const [topic] = ofType(stack, types.topic);
+      const topicArn = String(topic.state.arn);
+      expect(inputs(ofType(stack, types.subscription)[0])).to.deep.include({
+        topic: topicArn,
+        protocol: "email",
+        endpoint: "ops@example.com",
+      });
+      for (const each of ofType(stack, types.alarm)) {
+        expect(inputs(each).alarmActions, each.name).to.deep.equal([topicArn]);
+      }
+      expect(readablePlan(stack)).to.include("aws:sns:Topic batch-bridge-alarms");
+    });
+
+    it("alarms on the share of Failed records (metric math) and on the records' dead-letter queues", () => {
+      const share = alarm(stack, "records-failed-share");
+      expect(share).to.deep.include({ threshold: 5, comparisonOperator: "GreaterThanThreshold" });
+      const queries = share.metricQueries as {
+        id: string;
+        expression?: string;
+        metric?: { metricName: string };
+      }[];
+      expect(queries.map((q) => q.expression ?? q.metric!.metricName)).to.deep.equal([
+        "RecordsFailed",
+        "RecordsProcessed",
+        "IF(failed + processed > 0, 100 * failed / (failed + processed), 0)",
+      ]);
+      expect(filtersOf(stack, "RecordsFailed")).to.deep.equal([
+        {
+          logGroupName: "/aws/lambda/batch-bridge-dev-records-status",
+          pattern: '{ $.message = "batch ended" }',
+          value: "$.failed",
+        },
+      ]);
+      expect(alarm(stack, "records-dlq-not-empty").dimensions).to.deep.equal({
+        QueueName: "batch-bridge-records-dlq",
+      });
+      expect(alarm(stack, "records-status-dlq-not-empty").dimensions).to.deep.equal({
+        QueueName: "batch-bridge-records-status-dlq",
+      });
+    });
   });
 
   it("sends every alarm to alarmTopicArn, and creates no topic", async () => {
@@ -188,38 +225,6 @@ describe("alarms, their topic and the dashboard under the mock engine", function
     for (const each of ofType(stack, types.alarm)) {
       expect(inputs(each).alarmActions, each.name).to.deep.equal([topicArn]);
     }
-  });
-
-  it("with recordApi, alarms on the share of Failed records (metric math) and on the records' dead-letter queues", async () => {
-    const stack = await renderStack({
-      stack: "dev",
-      config: { recordApi: true, recordFailedAlarmPercent: 5 },
-    });
-    const share = alarm(stack, "records-failed-share");
-    expect(share).to.deep.include({ threshold: 5, comparisonOperator: "GreaterThanThreshold" });
-    const queries = share.metricQueries as {
-      id: string;
-      expression?: string;
-      metric?: { metricName: string };
-    }[];
-    expect(queries.map((q) => q.expression ?? q.metric!.metricName)).to.deep.equal([
-      "RecordsFailed",
-      "RecordsProcessed",
-      "IF(failed + processed > 0, 100 * failed / (failed + processed), 0)",
-    ]);
-    expect(filtersOf(stack, "RecordsFailed")).to.deep.equal([
-      {
-        logGroupName: "/aws/lambda/batch-bridge-dev-records-status",
-        pattern: '{ $.message = "batch ended" }',
-        value: "$.failed",
-      },
-    ]);
-    expect(alarm(stack, "records-dlq-not-empty").dimensions).to.deep.equal({
-      QueueName: "batch-bridge-records-dlq",
-    });
-    expect(alarm(stack, "records-status-dlq-not-empty").dimensions).to.deep.equal({
-      QueueName: "batch-bridge-records-status-dlq",
-    });
   });
 
   it("refuses alarm settings it cannot use, naming the key and what is allowed", () => {
