@@ -5,7 +5,12 @@
  * kept under node_modules/.cache/<package>/ts by a digest of the file's path and text, tsconfig.json, the
  * TS_NODE_ settings and the versions of ts-node and TypeScript: a process that finds all its files there
  * never loads ts-node or TypeScript (more than half a second of CPU); a changed file is a new entry.
+ *
+ * `compileProject` fills the cache for every file of the project at once, through TypeScript 7's native
+ * compiler: its JavaScript is the same, byte for byte, as ts-node's (a test compares them), for a tenth of
+ * the CPU, and once rather than in each of the processes that a run starts together.
  */
+const { spawnSync } = require("node:child_process");
 const { createHash } = require("node:crypto");
 const fs = require("node:fs");
 const path = require("node:path");
@@ -29,10 +34,15 @@ const settings = JSON.stringify([
 /** ts-node, created for the first file not kept. */
 let tsNode;
 
+/** Where the JavaScript of `code`, the text of the TypeScript file `fileName`, is kept. */
+function entryOf(code, fileName) {
+  const key = createHash("sha256").update(`${settings}\0${fileName}\0${code}`).digest("hex");
+  return path.join(cacheFolder, `${key}.json`);
+}
+
 /** The JavaScript of `code`, the text of the TypeScript file `fileName`. */
 exports.compile = function compile(code, fileName) {
-  const key = createHash("sha256").update(`${settings}\0${fileName}\0${code}`).digest("hex");
-  const entry = path.join(cacheFolder, `${key}.json`);
+  const entry = entryOf(code, fileName);
   try {
     const kept = JSON.parse(fs.readFileSync(entry, "utf8"));
     if (typeof kept.javaScript === "string") return kept.javaScript;
@@ -66,3 +76,89 @@ function keep(file, entry) {
     // A cache that cannot be written only costs the next process the compile.
   }
 }
+
+/** The project's TypeScript files (absolute paths), as tsconfig.json's `include` lists them. */
+function projectFiles() {
+  const { include } = JSON.parse(readText("tsconfig.json"));
+  const walk = (folder) =>
+    fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory()) return walk(full);
+      return entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") ? [full] : [];
+    });
+  return include.flatMap((pattern) =>
+    pattern.endsWith("/**/*.ts")
+      ? walk(path.join(root, pattern.slice(0, -"/**/*.ts".length)))
+      : [path.join(root, pattern)],
+  );
+}
+
+/**
+ * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps them; returns
+ * how many it kept. Nothing runs when every file is kept already.
+ */
+exports.compileProject = function compileProject(tsc) {
+  const missing = projectFiles().filter(
+    (file) => !fs.existsSync(entryOf(fs.readFileSync(file, "utf8"), file)),
+  );
+  for (const [file, { code, javaScript }] of exports.compiledByTsc(tsc, missing)) {
+    keep(entryOf(code, file), { javaScript });
+  }
+  return missing.length;
+};
+
+/**
+ * The JavaScript of `files` (absolute paths) as TypeScript 7's compiler at `tsc` emits it with the project's
+ * settings (no type check, each file alone as ts-node's transpile-only mode compiles it), its source map
+ * inline as ts-node writes it; by file, with the TypeScript it was compiled from.
+ */
+exports.compiledByTsc = function compiledByTsc(tsc, files) {
+  const compiled = new Map();
+  if (files.length === 0) return compiled;
+  // Beside the cache, under the project: the compiler finds the type packages the settings name from there.
+  fs.mkdirSync(cacheFolder, { recursive: true });
+  const folder = fs.mkdtempSync(path.join(cacheFolder, "..", "tsc-"));
+  try {
+    const project = path.join(folder, "tsconfig.json");
+    const outDir = path.join(folder, "out");
+    const compilerOptions = {
+      noEmit: false,
+      noCheck: true,
+      noResolve: true,
+      inlineSourceMap: true,
+      outDir,
+      rootDir: root,
+    };
+    const extended = { extends: path.join(root, "tsconfig.json"), compilerOptions, files, include: [] };
+    fs.writeFileSync(project, JSON.stringify(extended));
+    const ran = spawnSync(tsc, ["-p", project], { encoding: "utf8" });
+    if (ran.status !== 0)
+      throw new Error(`${tsc} could not compile ${files.length} file(s): ${ran.stdout}${ran.stderr}`);
+    for (const file of files) {
+      const code = fs.readFileSync(file, "utf8");
+      const emitted = fs.readFileSync(
+        path.join(outDir, path.relative(root, file).replace(/\.ts$/, ".js")),
+        "utf8",
+      );
+      compiled.set(file, { code, javaScript: withSourceMapOf(emitted, file, code) });
+    }
+    return compiled;
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+};
+
+/** `javaScript` with its inline source map naming the TypeScript file and holding its text, as ts-node's. */
+function withSourceMapOf(javaScript, fileName, code) {
+  const at = javaScript.lastIndexOf(emittedMapPrefix);
+  const map = JSON.parse(
+    Buffer.from(javaScript.slice(at + emittedMapPrefix.length).trim(), "base64").toString(),
+  );
+  const { version, names, mappings } = map;
+  const rewritten = { version, file: fileName, sources: [fileName], names, mappings, sourcesContent: [code] };
+  return `${javaScript.slice(0, at)}${keptMapPrefix}${Buffer.from(JSON.stringify(rewritten)).toString("base64")}`;
+}
+
+/** How tsc and ts-node (whose form ts-register.js reads) begin an inline source map. */
+const emittedMapPrefix = "//# sourceMappingURL=data:application/json;base64,";
+const keptMapPrefix = "//# sourceMappingURL=data:application/json;charset=utf-8;base64,";
