@@ -5,9 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import * as fs from "fs";
-import JSZip from "jszip";
 import { createRequire } from "module";
 import * as path from "path";
+import { ZipFile } from "yazl";
 import type { RenderedFunction, RenderedResource } from "./rendered-stack";
 import { repoRoot } from "./stack-files";
 
@@ -104,7 +104,7 @@ interface ZippedArchive {
 /** Archives already zipped in this process, by content: the same closure and packages zip the same. */
 const zippedArchives = new Map<string, ZippedArchive>();
 
-/** The archive zipped in memory (deflate), as Pulumi would upload it. */
+/** The archive zipped in memory (deflate, through Node's zlib), as Pulumi would upload it. */
 async function zipArchive(code: unknown, root: string): Promise<ZippedArchive> {
   const entries = pulumi.asset.Archive.isInstance(code) ? await archiveEntries(code) : [];
   const key = createHash("sha256")
@@ -112,22 +112,30 @@ async function zipArchive(code: unknown, root: string): Promise<ZippedArchive> {
     .digest("hex");
   const cached = zippedArchives.get(key);
   if (cached) return cached;
-  const zip = new JSZip();
+  const zip = new ZipFile();
+  const files: string[] = [];
+  const add = (name: string, bytes: Buffer) => {
+    zip.addBuffer(bytes, name, { compress: true, mtime: archiveTime });
+    files.push(name);
+  };
   for (const entry of entries) {
-    if (entry.text !== undefined) zip.file(entry.name, entry.text);
-    else if (entry.file !== undefined) addPath(zip, entry.name, path.resolve(root, entry.file));
+    if (entry.text !== undefined) add(entry.name, Buffer.from(entry.text));
+    else if (entry.file !== undefined) addPath(add, entry.name, path.resolve(root, entry.file));
   }
+  zip.end();
+  let archiveBytes = 0;
+  for await (const chunk of zip.outputStream) archiveBytes += (chunk as Buffer).byteLength;
   const zipped = {
     indexJs: entries.find((e) => e.name === "__index.js")?.text ?? "",
-    files: Object.values(zip.files)
-      .filter((f) => !f.dir)
-      .map((f) => f.name)
-      .sort(),
-    archiveBytes: (await zip.generateAsync({ type: "uint8array", compression: "DEFLATE" })).byteLength,
+    files: files.sort(),
+    archiveBytes,
   };
   zippedArchives.set(key, zipped);
   return zipped;
 }
+
+/** Every entry's time: an archive's size does not depend on when it is made. */
+const archiveTime = new Date(Date.UTC(2020, 0, 1));
 
 /** A function's settings and archive. */
 export async function renderFunction(
@@ -154,11 +162,11 @@ export async function renderFunction(
   };
 }
 
-function addPath(zip: JSZip, name: string, file: string): void {
+function addPath(add: (name: string, bytes: Buffer) => void, name: string, file: string): void {
   const stat = fs.statSync(file);
   if (stat.isDirectory()) {
-    for (const child of fs.readdirSync(file).sort()) addPath(zip, `${name}/${child}`, path.join(file, child));
+    for (const child of fs.readdirSync(file).sort()) addPath(add, `${name}/${child}`, path.join(file, child));
   } else {
-    zip.file(name, fs.readFileSync(file));
+    add(name, fs.readFileSync(file));
   }
 }
