@@ -355,8 +355,8 @@ async function runResolved(
     const restore = installSimulatedProcess(clock, scenario.seed, env);
     const activity = new HttpActivity((request) => {
       // dynalite counts nothing: its calls are counted as they leave.
-      if (dynamoDb && `http://${String(request.getHeader("host"))}` === dynamoDb.endpoint) {
-        const operation = String(request.getHeader("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
+      if (dynamoDb && `http://${request.host}` === dynamoDb.endpoint) {
+        const operation = (request.header("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
         dynamoDbCalls.set(operation, (dynamoDbCalls.get(operation) ?? 0) + 1);
       }
     });
