@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { statusTableDefinition } from "../../functions/status-table-items";
 import type { RunningServer } from "../http";
-import { inProcessRequestHandler, type RequestListener } from "../in-process-http";
+import { inProcessRequestHandler, unsignedSigner, type RequestListener } from "../in-process-http";
 
 const region = "eu-west-1";
 
@@ -33,7 +33,7 @@ export class StatusTableServer {
 
   /**
    * With `inProcess`, dynalite runs in this thread and the client hands it each request without a socket
-   * (in-process-http.ts): for the tests that send it thousands of requests.
+   * and unsigned (in-process-http.ts): for the tests that send it thousands of requests.
    */
   static async start(options: { inProcess?: boolean } = {}): Promise<StatusTableServer> {
     let server: RunningServer;
@@ -45,7 +45,10 @@ export class StatusTableServer {
       const dynalite = await startDynamoDb();
       server = dynalite;
       requestListener = dynalite.requestListener;
-      requestHandler = { requestHandler: inProcessRequestHandler(dynalite.requestListener) };
+      requestHandler = {
+        requestHandler: inProcessRequestHandler(dynalite.requestListener),
+        signer: unsignedSigner,
+      };
     } else {
       server = await acquireDynamoDb();
     }
