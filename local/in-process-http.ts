@@ -66,24 +66,27 @@ export function inProcessRequestHandler(listener: RequestListener): InProcessReq
 }
 
 /**
- * A client's `signer` for requests that no one verifies (the local servers check no signature): it sets
- * the headers of a Signature Version 4 request, `Authorization` with the credential scope naming the
- * service and region (dynalite requires the header's form, the endpoint router reads the service) and
- * `X-Amz-Date`, without hashing the request. The clients Lambda runs in AWS keep the SDK's own signer.
+ * A client's `signer` for requests to `service` (its signing name: `batch`, `dynamodb`, ...) that no one
+ * verifies (the local servers check no signature): it sets the headers of a Signature Version 4 request,
+ * `Authorization` with the credential scope naming the service (dynalite requires the header's form, the
+ * endpoint router reads the service) and `X-Amz-Date`, without hashing the request. The clients Lambda runs
+ * in AWS keep the SDK's own signer.
  */
-export const unsignedSigner: RequestSigner = {
-  sign: (request: HttpRequest, options: RequestSigningArguments = {}) => {
-    const date = signingTime(options.signingDate)
-      .toISOString()
-      .replace(/[-:]|\.\d{3}/g, "");
-    const scope = `${date.slice(0, 8)}/${options.signingRegion ?? "us-east-1"}/${options.signingService ?? "unknown"}`;
-    request.headers["x-amz-date"] = date;
-    request.headers.authorization =
-      `AWS4-HMAC-SHA256 Credential=local/${scope}/aws4_request, SignedHeaders=host;x-amz-date, ` +
-      `Signature=${"0".repeat(64)}`;
-    return Promise.resolve(request);
-  },
-};
+export function unsignedSigner(service: string): RequestSigner {
+  return {
+    sign: (request: HttpRequest, options: RequestSigningArguments = {}) => {
+      const date = signingTime(options.signingDate)
+        .toISOString()
+        .replace(/[-:]|\.\d{3}/g, "");
+      const scope = `${date.slice(0, 8)}/${options.signingRegion ?? "us-east-1"}/${options.signingService ?? service}`;
+      request.headers["x-amz-date"] = date;
+      request.headers.authorization =
+        `AWS4-HMAC-SHA256 Credential=local/${scope}/aws4_request, SignedHeaders=host;x-amz-date, ` +
+        `Signature=${"0".repeat(64)}`;
+      return Promise.resolve(request);
+    },
+  };
+}
 
 /** The SDK's `DateInput`: a Date, a date string, or seconds since the epoch. */
 function signingTime(date: DateInput | undefined): Date {

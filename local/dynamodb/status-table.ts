@@ -47,7 +47,7 @@ export class StatusTableServer {
       requestListener = dynalite.requestListener;
       requestHandler = {
         requestHandler: inProcessRequestHandler(dynalite.requestListener),
-        signer: unsignedSigner,
+        signer: unsignedSigner("dynamodb"),
       };
     } else {
       server = await acquireDynamoDb();

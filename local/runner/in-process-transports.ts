@@ -10,8 +10,11 @@ import type { ModuleLoader } from "../../render/archives";
 import { inProcessRequestHandler, unsignedSigner, type RequestListener } from "../in-process-http";
 import { outsideInvocation, refuseIfInvocationEnded } from "./invocation-context";
 
-/** A client transport that hands each request to `listener`, the local server's request listener. */
-export function inProcessTransport(listener: RequestListener): ClientTransport {
+/**
+ * A client transport that hands each request to `listener`, the local server's request listener; `service`
+ * is the service's signing name (`batch`, `sqs`, ...).
+ */
+export function inProcessTransport(listener: RequestListener, service: string): ClientTransport {
   // The server's work is its own, not the calling invocation's: its timers outlive a stopped function.
   const inProcess = inProcessRequestHandler((request, response) =>
     outsideInvocation(() => listener(request, response)),
@@ -24,7 +27,7 @@ export function inProcessTransport(listener: RequestListener): ClientTransport {
         return inProcess.handle(request, options);
       },
     },
-    signer: unsignedSigner,
+    signer: unsignedSigner(service),
   };
 }
 
@@ -84,10 +87,13 @@ function withTransport(exports: Record<string, unknown>, server: InProcessServer
   };
 }
 
-/** A local server with its in-process transport. */
-export function inProcessServer(server: {
-  endpoint: string;
-  requestListener: RequestListener;
-}): InProcessServer {
-  return { endpoint: server.endpoint, transport: inProcessTransport(server.requestListener) };
+/** A local server of `service` with its in-process transport. */
+export function inProcessServer(
+  server: { endpoint: string; requestListener: RequestListener },
+  service: ClientService,
+): InProcessServer {
+  return {
+    endpoint: server.endpoint,
+    transport: inProcessTransport(server.requestListener, service.toLowerCase()),
+  };
 }

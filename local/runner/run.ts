@@ -332,10 +332,10 @@ async function runResolved(
     const env = localAwsEnvironment(endpoints, design.region);
     // The functions' clients and the runner's reach these servers in this process (S3 stays on HTTP).
     const inProcess = {
-      SQS: inProcessServer(sqsServer),
-      BATCH: inProcessServer(batchServer),
-      SAGEMAKER: inProcessServer(sageMakerServer),
-      ...(dynamoDb ? { DYNAMODB: inProcessServer(dynamoDb) } : {}),
+      SQS: inProcessServer(sqsServer, "SQS"),
+      BATCH: inProcessServer(batchServer, "BATCH"),
+      SAGEMAKER: inProcessServer(sageMakerServer, "SAGEMAKER"),
+      ...(dynamoDb ? { DYNAMODB: inProcessServer(dynamoDb, "DYNAMODB") } : {}),
     };
     const credentials = { accessKeyId: "local", secretAccessKey: "local" };
     const client = { region: design.region, credentials, cacheMiddleware: true };

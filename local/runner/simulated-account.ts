@@ -79,9 +79,9 @@ export class SimulatedAccount {
     });
     const sqsServer = await startSqs({ clock, region, accountId });
     const transports: ClientTransports = {
-      BATCH: inProcessTransport(batch.requestListener),
-      DYNAMODB: inProcessTransport(tables.requestListener!),
-      SQS: inProcessTransport(sqsServer.requestListener),
+      BATCH: inProcessTransport(batch.requestListener, "batch"),
+      DYNAMODB: inProcessTransport(tables.requestListener!, "dynamodb"),
+      SQS: inProcessTransport(sqsServer.requestListener, "sqs"),
     };
     const sqs = new SQSClient({
       endpoint: sqsServer.endpoint,

@@ -194,7 +194,7 @@ export async function completionFixture(
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
     // Resolved at the first call, after the recording and stalling middleware below are added.
     cacheMiddleware: true,
-    ...inProcessTransport(localBatch.server.requestListener),
+    ...inProcessTransport(localBatch.server.requestListener, "batch"),
   });
   const batchCalls = recordCommands(batch);
   const stalled = stallCommands(batch);
