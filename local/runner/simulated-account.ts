@@ -4,7 +4,8 @@
  * frozen simulated clock, local DynamoDB (dynalite) with a status table, local SQS with a clean-up queue,
  * with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own waits and
  * the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer to the
- * next whenever everything in flight has come to rest, until the work settles.
+ * next whenever everything in flight has come to rest, until the work settles. The servers listen on
+ * loopback; `transports` reaches them in this process instead (docs/local-mode.md).
  */
 import type { InvocationContext } from "../../functions/batch-calls";
 import type { ClientTransports } from "../../functions/entrypoints";
