@@ -9,6 +9,13 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { SageMakerClient } from "@aws-sdk/client-sagemaker";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import type {
+  HttpHandlerOptions,
+  HttpRequest,
+  HttpResponse,
+  RequestHandler,
+  RequestSigner,
+} from "@smithy/types";
 import type { SQSBatchResponse, SQSEvent } from "aws-lambda";
 import { createBatchPacers, type InvocationContext } from "./batch-calls";
 import { systemClock } from "./clock";
@@ -34,15 +41,32 @@ import { functionLogger } from "./log";
  */
 const sdkMaxAttempts = { BATCH: 1, SAGEMAKER: 5, SQS: 5, DYNAMODB: 5, S3: 5 } as const;
 
+/** A service as its endpoint variable names it (`AWS_ENDPOINT_URL_<SERVICE>`). */
+export type ClientService = keyof typeof sdkMaxAttempts;
+
+/**
+ * How a client sends its requests, when not the SDK's own way (HTTP, signed with the credentials): local
+ * mode hands the requests of its simulated functions to its servers in the same process, unsigned. In
+ * Lambda no transport is given.
+ */
+export interface ClientTransport {
+  requestHandler: RequestHandler<HttpRequest, HttpResponse, HttpHandlerOptions>;
+  signer: RequestSigner;
+}
+
+/** Transports by service; a service without one is reached over HTTP. */
+export type ClientTransports = Partial<Record<ClientService, ClientTransport>>;
+
 /** The submit function's handler, configured from `env` (the function's environment). */
 export function submitHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
+  transports: ClientTransports = {},
 ): (event: unknown, context?: InvocationContext) => Promise<SubmitOutputs> {
   const settings = submitSettingsFromEnvironment(env);
   return makeSubmitHandler({
-    batch: new BatchClient(clientConfig(env, "BATCH")),
-    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
-    sqs: new SQSClient(clientConfig(env, "SQS")),
+    batch: new BatchClient(clientConfig(env, "BATCH", transports)),
+    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB", transports)),
+    sqs: new SQSClient(clientConfig(env, "SQS", transports)),
     pacers: createBatchPacers(systemClock()),
     settings,
     logger: functionLogger(env, "submit"),
@@ -52,16 +76,17 @@ export function submitHandlerFromEnvironment(
 /** The monitor function's handler, configured from `env` (the function's environment). */
 export function monitorHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
+  transports: ClientTransports = {},
 ): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   const settings = monitorSettingsFromEnvironment(env);
   return makeMonitorHandler({
-    batch: new BatchClient(clientConfig(env, "BATCH")),
+    batch: new BatchClient(clientConfig(env, "BATCH", transports)),
     pacers: createBatchPacers(systemClock()),
-    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
-    sqs: new SQSClient(clientConfig(env, "SQS")),
-    s3: new S3Client(clientConfig(env, "S3")),
+    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER", transports)),
+    sqs: new SQSClient(clientConfig(env, "SQS", transports)),
+    s3: new S3Client(clientConfig(env, "S3", transports)),
     ...(settings.statusTable !== undefined
-      ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")) }
+      ? { dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB", transports)) }
       : {}),
     settings,
     logger: functionLogger(env, "monitor"),
@@ -74,15 +99,16 @@ export function monitorHandlerFromEnvironment(
  */
 export function jobEventHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
+  transports: ClientTransports = {},
 ): (event: unknown, context?: InvocationContext) => Promise<{ decision: JobEventDecision }> {
   const settings = jobEventSettingsFromEnvironment(env);
   return makeJobEventHandler({
-    batch: new BatchClient(clientConfig(env, "BATCH")),
+    batch: new BatchClient(clientConfig(env, "BATCH", transports)),
     pacers: createBatchPacers(systemClock()),
-    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER")),
-    sqs: new SQSClient(clientConfig(env, "SQS")),
-    s3: new S3Client(clientConfig(env, "S3")),
-    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB")),
+    sagemaker: new SageMakerClient(clientConfig(env, "SAGEMAKER", transports)),
+    sqs: new SQSClient(clientConfig(env, "SQS", transports)),
+    s3: new S3Client(clientConfig(env, "S3", transports)),
+    dynamodb: new DynamoDBClient(clientConfig(env, "DYNAMODB", transports)),
     settings,
     logger: functionLogger(env, "job-event"),
   });
@@ -94,11 +120,12 @@ export function jobEventHandlerFromEnvironment(
  */
 export function cleanupHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
+  transports: ClientTransports = {},
 ): (event: SQSEvent, context?: InvocationContext) => Promise<SQSBatchResponse> {
   const settings = cleanupSettingsFromEnvironment(env);
   return makeCleanupHandler({
-    batch: new BatchClient(clientConfig(env, "BATCH")),
-    sqs: new SQSClient(clientConfig(env, "SQS")),
+    batch: new BatchClient(clientConfig(env, "BATCH", transports)),
+    sqs: new SQSClient(clientConfig(env, "SQS", transports)),
     pacers: createBatchPacers(systemClock()),
     settings,
     logger: functionLogger(env, "cleanup"),
@@ -108,10 +135,11 @@ export function cleanupHandlerFromEnvironment(
 /** The queue-jobs function's handler (a schedule's target), configured from `env`. */
 export function queueJobsHandlerFromEnvironment(
   env: NodeJS.ProcessEnv,
+  transports: ClientTransports = {},
 ): (event: unknown, context?: InvocationContext) => Promise<QueueJobs> {
   const settings = queueJobsSettingsFromEnvironment(env);
   return makeQueueJobsHandler({
-    batch: new BatchClient(clientConfig(env, "BATCH")),
+    batch: new BatchClient(clientConfig(env, "BATCH", transports)),
     pacers: createBatchPacers(systemClock()),
     jobQueue: settings.jobQueue,
     logger: functionLogger(env, "queue-jobs"),
@@ -123,19 +151,29 @@ export function queueJobsHandlerFromEnvironment(
  * (`AWS_ENDPOINT_URL_<SERVICE>`, else `AWS_ENDPOINT_URL`) that local mode points at its servers. The
  * standard retry mode, never the adaptive one, whose client-side rate only falls under throttling. The
  * middleware stack is resolved once per command type (`cacheMiddleware`), not at every call: no function
- * changes a client's middleware, and the SDK's own resolution is a quarter of a call's CPU.
+ * changes a client's middleware, and the SDK's own resolution is a quarter of a call's CPU. The service's
+ * transport, if `transports` has one, replaces the SDK's HTTP handler and signer.
  */
 export function clientConfig(
   env: NodeJS.ProcessEnv,
-  service: keyof typeof sdkMaxAttempts,
-): { region?: string; endpoint?: string; retryMode: "standard"; maxAttempts: number; cacheMiddleware: true } {
+  service: ClientService,
+  transports: ClientTransports = {},
+): {
+  region?: string;
+  endpoint?: string;
+  retryMode: "standard";
+  maxAttempts: number;
+  cacheMiddleware: true;
+} & Partial<ClientTransport> {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;
+  const transport = transports[service];
   return {
     ...(region ? { region } : {}),
     ...(endpoint ? { endpoint } : {}),
     retryMode: "standard",
     maxAttempts: sdkMaxAttempts[service],
     cacheMiddleware: true,
+    ...(transport ? { requestHandler: transport.requestHandler, signer: transport.signer } : {}),
   };
 }

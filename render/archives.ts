@@ -11,16 +11,25 @@ import { ZipFile } from "yazl";
 import type { RenderedFunction, RenderedResource } from "./rendered-stack";
 import { repoRoot } from "./stack-files";
 
+/** What a closure's `require(id)` returns, given the `require` rooted at the repository. */
+export type ModuleLoader = (id: string, require: NodeJS.Require) => unknown;
+
 /**
  * Loads a function's serialized closure the way Lambda does (`require` rooted at the repository, with the
- * function's environment set while the factory runs) and returns its handler.
+ * function's environment set while the factory runs) and returns its handler. `loadModule` (default:
+ * `require` itself) lets local mode hand the closure its own view of a package.
  */
 export function loadHandler(
   fn: Pick<RenderedFunction, "indexJs" | "environment">,
   env: Record<string, string> = {},
   root = repoRoot,
+  loadModule?: ModuleLoader,
 ): unknown {
   const filename = path.join(root, "__index.js");
+  const rootedRequire = createRequire(filename);
+  const closureRequire = loadModule
+    ? Object.assign((id: string) => loadModule(id, rootedRequire), rootedRequire)
+    : rootedRequire;
   const module = { exports: {} as Record<string, unknown> };
   const variables = { ...fn.environment, ...env };
   const previous = Object.fromEntries(Object.keys(variables).map((k) => [k, process.env[k]]));
@@ -28,7 +37,7 @@ export function loadHandler(
   try {
     new Function("exports", "require", "module", "__filename", "__dirname", fn.indexJs)(
       module.exports,
-      createRequire(filename),
+      closureRequire,
       module,
       filename,
       root,

@@ -131,7 +131,7 @@ export function bridgeDesign(
     restApis: restApiDeclarations(rendered),
     outputs: rendered.outputs,
     schedules: scheduleTargets(rendered),
-    functions: (env) =>
+    functions: (env, loadModule) =>
       rendered.functions.map((fn): LambdaFunctionSpec => {
         const resource = lambdas.find((l) => l.name === fn.name)!;
         return {
@@ -141,7 +141,13 @@ export function bridgeDesign(
           // Lambda's defaults when the stack sets none.
           timeoutSeconds: Number(resource.inputs.timeout ?? 3),
           memoryMiB: Number(resource.inputs.memorySize ?? 128),
-          load: () => loadHandler(fn, { ...env, ...functionLogLevel(scenario.functionLogs) }) as Handler,
+          load: () =>
+            loadHandler(
+              fn,
+              { ...env, ...functionLogLevel(scenario.functionLogs) },
+              undefined,
+              loadModule,
+            ) as Handler,
         };
       }),
   };

@@ -15,6 +15,7 @@ import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
 import type { ScheduleTarget } from "../../render/schedules";
+import type { ModuleLoader } from "../../render/archives";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";
@@ -137,6 +138,10 @@ export interface PreparedDesign {
   schedules?: ScheduleTarget[];
   /** The stack's outputs as `pulumi stack output --json` prints them (the bridge design's only). */
   outputs?: Record<string, unknown>;
-  /** The functions; `env` is added to each function's environment (endpoints, credentials, log level). */
-  functions(env: Record<string, string>): LambdaFunctionSpec[];
+  /**
+   * The functions; `env` is added to each function's environment (endpoints, credentials, log level), and
+   * `loadModule`, when given, is what the functions' closures `require` packages with (local mode's SDK
+   * clients that reach its servers in process).
+   */
+  functions(env: Record<string, string>, loadModule?: ModuleLoader): LambdaFunctionSpec[];
 }

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { statusTableDefinition } from "../../functions/status-table-items";
 import type { RunningServer } from "../http";
-import { inProcessRequestHandler } from "../in-process-http";
+import { inProcessRequestHandler, unsignedSigner, type RequestListener } from "../in-process-http";
 
 const region = "eu-west-1";
 
@@ -20,6 +20,8 @@ export class StatusTableServer {
   private constructor(
     private readonly server: RunningServer,
     readonly dynamodb: DynamoDBClient,
+    /** dynalite's request listener when it runs in this thread (`inProcess`), for other in-process clients. */
+    readonly requestListener: RequestListener | undefined,
   ) {}
   private stopped = false;
   /** Where the server listens (`AWS_ENDPOINT_URL_DYNAMODB`). */
@@ -31,17 +33,22 @@ export class StatusTableServer {
 
   /**
    * With `inProcess`, dynalite runs in this thread and the client hands it each request without a socket
-   * (in-process-http.ts): for the tests that send it thousands of requests.
+   * and unsigned (in-process-http.ts): for the tests that send it thousands of requests.
    */
   static async start(options: { inProcess?: boolean } = {}): Promise<StatusTableServer> {
     let server: RunningServer;
     let requestHandler = {};
+    let requestListener: RequestListener | undefined;
     if (options.inProcess) {
       // Loaded only here: every other use keeps dynalite out of this thread.
       const { startDynamoDb } = await import("./server");
       const dynalite = await startDynamoDb();
       server = dynalite;
-      requestHandler = { requestHandler: inProcessRequestHandler(dynalite.requestListener) };
+      requestListener = dynalite.requestListener;
+      requestHandler = {
+        requestHandler: inProcessRequestHandler(dynalite.requestListener),
+        signer: unsignedSigner("dynamodb"),
+      };
     } else {
       server = await acquireDynamoDb();
     }
@@ -53,7 +60,7 @@ export class StatusTableServer {
       // Resolved at the first call, after the request counter below is added.
       cacheMiddleware: true,
     });
-    const tableServer = new StatusTableServer(server, dynamodb);
+    const tableServer = new StatusTableServer(server, dynamodb, requestListener);
     dynamodb.middlewareStack.add(
       (next, context) => (args) => {
         const name = context.commandName ?? "unknown";

@@ -36,6 +36,25 @@ export function currentInvocation(): InvocationScope | undefined {
   return storage.getStore();
 }
 
+/**
+ * Throws `InvocationEndedError` when the calling code belongs to an invocation that has ended, counting the
+ * refused call: what every request a function sends goes through first, over a socket or in this process.
+ */
+export function refuseIfInvocationEnded(): void {
+  const invocation = currentInvocation();
+  if (!invocation?.ended) return;
+  invocation.refusedCalls += 1;
+  throw new InvocationEndedError(invocation);
+}
+
+/**
+ * Runs `serve` outside any invocation: a local server answering in this process is not part of the
+ * function that called it, and its timers must fire after that invocation has ended.
+ */
+export function outsideInvocation<T>(serve: () => T): T {
+  return storage.exit(serve);
+}
+
 /** The error a call of an ended invocation fails with (no SDK retries it: it is not a transient error). */
 export class InvocationEndedError extends Error {
   override readonly name = "InvocationEndedError";

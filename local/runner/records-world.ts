@@ -220,8 +220,8 @@ export class RecordsWorld {
     this.cleanup.unshift(restore);
     this.activity = new HttpActivity((request) => {
       // dynalite counts nothing: its calls are counted as they leave.
-      if (`http://${String(request.getHeader("host"))}` === dynamoDb.endpoint) {
-        const operation = String(request.getHeader("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
+      if (`http://${request.host}` === dynamoDb.endpoint) {
+        const operation = (request.header("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
         this.dynamoDbCalls.set(operation, (this.dynamoDbCalls.get(operation) ?? 0) + 1);
       }
     });

@@ -13,7 +13,7 @@
 import type { JobMode } from "../../functions/step-contract";
 import { parseMinSuccessRatio, requiredSuccesses } from "../../functions/success-ratio";
 import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import {
@@ -24,8 +24,7 @@ import {
   type ScenarioJob,
 } from "../batch/server";
 import { SimClock, type SimTimer } from "../time/clock";
-import { startDynamoDb } from "../dynamodb/server";
-import type { RunningServer } from "../http";
+import { startDynamoDb, type DynamoDbServer } from "../dynamodb/server";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
@@ -67,6 +66,8 @@ import {
 import { WorkerHost, type WorkerSummary } from "./worker-host";
 import { countQueueMessages } from "./queue-messages";
 import { TrackedWork } from "./tracked-work";
+import { clientModulesInProcess, inProcessServer } from "./in-process-transports";
+import type { ModuleLoader } from "../../render/archives";
 import { S3Client } from "@aws-sdk/client-s3";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -316,7 +317,7 @@ async function runResolved(
       transformJobs,
     });
     cleanup.unshift(() => sageMakerServer.stop());
-    let dynamoDb: RunningServer | undefined;
+    let dynamoDb: DynamoDbServer | undefined;
     if (design.tables.length > 0) {
       dynamoDb = await startDynamoDb();
       cleanup.unshift(() => dynamoDb!.stop());
@@ -329,10 +330,21 @@ async function runResolved(
       S3: s3Endpoint,
     };
     const env = localAwsEnvironment(endpoints, design.region);
+    // The functions' clients and the runner's reach these servers in this process (S3 stays on HTTP).
+    const inProcess = {
+      SQS: inProcessServer(sqsServer, "SQS"),
+      BATCH: inProcessServer(batchServer, "BATCH"),
+      SAGEMAKER: inProcessServer(sageMakerServer, "SAGEMAKER"),
+      ...(dynamoDb ? { DYNAMODB: inProcessServer(dynamoDb, "DYNAMODB") } : {}),
+    };
     const credentials = { accessKeyId: "local", secretAccessKey: "local" };
     const client = { region: design.region, credentials, cacheMiddleware: true };
-    const sqs = new SQSClient({ ...client, endpoint: sqsServer.endpoint });
-    const sagemaker = new SageMakerClient({ ...client, endpoint: sageMakerServer.endpoint });
+    const sqs = new SQSClient({ ...client, endpoint: sqsServer.endpoint, ...inProcess.SQS.transport });
+    const sagemaker = new SageMakerClient({
+      ...client,
+      endpoint: sageMakerServer.endpoint,
+      ...inProcess.SAGEMAKER.transport,
+    });
     cleanup.unshift(() => {
       sqs.destroy();
       sagemaker.destroy();
@@ -345,8 +357,19 @@ async function runResolved(
       await sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: queue.attributes }));
     }
     if (dynamoDb) {
-      const dynamodb = new DynamoDBClient({ ...client, endpoint: dynamoDb.endpoint });
-      for (const table of design.tables) await dynamodb.send(new CreateTableCommand(table));
+      const dynamodb = new DynamoDBClient({
+        ...client,
+        endpoint: dynamoDb.endpoint,
+        ...inProcess.DYNAMODB?.transport,
+      });
+      for (const table of design.tables) {
+        await dynamodb.send(new CreateTableCommand(table));
+        // dynalite turns a table ACTIVE on a wall-clock timer: the first function may call it at once.
+        await waitUntilTableExists(
+          { client: dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
+          { TableName: table.TableName },
+        );
+      }
       dynamodb.destroy();
     }
     const setupCalls = sqsServer.calls();
@@ -355,8 +378,8 @@ async function runResolved(
     const restore = installSimulatedProcess(clock, scenario.seed, env);
     const activity = new HttpActivity((request) => {
       // dynalite counts nothing: its calls are counted as they leave.
-      if (dynamoDb && `http://${String(request.getHeader("host"))}` === dynamoDb.endpoint) {
-        const operation = String(request.getHeader("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
+      if (dynamoDb && `http://${request.host}` === dynamoDb.endpoint) {
+        const operation = (request.header("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
         dynamoDbCalls.set(operation, (dynamoDbCalls.get(operation) ?? 0) + 1);
       }
     });
@@ -371,6 +394,7 @@ async function runResolved(
         batchServer,
         sageMakerServer,
         env,
+        clientModules: clientModulesInProcess(inProcess),
         jobSlots,
         worker,
         work,
@@ -461,6 +485,8 @@ interface RunDeps {
   batchServer: BatchServer;
   sageMakerServer: SageMakerServer;
   env: Record<string, string>;
+  /** What the functions' closures `require` packages with: SDK clients that reach the servers in process. */
+  clientModules: ModuleLoader;
   /** Jobs the local Batch runs at once. */
   jobSlots: number;
   /** With a worker: the processes that run the jobs. */
@@ -505,7 +531,7 @@ class ExecutionRun {
     this.work = deps.work;
     this.startedAt = clock.now();
     const functionEnv = Object.fromEntries(Object.entries(deps.env).filter(([, value]) => value !== ""));
-    this.lambda = new LambdaService(clock, design.functions(functionEnv));
+    this.lambda = new LambdaService(clock, design.functions(functionEnv, deps.clientModules));
     const track = this.work.track;
     this.sources = design.subscriptions.map(
       (subscription) =>

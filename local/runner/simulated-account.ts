@@ -4,9 +4,11 @@
  * frozen simulated clock, local DynamoDB (dynalite) with a status table, local SQS with a clean-up queue,
  * with the process's timers, `Date` and `Math.random` the simulation's, so that the handlers' own waits and
  * the AWS SDK's alike take simulated time and no wall time. `run` moves the clock from one timer to the
- * next whenever everything in flight has come to rest, until the work settles.
+ * next whenever everything in flight has come to rest, until the work settles. The servers listen on
+ * loopback; `transports` reaches them in this process instead (docs/local-mode.md).
  */
 import type { InvocationContext } from "../../functions/batch-calls";
+import type { ClientTransports } from "../../functions/entrypoints";
 import { environmentVariables } from "../../functions/step-contract";
 import { startBatchServer, type BatchServer } from "../batch/server";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment, settle } from "./simulated-process";
@@ -14,6 +16,7 @@ import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/c
 import { startSqs, type SqsServer } from "../sqs/server";
 import { SimClock } from "../time/clock";
 import { StatusTableServer } from "../dynamodb/status-table";
+import { inProcessTransport } from "./in-process-transports";
 
 export const region = "eu-west-1";
 export const accountId = "123456789012";
@@ -46,13 +49,19 @@ export class SimulatedAccount {
     private readonly sqs: SQSClient,
     /** The clean-up queue (`BRIDGE_CLEANUP_QUEUE_URL`). */
     readonly cleanupQueueUrl: string,
+    /**
+     * The functions' way to this account's Batch, DynamoDB and SQS in this process, for
+     * `*HandlerFromEnvironment(process.env, account.transports)` and `clientConfig`: no socket and no
+     * signing (in-process-transports.ts). Without it a function reaches the same servers over HTTP.
+     */
+    readonly transports: ClientTransports,
     private readonly activity: HttpActivity,
     private readonly restore: () => void,
   ) {}
 
   static async start(options: SimulatedAccountOptions = {}): Promise<SimulatedAccount> {
     // Created before time is simulated: dynalite turns a table ACTIVE on a wall-clock timer.
-    const tables = await StatusTableServer.start();
+    const tables = await StatusTableServer.start({ inProcess: true });
     const statusTable = await tables.createTable();
     const clock = new SimClock({ speed: 0, startMs: simulatedStart });
     const batch = await startBatchServer({
@@ -70,10 +79,16 @@ export class SimulatedAccount {
       },
     });
     const sqsServer = await startSqs({ clock, region, accountId });
+    const transports: ClientTransports = {
+      BATCH: inProcessTransport(batch.requestListener, "batch"),
+      DYNAMODB: inProcessTransport(tables.requestListener!, "dynamodb"),
+      SQS: inProcessTransport(sqsServer.requestListener, "sqs"),
+    };
     const sqs = new SQSClient({
       endpoint: sqsServer.endpoint,
       region,
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      ...transports.SQS,
     });
     const { QueueUrl: cleanupQueueUrl } = await sqs.send(
       new CreateQueueCommand({ QueueName: "batch-bridge-cleanup" }),
@@ -103,6 +118,7 @@ export class SimulatedAccount {
       sqsServer,
       sqs,
       cleanupQueueUrl!,
+      transports,
       new HttpActivity(),
       restore,
     );

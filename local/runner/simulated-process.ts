@@ -25,7 +25,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { SimTimer, type SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
-import { currentInvocation, InvocationEndedError } from "./invocation-context";
+import { inProcessRequests, type InProcessRequestStart } from "../in-process-http";
+import { currentInvocation, refuseIfInvocationEnded } from "./invocation-context";
 
 /** Turns of the event loop with nothing new before the runner calls the process at rest. */
 const quietTurns = 3;
@@ -174,14 +175,13 @@ const agentPrototype = http.Agent.prototype as unknown as {
  * it the error instead of a socket). True when refused.
  */
 function refusedForEndedInvocation(request: ClientRequest): boolean {
-  const invocation = currentInvocation();
-  if (!invocation?.ended) return false;
-  invocation.refusedCalls += 1;
-  (request as unknown as { onSocket(socket: null, error: Error): void }).onSocket(
-    null,
-    new InvocationEndedError(invocation),
-  );
-  return true;
+  try {
+    refuseIfInvocationEnded();
+    return false;
+  } catch (error) {
+    (request as unknown as { onSocket(socket: null, error: Error): void }).onSocket(null, error as Error);
+    return true;
+  }
 }
 
 /**
@@ -204,18 +204,49 @@ function nodeDelay(delayMs: number | undefined): number {
   return delay >= 1 && delay <= 2 ** 31 - 1 ? Math.ceil(delay) : 1;
 }
 
-/** HTTP requests made in this process, counted from their start until their response has been read. */
+/** A request as `HttpActivity` shows it to its observer: where it goes and its headers. */
+export interface ObservedRequest {
+  /** `127.0.0.1:<port>`, the request's `host` header. */
+  host: string;
+  header(name: string): string | undefined;
+}
+
+/**
+ * HTTP requests made in this process, counted from their start until their response has been read: those
+ * over a socket, and those handed to a server in this process (in-process-http.ts).
+ */
 export class HttpActivity {
   private inFlight = 0;
   private changes = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly onStart = (message: unknown): void => {
     const request = (message as { request: ClientRequest }).request;
-    this.observe(request);
+    this.observe({
+      host: String(request.getHeader("host")),
+      header: (name) => headerText(request.getHeader(name)),
+    });
+    // A request emits `close` once its response has ended, or after an error.
+    request.once("close", this.started());
+  };
+  private readonly onInProcessStart = (message: unknown): void => {
+    const { host, headers, done } = message as InProcessRequestStart;
+    const lowerCase = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
+    this.observe({ host, header: (name) => lowerCase.get(name.toLowerCase()) });
+    void done.then(this.started());
+  };
+
+  /** `observe` sees every request as it starts (e.g. to count calls by operation). */
+  constructor(private readonly observe: (request: ObservedRequest) => void = () => undefined) {
+    subscribe("http.client.request.start", this.onStart);
+    inProcessRequests.subscribe(this.onInProcessStart);
+  }
+
+  /** Counts a request in flight; returns what to call (once or more) when it has finished. */
+  private started(): () => void {
     this.inFlight += 1;
     this.changes += 1;
     let done = false;
-    const finish = (): void => {
+    return () => {
       if (done) return;
       done = true;
       this.inFlight -= 1;
@@ -226,18 +257,12 @@ export class HttpActivity {
         for (const wake of waiters) wake();
       }
     };
-    // A request emits `close` once its response has ended, or after an error.
-    request.once("close", finish);
-  };
-
-  /** `observe` sees every request as it starts (e.g. to count calls by operation). */
-  constructor(private readonly observe: (request: ClientRequest) => void = () => undefined) {
-    subscribe("http.client.request.start", this.onStart);
   }
 
   /** Stops counting. */
   close(): void {
     unsubscribe("http.client.request.start", this.onStart);
+    inProcessRequests.unsubscribe(this.onInProcessStart);
   }
 
   /** Requests started and not yet finished. */
@@ -255,6 +280,11 @@ export class HttpActivity {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
+}
+
+function headerText(value: number | string | string[] | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(", ") : String(value);
 }
 
 /** Resolves after the event loop's current turn (I/O callbacks included). */

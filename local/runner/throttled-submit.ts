@@ -55,7 +55,7 @@ export async function measureThrottledSubmit(
   const wallStart = performance.now();
   const account = await SimulatedAccount.start({ throttleRate, seed });
   try {
-    const handler = submitHandlerFromEnvironment(process.env);
+    const handler = submitHandlerFromEnvironment(process.env, account.transports);
     const executionId = `throttled${shards}`;
     const event = {
       executionArn: `arn:aws:sagemaker:${region}:${accountId}:pipeline/batch-bridge/execution/${executionId}`,

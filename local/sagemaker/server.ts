@@ -17,6 +17,7 @@ import {
   sendJson,
   type RunningServer,
 } from "../http";
+import type { RequestListener } from "../in-process-http";
 import type { SimClock } from "../time/clock";
 import { seededRandom } from "../time/random";
 import {
@@ -73,6 +74,8 @@ export interface SageMakerServerOptions {
 
 /** A running local SageMaker. */
 export interface SageMakerServer extends RunningServer {
+  /** The listener its socket calls (for an in-process transport). */
+  requestListener: RequestListener;
   /** Starts an execution directly (not counted as a call), as `npm start` does for its one execution. */
   startExecution(input: ExecutionStart): PipelineExecution;
   /** Called for every execution started, through the API or `startExecution`; returns unsubscribe. */
@@ -170,16 +173,18 @@ export async function startSageMakerServer(options: SageMakerServerOptions): Pro
     }
   };
 
-  const listening = await listenOnLoopback((request, response) => {
+  const requestListener: RequestListener = (request, response) => {
     handle(request, response).catch((error: unknown) => {
       if (!response.headersSent) {
         sendJson(response, 500, { __type: "InternalFailure", Message: String(error) }, jsonContentType);
       }
     });
-  });
+  };
+  const listening = await listenOnLoopback(requestListener);
 
   return {
     endpoint: listening.endpoint,
+    requestListener,
     stop: listening.stop,
     startExecution: (input) => executionCopy(executions.start(input)),
     onExecutionStarted: (listener) => executions.onExecutionStarted(listener),

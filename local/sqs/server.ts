@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import { CallCounter, listenOnLoopback, readBody, sendJson, type RunningServer } from "../http";
 import type { SimClock } from "../time/clock";
 import { loadEmulator } from "./emulator";
+import type { RequestListener } from "../in-process-http";
 
 export interface SqsServerOptions {
   /** The simulated clock the queues keep time by. */
@@ -22,6 +23,8 @@ export interface SqsServerOptions {
 
 /** A running SQS emulator. */
 export interface SqsServer extends RunningServer {
+  /** The listener its socket calls (for an in-process transport). */
+  requestListener: RequestListener;
   region: string;
   accountId: string;
   /** Calls received so far, by operation (`SendMessage`, `ReceiveMessage`, ...). */
@@ -48,7 +51,7 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
   });
   const calls = new CallCounter();
 
-  const listening = await listenOnLoopback((request, response) => {
+  const requestListener: RequestListener = (request, response) => {
     void (async () => {
       try {
         const body = await readBody(request);
@@ -67,12 +70,14 @@ export async function startSqs(options: SqsServerOptions): Promise<SqsServer> {
         }
       }
     })();
-  });
+  };
+  const listening = await listenOnLoopback(requestListener);
   // Queue URLs carry the port, which is known only now.
   service.PORT = listening.port;
 
   return {
     endpoint: listening.endpoint,
+    requestListener,
     stop: async () => {
       await listening.stop();
       // Retention and visibility timers must not outlive the server on a clock that goes on.

@@ -72,7 +72,7 @@ describe("clean-up function (local Batch, simulated time)", function () {
     sqsMock.on(SendMessageCommand).resolves({ MessageId: "next" });
     const log = recordingLog();
     const handler = makeCleanupHandler({
-      batch: new BatchClient(clientConfig(process.env, "BATCH")),
+      batch: new BatchClient(clientConfig(process.env, "BATCH", account!.transports)),
       sqs,
       settings: { jobQueue: jobQueueArn, jobNamePrefix: "batch-bridge", cleanupQueueUrl },
       logger: log,

@@ -26,6 +26,7 @@ import { executionTagKey, type JobMode } from "../../functions/step-contract";
 import { startBatchServer, type BatchJobStateChangeEvent, type BatchServer } from "../../local/batch/server";
 import { jobStateChangeEvent as localJobStateChangeEvent } from "../../local/batch/state-events";
 import { StatusTableServer } from "../../local/dynamodb/status-table";
+import { inProcessTransport } from "../../local/runner/in-process-transports";
 import { SimClock } from "../../local/time/clock";
 import { fakeClock, monitorSettings, recordingLog, sqsRecord } from "./factories";
 
@@ -178,7 +179,7 @@ export function callbackBody(
 
 /**
  * Both functions on shared clients, as in one account: Batch is the suite's local Batch, reached by a real
- * client; SageMaker and SQS are mocked; the status table is real. `monitor` overrides the monitor's
+ * client in this process (in-process-transports.ts); SageMaker and SQS are mocked; the status table is real. `monitor` overrides the monitor's
  * settings (e.g. the safety-net poll schedule the stack gives it).
  */
 export async function completionFixture(
@@ -193,6 +194,7 @@ export async function completionFixture(
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
     // Resolved at the first call, after the recording and stalling middleware below are added.
     cacheMiddleware: true,
+    ...inProcessTransport(localBatch.server.requestListener, "batch"),
   });
   const batchCalls = recordCommands(batch);
   const stalled = stallCommands(batch);

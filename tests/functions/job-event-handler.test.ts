@@ -60,7 +60,8 @@ describe("job-event function and monitor with the status table", () => {
   let server: StatusTableServer;
   let batch: LocalBatch;
   before(async () => {
-    server = await StatusTableServer.start();
+    // Thousands of DynamoDB requests in all: handed to dynalite in this process, unsigned.
+    server = await StatusTableServer.start({ inProcess: true });
     batch = await LocalBatch.start();
   });
   after(async () => {
@@ -702,12 +703,7 @@ describe("job-event function and monitor with the status table", () => {
     // (in-process-http.ts) rather than through a socket. The timeout only catches a hang.
     this.slow(30_000);
     this.timeout(600_000);
-    const inProcess = await StatusTableServer.start({ inProcess: true });
-    try {
-      await completesByEvents(await completionFixture(inProcess, batch), inProcess);
-    } finally {
-      await inProcess.stop();
-    }
+    await completesByEvents(await completionFixture(server, batch), server);
   });
 
   async function completesByEvents(f: CompletionFixture, server: StatusTableServer): Promise<void> {

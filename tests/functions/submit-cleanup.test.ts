@@ -2,7 +2,11 @@ import { BatchClient } from "@aws-sdk/client-batch";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { expect } from "chai";
-import { cleanupHandlerFromEnvironment, clientConfig } from "../../functions/entrypoints";
+import {
+  cleanupHandlerFromEnvironment,
+  clientConfig,
+  type ClientTransports,
+} from "../../functions/entrypoints";
 import { submitSettingsFromEnvironment } from "../../functions/settings";
 import { makeSubmitHandler } from "../../functions/submit";
 import { awsError, recordingLog } from "./factories";
@@ -20,9 +24,15 @@ function stepArguments(executionId: string, shardCount: number) {
   };
 }
 
-/** A submit function container whose SubmitJob calls reach `intercept` (which may pass them on) first. */
-function submitContainer(intercept: (pass: () => Promise<unknown>) => Promise<unknown> = (pass) => pass()) {
-  const batch = new BatchClient(clientConfig(process.env, "BATCH"));
+/**
+ * A submit function container on `transports` whose SubmitJob calls reach `intercept` (which may pass them
+ * on) first.
+ */
+function submitContainer(
+  transports: ClientTransports,
+  intercept: (pass: () => Promise<unknown>) => Promise<unknown> = (pass) => pass(),
+) {
+  const batch = new BatchClient(clientConfig(process.env, "BATCH", transports));
   batch.middlewareStack.add(
     (next, context) => (args) =>
       context.commandName === "SubmitJobCommand"
@@ -32,8 +42,8 @@ function submitContainer(intercept: (pass: () => Promise<unknown>) => Promise<un
   );
   return makeSubmitHandler({
     batch,
-    dynamodb: new DynamoDBClient(clientConfig(process.env, "DYNAMODB")),
-    sqs: new SQSClient(clientConfig(process.env, "SQS")),
+    dynamodb: new DynamoDBClient(clientConfig(process.env, "DYNAMODB", transports)),
+    sqs: new SQSClient(clientConfig(process.env, "SQS", transports)),
     settings: submitSettingsFromEnvironment(process.env),
     logger: recordingLog(),
   });
@@ -77,7 +87,7 @@ describe("a failed submission's clean-up never outlives its function (local Batc
 
   /** Hands every message on the clean-up queue to the clean-up function, as its queue would. */
   async function runCleanups(): Promise<number> {
-    const cleanup = cleanupHandlerFromEnvironment(process.env);
+    const cleanup = cleanupHandlerFromEnvironment(process.env, account!.transports);
     const bodies = await account!.cleanupMessages();
     for (const [i, body] of bodies.entries()) {
       await account!.run(
@@ -92,7 +102,7 @@ describe("a failed submission's clean-up never outlives its function (local Batc
     account = await SimulatedAccount.start({ seed: 31 });
     // 300 jobs go through; then the job definition is refused, and Batch refuses 97% of calls from then on.
     let calls = 0;
-    const handler = submitContainer(async (pass) => {
+    const handler = submitContainer(account.transports, async (pass) => {
       calls += 1;
       if (calls <= 300) return pass();
       account!.batch.setThrottleRate(0.97);
@@ -122,7 +132,12 @@ describe("a failed submission's clean-up never outlives its function (local Batc
   it("stops submitting while there is time left to clean up at the rate Batch accepts calls", async () => {
     account = await SimulatedAccount.start({ throttleRate: 0.9, seed: 32 });
 
-    const { error, seconds } = await failedSubmission(submitContainer(), "budget00001", 1000, 120);
+    const { error, seconds } = await failedSubmission(
+      submitContainer(account.transports),
+      "budget00001",
+      1000,
+      120,
+    );
 
     expect(error?.message).to.match(
       /^Submitted \d+ of 1000 jobs, then submission failed \(Batch accepted too few SubmitJob calls to submit every shard within the function's time/,

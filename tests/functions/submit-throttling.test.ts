@@ -56,7 +56,7 @@ describe("submit function under Batch throttling (local Batch, simulated time)",
 
   it("submits 200 shards while Batch refuses 90% of calls, near the ideal 50 s, each shard once", async () => {
     account = await SimulatedAccount.start({ throttleRate: 0.9, seed: 3 });
-    const handler = submitHandlerFromEnvironment(process.env);
+    const handler = submitHandlerFromEnvironment(process.env, account.transports);
 
     const seconds = await submitTimed(handler, "exec200at90", 200);
 
@@ -68,7 +68,7 @@ describe("submit function under Batch throttling (local Batch, simulated time)",
 
   it("submits 1,000 shards at half the calls refused within the ideal 50 s and a fifth", async () => {
     account = await SimulatedAccount.start({ throttleRate: 0.5, seed: 4 });
-    const handler = submitHandlerFromEnvironment(process.env);
+    const handler = submitHandlerFromEnvironment(process.env, account.transports);
 
     const seconds = await submitTimed(handler, "exec1000at50", 1000);
 
@@ -78,7 +78,7 @@ describe("submit function under Batch throttling (local Batch, simulated time)",
 
   it("keeps its pace in a warm container: the next invocation after a throttled one is as fast", async () => {
     account = await SimulatedAccount.start({ throttleRate: 0.8, seed: 5 });
-    const handler = submitHandlerFromEnvironment(process.env);
+    const handler = submitHandlerFromEnvironment(process.env, account.transports);
 
     const first = await submitTimed(handler, "warmfirst", 200);
     const second = await submitTimed(handler, "warmsecond", 200);

@@ -17,7 +17,16 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { startBatchServer, type BatchServer } from "../../local/batch/server";
 import { startDynamoDb, type DynamoDbServer } from "../../local/dynamodb/server";
-import { inProcessRequestHandler } from "../../local/in-process-http";
+import { signedService } from "../../local/endpoint-router";
+import { inProcessRequestHandler, unsignedSigner } from "../../local/in-process-http";
+import { inProcessTransport } from "../../local/runner/in-process-transports";
+import { LambdaService } from "../../local/runner/lambda";
+import {
+  HttpActivity,
+  installSimulatedProcess,
+  settle,
+  type ObservedRequest,
+} from "../../local/runner/simulated-process";
 import { SimClock } from "../../local/time/clock";
 import { errorOf, localClientConfig } from "./aws-config";
 
@@ -132,5 +141,102 @@ describe("in-process transport for SDK clients (no socket)", () => {
     } finally {
       unsubscribe("http.client.request.start", count);
     }
+  });
+
+  it("signs nothing yet writes SigV4's headers: dynalite accepts the request, and it names its service", async () => {
+    let authorization: string | undefined;
+    const client = new DynamoDBClient({
+      ...localClientConfig(dynamo.endpoint),
+      requestHandler: inProcessRequestHandler((request, response) => {
+        authorization = request.headers.authorization;
+        dynamo.requestListener(request, response);
+      }),
+      signer: unsignedSigner("dynamodb"),
+    });
+    clients.push(client);
+    const { Item } = await client.send(
+      new GetItemCommand({ TableName: "in-process", Key: { id: { S: "a" } } }),
+    );
+    expect(Item?.id.S).to.equal("a");
+    expect(signedService(authorization)).to.equal("dynamodb");
+    expect(authorization).to.match(/Signature=0{64}$/);
+  });
+});
+
+describe("in-process transport in a local run (simulated time, Lambda's timeout)", () => {
+  let clock: SimClock;
+  let batch: BatchServer;
+  let restore: () => void;
+  let activity: HttpActivity;
+  const seen: ObservedRequest[] = [];
+  /** Requests in flight as the server was handed each request. */
+  const inFlightAtServer: number[] = [];
+  let client: BatchClient;
+
+  beforeEach(async () => {
+    clock = new SimClock({ speed: 0, startMs: Date.UTC(2030, 0, 1) });
+    batch = await startBatchServer({ clock, seed: 1 });
+    client = new BatchClient({
+      ...localClientConfig(batch.endpoint),
+      maxAttempts: 1,
+      ...inProcessTransport((request, response) => {
+        inFlightAtServer.push(activity.requestsInFlight);
+        batch.requestListener(request, response);
+      }, "batch"),
+    });
+    restore = installSimulatedProcess(clock, 1, {});
+    activity = new HttpActivity((request) => seen.push(request));
+  });
+  afterEach(async () => {
+    activity.close();
+    restore();
+    client.destroy();
+    seen.splice(0);
+    inFlightAtServer.splice(0);
+    await batch.stop();
+    clock.stop();
+  });
+
+  const submitJob = () =>
+    client.send(new SubmitJobCommand({ jobName: "job", jobQueue: "jobs", jobDefinition: "job" }));
+
+  it("counts a request as in flight until its answer is in, and shows its host and headers", async () => {
+    await submitJob();
+    await settle(activity, clock);
+    expect(inFlightAtServer).to.deep.equal([1]);
+    expect(activity.requestsInFlight).to.equal(0);
+    expect(seen.map((request) => request.host)).to.deep.equal([new URL(batch.endpoint).host]);
+    expect(seen[0].header("Content-Type")).to.equal("application/json");
+  });
+
+  it("refuses the calls of an invocation Lambda stopped at its timeout, before they reach the server", async () => {
+    let release: () => void = () => undefined;
+    const late = new Promise<void>((resolve) => (release = resolve));
+    let lateCall: unknown;
+    const lambda = new LambdaService(clock, [
+      {
+        name: "worker",
+        functionName: "batch-bridge-worker",
+        arn: "arn:aws:lambda:us-east-1:123456789012:function:batch-bridge-worker",
+        timeoutSeconds: 3,
+        memoryMiB: 128,
+        load: () => async () => {
+          await submitJob();
+          await late;
+          lateCall = await submitJob().catch((error: unknown) => error);
+        },
+      },
+    ]);
+    let answered = false;
+    void lambda.invoke("batch-bridge-worker", {}).then(() => (answered = true));
+    while (!answered) {
+      await settle(activity, clock);
+      clock.advanceToNextTimer();
+    }
+    release();
+    await settle(activity, clock);
+    expect((lateCall as Error).name).to.equal("InvocationEndedError");
+    expect(batch.calls()).to.deep.equal({ SubmitJob: 1 });
+    expect(lambda.refusedAfterTimeout()).to.equal(1);
   });
 });
