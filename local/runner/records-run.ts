@@ -138,12 +138,16 @@ function engineConfig(input: RecordsScenario): Record<string, ConfigValue> {
   return { engine: "transform", ...(named ? {} : { transformModelName: "local-model" }) };
 }
 
-/** Stops every execution `seconds` after it starts, through SageMaker's API, as an operator would. */
+/**
+ * Stops every execution `seconds` after it starts, through SageMaker's API, as an operator would (in this
+ * process, as the functions reach it).
+ */
 function stopEachExecution(world: RecordsWorld, clock: SimClock, seconds: number): void {
   const sageMaker = new SageMakerClient({
     region: world.design.region,
     endpoint: world.sageMakerServer.endpoint,
     credentials: localCredentials,
+    ...world.inProcess.SAGEMAKER.transport,
   });
   world.sageMakerServer.onExecutionStarted((execution) => {
     clock.setTimeout(() => {

@@ -1,12 +1,16 @@
 /**
  * The stack (with the records API, or with simulated jobs and no API) on this machine: every local server
- * (SQS, Batch, SageMaker, DynamoDB, S3 and the API's stage on API Gateway), the design's queues and tables created in them, the functions as the
- * closures Pulumi would upload, Lambda's part (queue subscriptions with their batching windows, event rules,
- * the API's proxy integration), SageMaker's part for every execution a batch starts, and Batch's jobs run by
- * the local default job (record-worker.ts). `npm start -- --records` drives it on a frozen clock and
- * `npm run api` on a running one.
+ * (SQS, Batch, SageMaker, DynamoDB, S3 and the API's stage on API Gateway), the design's queues and tables
+ * created in them, the functions as the closures Pulumi would upload, Lambda's part (queue subscriptions
+ * with their batching windows, event rules, the API's proxy integration), SageMaker's part for every
+ * execution a batch starts, and Batch's jobs run by the local default job (record-worker.ts).
+ * `npm start -- --records` drives it on a frozen clock and `npm run api` on a running one.
+ *
+ * The functions and the runner's own clients reach SQS, Batch, SageMaker and DynamoDB in this process
+ * (in-process-transports.ts); S3 stays on HTTP. Every server still listens on 127.0.0.1, so that callers
+ * outside the process (curl, `npm run bridge`, an SDK) reach them over a socket as before.
  */
-import { CreateTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
@@ -15,8 +19,7 @@ import { startBatchServer, type BatchServer } from "../batch/server";
 import { randomUUID } from "node:crypto";
 import type { PreparedDesign } from "../designs/design";
 import type { ScheduleTarget } from "../../render/schedules";
-import { startDynamoDb } from "../dynamodb/server";
-import type { RunningServer } from "../http";
+import { startDynamoDb, type DynamoDbServer } from "../dynamodb/server";
 import { localCredentials, startS3Server, type S3Server } from "../s3/server";
 import { startSageMakerServer, type SageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
@@ -31,6 +34,7 @@ import { RecordWorkerRuntime } from "./record-worker";
 import { HttpActivity, installSimulatedProcess, localAwsEnvironment } from "./simulated-process";
 import { countQueueMessages } from "./queue-messages";
 import { TrackedWork } from "./tracked-work";
+import { clientModulesInProcess, inProcessServer, type InProcessServer } from "./in-process-transports";
 
 export interface RecordsWorldOptions {
   design: PreparedDesign;
@@ -72,6 +76,14 @@ function scheduledEvent(schedule: ScheduleTarget, design: PreparedDesign, at: nu
   };
 }
 
+/** The servers the functions and the runner reach in this process. */
+export interface InProcessServers {
+  SQS: InProcessServer;
+  BATCH: InProcessServer;
+  SAGEMAKER: InProcessServer;
+  DYNAMODB: InProcessServer;
+}
+
 /** Everything running, and what the runner reads from it. */
 export class RecordsWorld {
   private readonly work = new TrackedWork();
@@ -96,6 +108,8 @@ export class RecordsWorld {
   worker!: RecordWorkerRuntime;
   activity!: HttpActivity;
   sqs!: SQSClient;
+  /** SQS, Batch, SageMaker and DynamoDB as clients in this process reach them (no socket, no signing). */
+  inProcess!: InProcessServers;
 
   private constructor(readonly options: RecordsWorldOptions) {}
 
@@ -192,8 +206,14 @@ export class RecordsWorld {
       transformJobs: this.transformJobs,
     });
     this.cleanup.unshift(() => this.sageMakerServer.stop());
-    const dynamoDb: RunningServer = await startDynamoDb();
+    const dynamoDb: DynamoDbServer = await startDynamoDb();
     this.cleanup.unshift(() => dynamoDb.stop());
+    this.inProcess = {
+      SQS: inProcessServer(this.sqsServer, "SQS"),
+      BATCH: inProcessServer(this.batchServer, "BATCH"),
+      SAGEMAKER: inProcessServer(this.sageMakerServer, "SAGEMAKER"),
+      DYNAMODB: inProcessServer(dynamoDb, "DYNAMODB"),
+    };
 
     const endpoints = {
       SQS: this.sqsServer.endpoint,
@@ -203,7 +223,11 @@ export class RecordsWorld {
       S3: this.s3Server.endpoint,
     };
     const env = localAwsEnvironment(endpoints, design.region);
-    this.sqs = new SQSClient({ ...client, endpoint: this.sqsServer.endpoint });
+    this.sqs = new SQSClient({
+      ...client,
+      endpoint: this.sqsServer.endpoint,
+      ...this.inProcess.SQS.transport,
+    });
     this.cleanup.unshift(() => this.sqs.destroy());
     // Dead-letter queues first: a redrive policy must name an existing queue.
     for (const queue of [...design.queues].sort(
@@ -211,8 +235,19 @@ export class RecordsWorld {
     )) {
       await this.sqs.send(new CreateQueueCommand({ QueueName: queue.name, Attributes: queue.attributes }));
     }
-    const dynamodb = new DynamoDBClient({ ...client, endpoint: dynamoDb.endpoint });
-    for (const table of design.tables) await dynamodb.send(new CreateTableCommand(table));
+    const dynamodb = new DynamoDBClient({
+      ...client,
+      endpoint: dynamoDb.endpoint,
+      ...this.inProcess.DYNAMODB.transport,
+    });
+    for (const table of design.tables) {
+      await dynamodb.send(new CreateTableCommand(table));
+      // dynalite turns a table ACTIVE on a wall-clock timer: the first function may call it at once.
+      await waitUntilTableExists(
+        { client: dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
+        { TableName: table.TableName },
+      );
+    }
     dynamodb.destroy();
     this.setupSqsCalls = this.sqsServer.calls();
 
@@ -228,7 +263,10 @@ export class RecordsWorld {
     this.cleanup.unshift(() => this.activity.close());
 
     const functionEnv = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
-    this.lambda = new LambdaService(clock, design.functions(functionEnv));
+    this.lambda = new LambdaService(
+      clock,
+      design.functions(functionEnv, clientModulesInProcess(this.inProcess)),
+    );
     this.sources = design.subscriptions.map(
       (subscription) =>
         new QueueEventSource(subscription, {
