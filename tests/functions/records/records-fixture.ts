@@ -1,8 +1,9 @@
 /**
- * The record functions under test on real SDK clients against local mode's servers on loopback: DynamoDB
- * (dynalite), SQS (local-aws-sqs on a simulated clock that stands still unless a test moves it, so that a
- * received message stays hidden until then), S3 (s3rver) and SageMaker. One set of servers per suite;
- * each test gets its own table and queues.
+ * The record functions under test on real SDK clients against local mode's servers: DynamoDB (dynalite),
+ * SQS (local-aws-sqs on a simulated clock that stands still unless a test moves it, so that a received
+ * message stays hidden until then) and SageMaker in this process, as a local run's functions reach them
+ * (in-process-transports.ts), and S3 (s3rver) on loopback. One set of servers per suite; each test gets its
+ * own table and queues. The records e2e suite runs the same functions over HTTP with signed requests.
  */
 import { expect } from "chai";
 import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
@@ -17,6 +18,8 @@ import { getRecord, recordTableDefinition, type StoredRecord } from "../../../fu
 import type { FlushSettings, RecordStatusSettings } from "../../../functions/records/settings";
 import { startDynamoDb } from "../../../local/dynamodb/server";
 import type { RunningServer } from "../../../local/http";
+import type { RequestListener } from "../../../local/in-process-http";
+import { inProcessTransport } from "../../../local/runner/in-process-transports";
 import { startS3Server, type S3Server } from "../../../local/s3/server";
 import { startSageMakerServer, type SageMakerServer } from "../../../local/sagemaker/server";
 import { startSqs, type SqsServer } from "../../../local/sqs/server";
@@ -91,16 +94,20 @@ export class RecordsWorld {
     const s3Server = await startS3Server({ buckets: [bucket] });
     const sageMakerServer = await startSageMakerServer({ clock, seed: 7, pipelines: [pipelineName] });
     const config = (endpoint: string) => ({ ...localClientConfig(endpoint), maxAttempts: 1 });
+    const inProcess = (server: { endpoint: string; requestListener: RequestListener }, service: string) => ({
+      ...config(server.endpoint),
+      ...inProcessTransport(server.requestListener, service),
+    });
     return new RecordsWorld(
       clock,
       dynamoDbServer,
       sqsServer,
       s3Server,
       sageMakerServer,
-      new DynamoDBClient(config(dynamoDbServer.endpoint)),
-      new SQSClient(config(sqsServer.endpoint)),
+      new DynamoDBClient(inProcess(dynamoDbServer, "dynamodb")),
+      new SQSClient(inProcess(sqsServer, "sqs")),
       new S3Client(config(s3Server.endpoint)),
-      new SageMakerClient(config(sageMakerServer.endpoint)),
+      new SageMakerClient(inProcess(sageMakerServer, "sagemaker")),
     );
   }
 
