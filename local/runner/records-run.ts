@@ -147,7 +147,7 @@ function stopEachExecution(world: RecordsWorld, clock: SimClock, seconds: number
     region: world.design.region,
     endpoint: world.sageMakerServer.endpoint,
     credentials: localCredentials,
-    ...world.inProcess.SAGEMAKER.transport,
+    ...world.inProcess?.SAGEMAKER.transport,
   });
   world.sageMakerServer.onExecutionStarted((execution) => {
     clock.setTimeout(() => {

@@ -23,6 +23,8 @@ export interface ServeOptions {
   jobDurationSeconds?: number;
   seed?: number;
   functionLogs?: boolean;
+  /** The functions reach the local servers over HTTP with signed requests (records-world.ts). */
+  overHttp?: boolean;
 }
 
 /** A served API. */
@@ -59,6 +61,7 @@ export async function serveRecordsApi(options: ServeOptions = {}): Promise<Serve
     eventDelaySeconds: 1,
     failureOf: () => undefined,
     port: options.port,
+    overHttp: options.overHttp,
   });
   // Lambda's pollers: a receive on every subscribed queue each simulated second, while time flows.
   const stopPollers = speed > 0 ? world.pollEverySecond() : undefined;

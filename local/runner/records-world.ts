@@ -59,6 +59,11 @@ export interface RecordsWorldOptions {
    * a stack without the records API runs this way.
    */
   simulatedJobs?: Pick<BatchScenario, "jobDurationMs" | "attemptFailure">;
+  /**
+   * The functions and the runner's clients reach every server over HTTP on 127.0.0.1 with signed requests,
+   * as an SDK outside the process does, instead of in this process (default false).
+   */
+  overHttp?: boolean;
 }
 
 /** The event EventBridge hands a schedule's target ("Scheduled Event"). */
@@ -108,8 +113,11 @@ export class RecordsWorld {
   worker!: RecordWorkerRuntime;
   activity!: HttpActivity;
   sqs!: SQSClient;
-  /** SQS, Batch, SageMaker and DynamoDB as clients in this process reach them (no socket, no signing). */
-  inProcess!: InProcessServers;
+  /**
+   * SQS, Batch, SageMaker and DynamoDB as clients in this process reach them (no socket, no signing);
+   * undefined with `overHttp`.
+   */
+  inProcess: InProcessServers | undefined;
 
   private constructor(readonly options: RecordsWorldOptions) {}
 
@@ -208,12 +216,14 @@ export class RecordsWorld {
     this.cleanup.unshift(() => this.sageMakerServer.stop());
     const dynamoDb: DynamoDbServer = await startDynamoDb();
     this.cleanup.unshift(() => dynamoDb.stop());
-    this.inProcess = {
-      SQS: inProcessServer(this.sqsServer, "SQS"),
-      BATCH: inProcessServer(this.batchServer, "BATCH"),
-      SAGEMAKER: inProcessServer(this.sageMakerServer, "SAGEMAKER"),
-      DYNAMODB: inProcessServer(dynamoDb, "DYNAMODB"),
-    };
+    this.inProcess = this.options.overHttp
+      ? undefined
+      : {
+          SQS: inProcessServer(this.sqsServer, "SQS"),
+          BATCH: inProcessServer(this.batchServer, "BATCH"),
+          SAGEMAKER: inProcessServer(this.sageMakerServer, "SAGEMAKER"),
+          DYNAMODB: inProcessServer(dynamoDb, "DYNAMODB"),
+        };
 
     const endpoints = {
       SQS: this.sqsServer.endpoint,
@@ -226,7 +236,7 @@ export class RecordsWorld {
     this.sqs = new SQSClient({
       ...client,
       endpoint: this.sqsServer.endpoint,
-      ...this.inProcess.SQS.transport,
+      ...this.inProcess?.SQS.transport,
     });
     this.cleanup.unshift(() => this.sqs.destroy());
     // Dead-letter queues first: a redrive policy must name an existing queue.
@@ -238,7 +248,7 @@ export class RecordsWorld {
     const dynamodb = new DynamoDBClient({
       ...client,
       endpoint: dynamoDb.endpoint,
-      ...this.inProcess.DYNAMODB.transport,
+      ...this.inProcess?.DYNAMODB.transport,
     });
     for (const table of design.tables) {
       await dynamodb.send(new CreateTableCommand(table));
@@ -265,7 +275,7 @@ export class RecordsWorld {
     const functionEnv = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));
     this.lambda = new LambdaService(
       clock,
-      design.functions(functionEnv, clientModulesInProcess(this.inProcess)),
+      design.functions(functionEnv, this.inProcess && clientModulesInProcess(this.inProcess)),
     );
     this.sources = design.subscriptions.map(
       (subscription) =>

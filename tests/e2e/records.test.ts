@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { request } from "node:http";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import { request, type ClientRequest } from "node:http";
 import { latencyPercentiles, stackLatencies } from "../../local/runner/records-model";
 import type { RecordsSummary } from "../../local/runner/records-run";
 import { stackModelOf } from "../../scripts/bench-records";
@@ -167,14 +168,28 @@ describe("the records API locally: npm start -- --records and npm run api", func
       expect(speed.err).to.include('--speed must be a number from 1 to 10000, got "0".');
     });
 
-    describe("with time standing still until the test moves it", () => {
+    describe("with time standing still until the test moves it, the functions on signed HTTP", () => {
       let served: ServedApi;
+      /** The Authorization headers of the requests sent over a socket to a server other than the API. */
+      const signatures: string[] = [];
+      const onRequest = (message: unknown): void => {
+        const outgoing = (message as { request: ClientRequest }).request;
+        if (served && !served.baseUrl.includes(String(outgoing.getHeader("host")))) {
+          signatures.push(String(outgoing.getHeader("authorization") ?? ""));
+        }
+      };
 
       before(async () => {
-        // Time stands still until the test moves it: no race with the machine's load.
-        served = await serveRecordsApi({ speed: 0 });
+        // Time stands still until the test moves it: no race with the machine's load. The functions reach
+        // the local servers over a socket with signed requests here, as an SDK outside the process does;
+        // every other records run reaches them in this process.
+        served = await serveRecordsApi({ speed: 0, overHttp: true });
+        subscribe("http.client.request.start", onRequest);
       });
-      after(async () => served.stop());
+      after(async () => {
+        unsubscribe("http.client.request.start", onRequest);
+        await served.stop();
+      });
 
       it("takes a record over HTTP and shows it Queued, then Processed with its result once its batch ran", async () => {
         const posted = await send(`${served.baseUrl}/job`, {
@@ -195,6 +210,16 @@ describe("the records API locally: npm start -- --records and npm run api", func
           result: { lines: 1, words: 3, characters: 5 },
         });
         expect(processed.body.execution_arn).to.match(/:pipeline\/batch-bridge-dev\/execution\//);
+        // The functions' calls of every service went over the socket, signed.
+        const services = new Set(
+          signatures.map((header) => /Credential=[^/]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(header)?.[1]),
+        );
+        expect([...services].sort()).to.deep.equal(["batch", "dynamodb", "s3", "sagemaker", "sqs"]);
+        for (const authorization of signatures) {
+          expect(authorization).to.match(
+            /^AWS4-HMAC-SHA256 Credential=local\/.*Signature=(?!0{64})[0-9a-f]{64}$/,
+          );
+        }
       });
 
       it("answers 403 without the key and 404 for an unknown job_id, as API Gateway and the function do", async () => {
