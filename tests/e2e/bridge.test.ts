@@ -3,6 +3,7 @@ import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
 import { readFileSync } from "node:fs";
 import type { Readable } from "node:stream";
 import { localAwsEnvironment } from "../../local/runner/simulated-process";
+import { renderStack } from "../../render/render-stack";
 import { repoRoot } from "../../render/stack-files";
 import { bridge } from "../../scripts/bridge";
 import type { ExecutionView } from "../../scripts/bridge-status";
@@ -79,6 +80,9 @@ describe("npm run bridge against a stack served by npm start -- --serve", functi
     // 10-minute jobs at 100x: an execution lasts about 7 s of wall time, time enough to stop one while its
     // jobs run; shard 1 of every execution fails halfway.
     const serveArgs = ["--serve", "--speed", "100", "--job-duration", "10m", "--fail-shards", "1"];
+    // The dev stack the served process runs, rendered here (this worker's later suites render anyway) so
+    // that the served process reads it from the render cache instead of loading Pulumi to make it.
+    await renderStack({ stack: "dev" });
     server = spawn(process.execPath, npmScriptNodeArgs("start", serveArgs), {
       cwd: repoRoot,
       env: operatorEnvironment(),
