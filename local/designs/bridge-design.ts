@@ -6,7 +6,7 @@
 import type { LogConfiguration, RetryStrategy } from "@aws-sdk/client-batch";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { qualifiedKey, type ConfigKey } from "../../infra/config/keys";
-import { loadHandler } from "../../render/archives";
+import { loadHandler } from "../../render/load-handler";
 import { mockAccountId } from "../../render/aws-mocks";
 import {
   pipelineDefinitionOf,

@@ -15,7 +15,7 @@ import type { RestApiDeclaration } from "../apigateway/requests";
 import type { JobDefinitionSettings } from "../batch/server";
 import type { EventMatcher } from "./event-pattern";
 import type { ScheduleTarget } from "../../render/schedules";
-import type { ModuleLoader } from "../../render/archives";
+import type { ModuleLoader } from "../../render/load-handler";
 
 /** Which policy runs: the rendered stack's functions, or the reference design's handlers. */
 export type DesignName = "bridge" | "reference";

@@ -6,7 +6,7 @@
  * invocation Lambda has stopped fails before it reaches the server, as a frozen function's sockets do.
  */
 import type { ClientService, ClientTransport } from "../../functions/entrypoints";
-import type { ModuleLoader } from "../../render/archives";
+import type { ModuleLoader } from "../../render/load-handler";
 import { inProcessRequestHandler, unsignedSigner, type RequestListener } from "../in-process-http";
 import { outsideInvocation, refuseIfInvocationEnded } from "./invocation-context";
 

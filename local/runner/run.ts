@@ -67,7 +67,7 @@ import { WorkerHost, type WorkerSummary } from "./worker-host";
 import { countQueueMessages } from "./queue-messages";
 import { TrackedWork } from "./tracked-work";
 import { clientModulesInProcess, inProcessServer } from "./in-process-transports";
-import type { ModuleLoader } from "../../render/archives";
+import type { ModuleLoader } from "../../render/load-handler";
 import { S3Client } from "@aws-sdk/client-s3";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { executionTagKey } from "../../functions/step-contract";
-import { loadHandler } from "../../render/archives";
+import { loadHandler } from "../../render/load-handler";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../../render/rendered-stack";
 import { iamReferenceProblems } from "../support/iam-reference";

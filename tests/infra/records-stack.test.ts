@@ -3,7 +3,7 @@ import { recordTableKey, recordTableTtlAttribute } from "../../functions/records
 import { recordApiDocument } from "../../infra/record-api";
 import { batchExecutionEndPattern } from "../../infra/record-triggers";
 import { scheduleTargets } from "../../render/schedules";
-import { loadHandler } from "../../render/archives";
+import { loadHandler } from "../../render/load-handler";
 import { renderStack } from "../../render/render-stack";
 import type { RenderedResource, RenderedStack } from "../../render/rendered-stack";
 import { readablePlan } from "../../scripts/plan";

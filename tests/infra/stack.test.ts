@@ -13,7 +13,7 @@ import {
   ruleDeliveryQueuePolicy,
   submitFunctionPolicy,
 } from "../../infra/iam-policies";
-import { loadHandler } from "../../render/archives";
+import { loadHandler } from "../../render/load-handler";
 import { renderStack } from "../../render/render-stack";
 import { pipelineDefinitionOf, type RenderedResource, type RenderedStack } from "../../render/rendered-stack";
 import { iamReferenceProblems, type StatementLike } from "../support/iam-reference";
