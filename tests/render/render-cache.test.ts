@@ -176,6 +176,22 @@ describe("the render cache", () => {
       }
     });
 
+    it("serves a kept render to another process without loading Pulumi there", async () => {
+      await renderStack({ root, stack: "dev" });
+      const script =
+        `require("./render/render-stack").renderStack({ root: ${JSON.stringify(root)}, stack: "dev" })` +
+        ".then((r) => console.log(r.resources.length, Object.keys(require.cache)" +
+        ".filter((f) => /[/\\\\]node_modules[/\\\\]@pulumi[/\\\\]/.test(f)).length))";
+      const ran = spawnSync(process.execPath, ["-r", "./scripts/ts-register.js", "-e", script], {
+        cwd: repoRoot,
+        encoding: "utf8",
+      });
+      expect(ran.stderr).to.equal("");
+      const [resources, pulumiModules] = ran.stdout.trim().split(" ").map(Number);
+      expect(resources, "the kept render's resources").to.be.above(0);
+      expect(pulumiModules, "Pulumi's modules loaded").to.equal(0);
+    });
+
     it("renders afresh over an entry that does not parse (a write cut short), and keeps the new render", async () => {
       const options = { root, stack: "dev", config: { logRetentionDays: 400 } };
       const file = renderCacheFile(options);
