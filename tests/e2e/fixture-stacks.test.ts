@@ -58,9 +58,9 @@ describe("local mode on the dev stack with a function or rule changed by the tes
   });
 
   it("stops an execution during its Lambda step when the step ends, and delivers the Stopped event through the stack's rules to a function and to a queue", async () => {
-    // The Lambda step submits 200 jobs for about 5 s; the stop comes at 2 s.
+    // The Lambda step submits 80 jobs for about 2 s; the stop comes at 1 s.
     const summary = await runExecution(
-      { mode: "jobs", shards: 200, stopAfterSeconds: 2, jobDurationSeconds: 7200 },
+      { mode: "jobs", shards: 80, stopAfterSeconds: 1, jobDurationSeconds: 7200 },
       {
         prepareDesign: changedStack((rendered) => {
           addEventRecorder(rendered, "to-function", executionStatusPattern(["Stopped", "Failed"]), "lambda");
@@ -73,7 +73,7 @@ describe("local mode on the dev stack with a function or rule changed by the tes
       /^Pipeline execution stopped during step SubmitBatchJobs: a Lambda step runs to its end/,
     );
     // The step ran to its end: every job was submitted, and no Callback step started.
-    expect(summary.apiCalls.Batch.SubmitJob).to.equal(200);
+    expect(summary.apiCalls.Batch.SubmitJob).to.equal(80);
     expect(summary.apiCalls.SQS ?? {}).to.not.have.property("ChangeMessageVisibility");
     expect(summary.lambdaInvocations).to.not.have.property("batch-bridge-monitor");
     // The Stopped event matched the two recorders' rules and the stack's clean-up rule (to its queue).
@@ -101,7 +101,7 @@ describe("local mode on the dev stack with a function or rule changed by the tes
       );
       // The Lambda step ended after the stop, and EventBridge delivered the event 1 s later.
       expect(Date.parse(event.time) - Date.UTC(2030, 0, 1)).to.equal(summary.executionSeconds * 1000);
-      expect(Date.parse(event.time)).to.be.greaterThan(Date.UTC(2030, 0, 1) + 2_000);
+      expect(Date.parse(event.time)).to.be.greaterThan(Date.UTC(2030, 0, 1) + 1_000);
       expect(receivedAt - Date.parse(event.time), recorder).to.equal(1_000);
     }
   });

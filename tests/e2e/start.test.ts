@@ -167,10 +167,10 @@ describe("npm start", function () {
   });
 
   it("exits 1 when the execution did not end as the scenario expects", async () => {
-    const result = await runStart(["--design", "reference", "--shards", "100"]);
+    const result = await runStart(["--design", "reference", "--shards", "30"]);
     expect(result.code).to.equal(1);
     expect(result.out).to.include("Outcome            failed (expected: succeeded)");
-    expect(result.out).to.include("Not as expected    100 job(s) left running");
+    expect(result.out).to.include("Not as expected    30 job(s) left running");
   });
 
   it("with --json prints one JSON object on stdout, and exits 0 for the default execution", async () => {

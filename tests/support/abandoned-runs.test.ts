@@ -17,7 +17,7 @@ describe("a test that times out during a local run", function () {
     const output = `${result.stdout}\n${result.stderr}`;
     expect(output, output).to.match(/1 passing/);
     expect(output, output).to.match(/1 failing/);
-    expect(output, output).to.match(/Timeout of 4000ms exceeded/);
+    expect(output, output).to.match(/Timeout of 500ms exceeded/);
     expect(output, output).to.include("failed with a local run in progress: the run was given up.");
     expect(output, output).to.not.include("already running in this process");
   });
