@@ -92,8 +92,8 @@ export const readmeCommand: CliCommand = {
   description:
     "Runs the commands whose output the README shows (npm start, with --stack example-pipeline and with\n" +
     "--records, npm run bench) and writes what they print into README.md, and the pictures it shows into\n" +
-    "docs/ (timeline.svg, bench.svg). A few minutes: the bench runs in\n" +
-    "full (about 6 minutes on the shared 2-core machine).",
+    "docs/ (timeline.svg, bench.svg). About 2 minutes on the 2-core development machine: the bench runs\n" +
+    "in full.",
   options: [{ name: "--check", help: "change nothing; exit 1 if a block's lines would change" }],
   examples: ["npm run readme", "npm run readme -- --check"],
 };
