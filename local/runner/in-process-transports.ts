@@ -47,7 +47,7 @@ export interface InProcessServer {
 }
 
 /**
- * What the functions' closures `require` packages with in a local run (render/archives.ts `loadHandler`):
+ * What the functions' closures `require` packages with in a local run (render/load-handler.ts `loadHandler`):
  * the SDK packages of the services in `servers` with client classes that take the server's transport when
  * they are created with its endpoint (which the function's `clientConfig` reads from the environment local
  * mode sets). Every other setting is the function's own, and every other package is the real one.
