@@ -41,7 +41,7 @@ export type CheckName = (typeof checkNames)[number];
 /**
  * Mocha's workers, each running whole test files in its own process: one per core. A third worker on two
  * cores fills the waits of the suites that wait on child processes, but costs more CPU than it saves
- * (its own first render and module loads): 58 s of wall time against 55 s for a fresh clone's npm test.
+ * (its own first render and module loads): 58 s of wall time against 55 s for npm test on cold caches.
  */
 export const mochaWorkers = Math.max(2, os.availableParallelism());
 
