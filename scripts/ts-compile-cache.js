@@ -94,17 +94,16 @@ function projectFiles() {
 }
 
 /**
- * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps them; returns
+ * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps those that parse; returns
  * how many it kept. Nothing runs when every file is kept already.
  */
 exports.compileProject = function compileProject(tsc) {
   const missing = projectFiles().filter(
     (file) => !fs.existsSync(entryOf(fs.readFileSync(file, "utf8"), file)),
   );
-  for (const [file, { code, javaScript }] of exports.compiledByTsc(tsc, missing)) {
-    keep(entryOf(code, file), { javaScript });
-  }
-  return missing.length;
+  const compiled = exports.compiledByTsc(tsc, missing);
+  for (const [file, { code, javaScript }] of compiled) keep(entryOf(code, file), { javaScript });
+  return compiled.size;
 };
 
 /**
@@ -131,16 +130,19 @@ exports.compiledByTsc = function compiledByTsc(tsc, files) {
     };
     const extended = { extends: path.join(root, "tsconfig.json"), compilerOptions, files, include: [] };
     fs.writeFileSync(project, JSON.stringify(extended));
-    const ran = spawnSync(tsc, ["-p", project], { encoding: "utf8" });
-    if (ran.status !== 0)
-      throw new Error(`${tsc} could not compile ${files.length} file(s): ${ran.stdout}${ran.stderr}`);
+    const ran = spawnSync(tsc, ["-p", project, "--pretty", "false"], { cwd: root, encoding: "utf8" });
+    // A file that does not parse is left out: ts-node reports its error where it is loaded, rather than
+    // the JavaScript tsc recovers from it running. So is every file when the compiler cannot run.
+    const failed = new Set(
+      [...(ran.stdout ?? "").matchAll(/^(.+?)\(\d+,\d+\): error /gm)].map((match) =>
+        path.resolve(root, match[1]),
+      ),
+    );
     for (const file of files) {
+      const emitted = path.join(outDir, path.relative(root, file).replace(/\.ts$/, ".js"));
+      if (failed.has(file) || !fs.existsSync(emitted)) continue;
       const code = fs.readFileSync(file, "utf8");
-      const emitted = fs.readFileSync(
-        path.join(outDir, path.relative(root, file).replace(/\.ts$/, ".js")),
-        "utf8",
-      );
-      compiled.set(file, { code, javaScript: withSourceMapOf(emitted, file, code) });
+      compiled.set(file, { code, javaScript: withSourceMapOf(fs.readFileSync(emitted, "utf8"), file, code) });
     }
     return compiled;
   } finally {

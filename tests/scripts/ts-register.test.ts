@@ -104,6 +104,19 @@ describe("running TypeScript (scripts/ts-register.js)", () => {
     expect(found.originalLine + 1, "the throw's TypeScript line").to.equal(7);
   });
 
+  it("leaves a file that does not parse to ts-node, which reports its error where it is loaded", () => {
+    const broken = path.join(repoRoot, "scripts", `broken-${randomUUID()}.ts`);
+    written.push(broken);
+    fs.writeFileSync(broken, "export const broken = (;\n");
+    const parses = path.join(repoRoot, "scripts", "cli.ts");
+    const compiled = compiledByTsc(path.join(repoRoot, "node_modules", "typescript-7", "bin", "tsc"), [
+      broken,
+      parses,
+    ]);
+    expect([...compiled.keys()]).to.deep.equal([parses]);
+    expect(() => compile(fs.readFileSync(broken, "utf8"), broken)).to.throw(/Expression expected/);
+  });
+
   it("keeps a compiled file for the next process and serves it from there", () => {
     const file = path.join(repoRoot, "scripts", `kept-${randomUUID()}.ts`);
     const marker = randomUUID();
