@@ -94,8 +94,8 @@ function projectFiles() {
 }
 
 /**
- * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps those that parse; returns
- * how many it kept. Nothing runs when every file is kept already.
+ * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps those that
+ * parse; returns how many it kept. Nothing runs when every file is kept already.
  */
 exports.compileProject = function compileProject(tsc) {
   const missing = projectFiles().filter(
