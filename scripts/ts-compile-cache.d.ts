@@ -3,6 +3,9 @@
 /** The JavaScript of `code`, the text of the TypeScript file `fileName`. */
 export function compile(code: string, fileName: string): string;
 
+/** The TypeScript files the type check reads (absolute paths), as tsconfig.json's `include` lists them. */
+export function typeCheckedFiles(): string[];
+
 /** Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc`; returns how many. */
 export function compileProject(tsc: string): number;
 

@@ -77,30 +77,32 @@ function keep(file, entry) {
   }
 }
 
-/** The project's TypeScript files (absolute paths), as tsconfig.json's `include` lists them. */
-function projectFiles() {
+/** The TypeScript files the type check reads (absolute paths), as tsconfig.json's `include` lists them. */
+exports.typeCheckedFiles = function typeCheckedFiles() {
   const { include } = JSON.parse(readText("tsconfig.json"));
   const walk = (folder) =>
     fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
       const full = path.join(folder, entry.name);
       if (entry.isDirectory()) return walk(full);
-      return entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") ? [full] : [];
+      return entry.name.endsWith(".ts") ? [full] : [];
     });
   return include.flatMap((pattern) =>
     pattern.endsWith("/**/*.ts")
       ? walk(path.join(root, pattern.slice(0, -"/**/*.ts".length)))
       : [path.join(root, pattern)],
   );
-}
+};
 
 /**
  * Compiles the project's files not kept yet with TypeScript 7's compiler at `tsc` and keeps those that
  * parse; returns how many it kept. Nothing runs when every file is kept already.
  */
 exports.compileProject = function compileProject(tsc) {
-  const missing = projectFiles().filter(
-    (file) => !fs.existsSync(entryOf(fs.readFileSync(file, "utf8"), file)),
-  );
+  const missing = exports
+    .typeCheckedFiles()
+    .filter(
+      (file) => !file.endsWith(".d.ts") && !fs.existsSync(entryOf(fs.readFileSync(file, "utf8"), file)),
+    );
   const compiled = exports.compiledByTsc(tsc, missing);
   for (const [file, { code, javaScript }] of compiled) keep(entryOf(code, file), { javaScript });
   return compiled.size;
