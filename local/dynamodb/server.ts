@@ -1,7 +1,7 @@
 /**
  * DynamoDB on loopback: `dynalite`, a DynamoDB-compatible server from npm, in this process and in memory.
  * It has no TransactWriteItems and no TTL (expired items are never deleted), so what runs against it must
- * rely on conditional writes only. Tables become ACTIVE at once.
+ * rely on conditional writes only. Tables become ACTIVE on a wall-clock timer (tables.ts waits for it).
  */
 import dynalite from "dynalite";
 import { listen, type RunningServer } from "../http";

@@ -2,11 +2,12 @@
  * A status table on local DynamoDB for code that runs the functions outside a full local execution (tests,
  * the bench's submit measurements).
  */
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { statusTableDefinition } from "../../functions/status-table-items";
 import type { RunningServer } from "../http";
+import { createActiveTable } from "./tables";
 import { inProcessRequestHandler, unsignedSigner, type RequestListener } from "../in-process-http";
 
 const region = "eu-west-1";
@@ -75,12 +76,7 @@ export class StatusTableServer {
   async createTable(): Promise<string> {
     tablesCreated += 1;
     const tableName = `bridge-status-${tablesCreated}`;
-    await this.dynamodb.send(new CreateTableCommand(statusTableDefinition(tableName)));
-    // dynalite turns a table ACTIVE on a timer, even with createTableMs 0.
-    await waitUntilTableExists(
-      { client: this.dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
-      { TableName: tableName },
-    );
+    await createActiveTable(this.dynamodb, statusTableDefinition(tableName));
     return tableName;
   }
 

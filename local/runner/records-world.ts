@@ -10,7 +10,7 @@
  * (in-process-transports.ts); S3 stays on HTTP. Every server still listens on 127.0.0.1, so that callers
  * outside the process (curl, `npm run bridge`, an SDK) reach them over a socket as before.
  */
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { startApiGateway, type ApiGatewayServer } from "../apigateway/server";
@@ -20,6 +20,7 @@ import { randomUUID } from "node:crypto";
 import type { PreparedDesign } from "../designs/design";
 import type { ScheduleTarget } from "../../render/schedules";
 import { startDynamoDb, type DynamoDbServer } from "../dynamodb/server";
+import { createActiveTable, dynamoDbCallCounter } from "../dynamodb/tables";
 import { localCredentials, startS3Server, type S3Server } from "../s3/server";
 import { startSageMakerServer, type SageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
@@ -250,26 +251,13 @@ export class RecordsWorld {
       endpoint: dynamoDb.endpoint,
       ...this.inProcess?.DYNAMODB.transport,
     });
-    for (const table of design.tables) {
-      await dynamodb.send(new CreateTableCommand(table));
-      // dynalite turns a table ACTIVE on a wall-clock timer: the first function may call it at once.
-      await waitUntilTableExists(
-        { client: dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
-        { TableName: table.TableName },
-      );
-    }
+    for (const table of design.tables) await createActiveTable(dynamodb, table);
     dynamodb.destroy();
     this.setupSqsCalls = this.sqsServer.calls();
 
     const restore = installSimulatedProcess(clock, seed, env);
     this.cleanup.unshift(restore);
-    this.activity = new HttpActivity((request) => {
-      // dynalite counts nothing: its calls are counted as they leave.
-      if (`http://${request.host}` === dynamoDb.endpoint) {
-        const operation = (request.header("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
-        this.dynamoDbCalls.set(operation, (this.dynamoDbCalls.get(operation) ?? 0) + 1);
-      }
-    });
+    this.activity = new HttpActivity(dynamoDbCallCounter(dynamoDb.endpoint, this.dynamoDbCalls));
     this.cleanup.unshift(() => this.activity.close());
 
     const functionEnv = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ""));

@@ -13,7 +13,7 @@
 import type { JobMode } from "../../functions/step-contract";
 import { parseMinSuccessRatio, requiredSuccesses } from "../../functions/success-ratio";
 import { SageMakerClient, StopPipelineExecutionCommand } from "@aws-sdk/client-sagemaker";
-import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { randomUUID } from "node:crypto";
 import {
@@ -25,6 +25,7 @@ import {
 } from "../batch/server";
 import { SimClock, type SimTimer } from "../time/clock";
 import { startDynamoDb, type DynamoDbServer } from "../dynamodb/server";
+import { createActiveTable, dynamoDbCallCounter } from "../dynamodb/tables";
 import type { PipelineExecutionStatus, SageMakerServer, StepAnswer } from "../sagemaker/server";
 import { startSageMakerServer } from "../sagemaker/server";
 import { startSqs, type SqsServer } from "../sqs/server";
@@ -362,27 +363,14 @@ async function runResolved(
         endpoint: dynamoDb.endpoint,
         ...inProcess.DYNAMODB?.transport,
       });
-      for (const table of design.tables) {
-        await dynamodb.send(new CreateTableCommand(table));
-        // dynalite turns a table ACTIVE on a wall-clock timer: the first function may call it at once.
-        await waitUntilTableExists(
-          { client: dynamodb, maxWaitTime: 10, minDelay: 0.01, maxDelay: 0.05 },
-          { TableName: table.TableName },
-        );
-      }
+      for (const table of design.tables) await createActiveTable(dynamodb, table);
       dynamodb.destroy();
     }
     const setupCalls = sqsServer.calls();
 
     const dynamoDbCalls = new Map<string, number>();
     const restore = installSimulatedProcess(clock, scenario.seed, env);
-    const activity = new HttpActivity((request) => {
-      // dynalite counts nothing: its calls are counted as they leave.
-      if (dynamoDb && `http://${request.host}` === dynamoDb.endpoint) {
-        const operation = (request.header("x-amz-target") ?? "").replace(/^DynamoDB_\d+\./, "");
-        dynamoDbCalls.set(operation, (dynamoDbCalls.get(operation) ?? 0) + 1);
-      }
-    });
+    const activity = new HttpActivity(dynamoDb && dynamoDbCallCounter(dynamoDb.endpoint, dynamoDbCalls));
     let run: ExecutionRun;
     try {
       run = new ExecutionRun(scenario, design, {
